@@ -1,0 +1,406 @@
+"""HTTP transport shared by every REST client of the library.
+
+One :class:`Transport` per API root: a google-auth ``AuthorizedSession`` over requests,
+with the endpoint chosen from ``endpoint=``, ``APIGEE_PSC_EMULATOR_HOST`` or Google's
+default, connect/read timeouts, the ``apigee-psc/<version>`` user agent, the mapping of
+error answers to :mod:`apigee_psc.errors`, and retries (tenacity) bounded by deadlines:
+
+* transient answers (429 rate limits, 500, 502, 503, 504, connection errors) are retried
+  with full-jitter exponential backoff, honouring ``Retry-After``, within ``deadline``;
+* on mutating calls, the Apigee organization lock (HTTP 400 "... locked by another
+  operation ...") and Compute's ``resourceNotReady`` are waited out within ``lock_deadline``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
+
+import requests
+import tenacity
+
+from apigee_psc import errors
+from apigee_psc._version import __version__
+
+if TYPE_CHECKING:
+    import google.auth.credentials
+
+__all__ = [
+    "API_ROOTS",
+    "EMULATOR_ENV",
+    "RetryPolicy",
+    "Transport",
+    "is_org_lock",
+    "is_transient",
+    "resolve_endpoint",
+    "retry_call",
+]
+
+logger = logging.getLogger("apigee_psc")
+R = TypeVar("R")
+
+EMULATOR_ENV = "APIGEE_PSC_EMULATOR_HOST"
+SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+USER_AGENT = f"apigee-psc/{__version__}"
+
+#: Google's root URL for each API this library calls.
+API_ROOTS: dict[str, str] = {
+    "apigee": "https://apigee.googleapis.com/",
+    "compute": "https://compute.googleapis.com/",
+    "dns": "https://dns.googleapis.com/",
+    "cloudresourcemanager": "https://cloudresourcemanager.googleapis.com/",
+    "servicenetworking": "https://servicenetworking.googleapis.com/",
+}
+
+_LOCK_MARKERS = ("locked by another operation", "operation in progress", "operationinprogress")
+_RETRY_STATUS = {500, 502, 503, 504}
+_MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def resolve_endpoint(api: str, endpoint: str | None = None) -> tuple[str, bool]:
+    """Return ``(root_url, is_emulator)`` for ``api``.
+
+    ``endpoint`` wins, then ``APIGEE_PSC_EMULATOR_HOST`` (``host:port``), then Google's
+    root. Plain ``http://`` is refused unless the host is loopback.
+    """
+    if api not in API_ROOTS:
+        raise errors.ValidationError("api", api, f"one of {sorted(API_ROOTS)}")
+    emulator = False
+    if endpoint is None:
+        env = os.environ.get(EMULATOR_ENV, "").strip()
+        if env:
+            endpoint = env if "://" in env else f"http://{env}"
+            emulator = True
+    if endpoint is None:
+        return API_ROOTS[api], False
+    parts = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise errors.ValidationError("endpoint", endpoint, "an http(s) URL such as https://host[:port]/")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise errors.ValidationError(
+            "endpoint", endpoint, "plain http:// is only allowed for a loopback host (127.0.0.1, ::1, localhost)"
+        )
+    emulator = emulator or (parts.scheme == "http")
+    path = parts.path if parts.path.endswith("/") else parts.path + "/"
+    return f"{parts.scheme}://{parts.netloc}{path}", emulator
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How failed requests are retried.
+
+    ``initial`` seconds before the first retry, multiplied by ``multiplier`` up to
+    ``maximum``, with full jitter; all within ``deadline`` seconds per call. Mutating
+    calls that meet the organization lock are retried within ``lock_deadline`` seconds.
+    ``max_retry_after`` caps how long a server's ``Retry-After`` is honoured.
+    """
+
+    initial: float = 1.0
+    multiplier: float = 2.0
+    maximum: float = 30.0
+    deadline: float = 120.0
+    lock_deadline: float = 1800.0
+    max_retry_after: float = 120.0
+
+    def with_deadline(self, deadline: float) -> RetryPolicy:
+        """Return a copy whose ``deadline`` is ``deadline``."""
+        return replace(self, deadline=deadline)
+
+
+NO_RETRY = RetryPolicy(deadline=0.0, lock_deadline=0.0)
+
+
+def is_org_lock(error: BaseException) -> bool:
+    """True if ``error`` is the Apigee organization lock or Compute's ``resourceNotReady``."""
+    if not isinstance(error, errors.BadRequest):
+        return False
+    if error.reason == "resourceNotReady":
+        return True
+    text = error.message.lower()
+    return any(marker in text for marker in _LOCK_MARKERS)
+
+
+def is_transient(error: BaseException) -> bool:
+    """True for answers worth retrying: rate limits (not used-up quotas), 5xx, transport errors."""
+    if isinstance(error, errors.RateLimited):
+        return not error.quota_exhausted
+    if isinstance(error, errors.TransportError):
+        return True
+    if isinstance(error, errors.ServerError):
+        return error.status_code in _RETRY_STATUS
+    return False
+
+
+def _credentials(
+    credentials: google.auth.credentials.Credentials | None,
+    quota_project_id: str | None,
+    emulator: bool,
+) -> google.auth.credentials.Credentials:
+    import google.auth
+    import google.auth.credentials
+
+    if emulator and credentials is None:
+        return google.auth.credentials.AnonymousCredentials()  # type: ignore[no-untyped-call]
+    if credentials is None:
+        credentials, _ = google.auth.default(scopes=SCOPES, quota_project_id=quota_project_id)
+    elif quota_project_id and hasattr(credentials, "with_quota_project"):
+        credentials = credentials.with_quota_project(quota_project_id)
+    return credentials
+
+
+class Transport:
+    """Authorized JSON-over-HTTP calls to one Google API root.
+
+    ``api`` is a key of :data:`API_ROOTS`. ``timeout`` is ``(connect, read)`` seconds.
+    ``sleep`` and ``clock`` are injectable so tests take no real time.
+    """
+
+    def __init__(
+        self,
+        api: str,
+        *,
+        credentials: google.auth.credentials.Credentials | None = None,
+        quota_project_id: str | None = None,
+        endpoint: str | None = None,
+        timeout: tuple[float, float] = (10.0, 60.0),
+        retry: RetryPolicy | None = None,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.api = api
+        self.root_url, self.is_emulator = resolve_endpoint(api, endpoint)
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.sleep = sleep
+        self.clock = clock
+        self._rng = rng or random.Random()
+        self._credentials_arg = credentials
+        self._quota_project_id = quota_project_id
+        self._session = session
+        self._session_lock = threading.Lock()
+
+    @property
+    def session(self) -> requests.Session:
+        """The authorized session, built (and credentials resolved) on first use."""
+        if self._session is None:
+            with self._session_lock:
+                if self._session is None:
+                    from google.auth.transport.requests import AuthorizedSession
+
+                    creds = _credentials(self._credentials_arg, self._quota_project_id, self.is_emulator)
+                    session = AuthorizedSession(creds)  # type: ignore[no-untyped-call]
+                    session.headers["User-Agent"] = USER_AGENT
+                    session.headers["x-goog-api-client"] = f"gl-python apigee-psc/{__version__}"
+                    if self._quota_project_id:
+                        session.headers["x-goog-user-project"] = self._quota_project_id
+                    self._session = session
+        return self._session
+
+    def url(self, path: str) -> str:
+        """Absolute URL of ``path`` (relative to the API root, or already absolute)."""
+        if path.startswith(("http://", "https://")):
+            return path
+        return self.root_url + path.lstrip("/")
+
+    # -- one attempt -----------------------------------------------------------------
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | None,
+        body: Any,
+        headers: Mapping[str, str] | None,
+    ) -> dict[str, Any]:
+        logger.debug("http: %s %s", method, errors.redact(url))
+        try:
+            response = self.session.request(
+                method, url, params=params, json=body, timeout=self.timeout, headers=headers
+            )
+        except requests.exceptions.RequestException as exc:
+            raise errors.TransportError(
+                f"{type(exc).__name__}: {errors.redact(str(exc))}", status_code=0, method=method, url=url
+            ) from None
+        except Exception as exc:
+            # google-auth refresh failures can carry server data: keep only the type and a redacted text.
+            if type(exc).__module__.startswith("google.auth"):
+                raise errors.Unauthenticated(
+                    f"credentials could not be refreshed: {type(exc).__name__}: {errors.redact(str(exc))}",
+                    method=method,
+                    url=url,
+                ) from None
+            raise
+        full_url = response.url or url
+        if response.status_code >= 400:
+            raise errors.error_from_response(
+                response.status_code,
+                response.content,
+                method=method,
+                url=full_url,
+                headers=response.headers,
+            )
+        if not response.content:
+            return {}
+        try:
+            data = response.json()
+        except ValueError:
+            raise errors.ServerError(
+                "answer is not JSON", status_code=response.status_code, method=method, url=full_url
+            ) from None
+        if not isinstance(data, dict):
+            raise errors.ServerError(
+                "answer is not a JSON object", status_code=response.status_code, method=method, url=full_url
+            )
+        return data
+
+    # -- with retries ----------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        retry: RetryPolicy | None = None,
+        wait_out_lock: bool | None = None,
+    ) -> dict[str, Any]:
+        """Send one logical request and return the decoded JSON object.
+
+        Transient failures are retried within ``retry.deadline``; on mutating methods the
+        organization lock is waited out within ``retry.lock_deadline`` (``wait_out_lock``
+        overrides whether it is). Raises an :class:`~apigee_psc.errors.ApiError`.
+        """
+        method = method.upper()
+        url = self.url(path)
+        return retry_call(
+            lambda: self._send(method, url, params, json, headers),
+            policy=retry or self.retry,
+            wait_out_lock=(method in _MUTATING) if wait_out_lock is None else wait_out_lock,
+            what=f"{method} {url}",
+            sleep=self.sleep,
+            clock=self.clock,
+            rng=self._rng,
+        )
+
+    def paginate(
+        self,
+        path: str,
+        items_key: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        page_size: int | None = None,
+        size_param: str = "pageSize",
+    ) -> Iterator[dict[str, Any]]:
+        """Yield every item of a list call, following ``nextPageToken`` over all pages."""
+        query: dict[str, Any] = dict(params or {})
+        if page_size:
+            query[size_param] = page_size
+        seen_tokens: set[str] = set()
+        while True:
+            page = self.request("GET", path, params=query)
+            yield from page.get(items_key, []) or []
+            token = page.get("nextPageToken")
+            if not token or token in seen_tokens:
+                return
+            seen_tokens.add(token)
+            query["pageToken"] = token
+
+    def close(self) -> None:
+        """Close the underlying session."""
+        if self._session is not None:
+            self._session.close()
+
+
+def retry_call(
+    fn: Callable[[], R],
+    *,
+    policy: RetryPolicy,
+    wait_out_lock: bool,
+    what: str,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    rng: random.Random | None = None,
+) -> R:
+    """Call ``fn`` until it returns, retrying this library's retryable errors.
+
+    Transient errors (:func:`is_transient`) are retried within ``policy.deadline`` seconds
+    with full-jitter exponential backoff (``Retry-After`` honoured up to
+    ``policy.max_retry_after``); with ``wait_out_lock`` the organization lock is retried
+    within ``policy.lock_deadline``; a first 401 is retried once so credentials can refresh.
+    ``fn`` must be safe to repeat (a create carries its id or a requestId). ``what`` names
+    the call in log lines.
+    """
+    jitter = rng or random.Random()
+    start = clock()
+    unauth_retried = False
+    shown = errors.redact(what)
+
+    def retryable(exc: BaseException) -> bool:
+        nonlocal unauth_retried
+        if is_transient(exc) or (wait_out_lock and is_org_lock(exc)):
+            return True
+        if isinstance(exc, errors.Unauthenticated) and not unauth_retried:
+            unauth_retried = True
+            return True
+        return False
+
+    def budget(exc: BaseException | None) -> float:
+        limit = policy.lock_deadline if exc is not None and is_org_lock(exc) else policy.deadline
+        return limit - (clock() - start)
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        cap = min(policy.maximum, policy.initial * policy.multiplier ** (state.attempt_number - 1))
+        delay = jitter.uniform(0, cap)
+        hint = getattr(exc, "retry_after", None)
+        if isinstance(hint, (int, float)):
+            delay = max(delay, min(float(hint), policy.max_retry_after))
+        delay = min(delay, max(0.0, budget(exc)))
+        logger.info(
+            "retry: %s failed (%s), attempt %d, retrying in %.1fs", shown, _short(exc), state.attempt_number, delay
+        )
+        return delay
+
+    def stop(state: tenacity.RetryCallState) -> bool:
+        exc = state.outcome.exception() if state.outcome else None
+        remaining = budget(exc)
+        if remaining <= 0:
+            return True
+        hint = getattr(exc, "retry_after", None)
+        # A server that asks us to come back after the deadline: give up now rather than later.
+        return isinstance(hint, (int, float)) and policy.max_retry_after >= hint > remaining
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception(retryable), wait=wait, stop=stop, sleep=sleep, reraise=True
+    )
+    return retrying(fn)
+
+
+def _short(exc: BaseException | None) -> str:
+    if exc is None:
+        return "no error"
+    if isinstance(exc, errors.ApiError):
+        code = f"{exc.status_code} {exc.rpc_status or ''}".strip()
+        return f"{code}: {exc.message[:120]}"
+    return type(exc).__name__

@@ -1,0 +1,444 @@
+"""The Apigee v1 API, as far as southbound networking needs it.
+
+:class:`ApigeeClient` gives the organization, its endpoint attachments, its DNS peering
+zones and its long-running operations, returning the frozen dataclasses of
+:mod:`apigee_psc.models` and raising the errors of :mod:`apigee_psc.errors`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from apigee_psc import errors, names, waiters
+from apigee_psc._http import RetryPolicy, Transport
+from apigee_psc.diagnosis import Diagnosis, diagnose, is_waitable
+from apigee_psc.models import DnsZone, EndpointAttachment, Operation, Organization
+
+if TYPE_CHECKING:
+    import google.auth.credentials
+
+__all__ = ["ApigeeClient", "DnsZones", "EndpointAttachments", "Operations", "organization_lock"]
+
+logger = logging.getLogger("apigee_psc")
+
+Progress = Callable[[waiters.WaitProgress], None]
+
+_ORG_LOCKS: dict[str, threading.Lock] = {}
+_ORG_LOCKS_GUARD = threading.Lock()
+
+
+def organization_lock(organization: str) -> threading.Lock:
+    """The process-wide lock that serialises this library's Apigee operations on one organization.
+
+    Apigee runs one long-running operation at a time per organization; holding this lock
+    from a create until its operation is done keeps this process's own calls from colliding.
+    Other processes are handled by waiting out the lock error (see :mod:`apigee_psc._http`).
+    """
+    with _ORG_LOCKS_GUARD:
+        return _ORG_LOCKS.setdefault(organization, threading.Lock())
+
+
+class Operations:
+    """Long-running operations of one organization (``organizations/{org}/operations``)."""
+
+    def __init__(self, client: ApigeeClient) -> None:
+        self._client = client
+
+    def _path(self, name: str) -> str:
+        if name.startswith("organizations/"):
+            return f"v1/{name}"
+        return f"v1/{self._client.parent}/operations/{name}"
+
+    def get(self, name: str) -> Operation:
+        """Read an operation by its full name or its id."""
+        return Operation.from_api(self._client.transport.request("GET", self._path(name)))
+
+    def list(self, *, page_size: int | None = None) -> Iterator[Operation]:
+        """Every operation of the organization, over all pages."""
+        for item in self._client.transport.paginate(
+            f"v1/{self._client.parent}/operations", "operations", page_size=page_size
+        ):
+            yield Operation.from_api(item)
+
+    def wait(
+        self,
+        operation: Operation | str,
+        *,
+        timeout: float = 1800.0,
+        schedule: waiters.Schedule | None = None,
+        progress: Progress | None = None,
+    ) -> Operation:
+        """Wait until ``operation`` is done and return it.
+
+        Raises :class:`~apigee_psc.errors.OperationFailed` if it ended with an error and
+        :class:`~apigee_psc.errors.WaitTimeout` (naming the operation, to resume with this
+        method) at the deadline. An operation name may be passed to resume a wait.
+        """
+        name = operation if isinstance(operation, str) else operation.name
+        first: Any = waiters._MISSING if isinstance(operation, str) else operation
+
+        def failed(value: Operation | None, error: BaseException | None) -> BaseException:
+            assert value is not None and value.error is not None
+            return errors.OperationFailed(
+                value.error.message, operation=name, code=value.error.code, details=list(value.error.details)
+            )
+
+        result: Operation | None = waiters.wait(
+            waiters.OPERATION_DONE,
+            lambda: self.get(name),
+            timeout=timeout,
+            subject=f"{name} ({_describe_target(operation)})" if not isinstance(operation, str) else name,
+            schedule=schedule or self._client.schedule,
+            first=first,
+            operation=name,
+            on_failure=failed,
+            progress=progress,
+            clock=self._client.clock,
+            sleep=self._client.sleep,
+        )
+        assert result is not None
+        return result
+
+
+def _describe_target(operation: Operation) -> str:
+    kind = operation.operation_type or "operation"
+    return f"{kind} {operation.target}" if operation.target else kind
+
+
+class EndpointAttachments:
+    """Endpoint attachments of one organization."""
+
+    def __init__(self, client: ApigeeClient) -> None:
+        self._client = client
+
+    def _path(self, name: str | None = None) -> str:
+        base = f"v1/{self._client.parent}/endpointAttachments"
+        if name is None:
+            return base
+        return f"{base}/{names.validate_endpoint_attachment_id(_short(name), 'endpoint_attachment')}"
+
+    def create(self, name: str, *, location: str, service_attachment: str) -> Operation:
+        """Start creating endpoint attachment ``name`` for ``service_attachment`` in ``location``.
+
+        Returns the long-running :class:`~apigee_psc.models.Operation` (wait on it with
+        ``operations.wait``). Raises :class:`~apigee_psc.errors.AlreadyExists` if the id is
+        taken; the organization lock is waited out.
+        """
+        names.validate_endpoint_attachment_id(name, "endpoint_attachment")
+        names.validate_region(location, "location")
+        sa = names.validate_service_attachment(service_attachment)
+        body = EndpointAttachment(name=name, location=location, service_attachment=sa).to_api()
+        logger.info("apigee: creating endpoint attachment %s -> %s", name, sa)
+        data = self._client.transport.request(
+            "POST", self._path(), params={"endpointAttachmentId": name}, json=body
+        )
+        return Operation.from_api(data)
+
+    def get(self, name: str) -> EndpointAttachment:
+        """Read one endpoint attachment (by id or full name)."""
+        return EndpointAttachment.from_api(self._client.transport.request("GET", self._path(name)))
+
+    def list(self, *, page_size: int | None = None) -> Iterator[EndpointAttachment]:
+        """Every endpoint attachment of the organization, over all pages."""
+        for item in self._client.transport.paginate(self._path(), "endpointAttachments", page_size=page_size):
+            yield EndpointAttachment.from_api(item)
+
+    def find_by_service_attachment(self, service_attachment: str) -> EndpointAttachment | None:
+        """The endpoint attachment that uses ``service_attachment``, if any (one is allowed per org)."""
+        wanted = names.validate_service_attachment(service_attachment)
+        for attachment in self.list():
+            if _same_service_attachment(attachment.service_attachment, wanted):
+                return attachment
+        return None
+
+    def delete(self, name: str) -> Operation:
+        """Start deleting an endpoint attachment; returns the operation."""
+        logger.info("apigee: deleting endpoint attachment %s", name)
+        return Operation.from_api(self._client.transport.request("DELETE", self._path(name)))
+
+    def diagnose(self, attachment: EndpointAttachment | str, **context: Any) -> Diagnosis:
+        """Explain the attachment's connection state, naming the organization's Apigee project."""
+        if isinstance(attachment, str):
+            attachment = self.get(attachment)
+        apigee_project_id = context.pop("apigee_project_id", None) or self._client.apigee_project_id()
+        return diagnose(
+            attachment.connection_state,
+            apigee_project_id=apigee_project_id,
+            service_attachment=attachment.service_attachment or None,
+            **context,
+        )
+
+    def wait_until_ready(
+        self,
+        name: str,
+        *,
+        timeout: float = 1800.0,
+        schedule: waiters.Schedule | None = None,
+        progress: Progress | None = None,
+    ) -> EndpointAttachment:
+        """Wait until the attachment is ACTIVE and its connection ACCEPTED, and return it.
+
+        REJECTED, CLOSED and FROZEN raise :class:`~apigee_psc.errors.ConnectionNotAccepted`
+        at once; PENDING, NEEDS_ATTENTION and UNAVAILABLE are waited on and raise it (with
+        the diagnosis) if they last until ``timeout``. An attachment that never becomes
+        ACTIVE raises :class:`~apigee_psc.errors.WaitTimeout`.
+        """
+        names.validate_endpoint_attachment_id(_short(name), "endpoint_attachment")
+        tenant: list[str | None] = []
+
+        def explain(value: EndpointAttachment) -> Diagnosis:
+            if not tenant:
+                try:
+                    tenant.append(self._client.apigee_project_id())
+                except errors.ApiError as exc:
+                    logger.warning("wait: could not read the organization for the diagnosis: %s", exc)
+                    tenant.append(None)
+            return diagnose(
+                value.connection_state, apigee_project_id=tenant[0], service_attachment=value.service_attachment
+            )
+
+        def failed(value: EndpointAttachment | None, error: BaseException | None) -> BaseException:
+            assert value is not None
+            if str(value.state) == "DELETING":
+                return errors.ConnectionNotAccepted(
+                    Diagnosis(value.connection_state, "the endpoint attachment is being deleted", None, terminal=True),
+                    attachment=value,
+                )
+            return errors.ConnectionNotAccepted(explain(value), attachment=value)
+
+        def timed_out(value: EndpointAttachment | None, elapsed: float) -> BaseException | None:
+            if value is None:
+                return None
+            diagnosis = explain(value)
+            if str(value.state) == "ACTIVE" and is_waitable(value.connection_state):
+                return errors.ConnectionNotAccepted(diagnosis, attachment=value)
+            return errors.WaitTimeout(
+                f"endpoint attachment {value.name} to be ACTIVE and ACCEPTED",
+                last_state=f"{value.state}/{value.connection_state}",
+                elapsed=elapsed,
+                diagnosis=diagnosis,
+            )
+
+        result = waiters.wait(
+            waiters.ATTACHMENT_READY,
+            lambda: self.get(name),
+            timeout=timeout,
+            subject=f"{self._client.parent}/endpointAttachments/{_short(name)}",
+            schedule=schedule or self._client.schedule,
+            on_failure=failed,
+            on_timeout=timed_out,
+            progress=progress,
+            clock=self._client.clock,
+            sleep=self._client.sleep,
+        )
+        assert result is not None
+        return result
+
+    def wait_until_deleted(
+        self,
+        name: str,
+        *,
+        timeout: float = 7200.0,
+        schedule: waiters.Schedule | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        """Wait until the attachment is gone (deletes have been seen to take up to 2 hours)."""
+        waiters.wait(
+            waiters.ATTACHMENT_DELETED,
+            lambda: self.get(name),
+            timeout=timeout,
+            subject=f"{self._client.parent}/endpointAttachments/{_short(name)}",
+            schedule=schedule or self._client.schedule,
+            progress=progress,
+            clock=self._client.clock,
+            sleep=self._client.sleep,
+        )
+
+
+class DnsZones:
+    """DNS peering zones of one organization."""
+
+    def __init__(self, client: ApigeeClient) -> None:
+        self._client = client
+
+    def _path(self, name: str | None = None) -> str:
+        base = f"v1/{self._client.parent}/dnsZones"
+        if name is None:
+            return base
+        return f"{base}/{names.validate_dns_zone_id(_short(name), 'dns_zone')}"
+
+    def create(
+        self,
+        name: str,
+        *,
+        domain: str,
+        description: str = "",
+        target_project_id: str,
+        target_network_id: str,
+    ) -> Operation:
+        """Start creating a DNS peering zone that resolves ``domain`` in the producer's network.
+
+        The organization's Apigee service agent needs ``roles/dns.peer`` on
+        ``target_project_id`` first. Returns the long-running operation.
+        """
+        names.validate_dns_zone_id(name, "dns_zone")
+        names.validate_domain(domain, "domain")
+        names.validate_description(description, "description")
+        names.validate_project_id(target_project_id, "target_project_id")
+        names.validate_compute_name(target_network_id, "target_network_id")
+        zone = DnsZone(
+            name=name,
+            domain=domain,
+            description=description or f"apigee-psc peering zone for {domain}",
+            target_project_id=target_project_id,
+            target_network_id=target_network_id,
+        )
+        logger.info("apigee: creating DNS zone %s for %s", name, domain)
+        data = self._client.transport.request("POST", self._path(), params={"dnsZoneId": name}, json=zone.to_api())
+        return Operation.from_api(data)
+
+    def get(self, name: str) -> DnsZone:
+        """Read one DNS zone."""
+        return DnsZone.from_api(self._client.transport.request("GET", self._path(name)))
+
+    def list(self, *, page_size: int | None = None) -> Iterator[DnsZone]:
+        """Every DNS zone of the organization, over all pages."""
+        for item in self._client.transport.paginate(self._path(), "dnsZones", page_size=page_size):
+            yield DnsZone.from_api(item)
+
+    def delete(self, name: str) -> Operation:
+        """Start deleting a DNS zone; returns the operation."""
+        logger.info("apigee: deleting DNS zone %s", name)
+        return Operation.from_api(self._client.transport.request("DELETE", self._path(name)))
+
+    def wait_until_active(
+        self,
+        name: str,
+        *,
+        timeout: float = 1800.0,
+        schedule: waiters.Schedule | None = None,
+        progress: Progress | None = None,
+    ) -> DnsZone:
+        """Wait until the zone is ACTIVE and return it."""
+        result = waiters.wait(
+            waiters.DNS_ZONE_ACTIVE,
+            lambda: self.get(name),
+            timeout=timeout,
+            subject=f"{self._client.parent}/dnsZones/{_short(name)}",
+            schedule=schedule or self._client.schedule,
+            progress=progress,
+            clock=self._client.clock,
+            sleep=self._client.sleep,
+        )
+        assert result is not None
+        return result
+
+    def wait_until_deleted(
+        self,
+        name: str,
+        *,
+        timeout: float = 1800.0,
+        schedule: waiters.Schedule | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        """Wait until the zone is gone."""
+        waiters.wait(
+            waiters.DNS_ZONE_DELETED,
+            lambda: self.get(name),
+            timeout=timeout,
+            subject=f"{self._client.parent}/dnsZones/{_short(name)}",
+            schedule=schedule or self._client.schedule,
+            progress=progress,
+            clock=self._client.clock,
+            sleep=self._client.sleep,
+        )
+
+
+def _short(name: str) -> str:
+    return name.rsplit("/", 1)[-1]
+
+
+def _same_service_attachment(a: str, b: str) -> bool:
+    try:
+        return names.parse_service_attachment(a) == names.parse_service_attachment(b)
+    except errors.ValidationError:
+        return a == b
+
+
+class ApigeeClient:
+    """Client of one Apigee organization.
+
+    ``organization`` is the organization id (``my-organization``). Credentials are
+    Application Default Credentials unless ``credentials`` is given; ``endpoint`` or
+    ``APIGEE_PSC_EMULATOR_HOST`` point it elsewhere. ``schedule`` is the default polling
+    schedule of every wait; ``sleep`` and ``clock`` are injectable for tests.
+    """
+
+    def __init__(
+        self,
+        organization: str,
+        *,
+        credentials: google.auth.credentials.Credentials | None = None,
+        quota_project_id: str | None = None,
+        endpoint: str | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: tuple[float, float] = (10.0, 60.0),
+        schedule: waiters.Schedule | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        transport: Transport | None = None,
+    ) -> None:
+        self.organization = names.validate_organization(organization)
+        self.parent = f"organizations/{self.organization}"
+        self.sleep = sleep
+        self.clock = clock
+        self.schedule = schedule or waiters.DEFAULT_SCHEDULE
+        self.transport = transport or Transport(
+            "apigee",
+            credentials=credentials,
+            quota_project_id=quota_project_id,
+            endpoint=endpoint,
+            retry=retry,
+            timeout=timeout,
+            sleep=sleep,
+            clock=clock,
+        )
+        self.endpoint_attachments = EndpointAttachments(self)
+        self.dns_zones = DnsZones(self)
+        self.operations = Operations(self)
+        self._organization: Organization | None = None
+
+    @property
+    def lock(self) -> threading.Lock:
+        """This process's lock for Apigee operations on the organization."""
+        return organization_lock(self.organization)
+
+    def get_organization(self) -> Organization:
+        """Read the organization (``apigeeProjectId``, ``disableVpcPeering``, ...)."""
+        org = Organization.from_api(self.transport.request("GET", f"v1/{self.parent}"))
+        self._organization = org
+        return org
+
+    def apigee_project_id(self) -> str | None:
+        """The organization's ``apigeeProjectId`` (read once, then remembered)."""
+        if self._organization is None:
+            self.get_organization()
+        assert self._organization is not None
+        return self._organization.apigee_project_id
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self.transport.close()
+
+    def __enter__(self) -> ApigeeClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"ApigeeClient({self.organization!r}, endpoint={self.transport.root_url!r})"

@@ -1,0 +1,261 @@
+"""Errors the emulator answers with, each carrying its HTTP status and its wire body.
+
+Backends raise these; the server renders them in the error shape of the API that was
+called: google.rpc (Apigee, Resource Manager, Service Networking) or the older
+Compute/Cloud DNS shape with ``errors[]`` (``domain``, ``reason``, ``message``)::
+
+    EmulatorError
+     +-- InvalidArgument        400 INVALID_ARGUMENT      reason invalid
+     |    +-- ResourceInUse     400                       reason resourceInUseByAnotherResource
+     |    +-- ResourceNotReady  400                       reason resourceNotReady
+     +-- FailedPrecondition     400 FAILED_PRECONDITION   reason failedPrecondition
+     +-- Unauthenticated        401 UNAUTHENTICATED       reason authError
+     +-- PermissionDenied       403 PERMISSION_DENIED     reason forbidden
+     +-- NotFound               404 NOT_FOUND             reason notFound
+     +-- AlreadyExists          409 ALREADY_EXISTS        reason alreadyExists
+     +-- Aborted                409 ABORTED               reason aborted
+     +-- ConditionNotMet        412 FAILED_PRECONDITION   reason conditionNotMet
+     +-- ResourceExhausted      429 RESOURCE_EXHAUSTED    reason rateLimitExceeded
+     +-- Internal               500 INTERNAL              reason backendError
+     +-- Unavailable            503 UNAVAILABLE           reason backendError
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+__all__ = [
+    "Aborted",
+    "AlreadyExists",
+    "ConditionNotMet",
+    "EmulatorError",
+    "ErrorStyle",
+    "FailedPrecondition",
+    "Internal",
+    "InvalidArgument",
+    "NotFound",
+    "PermissionDenied",
+    "ResourceExhausted",
+    "ResourceInUse",
+    "ResourceNotReady",
+    "Unauthenticated",
+    "Unavailable",
+    "error_for_status",
+]
+
+#: How an error body is laid out: ``rpc`` (google.rpc.Status) or ``compute`` (with ``errors[]``).
+ErrorStyle = Literal["rpc", "compute"]
+
+_RPC_CODES = {
+    "INVALID_ARGUMENT": 3,
+    "FAILED_PRECONDITION": 9,
+    "UNAUTHENTICATED": 16,
+    "PERMISSION_DENIED": 7,
+    "NOT_FOUND": 5,
+    "ALREADY_EXISTS": 6,
+    "ABORTED": 10,
+    "RESOURCE_EXHAUSTED": 8,
+    "INTERNAL": 13,
+    "UNAVAILABLE": 14,
+    "UNKNOWN": 2,
+}
+
+
+class EmulatorError(Exception):
+    """An API error: HTTP status, google.rpc status string, reason and message."""
+
+    http_status = 500
+    rpc_status = "UNKNOWN"
+    default_reason = "backendError"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        domain: str = "global",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason or self.default_reason
+        self.domain = domain
+        self.headers: dict[str, str] = dict(headers or {})
+
+    @property
+    def rpc_code(self) -> int:
+        """The numeric google.rpc.Code of :attr:`rpc_status` (used inside operations)."""
+        return _RPC_CODES.get(self.rpc_status, 2)
+
+    def to_body(self, style: ErrorStyle = "rpc", *, service: str = "googleapis.com") -> dict[str, Any]:
+        """Render the ``{"error": {...}}`` body in ``style``."""
+        if style == "compute":
+            return {
+                "error": {
+                    "code": self.http_status,
+                    "message": self.message,
+                    "errors": [{"message": self.message, "domain": self.domain, "reason": self.reason}],
+                }
+            }
+        return {
+            "error": {
+                "code": self.http_status,
+                "message": self.message,
+                "status": self.rpc_status,
+                "details": [
+                    {
+                        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                        "reason": _screaming(self.reason),
+                        "domain": service,
+                        "metadata": {},
+                    }
+                ],
+            }
+        }
+
+    def to_status(self) -> dict[str, Any]:
+        """Render as a google.rpc.Status (``{code, message}``) for a failed operation."""
+        return {"code": self.rpc_code, "message": self.message}
+
+
+def _screaming(reason: str) -> str:
+    out = []
+    for ch in reason:
+        if ch.isupper() and out:
+            out.append("_")
+        out.append(ch.upper())
+    return "".join(out)
+
+
+class InvalidArgument(EmulatorError):
+    """400 INVALID_ARGUMENT (Compute reason ``invalid``)."""
+
+    http_status = 400
+    rpc_status = "INVALID_ARGUMENT"
+    default_reason = "invalid"
+
+
+class ResourceInUse(InvalidArgument):
+    """400, Compute reason ``resourceInUseByAnotherResource``."""
+
+    rpc_status = "FAILED_PRECONDITION"
+    default_reason = "resourceInUseByAnotherResource"
+
+
+class ResourceNotReady(InvalidArgument):
+    """400, Compute reason ``resourceNotReady``."""
+
+    rpc_status = "FAILED_PRECONDITION"
+    default_reason = "resourceNotReady"
+
+
+class FailedPrecondition(EmulatorError):
+    """400 FAILED_PRECONDITION."""
+
+    http_status = 400
+    rpc_status = "FAILED_PRECONDITION"
+    default_reason = "failedPrecondition"
+
+
+class Unauthenticated(EmulatorError):
+    """401 UNAUTHENTICATED."""
+
+    http_status = 401
+    rpc_status = "UNAUTHENTICATED"
+    default_reason = "authError"
+
+
+class PermissionDenied(EmulatorError):
+    """403 PERMISSION_DENIED."""
+
+    http_status = 403
+    rpc_status = "PERMISSION_DENIED"
+    default_reason = "forbidden"
+
+
+class NotFound(EmulatorError):
+    """404 NOT_FOUND."""
+
+    http_status = 404
+    rpc_status = "NOT_FOUND"
+    default_reason = "notFound"
+
+
+class AlreadyExists(EmulatorError):
+    """409 ALREADY_EXISTS."""
+
+    http_status = 409
+    rpc_status = "ALREADY_EXISTS"
+    default_reason = "alreadyExists"
+
+
+class Aborted(EmulatorError):
+    """409 ABORTED (e.g. a stale IAM policy etag)."""
+
+    http_status = 409
+    rpc_status = "ABORTED"
+    default_reason = "aborted"
+
+
+class ConditionNotMet(EmulatorError):
+    """412 (Compute reason ``conditionNotMet``): a missing or stale fingerprint."""
+
+    http_status = 412
+    rpc_status = "FAILED_PRECONDITION"
+    default_reason = "conditionNotMet"
+
+
+class ResourceExhausted(EmulatorError):
+    """429 RESOURCE_EXHAUSTED (rate limit)."""
+
+    http_status = 429
+    rpc_status = "RESOURCE_EXHAUSTED"
+    default_reason = "rateLimitExceeded"
+
+
+class Internal(EmulatorError):
+    """500 INTERNAL."""
+
+    http_status = 500
+    rpc_status = "INTERNAL"
+    default_reason = "backendError"
+
+
+class Unavailable(EmulatorError):
+    """503 UNAVAILABLE."""
+
+    http_status = 503
+    rpc_status = "UNAVAILABLE"
+    default_reason = "backendError"
+
+
+_BY_STATUS: dict[int, type[EmulatorError]] = {
+    400: InvalidArgument,
+    401: Unauthenticated,
+    403: PermissionDenied,
+    404: NotFound,
+    409: Aborted,
+    412: ConditionNotMet,
+    429: ResourceExhausted,
+    500: Internal,
+    503: Unavailable,
+}
+
+
+def error_for_status(status: int, message: str | None = None) -> EmulatorError:
+    """Return an error of the class matching HTTP ``status`` (used by fault injection)."""
+    cls = _BY_STATUS.get(status)
+    if cls is None:
+        err = EmulatorError(message or f"Injected HTTP {status}.")
+        err.http_status = status
+        return err
+    return cls(message or _DEFAULT_MESSAGES.get(status, f"Injected HTTP {status}."))
+
+
+_DEFAULT_MESSAGES = {
+    401: "Request had invalid authentication credentials. Expected OAuth 2 access token, "
+    "login cookie or other valid authentication credential.",
+    429: "Quota exceeded for quota metric 'Requests' and limit 'Requests per minute'.",
+    500: "Internal error encountered.",
+    503: "The service is currently unavailable.",
+}

@@ -1,0 +1,440 @@
+"""The one error hierarchy of apigee-psc.
+
+Every exception this library raises on purpose derives from :class:`ApigeePscError`::
+
+    ApigeePscError
+    ├── ValidationError              bad input, raised before any API call
+    ├── ApiError                     an API answered with an error (status, rpc status, method, URL)
+    │   ├── BadRequest               400 INVALID_ARGUMENT / OUT_OF_RANGE
+    │   │   └── FailedPrecondition   400 FAILED_PRECONDITION (and Compute's 412 conditionNotMet)
+    │   ├── Unauthenticated          401
+    │   ├── PermissionDenied         403
+    │   ├── NotFound                 404
+    │   ├── AlreadyExists            409 ALREADY_EXISTS (carries the existing resource's name)
+    │   ├── Conflict                 409 ABORTED (etag or concurrent change)
+    │   ├── RateLimited              429 (carries ``retry_after`` and whether a quota is used up)
+    │   ├── ServerError              5xx
+    │   └── TransportError           no usable HTTP answer (connection reset, timeout)
+    ├── OperationFailed              a long-running operation ended with ``error``
+    ├── WaitTimeout                  a wait hit its deadline (names what, last state, operation)
+    └── ConnectionNotAccepted        the endpoint attachment's connection cannot become ACCEPTED
+
+``OperationFailed``, ``WaitTimeout`` and ``ConnectionNotAccepted`` are also ``ApiError``
+subclasses so that ``except ApiError`` catches every failure that came from the cloud.
+
+Errors never carry credentials: messages and URLs pass through :func:`redact` before they
+are stored, so ``str()``, ``repr()``, logs and tracebacks cannot show a bearer token.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from apigee_psc.diagnosis import Diagnosis
+
+__all__ = [
+    "AlreadyExists",
+    "ApiError",
+    "ApigeePscError",
+    "BadRequest",
+    "Conflict",
+    "ConnectionNotAccepted",
+    "FailedPrecondition",
+    "NotFound",
+    "OperationFailed",
+    "PermissionDenied",
+    "RateLimited",
+    "ServerError",
+    "TransportError",
+    "Unauthenticated",
+    "ValidationError",
+    "WaitTimeout",
+    "error_from_response",
+    "redact",
+]
+
+_SECRET_PATTERNS = [
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
+    re.compile(r"ya29\.[A-Za-z0-9._~+/=-]+"),
+    re.compile(r"(?i)((?:access_token|id_token|refresh_token|client_secret)[\"']?\s*[:=]\s*[\"']?)"
+               r"[A-Za-z0-9._~+/=-]+"),
+]
+
+
+def redact(text: str) -> str:
+    """Return ``text`` with bearer tokens, ``ya29.`` access tokens and token fields masked."""
+    for pattern in _SECRET_PATTERNS:
+        if pattern.groups:
+            text = pattern.sub(lambda m: m.group(1) + "<redacted>", text)
+        else:
+            text = pattern.sub("<redacted>", text)
+    return text
+
+
+class ApigeePscError(Exception):
+    """Base class of every error raised by apigee-psc."""
+
+
+class ValidationError(ApigeePscError, ValueError):
+    """Input that breaks a rule, found before any API call.
+
+    ``field`` names the input (``"endpoint_attachment.name"``), ``value`` is what was given
+    and ``rule`` says what it must be. ``source`` is the spec file, when there is one.
+    """
+
+    def __init__(self, field: str, value: object, rule: str, *, source: str | None = None) -> None:
+        self.field = field
+        self.value = value
+        self.rule = rule
+        self.source = source
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}{field}: {value!r} is invalid: {rule}")
+
+
+class ApiError(ApigeePscError):
+    """An error answered by a Google API (or the emulator).
+
+    Attributes: ``status_code`` (HTTP status, 0 when there was none), ``rpc_status``
+    (the google.rpc code name such as ``"ALREADY_EXISTS"``), ``message``, ``reason``
+    (the ``ErrorInfo`` or Compute ``errors[].reason``), ``method``, ``url``, ``details``
+    (the raw ``details`` list) and ``errors`` (Compute's ``errors[]``).
+    """
+
+    default_status: int = 0
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        rpc_status: str | None = None,
+        reason: str | None = None,
+        method: str | None = None,
+        url: str | None = None,
+        details: Sequence[Mapping[str, Any]] = (),
+        errors: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
+        self.message = redact(message)
+        self.status_code = self.default_status if status_code is None else status_code
+        self.rpc_status = rpc_status
+        self.reason = reason
+        self.method = method
+        self.url = redact(url) if url else url
+        self.details = list(details)
+        self.errors = list(errors)
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        head = f"{self.method} {self.url}: " if self.method and self.url else ""
+        code = f"{self.status_code} {self.rpc_status}" if self.rpc_status else f"{self.status_code}"
+        tail = f" (reason: {self.reason})" if self.reason else ""
+        return f"{head}{code}: {self.message}{tail}" if self.status_code else f"{head}{self.message}"
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(status_code={self.status_code!r}, rpc_status={self.rpc_status!r}, "
+            f"message={self.message!r}, reason={self.reason!r}, method={self.method!r}, url={self.url!r})"
+        )
+
+
+class BadRequest(ApiError):
+    """HTTP 400: the request was refused as invalid."""
+
+    default_status = 400
+
+
+class FailedPrecondition(BadRequest):
+    """The system is not in a state the request needs (400 FAILED_PRECONDITION, 412)."""
+
+
+class Unauthenticated(ApiError):
+    """HTTP 401: the credentials are missing, expired or invalid."""
+
+    default_status = 401
+
+
+class PermissionDenied(ApiError):
+    """HTTP 403: the caller lacks a permission (or the API is disabled)."""
+
+    default_status = 403
+
+
+class NotFound(ApiError):
+    """HTTP 404: the resource does not exist."""
+
+    default_status = 404
+
+
+class AlreadyExists(ApiError):
+    """HTTP 409 ALREADY_EXISTS. ``resource_name`` names the existing resource, when known."""
+
+    default_status = 409
+
+    def __init__(self, message: str, *, resource_name: str | None = None, **kwargs: Any) -> None:
+        self.resource_name = resource_name
+        super().__init__(message, **kwargs)
+
+
+class Conflict(ApiError):
+    """HTTP 409 ABORTED (or other 409): a concurrent change, such as a stale IAM etag."""
+
+    default_status = 409
+
+
+class RateLimited(ApiError):
+    """HTTP 429. ``retry_after`` (seconds) if the server said; ``quota_exhausted`` if a
+    quota is used up (waiting will not help) rather than a rate being exceeded."""
+
+    default_status = 429
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        quota_exhausted: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        self.retry_after = retry_after
+        self.quota_exhausted = quota_exhausted
+        super().__init__(message, **kwargs)
+
+
+class ServerError(ApiError):
+    """HTTP 5xx: the service failed; ``retry_after`` if the server said when to retry."""
+
+    default_status = 500
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)
+
+
+class TransportError(ApiError):
+    """No usable HTTP answer: connection refused or reset, or a timeout."""
+
+
+class OperationFailed(ApiError):
+    """A long-running operation finished with an ``error``.
+
+    ``operation`` is the operation's name; ``code`` is the google.rpc code (an int) and
+    ``message`` its message.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str,
+        code: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.operation = operation
+        self.code = code
+        super().__init__(message, **kwargs)
+
+    def _format(self) -> str:
+        code = f" (code {self.code})" if self.code is not None else ""
+        return f"operation {self.operation} failed{code}: {self.message}"
+
+
+class WaitTimeout(ApiError):
+    """A wait reached its deadline before success.
+
+    ``awaited`` says what was awaited, ``last_state`` the last state seen, ``elapsed`` the
+    seconds waited and ``operation`` the operation's name (pass it to
+    ``operations.wait(name)`` to resume the wait later).
+    """
+
+    def __init__(
+        self,
+        awaited: str,
+        *,
+        last_state: str | None,
+        elapsed: float,
+        operation: str | None = None,
+        diagnosis: Diagnosis | None = None,
+    ) -> None:
+        self.awaited = awaited
+        self.last_state = last_state
+        self.elapsed = elapsed
+        self.operation = operation
+        self.diagnosis = diagnosis
+        parts = [f"timed out after {elapsed:.0f}s waiting for {awaited}"]
+        parts.append(f"last state: {last_state or 'unknown'}")
+        if operation:
+            parts.append(f"resume with operations.wait({operation!r})")
+        if diagnosis is not None:
+            parts.append(str(diagnosis))
+        super().__init__("; ".join(parts))
+
+    def _format(self) -> str:
+        return self.message
+
+
+class ConnectionNotAccepted(ApiError):
+    """The endpoint attachment's PSC connection is not ACCEPTED and will not become so by
+    waiting (REJECTED, CLOSED, FROZEN), or stayed PENDING / NEEDS_ATTENTION past the deadline.
+
+    ``diagnosis`` says why and what to do; ``attachment`` is the last attachment seen.
+    """
+
+    def __init__(self, diagnosis: Diagnosis, *, attachment: Any = None) -> None:
+        self.diagnosis = diagnosis
+        self.attachment = attachment
+        name = getattr(attachment, "name", None)
+        prefix = f"endpoint attachment {name}: " if name else ""
+        super().__init__(f"{prefix}{diagnosis}")
+
+    def _format(self) -> str:
+        return self.message
+
+
+_BY_RPC_STATUS: dict[str, type[ApiError]] = {
+    "INVALID_ARGUMENT": BadRequest,
+    "OUT_OF_RANGE": BadRequest,
+    "FAILED_PRECONDITION": FailedPrecondition,
+    "UNAUTHENTICATED": Unauthenticated,
+    "PERMISSION_DENIED": PermissionDenied,
+    "NOT_FOUND": NotFound,
+    "ALREADY_EXISTS": AlreadyExists,
+    "ABORTED": Conflict,
+    "RESOURCE_EXHAUSTED": RateLimited,
+    "INTERNAL": ServerError,
+    "UNKNOWN": ServerError,
+    "DATA_LOSS": ServerError,
+    "UNIMPLEMENTED": ServerError,
+    "UNAVAILABLE": ServerError,
+    "DEADLINE_EXCEEDED": ServerError,
+}
+
+_BY_HTTP_STATUS: dict[int, type[ApiError]] = {
+    400: BadRequest,
+    401: Unauthenticated,
+    403: PermissionDenied,
+    404: NotFound,
+    409: Conflict,
+    412: FailedPrecondition,
+    429: RateLimited,
+}
+
+_COMPUTE_REASONS: dict[str, type[ApiError]] = {
+    "alreadyExists": AlreadyExists,
+    "notFound": NotFound,
+    "conditionNotMet": FailedPrecondition,
+    "resourceInUseByAnotherResource": FailedPrecondition,
+}
+
+_QUOTA_REASONS = {"quotaExceeded", "QUOTA_EXCEEDED", "RESOURCE_QUOTA_EXCEEDED", "dailyLimitExceeded"}
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    import datetime as _dt
+
+    return max(0.0, (when - _dt.datetime.now(_dt.timezone.utc)).total_seconds())
+
+
+def error_class_for(status_code: int, rpc_status: str | None, reason: str | None) -> type[ApiError]:
+    """Choose the exception class from the google.rpc status first, then the HTTP status."""
+    if reason and reason in _COMPUTE_REASONS:
+        return _COMPUTE_REASONS[reason]
+    if rpc_status and rpc_status in _BY_RPC_STATUS:
+        cls = _BY_RPC_STATUS[rpc_status]
+        # RESOURCE_EXHAUSTED over a non-429 status is still a rate/quota answer.
+        return cls
+    if status_code in _BY_HTTP_STATUS:
+        return _BY_HTTP_STATUS[status_code]
+    if status_code >= 500:
+        return ServerError
+    return ApiError
+
+
+def error_from_response(
+    status_code: int,
+    body: bytes | str | Mapping[str, Any] | None,
+    *,
+    method: str,
+    url: str,
+    headers: Mapping[str, str] | None = None,
+) -> ApiError:
+    """Build the right :class:`ApiError` subclass from an HTTP error answer.
+
+    ``body`` may be the raw bytes, text or an already decoded ``{"error": {...}}`` object
+    (AIP-193, with Compute's ``errors[]`` and google.rpc ``details``).
+    """
+    payload: Any = body
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if isinstance(body, str):
+        try:
+            payload = json.loads(body) if body else None
+        except ValueError:
+            payload = None
+    err: Mapping[str, Any] = {}
+    if isinstance(payload, Mapping) and isinstance(payload.get("error"), Mapping):
+        err = payload["error"]
+    message = str(err.get("message") or (body if isinstance(body, str) and body else "")
+                  or f"HTTP {status_code}")
+    message = message.strip()[:2000]
+    rpc_status = err.get("status") if isinstance(err.get("status"), str) else None
+    details = [d for d in err.get("details", []) or [] if isinstance(d, Mapping)]
+    errors = [e for e in err.get("errors", []) or [] if isinstance(e, Mapping)]
+    reason: str | None = None
+    for detail in details:
+        if str(detail.get("@type", "")).endswith("google.rpc.ErrorInfo") and detail.get("reason"):
+            reason = str(detail["reason"])
+            break
+    if reason is None:
+        for item in errors:
+            if item.get("reason"):
+                reason = str(item["reason"])
+                break
+    retry_after = _parse_retry_after((headers or {}).get("Retry-After")) if headers else None
+    cls = error_class_for(status_code, rpc_status, reason)
+    common: dict[str, Any] = {
+        "status_code": status_code,
+        "rpc_status": rpc_status,
+        "reason": reason,
+        "method": method,
+        "url": url,
+        "details": details,
+        "errors": errors,
+    }
+    if cls is RateLimited:
+        exhausted = bool(reason and (reason in _QUOTA_REASONS or "QUOTA" in reason.upper()))
+        if "quota" in message.lower() and "exceeded" in message.lower() and "rate" not in message.lower():
+            exhausted = True
+        return RateLimited(message, retry_after=retry_after, quota_exhausted=exhausted, **common)
+    if cls is ServerError:
+        return ServerError(message, retry_after=retry_after, **common)
+    if cls is AlreadyExists:
+        return AlreadyExists(message, resource_name=_resource_name_from(url, method), **common)
+    return cls(message, **common)
+
+
+def _resource_name_from(url: str, method: str) -> str | None:
+    """Guess the name of the resource a failed create collided with, from the request URL."""
+    from urllib.parse import parse_qs, urlsplit
+
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    for key, values in query.items():
+        if key.endswith("Id") and values and key not in {"requestId"}:
+            return f"{parts.path.lstrip('/').split('/', 1)[-1]}/{values[0]}"
+    return None

@@ -1,0 +1,253 @@
+"""Frozen dataclasses and ``str`` enums for the resources of the Apigee API.
+
+camelCase lives only in ``from_api()`` / ``to_api()``: everything else is snake_case.
+Enum values are the API's own strings, so ``State.ACTIVE == "ACTIVE"``. A value the API
+adds later is kept as a plain string rather than failing the read.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "ConnectionState",
+    "DnsZone",
+    "EndpointAttachment",
+    "Operation",
+    "OperationError",
+    "Organization",
+    "State",
+]
+
+
+class State(str, enum.Enum):
+    """Lifecycle state of an Apigee resource (endpoint attachment, DNS zone, organization)."""
+
+    STATE_UNSPECIFIED = "STATE_UNSPECIFIED"
+    CREATING = "CREATING"
+    ACTIVE = "ACTIVE"
+    DELETING = "DELETING"
+    UPDATING = "UPDATING"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class ConnectionState(str, enum.Enum):
+    """State of an endpoint attachment's PSC connection to its service attachment."""
+
+    CONNECTION_STATE_UNSPECIFIED = "CONNECTION_STATE_UNSPECIFIED"
+    UNAVAILABLE = "UNAVAILABLE"
+    PENDING = "PENDING"
+    ACCEPTED = "ACCEPTED"
+    REJECTED = "REJECTED"
+    CLOSED = "CLOSED"
+    FROZEN = "FROZEN"
+    NEEDS_ATTENTION = "NEEDS_ATTENTION"
+    ACCEPTED_LIMITED_CAPACITY = "ACCEPTED_LIMITED_CAPACITY"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def _enum(cls: type[enum.Enum], value: Any, default: Any) -> Any:
+    if value is None:
+        return default
+    try:
+        return cls(value)
+    except ValueError:
+        return str(value)
+
+
+def _short(name: str) -> str:
+    return name.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Organization:
+    """An Apigee organization, as far as southbound networking needs it."""
+
+    name: str
+    apigee_project_id: str | None = None
+    disable_vpc_peering: bool = False
+    project_id: str | None = None
+    runtime_type: str | None = None
+    state: State | str = State.STATE_UNSPECIFIED
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Organization:
+        """Build from the API's JSON (``disableVpcPeering`` may arrive as a bool or ``"true"``)."""
+        peering = data.get("disableVpcPeering", False)
+        if isinstance(peering, str):
+            peering = peering.strip().lower() == "true"
+        return cls(
+            name=_short(str(data.get("name", ""))),
+            apigee_project_id=data.get("apigeeProjectId"),
+            disable_vpc_peering=bool(peering),
+            project_id=data.get("projectId"),
+            runtime_type=data.get("runtimeType"),
+            state=_enum(State, data.get("state"), State.STATE_UNSPECIFIED),
+        )
+
+
+@dataclass(frozen=True)
+class EndpointAttachment:
+    """An Apigee endpoint attachment: the consumer end of a PSC connection.
+
+    ``name`` is the short id (``gkebackend``); ``resource_name`` the full
+    ``organizations/{org}/endpointAttachments/{id}``.
+    """
+
+    name: str
+    location: str
+    service_attachment: str
+    resource_name: str = ""
+    host: str | None = None
+    state: State | str = State.STATE_UNSPECIFIED
+    connection_state: ConnectionState | str = ConnectionState.CONNECTION_STATE_UNSPECIFIED
+
+    @property
+    def ready(self) -> bool:
+        """True when ACTIVE and ACCEPTED (or ACCEPTED_LIMITED_CAPACITY): traffic can flow."""
+        return self.state == State.ACTIVE and self.connection_state in (
+            ConnectionState.ACCEPTED,
+            ConnectionState.ACCEPTED_LIMITED_CAPACITY,
+        )
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> EndpointAttachment:
+        """Build from the API's JSON."""
+        resource_name = str(data.get("name", ""))
+        return cls(
+            name=_short(resource_name),
+            resource_name=resource_name,
+            location=str(data.get("location", "")),
+            service_attachment=str(data.get("serviceAttachment", "")),
+            host=data.get("host"),
+            state=_enum(State, data.get("state"), State.STATE_UNSPECIFIED),
+            connection_state=_enum(
+                ConnectionState, data.get("connectionState"), ConnectionState.CONNECTION_STATE_UNSPECIFIED
+            ),
+        )
+
+    def to_api(self) -> dict[str, Any]:
+        """The JSON body that creates this attachment."""
+        return {"location": self.location, "serviceAttachment": self.service_attachment}
+
+
+@dataclass(frozen=True)
+class DnsZone:
+    """An Apigee DNS peering zone."""
+
+    name: str
+    domain: str
+    description: str = ""
+    target_project_id: str | None = None
+    target_network_id: str | None = None
+    resource_name: str = ""
+    state: State | str = State.STATE_UNSPECIFIED
+    create_time: str | None = None
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> DnsZone:
+        """Build from the API's JSON."""
+        resource_name = str(data.get("name", ""))
+        peering = data.get("peeringConfig") or {}
+        return cls(
+            name=_short(resource_name),
+            resource_name=resource_name,
+            domain=str(data.get("domain", "")),
+            description=str(data.get("description", "")),
+            target_project_id=peering.get("targetProjectId"),
+            target_network_id=peering.get("targetNetworkId"),
+            state=_enum(State, data.get("state"), State.STATE_UNSPECIFIED),
+            create_time=data.get("createTime"),
+        )
+
+    def to_api(self) -> dict[str, Any]:
+        """The JSON body that creates this zone."""
+        return {
+            "domain": self.domain,
+            "description": self.description,
+            "peeringConfig": {
+                "targetProjectId": self.target_project_id,
+                "targetNetworkId": self.target_network_id,
+            },
+        }
+
+
+@dataclass(frozen=True)
+class OperationError:
+    """The ``error`` of a failed operation (a google.rpc.Status)."""
+
+    code: int
+    message: str
+    details: tuple[Mapping[str, Any], ...] = ()
+
+    def __str__(self) -> str:
+        return f"code {self.code}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A long-running operation of the Apigee API (or Service Networking).
+
+    ``metadata`` and ``response`` are the decoded JSON objects; ``operation_type``,
+    ``target`` and ``progress`` read the Apigee ``OperationMetadata``.
+    """
+
+    name: str
+    done: bool = False
+    error: OperationError | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    response: Mapping[str, Any] | None = None
+
+    @property
+    def operation_type(self) -> str | None:
+        """``INSERT``, ``DELETE`` or ``UPDATE``, when the metadata says."""
+        value = self.metadata.get("operationType")
+        return str(value) if value else None
+
+    @property
+    def target(self) -> str | None:
+        """The resource the operation changes (``targetResourceName``)."""
+        value = self.metadata.get("targetResourceName")
+        return str(value) if value else None
+
+    @property
+    def state(self) -> str:
+        """A short state for progress: ``DONE``, ``FAILED`` or the metadata state."""
+        if self.done:
+            return "FAILED" if self.error else "DONE"
+        return str(self.metadata.get("state") or "IN_PROGRESS")
+
+    @property
+    def percent_done(self) -> int | None:
+        """Progress in percent, when the metadata reports it."""
+        progress = self.metadata.get("progress")
+        if isinstance(progress, Mapping) and progress.get("percentDone") is not None:
+            return int(progress["percentDone"])
+        return None
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Operation:
+        """Build from the API's JSON."""
+        error = data.get("error")
+        return cls(
+            name=str(data.get("name", "")),
+            done=bool(data.get("done", False)),
+            error=(
+                OperationError(
+                    code=int(error.get("code", 0)),
+                    message=str(error.get("message", "")),
+                    details=tuple(error.get("details", []) or ()),
+                )
+                if isinstance(error, Mapping)
+                else None
+            ),
+            metadata=dict(data.get("metadata") or {}),
+            response=dict(data["response"]) if isinstance(data.get("response"), Mapping) else None,
+        )

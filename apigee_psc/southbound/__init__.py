@@ -1,0 +1,48 @@
+"""Declarative southbound connections: the spec (desired state) and, later, its engine.
+
+Names are resolved lazily (PEP 562) so importing this package stays light.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from apigee_psc.southbound.spec import (
+        DnsSpec,
+        DnsZoneSpec,
+        EndpointAttachmentSpec,
+        FirewallSpec,
+        NatSubnetSpec,
+        ServiceAttachmentSpec,
+        SouthboundSpec,
+        TargetSpec,
+    )
+
+__all__ = [
+    "DnsSpec",
+    "DnsZoneSpec",
+    "EndpointAttachmentSpec",
+    "FirewallSpec",
+    "NatSubnetSpec",
+    "ServiceAttachmentSpec",
+    "SouthboundSpec",
+    "TargetSpec",
+]
+
+_LAZY = {name: "apigee_psc.southbound.spec" for name in __all__}
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,829 @@
+"""The declarative description of one southbound connection (the *spec*).
+
+A spec file names everything one Apigee X -> Private Service Connect -> backend connection
+needs, in the shape fixed by the design's contract::
+
+    organization: my-organization
+    project: my-project
+    region: us-west1
+    network: default
+    forwarding_rule: fr-ilb
+    nat_subnet: {name: psc-subnet, range: 10.100.0.0/28}
+    firewall: {name: allow-psc-nat-80, ports: [80], target_tags: [psc-demo]}
+    service_attachment: {name: gkebackend, connection_preference: ACCEPT_AUTOMATIC}
+    endpoint_attachment: {name: gkebackend}
+    dns:
+      zone: {name: my-zone, domain: example.com.}
+      managed_zone: my-private-zone
+      record: orders.example.com.
+    target: {path: /orders}
+
+:meth:`SouthboundSpec.from_yaml` and :meth:`SouthboundSpec.from_dict` check the whole spec
+before anything talks to an API. Every problem is a
+:class:`~apigee_psc.errors.ValidationError` whose ``field`` is the key path
+(``nat_subnet.range``, ``firewall.ports[1]``, ``dns.zone.domain``) and whose ``source`` is the
+file, so ``str(error)`` reads like::
+
+    examples/x.yaml: nat_subnet.range: '10.100.0.0/33' is invalid: a private IPv4 network ...
+
+The dataclasses validate themselves too (in ``__post_init__``), so a spec built in Python
+obeys the same rules as one read from YAML. See ``docs/spec.md`` for every key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import ipaddress
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from apigee_psc import names
+from apigee_psc.errors import ValidationError
+
+__all__ = [
+    "CONNECTION_PREFERENCES",
+    "ConnectionPreference",
+    "DnsSpec",
+    "DnsZoneSpec",
+    "EndpointAttachmentSpec",
+    "FirewallSpec",
+    "NatSubnetSpec",
+    "ServiceAttachmentSpec",
+    "SouthboundSpec",
+    "TargetSpec",
+]
+
+ConnectionPreference = Literal["ACCEPT_AUTOMATIC", "ACCEPT_MANUAL"]
+CONNECTION_PREFERENCES: tuple[ConnectionPreference, ...] = ("ACCEPT_AUTOMATIC", "ACCEPT_MANUAL")
+
+#: Field name used for problems with the file as a whole (unreadable, bad YAML, not a mapping).
+FILE_FIELD = "<file>"
+
+_DEFAULT_CONNECTION_LIMIT = 10
+_MAX_CONNECTION_LIMIT = 2**32 - 1  # connectionLimit is a uint32 in the Compute API
+_MAX_DOMAIN_NAMES = 1  # "Current max number of domain names supported is 1" (Compute v1)
+_PROJECT_NUMBER = re.compile(r"^[1-9][0-9]{0,18}$")
+_FORWARDING_RULE_PATH = re.compile(
+    r"^(?:https://(?:www|compute)\.googleapis\.com/compute/(?:v1|beta)/)?"
+    r"projects/(?P<project>[^/]+)/regions/(?P<region>[^/]+)/forwardingRules/(?P<name>[^/]+)$"
+)
+_FORWARDING_RULE_RULE = (
+    "a forwarding rule name (" + names.COMPUTE_NAME_RULE + ") or "
+    "projects/PROJECT/regions/REGION/forwardingRules/NAME (optionally as a full compute URL)"
+)
+_TARGET_PATH_RULE = "a URL path beginning with '/' and without spaces or '#', such as /orders"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _join(prefix: str, field_name: str) -> str:
+    if not field_name:
+        return prefix
+    if not prefix:
+        return field_name
+    if field_name.startswith("["):
+        return prefix + field_name
+    return f"{prefix}.{field_name}"
+
+
+@contextmanager
+def _at(prefix: str) -> Iterator[None]:
+    """Re-raise a ValidationError from inside with its field prefixed by ``prefix``."""
+    try:
+        yield
+    except ValidationError as exc:
+        raise ValidationError(
+            _join(prefix, exc.field), exc.value, exc.rule, source=exc.source
+        ) from None
+
+
+def _integer(value: object, field_name: str, rule: str) -> int:
+    """An int that is really an int in the file: booleans and numeric strings are refused."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, str) and value.strip().isdigit():
+            rule = f"{rule}, written as a number without quotes ({value.strip()}, not {value!r})"
+        raise ValidationError(field_name, value, rule)
+    return value
+
+
+def _boolean(value: object, field_name: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError(field_name, value, "true or false (unquoted)")
+    return value
+
+
+def _sequence(value: object, field_name: str, what: str) -> tuple[object, ...]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise ValidationError(field_name, value, f"a list of {what}")
+    return tuple(value)
+
+
+def _port(value: object, field_name: str) -> int:
+    port = _integer(value, field_name, "a TCP port number from 1 to 65535")
+    if not 1 <= port <= 65535:
+        raise ValidationError(field_name, value, "a TCP port number from 1 to 65535")
+    return port
+
+
+def _project_or_number(value: object, field_name: str) -> str:
+    """A consumer project: its id (``my-project``) or its number (``123456789012``)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if isinstance(value, str) and _PROJECT_NUMBER.match(value):
+        return value
+    try:
+        return names.validate_project_id(value, field_name)
+    except ValidationError:
+        raise ValidationError(
+            field_name, value, "a project id such as my-project, or a project number"
+        ) from None
+
+
+def _unique(values: Sequence[str], field_name: str) -> None:
+    seen: set[str] = set()
+    for index, value in enumerate(values):
+        if value in seen:
+            raise ValidationError(f"{field_name}[{index}]", value, "each entry once (duplicate)")
+        seen.add(value)
+
+
+def _set(obj: object, name: str, value: object) -> None:
+    object.__setattr__(obj, name, value)
+
+
+# --------------------------------------------------------------------------- dataclasses
+
+
+@dataclass(frozen=True)
+class NatSubnetSpec:
+    """The PSC NAT subnet the spec **creates** (``purpose: PRIVATE_SERVICE_CONNECT``).
+
+    ``range`` is a private IPv4 CIDR with a prefix from /16 to /29 and no host bits set; it is
+    stored in canonical form. The service attachment translates Apigee's connections into
+    addresses of this range, and the firewall rule allows it as source.
+    """
+
+    name: str
+    range: str
+
+    def __post_init__(self) -> None:
+        names.validate_compute_name(self.name, "name")
+        _set(self, "range", str(names.validate_nat_cidr(self.range, "range")))
+
+    @property
+    def ip_network(self) -> ipaddress.IPv4Network:
+        """The range as an :class:`ipaddress.IPv4Network`."""
+        return ipaddress.IPv4Network(self.range)
+
+
+@dataclass(frozen=True)
+class FirewallSpec:
+    """The ingress firewall rule the spec **creates**: TCP ``ports`` from the NAT range.
+
+    ``target_tags`` selects the backend instances (network tags); empty means every instance
+    of the network. Ports are integers 1-65535, each once, at least one.
+    """
+
+    name: str
+    ports: tuple[int, ...]
+    target_tags: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        names.validate_compute_name(self.name, "name")
+        raw_ports = _sequence(self.ports, "ports", "TCP port numbers")
+        if not raw_ports:
+            raise ValidationError("ports", [], "at least one TCP port number")
+        ports = tuple(_port(value, f"ports[{i}]") for i, value in enumerate(raw_ports))
+        for index, port in enumerate(ports):
+            if port in ports[:index]:
+                raise ValidationError(f"ports[{index}]", port, "each port once (duplicate)")
+        raw_tags = _sequence(self.target_tags, "target_tags", "network tags")
+        tags = tuple(
+            names.validate_compute_name(value, f"target_tags[{i}]") for i, value in enumerate(raw_tags)
+        )
+        _unique(tags, "target_tags")
+        _set(self, "ports", ports)
+        _set(self, "target_tags", tags)
+
+
+@dataclass(frozen=True)
+class ServiceAttachmentSpec:
+    """The service attachment the spec **creates** on the forwarding rule.
+
+    ``connection_preference`` is ``ACCEPT_AUTOMATIC`` (any consumer may connect) or
+    ``ACCEPT_MANUAL`` (only accept-listed projects; the Apigee organization's
+    ``apigeeProjectId`` is added for you at apply time). ``accept_projects`` and
+    ``reject_projects`` (project ids or numbers) only apply to ``ACCEPT_MANUAL``;
+    ``connection_limit`` is the limit given to every accepted project.
+    ``enable_proxy_protocol`` and ``domain_names`` (at most one, ending with a dot) are passed
+    through to Compute.
+    """
+
+    name: str
+    connection_preference: ConnectionPreference = "ACCEPT_AUTOMATIC"
+    accept_projects: tuple[str, ...] = ()
+    connection_limit: int = _DEFAULT_CONNECTION_LIMIT
+    reject_projects: tuple[str, ...] = ()
+    enable_proxy_protocol: bool = False
+    domain_names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        names.validate_compute_name(self.name, "name")
+        if self.connection_preference not in CONNECTION_PREFERENCES:
+            raise ValidationError(
+                "connection_preference",
+                self.connection_preference,
+                "ACCEPT_AUTOMATIC or ACCEPT_MANUAL",
+            )
+        limit = _integer(
+            self.connection_limit,
+            "connection_limit",
+            f"a whole number of connections from 1 to {_MAX_CONNECTION_LIMIT}",
+        )
+        if not 1 <= limit <= _MAX_CONNECTION_LIMIT:
+            raise ValidationError(
+                "connection_limit", limit, f"a whole number of connections from 1 to {_MAX_CONNECTION_LIMIT}"
+            )
+        lists: dict[str, tuple[str, ...]] = {}
+        for key in ("accept_projects", "reject_projects"):
+            raw = _sequence(getattr(self, key), key, "project ids or numbers")
+            values = tuple(_project_or_number(v, f"{key}[{i}]") for i, v in enumerate(raw))
+            _unique(values, key)
+            if values and self.connection_preference != "ACCEPT_MANUAL":
+                raise ValidationError(
+                    key,
+                    list(values),
+                    "empty unless connection_preference is ACCEPT_MANUAL "
+                    "(ACCEPT_AUTOMATIC accepts every consumer)",
+                )
+            lists[key] = values
+        for index, project in enumerate(lists["reject_projects"]):
+            if project in lists["accept_projects"]:
+                raise ValidationError(
+                    f"reject_projects[{index}]", project, "not also listed in accept_projects"
+                )
+        _boolean(self.enable_proxy_protocol, "enable_proxy_protocol")
+        raw_domains = _sequence(self.domain_names, "domain_names", "DNS domains")
+        domains = tuple(
+            names.validate_domain(v, f"domain_names[{i}]") for i, v in enumerate(raw_domains)
+        )
+        if len(domains) > _MAX_DOMAIN_NAMES:
+            raise ValidationError(
+                "domain_names", list(domains), f"at most {_MAX_DOMAIN_NAMES} domain name (a Compute limit)"
+            )
+        _set(self, "accept_projects", lists["accept_projects"])
+        _set(self, "reject_projects", lists["reject_projects"])
+        _set(self, "domain_names", domains)
+
+
+@dataclass(frozen=True)
+class EndpointAttachmentSpec:
+    """The Apigee endpoint attachment the spec **creates** (one per service attachment per org).
+
+    Its location is always the spec's ``region``; ``location`` may be written for clarity but
+    must then equal ``region``.
+    """
+
+    name: str
+    location: str | None = None
+
+    def __post_init__(self) -> None:
+        names.validate_endpoint_attachment_id(self.name, "name")
+        if self.location is not None:
+            names.validate_region(self.location, "location")
+
+
+@dataclass(frozen=True)
+class DnsZoneSpec:
+    """The Apigee DNS peering zone the spec **creates** (``organizations/ORG/dnsZones/NAME``).
+
+    ``domain`` ends with a dot (``example.com.``); ``description`` is at most 1024 characters.
+    The zone peers into the spec's ``project`` and ``network``.
+    """
+
+    name: str
+    domain: str
+    description: str | None = None
+
+    def __post_init__(self) -> None:
+        names.validate_dns_zone_id(self.name, "name")
+        names.validate_domain(self.domain, "domain")
+        if self.description is not None:
+            names.validate_description(self.description, "description")
+
+
+@dataclass(frozen=True)
+class DnsSpec:
+    """Optional DNS for the endpoint attachment's host.
+
+    ``zone`` is the Apigee DNS peering zone to create. ``managed_zone`` is an existing Cloud DNS
+    private zone of the producer project (only **referenced**, never created or deleted) in
+    which the A ``record`` (created) points at the endpoint attachment's host. ``record``
+    and ``managed_zone`` go together; with a ``zone``, the record must be inside its domain.
+    """
+
+    zone: DnsZoneSpec | None = None
+    managed_zone: str | None = None
+    record: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.zone is not None and not isinstance(self.zone, DnsZoneSpec):
+            raise ValidationError("zone", self.zone, "a DnsZoneSpec")
+        if self.managed_zone is not None:
+            names.validate_dns_zone_id(self.managed_zone, "managed_zone")
+        if self.record is not None:
+            domain = self.zone.domain if self.zone is not None else None
+            names.validate_dns_name(self.record, domain, "record")
+            if self.managed_zone is None:
+                raise ValidationError(
+                    "managed_zone", None, "required when record is set (the Cloud DNS zone to write it in)"
+                )
+        elif self.managed_zone is not None:
+            raise ValidationError(
+                "record", None, "required when managed_zone is set (the A record name to create)"
+            )
+        if self.zone is None and self.managed_zone is None:
+            raise ValidationError(
+                "zone",
+                None,
+                "a zone, or managed_zone with record, or both (or leave dns out entirely)",
+            )
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """How an API proxy's TargetEndpoint reaches the backend: the URL ``path`` (default ``/``)."""
+
+    path: str = "/"
+
+    def __post_init__(self) -> None:
+        path = self.path
+        if (
+            not isinstance(path, str)
+            or not path.startswith("/")
+            or "#" in path
+            or any(ch.isspace() for ch in path)
+        ):
+            raise ValidationError("path", path, _TARGET_PATH_RULE)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SouthboundSpec:
+    """The desired state of one southbound connection (keyword-only construction).
+
+    Created: ``nat_subnet``, ``firewall`` (optional), ``service_attachment``,
+    ``endpoint_attachment`` and, under ``dns``, the Apigee zone and the A record.
+    Only referenced (must exist, never changed or deleted): the ``organization``, ``project``,
+    ``network``, ``forwarding_rule`` and ``dns.managed_zone``.
+
+    ``source`` is the file the spec came from (used in error messages; not compared).
+    """
+
+    organization: str
+    project: str
+    region: str
+    network: str
+    forwarding_rule: str
+    nat_subnet: NatSubnetSpec
+    firewall: FirewallSpec | None = None
+    service_attachment: ServiceAttachmentSpec
+    endpoint_attachment: EndpointAttachmentSpec
+    dns: DnsSpec | None = None
+    target: TargetSpec | None = None
+    source: str | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        try:
+            self._validate()
+        except ValidationError as exc:
+            if exc.source is None and self.source is not None:
+                raise ValidationError(exc.field, exc.value, exc.rule, source=self.source) from None
+            raise
+
+    def _validate(self) -> None:
+        _set(self, "organization", names.validate_organization(self.organization, "organization"))
+        names.validate_project_id(self.project, "project")
+        names.validate_region(self.region, "region")
+        names.validate_compute_name(self.network, "network")
+        self._parse_forwarding_rule()
+        for key, cls in (
+            ("nat_subnet", NatSubnetSpec),
+            ("firewall", FirewallSpec),
+            ("service_attachment", ServiceAttachmentSpec),
+            ("endpoint_attachment", EndpointAttachmentSpec),
+            ("dns", DnsSpec),
+            ("target", TargetSpec),
+        ):
+            value = getattr(self, key)
+            optional = key in {"firewall", "dns", "target"}
+            if (value is None and not optional) or (value is not None and not isinstance(value, cls)):
+                raise ValidationError(key, value, f"a {cls.__name__}")
+        location = self.endpoint_attachment.location
+        if location is not None and location != self.region:
+            raise ValidationError(
+                "endpoint_attachment.location",
+                location,
+                f"the spec's region {self.region} (an endpoint attachment lives in its service "
+                "attachment's region)",
+            )
+
+    def _parse_forwarding_rule(self) -> tuple[str, str, str]:
+        value = self.forwarding_rule
+        if not isinstance(value, str):
+            raise ValidationError("forwarding_rule", value, _FORWARDING_RULE_RULE)
+        match = _FORWARDING_RULE_PATH.match(value)
+        if match is None:
+            if "/" in value:
+                raise ValidationError("forwarding_rule", value, _FORWARDING_RULE_RULE)
+            names.validate_compute_name(value, "forwarding_rule")
+            return self.project, self.region, value
+        project, region, name = match.group("project", "region", "name")
+        names.validate_project_id(project, "forwarding_rule (project)")
+        names.validate_region(region, "forwarding_rule (region)")
+        names.validate_compute_name(name, "forwarding_rule (name)")
+        if region != self.region:
+            raise ValidationError(
+                "forwarding_rule",
+                value,
+                f"a forwarding rule in the spec's region {self.region} (a service attachment "
+                "must be in its forwarding rule's region)",
+            )
+        return project, region, name
+
+    # ------------------------------------------------------------------ derived names
+
+    @property
+    def forwarding_rule_name(self) -> str:
+        """The forwarding rule's short name, whichever form the spec used."""
+        return self._parse_forwarding_rule()[2]
+
+    @property
+    def forwarding_rule_project(self) -> str:
+        """The forwarding rule's project (the spec's ``project`` unless a path names another)."""
+        return self._parse_forwarding_rule()[0]
+
+    @property
+    def forwarding_rule_region(self) -> str:
+        """The forwarding rule's region (always the spec's ``region``)."""
+        return self._parse_forwarding_rule()[1]
+
+    @property
+    def forwarding_rule_path(self) -> str:
+        """``projects/P/regions/R/forwardingRules/NAME``."""
+        project, region, name = self._parse_forwarding_rule()
+        return f"projects/{project}/regions/{region}/forwardingRules/{name}"
+
+    @property
+    def network_path(self) -> str:
+        """``projects/P/global/networks/NAME``."""
+        return f"projects/{self.project}/global/networks/{self.network}"
+
+    @property
+    def nat_subnet_path(self) -> str:
+        """``projects/P/regions/R/subnetworks/NAME``."""
+        return f"projects/{self.project}/regions/{self.region}/subnetworks/{self.nat_subnet.name}"
+
+    @property
+    def service_attachment_path(self) -> str:
+        """``projects/P/regions/R/serviceAttachments/NAME``, as the endpoint attachment names it."""
+        return names.service_attachment_path(self.project, self.region, self.service_attachment.name)
+
+    @property
+    def endpoint_attachment_location(self) -> str:
+        """The endpoint attachment's ``location``: the spec's region."""
+        return self.region
+
+    @property
+    def endpoint_attachment_path(self) -> str:
+        """``organizations/ORG/endpointAttachments/NAME``."""
+        return f"organizations/{self.organization}/endpointAttachments/{self.endpoint_attachment.name}"
+
+    @property
+    def target_host_name(self) -> str | None:
+        """The DNS name to use in a TargetEndpoint URL (``dns.record`` without its final dot)."""
+        if self.dns is None or self.dns.record is None:
+            return None
+        return self.dns.record.rstrip(".")
+
+    @property
+    def target_path(self) -> str:
+        """The TargetEndpoint URL path (``target.path``, default ``/``)."""
+        return self.target.path if self.target is not None else "/"
+
+    # ------------------------------------------------------------------ (de)serialisation
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> SouthboundSpec:
+        """Read and validate a spec file. Every problem is a ValidationError naming the file."""
+        source = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValidationError(
+                FILE_FIELD, source, f"a readable UTF-8 spec file ({exc.__class__.__name__}: {exc})",
+                source=source,
+            ) from None
+        data = _load_yaml(text, source)
+        return cls.from_dict(cast(Mapping[str, Any], data), source=source)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], source: str | None = None) -> SouthboundSpec:
+        """Validate a spec given as a mapping (the YAML shape) and build it.
+
+        ``source`` names where it came from, for error messages.
+        """
+        try:
+            return _parse_spec(d, source)
+        except ValidationError as exc:
+            if exc.source is None and source is not None:
+                raise ValidationError(exc.field, exc.value, exc.rule, source=source) from None
+            raise
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec in the YAML shape; ``from_dict(spec.to_dict()) == spec``.
+
+        Optional sections that are absent stay absent, and optional extras (``connection_limit``,
+        ``reject_projects``, ``enable_proxy_protocol``, ``domain_names``, ``location``,
+        ``description``) are written only when they differ from their defaults.
+        """
+        out: dict[str, Any] = {
+            "organization": self.organization,
+            "project": self.project,
+            "region": self.region,
+            "network": self.network,
+            "forwarding_rule": self.forwarding_rule,
+            "nat_subnet": {"name": self.nat_subnet.name, "range": self.nat_subnet.range},
+        }
+        if self.firewall is not None:
+            out["firewall"] = {
+                "name": self.firewall.name,
+                "ports": list(self.firewall.ports),
+                "target_tags": list(self.firewall.target_tags),
+            }
+        sa = self.service_attachment
+        sa_out: dict[str, Any] = {
+            "name": sa.name,
+            "connection_preference": sa.connection_preference,
+            "accept_projects": list(sa.accept_projects),
+        }
+        if sa.connection_limit != _DEFAULT_CONNECTION_LIMIT:
+            sa_out["connection_limit"] = sa.connection_limit
+        if sa.reject_projects:
+            sa_out["reject_projects"] = list(sa.reject_projects)
+        if sa.enable_proxy_protocol:
+            sa_out["enable_proxy_protocol"] = True
+        if sa.domain_names:
+            sa_out["domain_names"] = list(sa.domain_names)
+        out["service_attachment"] = sa_out
+        ea_out: dict[str, Any] = {"name": self.endpoint_attachment.name}
+        if self.endpoint_attachment.location is not None:
+            ea_out["location"] = self.endpoint_attachment.location
+        out["endpoint_attachment"] = ea_out
+        if self.dns is not None:
+            dns_out: dict[str, Any] = {}
+            if self.dns.zone is not None:
+                zone: dict[str, Any] = {"name": self.dns.zone.name, "domain": self.dns.zone.domain}
+                if self.dns.zone.description is not None:
+                    zone["description"] = self.dns.zone.description
+                dns_out["zone"] = zone
+            if self.dns.managed_zone is not None:
+                dns_out["managed_zone"] = self.dns.managed_zone
+            if self.dns.record is not None:
+                dns_out["record"] = self.dns.record
+            out["dns"] = dns_out
+        if self.target is not None:
+            out["target"] = {"path": self.target.path}
+        return out
+
+    def to_yaml(self) -> str:
+        """The spec as YAML text (keys in the contract's order)."""
+        import yaml
+
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=False)
+
+    def replace(self, **changes: Any) -> SouthboundSpec:
+        """A copy with some top-level fields changed, validated like any other spec."""
+        return dataclasses.replace(self, **changes)
+
+
+# --------------------------------------------------------------------------- YAML loading
+
+
+def _load_yaml(text: str, source: str) -> object:
+    """Parse YAML safely; syntax errors and duplicate keys become ValidationErrors."""
+    import yaml
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+        loader.flatten_mapping(node)
+        seen: dict[object, int] = {}
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                if key in seen:
+                    raise ValidationError(
+                        FILE_FIELD,
+                        key,
+                        f"each key once per mapping (line {line} repeats the key of line {seen[key]})",
+                        source=source,
+                    )
+                seen[key] = line
+            except TypeError:  # an unhashable key: reported later as a non-string key
+                pass
+        return loader.construct_mapping(node, deep=True)
+
+    _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    try:
+        return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = ""
+        snippet: object = None
+        if mark is not None:
+            where = f" at line {mark.line + 1}, column {mark.column + 1}"
+            lines = text.splitlines()
+            if 0 <= mark.line < len(lines):
+                snippet = lines[mark.line].strip()
+        problem = exc.problem or exc.context or "syntax error"
+        raise ValidationError(
+            FILE_FIELD, snippet, f"well-formed YAML; {problem}{where}", source=source
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ValidationError(FILE_FIELD, None, f"well-formed YAML; {exc}", source=source) from None
+
+
+# --------------------------------------------------------------------------- dict parsing
+
+_TOP_KEYS: dict[str, bool] = {  # key -> required
+    "organization": True,
+    "project": True,
+    "region": True,
+    "network": True,
+    "forwarding_rule": True,
+    "nat_subnet": True,
+    "firewall": False,
+    "service_attachment": True,
+    "endpoint_attachment": True,
+    "dns": False,
+    "target": False,
+}
+_NAT_KEYS = {"name": True, "range": True}
+_FIREWALL_KEYS = {"name": True, "ports": True, "target_tags": False}
+_SA_KEYS = {
+    "name": True,
+    "connection_preference": False,
+    "accept_projects": False,
+    "connection_limit": False,
+    "reject_projects": False,
+    "enable_proxy_protocol": False,
+    "domain_names": False,
+}
+_EA_KEYS = {"name": True, "location": False}
+_DNS_KEYS = {"zone": False, "managed_zone": False, "record": False}
+_ZONE_KEYS = {"name": True, "domain": True, "description": False}
+_TARGET_KEYS = {"path": False}
+
+#: Every key a spec may contain, by section ("" is the top level). Useful for docs and tools.
+KNOWN_KEYS: dict[str, tuple[str, ...]] = {
+    "": tuple(_TOP_KEYS),
+    "nat_subnet": tuple(_NAT_KEYS),
+    "firewall": tuple(_FIREWALL_KEYS),
+    "service_attachment": tuple(_SA_KEYS),
+    "endpoint_attachment": tuple(_EA_KEYS),
+    "dns": tuple(_DNS_KEYS),
+    "dns.zone": tuple(_ZONE_KEYS),
+    "target": tuple(_TARGET_KEYS),
+}
+
+
+def _mapping(
+    value: object, where: str, keys: Mapping[str, bool]
+) -> dict[str, object]:
+    """Check that ``value`` is a mapping with only known keys and every required key.
+
+    Key paths in errors are relative to the current section (``_at`` adds the prefix).
+    """
+    if not isinstance(value, Mapping):
+        shape = ", ".join(keys)
+        raise ValidationError("", value, f"a mapping with the keys {shape}")
+    known = list(keys)
+    for key in value:
+        if not isinstance(key, str):
+            raise ValidationError(
+                str(key), key, f"a known key of {where or 'the spec'} (keys are names: {', '.join(known)})"
+            )
+        if key not in keys:
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ValidationError(
+                key,
+                key,
+                f"unknown key; {hint}known keys of {where or 'the spec'}: {', '.join(known)}",
+            )
+    for key, required in keys.items():
+        if required and value.get(key) is None:
+            raise ValidationError(key, None, "required, but missing (or empty)")
+    return {k: v for k, v in value.items() if v is not None}
+
+
+def _opt_list(d: Mapping[str, object], key: str) -> Any:
+    return d.get(key, ())
+
+
+def _parse_nat(value: object) -> NatSubnetSpec:
+    d = _mapping(value, "nat_subnet", _NAT_KEYS)
+    return NatSubnetSpec(name=cast(str, d["name"]), range=cast(str, d["range"]))
+
+
+def _parse_firewall(value: object) -> FirewallSpec:
+    d = _mapping(value, "firewall", _FIREWALL_KEYS)
+    return FirewallSpec(
+        name=cast(str, d["name"]),
+        ports=cast(Any, d["ports"]),
+        target_tags=_opt_list(d, "target_tags"),
+    )
+
+
+def _parse_service_attachment(value: object) -> ServiceAttachmentSpec:
+    d = _mapping(value, "service_attachment", _SA_KEYS)
+    return ServiceAttachmentSpec(
+        name=cast(str, d["name"]),
+        connection_preference=cast(Any, d.get("connection_preference", "ACCEPT_AUTOMATIC")),
+        accept_projects=_opt_list(d, "accept_projects"),
+        connection_limit=cast(Any, d.get("connection_limit", _DEFAULT_CONNECTION_LIMIT)),
+        reject_projects=_opt_list(d, "reject_projects"),
+        enable_proxy_protocol=cast(Any, d.get("enable_proxy_protocol", False)),
+        domain_names=_opt_list(d, "domain_names"),
+    )
+
+
+def _parse_endpoint_attachment(value: object) -> EndpointAttachmentSpec:
+    d = _mapping(value, "endpoint_attachment", _EA_KEYS)
+    return EndpointAttachmentSpec(name=cast(str, d["name"]), location=cast(Any, d.get("location")))
+
+
+def _parse_dns(value: object) -> DnsSpec:
+    d = _mapping(value, "dns", _DNS_KEYS)
+    zone: DnsZoneSpec | None = None
+    if "zone" in d:
+        with _at("zone"):
+            z = _mapping(d["zone"], "dns.zone", _ZONE_KEYS)
+            zone = DnsZoneSpec(
+                name=cast(str, z["name"]),
+                domain=cast(str, z["domain"]),
+                description=cast(Any, z.get("description")),
+            )
+    return DnsSpec(
+        zone=zone, managed_zone=cast(Any, d.get("managed_zone")), record=cast(Any, d.get("record"))
+    )
+
+
+def _parse_target(value: object) -> TargetSpec:
+    d = _mapping(value, "target", _TARGET_KEYS)
+    return TargetSpec(path=cast(Any, d.get("path", "/")))
+
+
+def _parse_spec(data: object, source: str | None) -> SouthboundSpec:
+    if not isinstance(data, Mapping):
+        raise ValidationError(
+            FILE_FIELD if source else "spec",
+            data if not isinstance(data, str) else data[:80],
+            "a mapping of keys at the top level (organization, project, region, ...)",
+        )
+    d = _mapping(data, "", _TOP_KEYS)
+    sections: dict[str, Any] = {}
+    parsers = {
+        "nat_subnet": _parse_nat,
+        "firewall": _parse_firewall,
+        "service_attachment": _parse_service_attachment,
+        "endpoint_attachment": _parse_endpoint_attachment,
+        "dns": _parse_dns,
+        "target": _parse_target,
+    }
+    # Scalars first, so the first error reported is the first problem in the file's order.
+    names.validate_organization(d["organization"], "organization")
+    names.validate_project_id(d["project"], "project")
+    names.validate_region(d["region"], "region")
+    names.validate_compute_name(d["network"], "network")
+    for key, parse in parsers.items():
+        if key in d:
+            with _at(key):
+                sections[key] = parse(d[key])
+    return SouthboundSpec(
+        organization=cast(str, d["organization"]),
+        project=cast(str, d["project"]),
+        region=cast(str, d["region"]),
+        network=cast(str, d["network"]),
+        forwarding_rule=cast(str, d["forwarding_rule"]),
+        source=source,
+        **sections,
+    )
