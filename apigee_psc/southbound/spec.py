@@ -47,6 +47,8 @@ from apigee_psc.errors import ValidationError
 
 __all__ = [
     "CONNECTION_PREFERENCES",
+    "FILE_FIELD",
+    "KNOWN_KEYS",
     "ConnectionPreference",
     "DnsSpec",
     "DnsZoneSpec",
@@ -98,9 +100,7 @@ def _at(prefix: str) -> Iterator[None]:
     try:
         yield
     except ValidationError as exc:
-        raise ValidationError(
-            _join(prefix, exc.field), exc.value, exc.rule, source=exc.source
-        ) from None
+        raise ValidationError(_join(prefix, exc.field), exc.value, exc.rule, source=exc.source) from None
 
 
 def _integer(value: object, field_name: str, rule: str) -> int:
@@ -140,9 +140,7 @@ def _project_or_number(value: object, field_name: str) -> str:
     try:
         return names.validate_project_id(value, field_name)
     except ValidationError:
-        raise ValidationError(
-            field_name, value, "a project id such as my-project, or a project number"
-        ) from None
+        raise ValidationError(field_name, value, "a project id such as my-project, or a project number") from None
 
 
 def _unique(values: Sequence[str], field_name: str) -> None:
@@ -204,9 +202,7 @@ class FirewallSpec:
             if port in ports[:index]:
                 raise ValidationError(f"ports[{index}]", port, "each port once (duplicate)")
         raw_tags = _sequence(self.target_tags, "target_tags", "network tags")
-        tags = tuple(
-            names.validate_compute_name(value, f"target_tags[{i}]") for i, value in enumerate(raw_tags)
-        )
+        tags = tuple(names.validate_compute_name(value, f"target_tags[{i}]") for i, value in enumerate(raw_tags))
         _unique(tags, "target_tags")
         _set(self, "ports", ports)
         _set(self, "target_tags", tags)
@@ -259,20 +255,15 @@ class ServiceAttachmentSpec:
                 raise ValidationError(
                     key,
                     list(values),
-                    "empty unless connection_preference is ACCEPT_MANUAL "
-                    "(ACCEPT_AUTOMATIC accepts every consumer)",
+                    "empty unless connection_preference is ACCEPT_MANUAL (ACCEPT_AUTOMATIC accepts every consumer)",
                 )
             lists[key] = values
         for index, project in enumerate(lists["reject_projects"]):
             if project in lists["accept_projects"]:
-                raise ValidationError(
-                    f"reject_projects[{index}]", project, "not also listed in accept_projects"
-                )
+                raise ValidationError(f"reject_projects[{index}]", project, "not also listed in accept_projects")
         _boolean(self.enable_proxy_protocol, "enable_proxy_protocol")
         raw_domains = _sequence(self.domain_names, "domain_names", "DNS domains")
-        domains = tuple(
-            names.validate_domain(v, f"domain_names[{i}]") for i, v in enumerate(raw_domains)
-        )
+        domains = tuple(names.validate_domain(v, f"domain_names[{i}]") for i, v in enumerate(raw_domains))
         if len(domains) > _MAX_DOMAIN_NAMES:
             raise ValidationError(
                 "domain_names", list(domains), f"at most {_MAX_DOMAIN_NAMES} domain name (a Compute limit)"
@@ -345,9 +336,7 @@ class DnsSpec:
                     "managed_zone", None, "required when record is set (the Cloud DNS zone to write it in)"
                 )
         elif self.managed_zone is not None:
-            raise ValidationError(
-                "record", None, "required when managed_zone is set (the A record name to create)"
-            )
+            raise ValidationError("record", None, "required when managed_zone is set (the A record name to create)")
         if self.zone is None and self.managed_zone is None:
             raise ValidationError(
                 "zone",
@@ -364,12 +353,7 @@ class TargetSpec:
 
     def __post_init__(self) -> None:
         path = self.path
-        if (
-            not isinstance(path, str)
-            or not path.startswith("/")
-            or "#" in path
-            or any(ch.isspace() for ch in path)
-        ):
+        if not isinstance(path, str) or not path.startswith("/") or "#" in path or any(ch.isspace() for ch in path):
             raise ValidationError("path", path, _TARGET_PATH_RULE)
 
 
@@ -429,8 +413,7 @@ class SouthboundSpec:
             raise ValidationError(
                 "endpoint_attachment.location",
                 location,
-                f"the spec's region {self.region} (an endpoint attachment lives in its service "
-                "attachment's region)",
+                f"the spec's region {self.region} (an endpoint attachment lives in its service attachment's region)",
             )
 
     def _parse_forwarding_rule(self) -> tuple[str, str, str]:
@@ -526,7 +509,9 @@ class SouthboundSpec:
             text = Path(path).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ValidationError(
-                FILE_FIELD, source, f"a readable UTF-8 spec file ({exc.__class__.__name__}: {exc})",
+                FILE_FIELD,
+                source,
+                f"a readable UTF-8 spec file ({exc.__class__.__name__}: {exc})",
                 source=source,
             ) from None
         data = _load_yaml(text, source)
@@ -654,9 +639,7 @@ def _load_yaml(text: str, source: str) -> object:
             if 0 <= mark.line < len(lines):
                 snippet = lines[mark.line].strip()
         problem = exc.problem or exc.context or "syntax error"
-        raise ValidationError(
-            FILE_FIELD, snippet, f"well-formed YAML; {problem}{where}", source=source
-        ) from None
+        raise ValidationError(FILE_FIELD, snippet, f"well-formed YAML; {problem}{where}", source=source) from None
     except yaml.YAMLError as exc:
         raise ValidationError(FILE_FIELD, None, f"well-formed YAML; {exc}", source=source) from None
 
@@ -705,9 +688,7 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _mapping(
-    value: object, where: str, keys: Mapping[str, bool]
-) -> dict[str, object]:
+def _mapping(value: object, where: str, keys: Mapping[str, bool]) -> dict[str, object]:
     """Check that ``value`` is a mapping with only known keys and every required key.
 
     Key paths in errors are relative to the current section (``_at`` adds the prefix).
@@ -782,9 +763,7 @@ def _parse_dns(value: object) -> DnsSpec:
                 domain=cast(str, z["domain"]),
                 description=cast(Any, z.get("description")),
             )
-    return DnsSpec(
-        zone=zone, managed_zone=cast(Any, d.get("managed_zone")), record=cast(Any, d.get("record"))
-    )
+    return DnsSpec(zone=zone, managed_zone=cast(Any, d.get("managed_zone")), record=cast(Any, d.get("record")))
 
 
 def _parse_target(value: object) -> TargetSpec:
