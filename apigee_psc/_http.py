@@ -204,10 +204,16 @@ class Transport:
         if self._session is None:
             with self._session_lock:
                 if self._session is None:
+                    import google.auth.credentials
                     from google.auth.transport.requests import AuthorizedSession
 
                     creds = _credentials(self._credentials_arg, self._quota_project_id, self.is_emulator)
-                    session = AuthorizedSession(creds)  # type: ignore[no-untyped-call]
+                    # Anonymous credentials cannot refresh: google-auth would turn every 401 into
+                    # "Anonymous credentials cannot be refreshed" and drop the server's answer.
+                    anonymous = isinstance(creds, google.auth.credentials.AnonymousCredentials)
+                    session = AuthorizedSession(  # type: ignore[no-untyped-call]
+                        creds, refresh_status_codes=() if anonymous else (401,)
+                    )
                     session.headers["User-Agent"] = USER_AGENT
                     session.headers["x-goog-api-client"] = f"gl-python apigee-psc/{__version__}"
                     if self._quota_project_id:

@@ -133,9 +133,7 @@ class EndpointAttachments:
         sa = names.validate_service_attachment(service_attachment)
         body = EndpointAttachment(name=name, location=location, service_attachment=sa).to_api()
         logger.info("apigee: creating endpoint attachment %s -> %s", name, sa)
-        data = self._client.transport.request(
-            "POST", self._path(), params={"endpointAttachmentId": name}, json=body
-        )
+        data = self._client.transport.request("POST", self._path(), params={"endpointAttachmentId": name}, json=body)
         return Operation.from_api(data)
 
     def get(self, name: str) -> EndpointAttachment:
@@ -423,12 +421,13 @@ class ApigeeClient:
         self._organization = org
         return org
 
+    def organization_info(self) -> Organization:
+        """The organization as last read (read once if it never was)."""
+        return self._organization if self._organization is not None else self.get_organization()
+
     def apigee_project_id(self) -> str | None:
         """The organization's ``apigeeProjectId`` (read once, then remembered)."""
-        if self._organization is None:
-            self.get_organization()
-        assert self._organization is not None
-        return self._organization.apigee_project_id
+        return self.organization_info().apigee_project_id
 
     def close(self) -> None:
         """Close the HTTP session."""

@@ -77,11 +77,11 @@ def diagnose(
     rejected = set(reject_projects or ())
 
     if state == ConnectionState.ACCEPTED:
-        return Diagnosis(state, "the service attachment accepted the endpoint attachment's connection", None, ok=True)
+        return Diagnosis(state, f"{sa} accepted the connection from {tenant}", None, ok=True)
     if state == ConnectionState.ACCEPTED_LIMITED_CAPACITY:
         return Diagnosis(
             state,
-            "the connection is accepted, but the service attachment is short of capacity "
+            f"{sa} accepted the connection from {tenant}, but it is short of capacity "
             "(its NAT subnets have too few addresses or a connection limit is reached)",
             f"add a NAT subnet to {sa} or raise the connection limit for {tenant}",
             ok=True,
@@ -89,7 +89,7 @@ def diagnose(
     if state == ConnectionState.PENDING:
         cause = f"{tenant} is on neither the accept list nor the reject list of {sa}"
         if connection_preference == "ACCEPT_AUTOMATIC":
-            cause = f"{sa} accepts automatically, but the connection is still being set up"
+            cause = f"{sa} accepts automatically, but the connection from {tenant} is still being set up"
             return Diagnosis(state, cause, "wait a few minutes; if it stays PENDING, describe the service attachment")
         if apigee_project_id and apigee_project_id in accepted:
             cause = f"{tenant} is on the accept list of {sa} but its connection limit may be used up"
@@ -110,38 +110,40 @@ def diagnose(
     if state == ConnectionState.FROZEN:
         return Diagnosis(
             state,
-            f"{sa} is suspended or disabled",
+            f"{sa} is suspended or disabled, so the connection from {tenant} is frozen",
             f"describe {sa} (gcloud compute service-attachments describe) to see why, and re-enable it",
             terminal=True,
         )
     if state == ConnectionState.CLOSED:
         return Diagnosis(
             state,
-            f"{sa} was deleted",
+            f"{sa} was deleted, which closed the connection from {tenant}",
             "recreate the service attachment, then delete and recreate the endpoint attachment",
             terminal=True,
         )
     if state == ConnectionState.NEEDS_ATTENTION:
         return Diagnosis(
             state,
-            f"{sa} accepted the connection, but something on the service attachment needs attention",
+            f"{sa} accepted the connection from {tenant}, but something on the service attachment needs attention",
             f"describe {sa} and check its connected endpoints, NAT subnets and forwarding rule",
         )
     if state == ConnectionState.UNAVAILABLE:
         return Diagnosis(
             state,
-            "the connection state is not available yet, which is usual while the attachment is provisioned",
+            f"the state of the connection from {tenant} to {sa} is not available yet, "
+            "which is usual while the attachment is provisioned",
             "wait a few minutes and read the state again",
         )
     if state == ConnectionState.CONNECTION_STATE_UNSPECIFIED:
         return Diagnosis(
             state,
-            "the API reported no connection state yet (the endpoint attachment is probably still being created)",
+            f"the API reported no state yet for the connection from {tenant} to {sa} "
+            "(the endpoint attachment is probably still being created)",
             "wait until the endpoint attachment is ACTIVE, then read the state again",
         )
     return Diagnosis(
         state,
-        "this connection state is not known to this version of apigee-psc",
+        f"the connection from {tenant} to {sa} is in a state this version of apigee-psc does not know",
         f"describe the endpoint attachment and {sa}",
     )
 

@@ -92,7 +92,7 @@ class ValidationError(ApigeePscError, ValueError):
         self.rule = rule
         self.source = source
         where = f"{source}: " if source else ""
-        super().__init__(f"{where}{field}: {value!r} is invalid: {rule}")
+        super().__init__(redact(f"{where}{field}: {value!r} is invalid: {rule}"))
 
 
 class ApiError(ApigeePscError):
@@ -327,9 +327,28 @@ _COMPUTE_REASONS: dict[str, type[ApiError]] = {
     "notFound": NotFound,
     "conditionNotMet": FailedPrecondition,
     "resourceInUseByAnotherResource": FailedPrecondition,
+    # Compute answers some rate limits with 403: they are rate limits all the same.
+    "rateLimitExceeded": RateLimited,
+    "userRateLimitExceeded": RateLimited,
+    "RATE_LIMIT_EXCEEDED": RateLimited,
 }
 
 _QUOTA_REASONS = {"quotaExceeded", "QUOTA_EXCEEDED", "RESOURCE_QUOTA_EXCEEDED", "dailyLimitExceeded"}
+_RATE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "RATE_LIMIT_EXCEEDED"}
+_RATE_WORDS = ("per minute", "per second", "per 100 seconds", "rate limit", "rate exceeded", "concurrent")
+_CONCURRENCY_MARKER = "CONCURRENT_OPERATIONS_QUOTA_EXCEEDED"
+
+
+def _quota_exhausted(reason: str | None, message: str) -> bool:
+    """True if a RESOURCE_EXHAUSTED answer means a used-up quota (waiting will not help)
+    rather than a rate (requests per minute, concurrent operations) that clears by itself."""
+    text = message.lower()
+    if reason in _RATE_REASONS or _CONCURRENCY_MARKER.lower() in text:
+        return False
+    if reason and (reason in _QUOTA_REASONS or "QUOTA" in reason.upper()):
+        # A per-minute request quota is a rate even when the reason says "quota".
+        return not any(word in text for word in _RATE_WORDS)
+    return "quota" in text and "exceeded" in text and not any(word in text for word in _RATE_WORDS)
 
 
 def _parse_retry_after(value: str | None) -> float | None:
@@ -354,6 +373,8 @@ def error_class_for(status_code: int, rpc_status: str | None, reason: str | None
     """Choose the exception class from the google.rpc status first, then the HTTP status."""
     if reason and reason in _COMPUTE_REASONS:
         return _COMPUTE_REASONS[reason]
+    if status_code == 403 and reason and _CONCURRENCY_MARKER in reason:
+        return RateLimited
     if rpc_status and rpc_status in _BY_RPC_STATUS:
         cls = _BY_RPC_STATUS[rpc_status]
         # RESOURCE_EXHAUSTED over a non-429 status is still a rate/quota answer.
@@ -405,8 +426,10 @@ def error_from_response(
             if item.get("reason"):
                 reason = str(item["reason"])
                 break
-    retry_after = _parse_retry_after((headers or {}).get("Retry-After")) if headers else None
+    retry_after = _parse_retry_after(_header(headers, "Retry-After"))
     cls = error_class_for(status_code, rpc_status, reason)
+    if status_code == 403 and _CONCURRENCY_MARKER in message:
+        cls = RateLimited
     common: dict[str, Any] = {
         "status_code": status_code,
         "rpc_status": rpc_status,
@@ -417,15 +440,35 @@ def error_from_response(
         "errors": errors,
     }
     if cls is RateLimited:
-        exhausted = bool(reason and (reason in _QUOTA_REASONS or "QUOTA" in reason.upper()))
-        if "quota" in message.lower() and "exceeded" in message.lower() and "rate" not in message.lower():
-            exhausted = True
-        return RateLimited(message, retry_after=retry_after, quota_exhausted=exhausted, **common)
+        return RateLimited(
+            message, retry_after=retry_after, quota_exhausted=_quota_exhausted(reason, message), **common
+        )
     if cls is ServerError:
         return ServerError(message, retry_after=retry_after, **common)
     if cls is AlreadyExists:
-        return AlreadyExists(message, resource_name=_resource_name_from(url, method), **common)
+        name = _resource_name_from(url, method) or _resource_name_in(message)
+        return AlreadyExists(message, resource_name=name, **common)
     return cls(message, **common)
+
+
+def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
+    """A header's value, whatever the case of its name (a plain dict is not case-insensitive)."""
+    if not headers:
+        return None
+    value = headers.get(name)
+    if value is not None:
+        return value
+    wanted = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == wanted), None)
+
+
+_QUOTED_RESOURCE = re.compile(r"'((?:projects|organizations)/[^'\s]+)'")
+
+
+def _resource_name_in(message: str) -> str | None:
+    """The resource named in a message such as Compute's "The resource 'projects/...' already exists"."""
+    match = _QUOTED_RESOURCE.search(message)
+    return match.group(1) if match else None
 
 
 def _resource_name_from(url: str, method: str) -> str | None:

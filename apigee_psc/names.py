@@ -70,10 +70,14 @@ _SERVICE_ATTACHMENT = re.compile(
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _DESCRIPTION_MAX = 1024
+_PRIVATE_V4 = tuple(
+    ipaddress.IPv4Network(cidr) for cidr in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
+)
 
 
 def _check(field: str, value: object, pattern: re.Pattern[str], rule: str) -> str:
-    if not isinstance(value, str) or not pattern.match(value):
+    # fullmatch, not match: ``$`` also matches before a trailing newline ("name\n").
+    if not isinstance(value, str) or not pattern.fullmatch(value):
         raise ValidationError(field, value, rule)
     return value
 
@@ -118,7 +122,7 @@ def validate_service_attachment(value: object, field: str = "service_attachment"
 
 def parse_service_attachment(value: object, field: str = "service_attachment") -> tuple[str, str, str]:
     """Split a service attachment reference (relative or full URL) into project, region, name."""
-    match = _SERVICE_ATTACHMENT.match(value) if isinstance(value, str) else None
+    match = _SERVICE_ATTACHMENT.fullmatch(value) if isinstance(value, str) else None
     if not match:
         raise ValidationError(field, value, _SERVICE_ATTACHMENT_RULE)
     project, region, name = match.group("project"), match.group("region"), match.group("name")
@@ -143,7 +147,7 @@ def validate_description(value: object, field: str = "description") -> str:
 
 def _labels_ok(name: str) -> bool:
     labels = name[:-1].split(".")
-    return all(_LABEL.match(label) for label in labels) and len(name) <= 254
+    return all(_LABEL.fullmatch(label) for label in labels) and len(name) <= 254
 
 
 def validate_domain(value: object, field: str = "domain") -> str:
@@ -163,7 +167,12 @@ def validate_dns_name(value: object, domain: str | None = None, field: str = "re
 
 
 def validate_nat_cidr(value: object, field: str = "nat_subnet.range") -> ipaddress.IPv4Network:
-    """A private IPv4 network with a prefix from /16 to /29 (no host bits set)."""
+    """A private IPv4 network with a prefix from /16 to /29 (no host bits set).
+
+    Private means RFC 1918 (10/8, 172.16/12, 192.168/16) or the shared range 100.64.0.0/10,
+    both valid for VPC subnets; loopback, link-local, multicast, "this network" (0/8) and
+    reserved ranges are refused, as Google refuses them.
+    """
     rule = "a private IPv4 network in CIDR form with a prefix from /16 to /29, such as 10.100.0.0/28"
     if not isinstance(value, str):
         raise ValidationError(field, value, rule)
@@ -171,7 +180,9 @@ def validate_nat_cidr(value: object, field: str = "nat_subnet.range") -> ipaddre
         network = ipaddress.ip_network(value, strict=True)
     except ValueError as exc:
         raise ValidationError(field, value, f"{rule} ({exc})") from None
-    if not isinstance(network, ipaddress.IPv4Network) or not network.is_private:
+    if not isinstance(network, ipaddress.IPv4Network) or not any(
+        network.subnet_of(allowed) for allowed in _PRIVATE_V4
+    ):
         raise ValidationError(field, value, rule)
     if not 16 <= network.prefixlen <= 29:
         raise ValidationError(field, value, rule)

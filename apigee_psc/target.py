@@ -22,7 +22,9 @@ def target_url(host: str, path: str = "/", *, scheme: str = "http", port: int | 
     try:
         address = ipaddress.ip_address(name.strip("[]"))
     except ValueError:
-        if not _HOSTNAME.match(name):
+        # fullmatch (``$`` would accept a trailing newline); an all-numeric last label is
+        # a mistyped address such as 10.0.1, not a host name (RFC 3696 section 2).
+        if not _HOSTNAME.fullmatch(name) or name.rsplit(".", 1)[-1].isdigit():
             raise ValidationError("host", host, "an IP address or a DNS name") from None
         authority = name
     else:

@@ -1,0 +1,80 @@
+"""How long ``import apigee_psc`` takes, and what it imports.
+
+Prints the median wall time of N fresh interpreters running ``import apigee_psc`` next to
+the same for an empty ``python -c pass`` (the interpreter's own start-up), then the
+largest cumulative entries of ``python -X importtime -c "import apigee_psc"``.
+Run from anywhere: ``python benchmarks/import_time.py [-n 20] [--top 12] [--module apigee_psc]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def wall_times(code: str, runs: int) -> list[float]:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def import_profile(module: str, top: int) -> list[tuple[int, int, str]]:
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    rows: list[tuple[int, int, str]] = []
+    for line in out.stderr.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        own_us, cumulative_us, name = line.split(":", 1)[1].split("|", 2)
+        rows.append((int(cumulative_us), int(own_us), name.strip()))
+    return sorted(rows, reverse=True)[:top]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("-n", "--runs", type=int, default=20)
+    parser.add_argument("--top", type=int, default=12)
+    parser.add_argument("--module", default="apigee_psc")
+    args = parser.parse_args()
+
+    wall_times("pass", 2)  # warm the file cache
+    base = statistics.median(wall_times("pass", args.runs))
+    full = statistics.median(wall_times(f"import {args.module}", args.runs))
+    print(f"python: {sys.version.split()[0]} ({sys.executable})")
+    print(f"median of {args.runs} runs: python -c pass            {base * 1000:7.1f} ms")
+    print(f"median of {args.runs} runs: python -c 'import {args.module}' {full * 1000:7.1f} ms")
+    print(f"import {args.module} itself: {max(0.0, full - base) * 1000:.1f} ms over the interpreter's start-up")
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import sys, {args.module}; print(sorted(m for m in ('google.cloud.compute_v1', 'requests', "
+            f"'google.auth', 'tenacity', 'yaml', 'click') if m in sys.modules))",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    ).stdout.strip()
+    print(f"heavy modules loaded by it: {loaded}")
+    print(f"\n-X importtime, top {args.top} by cumulative time (us):")
+    for cumulative, own, name in import_profile(args.module, args.top):
+        print(f"{cumulative:9d} {own:9d}  {name}")
+
+
+if __name__ == "__main__":
+    main()

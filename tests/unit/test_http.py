@@ -1,0 +1,503 @@
+"""The transport: endpoints, headers, retries, Retry-After, deadlines, the org lock, pagination."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import requests
+import responses
+from conftest import ENDPOINT, ORG_LOCK, FakeClock, organization, rpc_error
+from google.auth.credentials import AnonymousCredentials
+from responses import matchers
+
+from apigee_psc import errors
+from apigee_psc._http import (
+    API_ROOTS,
+    EMULATOR_ENV,
+    NO_RETRY,
+    RetryPolicy,
+    Transport,
+    is_org_lock,
+    resolve_endpoint,
+    retry_call,
+)
+from apigee_psc._version import __version__
+
+ORG_URL = f"{ENDPOINT}v1/organizations/my-organization"
+ORG_PATH = "v1/organizations/my-organization"
+LIST_URL = f"{ORG_URL}/endpointAttachments"
+
+
+# -- endpoint resolution ---------------------------------------------------------------------------
+
+
+def test_resolve_endpoint_default_is_google(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(EMULATOR_ENV, raising=False)
+    assert resolve_endpoint("apigee") == ("https://apigee.googleapis.com/", False)
+    assert resolve_endpoint("compute") == (API_ROOTS["compute"], False)
+
+
+def test_resolve_endpoint_explicit_endpoint_wins_over_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(EMULATOR_ENV, "127.0.0.1:8089")
+    assert resolve_endpoint("apigee", "https://apigee.example.test") == ("https://apigee.example.test/", False)
+
+
+def test_resolve_endpoint_keeps_path_prefix() -> None:
+    assert resolve_endpoint("apigee", "https://proxy.example.test/apigee")[0] == "https://proxy.example.test/apigee/"
+
+
+@pytest.mark.parametrize(
+    ("env", "root"),
+    [
+        ("127.0.0.1:8089", "http://127.0.0.1:8089/"),
+        ("localhost:8089", "http://localhost:8089/"),
+        ("[::1]:8089", "http://[::1]:8089/"),
+        ("http://127.0.0.2:9000", "http://127.0.0.2:9000/"),
+    ],
+)
+def test_resolve_endpoint_emulator_env_loopback_accepted(monkeypatch: pytest.MonkeyPatch, env: str, root: str) -> None:
+    monkeypatch.setenv(EMULATOR_ENV, env)
+    assert resolve_endpoint("apigee") == (root, True)
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    ["http://apigee.example.test/", "http://10.0.0.5:8089", "http://[2001:db8::1]:80/", "ftp://localhost/", "https://"],
+)
+def test_resolve_endpoint_plain_http_non_loopback_refused(endpoint: str) -> None:
+    with pytest.raises(errors.ValidationError) as info:
+        resolve_endpoint("apigee", endpoint)
+    assert info.value.field == "endpoint"
+    assert info.value.value == endpoint
+
+
+def test_resolve_endpoint_emulator_env_non_loopback_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(EMULATOR_ENV, "emulator.example.test:8089")
+    with pytest.raises(errors.ValidationError):
+        resolve_endpoint("apigee")
+
+
+@pytest.mark.parametrize("endpoint", ["http://[::1]:8089/", "http://localhost/", "http://127.0.0.1:1/"])
+def test_resolve_endpoint_plain_http_loopback_accepted(endpoint: str) -> None:
+    root, emulator = resolve_endpoint("apigee", endpoint)
+    assert root.startswith("http://") and emulator
+
+
+def test_resolve_endpoint_unknown_api_refused() -> None:
+    with pytest.raises(errors.ValidationError) as info:
+        resolve_endpoint("bigquery")
+    assert info.value.field == "api"
+
+
+def test_transport_emulator_env_uses_anonymous_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(EMULATOR_ENV, "127.0.0.1:8089")
+
+    def no_adc(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("ADC must not be looked up for the emulator")
+
+    monkeypatch.setattr("google.auth.default", no_adc)
+    transport = Transport("apigee")
+    assert transport.is_emulator
+    assert isinstance(transport.session.credentials, AnonymousCredentials)  # type: ignore[attr-defined]
+
+
+def test_transport_url_absolute_path_kept(transport: Transport) -> None:
+    assert transport.url("/v1/x") == f"{ENDPOINT}v1/x"
+    assert transport.url("https://other.example.test/y") == "https://other.example.test/y"
+
+
+# -- headers -----------------------------------------------------------------------------------------
+
+
+def test_request_user_agent_names_library_and_version(rsps: responses.RequestsMock, transport: Transport) -> None:
+    rsps.get(ORG_URL, json=organization())
+    assert transport.request("GET", ORG_PATH)["apigeeProjectId"] == "x-tenant-project"
+    headers = rsps.calls[0].request.headers
+    assert headers["User-Agent"] == f"apigee-psc/{__version__}"
+    assert "Authorization" not in headers  # anonymous
+
+
+def test_request_quota_project_sent_as_user_project_header(rsps: responses.RequestsMock, clock: FakeClock) -> None:
+    transport = Transport(
+        "apigee",
+        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        endpoint=ENDPOINT,
+        quota_project_id="billing-project",
+        sleep=clock.sleep,
+        clock=clock.now,
+    )
+    rsps.get(ORG_URL, json={})
+    transport.request("GET", ORG_PATH)
+    assert rsps.calls[0].request.headers["x-goog-user-project"] == "billing-project"
+
+
+def test_request_json_body_and_params_sent(rsps: responses.RequestsMock, transport: Transport) -> None:
+    rsps.post(
+        f"{ORG_URL}/endpointAttachments",
+        json={"name": "op"},
+        match=[
+            matchers.query_param_matcher({"endpointAttachmentId": "gkebackend"}),
+            matchers.json_params_matcher({"location": "us-west1"}),
+        ],
+    )
+    out = transport.request(
+        "POST",
+        f"{ORG_PATH}/endpointAttachments",
+        params={"endpointAttachmentId": "gkebackend"},
+        json={"location": "us-west1"},
+    )
+    assert out == {"name": "op"}
+
+
+def test_request_empty_body_returns_empty_dict(rsps: responses.RequestsMock, transport: Transport) -> None:
+    rsps.delete(ORG_URL, body=b"")
+    assert transport.request("DELETE", ORG_PATH) == {}
+
+
+@pytest.mark.parametrize("body", [b"<html>ok</html>", b"[1, 2]"])
+def test_request_success_not_json_object_raises_server_error(
+    rsps: responses.RequestsMock, transport: Transport, body: bytes
+) -> None:
+    rsps.get(ORG_URL, body=body, status=200)
+    with pytest.raises(errors.ServerError):
+        transport.request("GET", ORG_PATH, retry=NO_RETRY)
+
+
+# -- retries -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
+@pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
+def test_request_transient_status_retried_until_success(
+    rsps: responses.RequestsMock, transport: Transport, clock: FakeClock, status: int, method: str
+) -> None:
+    rsps.add(
+        method,
+        ORG_URL,
+        status=status,
+        json=rpc_error(status, "UNAVAILABLE" if status != 429 else "RESOURCE_EXHAUSTED", "x"),
+    )
+    rsps.add(method, ORG_URL, status=status, body=b"oops")
+    rsps.add(method, ORG_URL, json={"ok": True})
+    assert transport.request(method, ORG_PATH) == {"ok": True}
+    assert len(rsps.calls) == 3
+    assert len(clock.sleeps) == 2
+
+
+def test_request_connection_error_retried_until_success(
+    rsps: responses.RequestsMock, transport: Transport, clock: FakeClock
+) -> None:
+    rsps.get(ORG_URL, body=requests.ConnectionError("connection reset by peer"))
+    rsps.get(ORG_URL, body=requests.exceptions.ReadTimeout("read timed out"))
+    rsps.get(ORG_URL, json={"ok": True})
+    assert transport.request("GET", ORG_PATH) == {"ok": True}
+    assert len(rsps.calls) == 3
+
+
+@pytest.mark.parametrize(
+    ("status", "rpc", "cls"),
+    [
+        (400, "INVALID_ARGUMENT", errors.BadRequest),
+        (403, "PERMISSION_DENIED", errors.PermissionDenied),
+        (404, "NOT_FOUND", errors.NotFound),
+        (409, "ALREADY_EXISTS", errors.AlreadyExists),
+        (409, "ABORTED", errors.Conflict),
+        (501, "UNIMPLEMENTED", errors.ServerError),
+    ],
+)
+def test_request_permanent_error_not_retried(
+    rsps: responses.RequestsMock,
+    transport: Transport,
+    clock: FakeClock,
+    status: int,
+    rpc: str,
+    cls: type[errors.ApiError],
+) -> None:
+    rsps.post(LIST_URL, status=status, json=rpc_error(status, rpc, "no"))
+    with pytest.raises(cls):
+        transport.request("POST", f"{ORG_PATH}/endpointAttachments")
+    assert len(rsps.calls) == 1
+    assert clock.sleeps == []
+
+
+def test_request_quota_exhausted_429_not_retried(rsps: responses.RequestsMock, transport: Transport) -> None:
+    rsps.get(ORG_URL, status=429, json=rpc_error(429, "RESOURCE_EXHAUSTED", "Quota exceeded", reason="QUOTA_EXCEEDED"))
+    with pytest.raises(errors.RateLimited) as info:
+        transport.request("GET", ORG_PATH)
+    assert info.value.quota_exhausted
+    assert len(rsps.calls) == 1
+
+
+def test_request_retry_after_honoured(rsps: responses.RequestsMock, transport: Transport, clock: FakeClock) -> None:
+    rsps.get(ORG_URL, status=429, json=rpc_error(429, "RESOURCE_EXHAUSTED", "slow"), headers={"Retry-After": "7"})
+    rsps.get(ORG_URL, status=503, json=rpc_error(503, "UNAVAILABLE", "busy"), headers={"Retry-After": "11"})
+    rsps.get(ORG_URL, json={"ok": True})
+    transport.request("GET", ORG_PATH)
+    assert len(clock.sleeps) == 2
+    assert clock.sleeps[0] >= 7
+    assert clock.sleeps[1] >= 11
+
+
+def test_request_retry_after_beyond_deadline_gives_up_at_once(
+    rsps: responses.RequestsMock, transport: Transport, clock: FakeClock
+) -> None:
+    rsps.get(ORG_URL, status=429, json=rpc_error(429, "RESOURCE_EXHAUSTED", "later"), headers={"Retry-After": "100"})
+    with pytest.raises(errors.RateLimited) as info:
+        transport.request("GET", ORG_PATH, retry=RetryPolicy(deadline=30.0))
+    assert info.value.retry_after == 100
+    assert len(rsps.calls) == 1
+    assert clock.elapsed == 0
+
+
+def test_request_deadline_bounds_loop_and_raises_last_error(
+    rsps: responses.RequestsMock, transport: Transport, clock: FakeClock
+) -> None:
+    attempts: list[int] = []
+
+    def answer(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        attempts.append(1)
+        return 503, {}, json.dumps(rpc_error(503, "UNAVAILABLE", f"attempt {len(attempts)}"))
+
+    rsps.add_callback(responses.GET, ORG_URL, callback=answer)
+    with pytest.raises(errors.ServerError) as info:
+        transport.request("GET", ORG_PATH, retry=RetryPolicy(initial=1.0, multiplier=2.0, maximum=8.0, deadline=60.0))
+    assert clock.elapsed <= 60.0 + 1e-9
+    assert len(attempts) > 3
+    assert info.value.message == f"attempt {len(attempts)}"  # the last error, not the first
+
+
+def test_request_backoff_full_jitter_within_exponential_cap(rsps: responses.RequestsMock, clock: FakeClock) -> None:
+    policy = RetryPolicy(initial=1.0, multiplier=2.0, maximum=8.0, deadline=1000.0)
+    transport = Transport(
+        "apigee",
+        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        endpoint=ENDPOINT,
+        retry=policy,
+        sleep=clock.sleep,
+        clock=clock.now,
+        rng=random.Random(1),
+    )
+    for _ in range(8):
+        rsps.get(ORG_URL, status=500, json=rpc_error(500, "INTERNAL", "x"))
+    rsps.get(ORG_URL, json={})
+    transport.request("GET", ORG_PATH)
+    caps = [min(8.0, 2.0**n) for n in range(8)]
+    assert len(clock.sleeps) == 8
+    assert all(0 <= s <= cap for s, cap in zip(clock.sleeps, caps, strict=True))
+    assert len(set(clock.sleeps)) == 8  # jittered, not fixed
+
+
+def test_request_no_retry_policy_fails_fast(rsps: responses.RequestsMock, transport: Transport) -> None:
+    rsps.get(ORG_URL, status=503, json=rpc_error(503, "UNAVAILABLE", "x"))
+    with pytest.raises(errors.ServerError):
+        transport.request("GET", ORG_PATH, retry=NO_RETRY)
+    assert len(rsps.calls) == 1
+
+
+def test_request_retry_logged_with_step_prefix(
+    rsps: responses.RequestsMock, transport: Transport, caplog: pytest.LogCaptureFixture
+) -> None:
+    rsps.get(ORG_URL, status=503, json=rpc_error(503, "UNAVAILABLE", "busy"))
+    rsps.get(ORG_URL, json={})
+    with caplog.at_level(logging.INFO, logger="apigee_psc"):
+        transport.request("GET", ORG_PATH)
+    assert any(r.getMessage().startswith("retry: GET ") and "503 UNAVAILABLE" in r.getMessage() for r in caplog.records)
+
+
+# -- the organization lock ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["POST", "DELETE"])
+def test_request_org_lock_waited_out_on_mutation(
+    rsps: responses.RequestsMock, transport: Transport, clock: FakeClock, method: str
+) -> None:
+    for _ in range(4):
+        rsps.add(method, LIST_URL, status=400, json=ORG_LOCK)
+    rsps.add(method, LIST_URL, json={"name": "op"})
+    assert transport.request(method, f"{ORG_PATH}/endpointAttachments") == {"name": "op"}
+    assert len(rsps.calls) == 5
+    assert len(clock.sleeps) == 4
+
+
+def test_request_org_lock_on_get_raised(rsps: responses.RequestsMock, transport: Transport) -> None:
+    rsps.get(LIST_URL, status=400, json=ORG_LOCK)
+    with pytest.raises(errors.BadRequest) as info:
+        transport.request("GET", f"{ORG_PATH}/endpointAttachments")
+    assert is_org_lock(info.value)
+    assert len(rsps.calls) == 1
+
+
+def test_request_org_lock_bounded_by_lock_deadline(
+    rsps: responses.RequestsMock, transport: Transport, clock: FakeClock
+) -> None:
+    rsps.post(LIST_URL, status=400, json=ORG_LOCK)
+    policy = RetryPolicy(initial=1.0, multiplier=2.0, maximum=10.0, deadline=5.0, lock_deadline=120.0)
+    with pytest.raises(errors.BadRequest):
+        transport.request("POST", f"{ORG_PATH}/endpointAttachments", retry=policy)
+    assert 5.0 < clock.elapsed <= 120.0 + 1e-9  # the lock has its own, longer deadline
+    assert len(rsps.calls) > 5
+
+
+def test_request_org_lock_wait_out_override_on_get(rsps: responses.RequestsMock, transport: Transport) -> None:
+    rsps.get(LIST_URL, status=400, json=ORG_LOCK)
+    rsps.get(LIST_URL, json={})
+    assert transport.request("GET", f"{ORG_PATH}/endpointAttachments", wait_out_lock=True) == {}
+
+
+def test_request_other_bad_request_on_post_not_retried(rsps: responses.RequestsMock, transport: Transport) -> None:
+    rsps.post(LIST_URL, status=400, json=rpc_error(400, "INVALID_ARGUMENT", "serviceAttachment is malformed"))
+    with pytest.raises(errors.BadRequest) as info:
+        transport.request("POST", f"{ORG_PATH}/endpointAttachments")
+    assert not is_org_lock(info.value)
+    assert len(rsps.calls) == 1
+
+
+def test_is_org_lock_compute_resource_not_ready_matches() -> None:
+    err = errors.error_from_response(
+        400,
+        json.dumps({"error": {"code": 400, "message": "not ready", "errors": [{"reason": "resourceNotReady"}]}}),
+        method="POST",
+        url="https://c.test/x",
+    )
+    assert is_org_lock(err)
+    assert not is_org_lock(errors.NotFound("locked by another operation"))
+
+
+# -- 401 -------------------------------------------------------------------------------------------------
+
+
+def test_request_first_401_retried_once(rsps: responses.RequestsMock, transport: Transport) -> None:
+    rsps.get(ORG_URL, status=401, json=rpc_error(401, "UNAUTHENTICATED", "token expired"))
+    rsps.get(ORG_URL, json={"ok": True})
+    assert transport.request("GET", ORG_PATH) == {"ok": True}
+    assert len(rsps.calls) == 2
+
+
+def test_request_second_401_raised_with_server_message(rsps: responses.RequestsMock, transport: Transport) -> None:
+    rsps.get(
+        ORG_URL, status=401, json=rpc_error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials")
+    )
+    with pytest.raises(errors.Unauthenticated) as info:
+        transport.request("GET", ORG_PATH)
+    assert len(rsps.calls) == 2
+    assert info.value.rpc_status == "UNAUTHENTICATED"
+    assert "invalid authentication credentials" in info.value.message
+
+
+# -- pagination ------------------------------------------------------------------------------------------
+
+
+def _page(items: list[str], token: str | None) -> dict[str, Any]:
+    page: dict[str, Any] = {"endpointAttachments": [{"name": n} for n in items]}
+    if token:
+        page["nextPageToken"] = token
+    return page
+
+
+def test_paginate_three_pages_yields_every_item(rsps: responses.RequestsMock, transport: Transport) -> None:
+    rsps.get(LIST_URL, json=_page(["a", "b"], "t1"), match=[matchers.query_param_matcher({"pageSize": "2"})])
+    rsps.get(
+        LIST_URL,
+        json=_page(["c", "d"], "t2"),
+        match=[matchers.query_param_matcher({"pageSize": "2", "pageToken": "t1"})],
+    )
+    rsps.get(
+        LIST_URL, json=_page(["e"], None), match=[matchers.query_param_matcher({"pageSize": "2", "pageToken": "t2"})]
+    )
+    items = list(transport.paginate(f"{ORG_PATH}/endpointAttachments", "endpointAttachments", page_size=2))
+    assert [i["name"] for i in items] == ["a", "b", "c", "d", "e"]
+    assert len(rsps.calls) == 3
+
+
+def test_paginate_empty_page_and_missing_key_handled(rsps: responses.RequestsMock, transport: Transport) -> None:
+    rsps.get(LIST_URL, json={"nextPageToken": "t1"}, match=[matchers.query_param_matcher({})])
+    rsps.get(LIST_URL, json={}, match=[matchers.query_param_matcher({"pageToken": "t1"})])
+    assert list(transport.paginate(f"{ORG_PATH}/endpointAttachments", "endpointAttachments")) == []
+
+
+def test_paginate_repeated_token_stops(rsps: responses.RequestsMock, transport: Transport) -> None:
+    rsps.get(LIST_URL, json=_page(["a"], "same"))
+    items = list(transport.paginate(f"{ORG_PATH}/endpointAttachments", "endpointAttachments"))
+    assert [i["name"] for i in items] == ["a", "a"]
+    assert len(rsps.calls) == 2
+
+
+def test_paginate_page_retried_on_transient_error(rsps: responses.RequestsMock, transport: Transport) -> None:
+    rsps.get(LIST_URL, json=_page(["a"], "t1"), match=[matchers.query_param_matcher({})])
+    rsps.get(
+        LIST_URL,
+        status=503,
+        json=rpc_error(503, "UNAVAILABLE", "x"),
+        match=[matchers.query_param_matcher({"pageToken": "t1"})],
+    )
+    rsps.get(LIST_URL, json=_page(["b"], None), match=[matchers.query_param_matcher({"pageToken": "t1"})])
+    items = list(transport.paginate(f"{ORG_PATH}/endpointAttachments", "endpointAttachments"))
+    assert [i["name"] for i in items] == ["a", "b"]
+
+
+# -- retry_call directly ---------------------------------------------------------------------------------
+
+
+def _script(*outcomes: BaseException | str) -> tuple[Callable[[], str], list[int]]:
+    calls: list[int] = []
+
+    def fn() -> str:
+        outcome = outcomes[len(calls)]
+        calls.append(1)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    return fn, calls
+
+
+def _lock() -> errors.ApiError:
+    return errors.error_from_response(400, json.dumps(ORG_LOCK), method="POST", url="https://a.test/x")
+
+
+def test_retry_call_transient_then_success_counts_attempts(clock: FakeClock) -> None:
+    fn, calls = _script(errors.ServerError("a", status_code=503), errors.TransportError("b", status_code=0), "ok")
+    out = retry_call(fn, policy=RetryPolicy(), wait_out_lock=False, what="t", sleep=clock.sleep, clock=clock.now)
+    assert out == "ok"
+    assert len(calls) == 3
+
+
+def test_retry_call_lock_without_wait_out_raised(clock: FakeClock) -> None:
+    fn, calls = _script(_lock(), "ok")
+    with pytest.raises(errors.BadRequest):
+        retry_call(fn, policy=RetryPolicy(), wait_out_lock=False, what="t", sleep=clock.sleep, clock=clock.now)
+    assert len(calls) == 1
+
+
+def test_retry_call_lock_with_wait_out_retried(clock: FakeClock) -> None:
+    fn, calls = _script(_lock(), _lock(), "ok")
+    assert (
+        retry_call(fn, policy=RetryPolicy(), wait_out_lock=True, what="t", sleep=clock.sleep, clock=clock.now) == "ok"
+    )
+    assert len(calls) == 3
+
+
+def test_retry_call_foreign_exception_not_retried(clock: FakeClock) -> None:
+    fn, calls = _script(KeyError("bug"), "ok")
+    with pytest.raises(KeyError):
+        retry_call(fn, policy=RetryPolicy(), wait_out_lock=True, what="t", sleep=clock.sleep, clock=clock.now)
+    assert len(calls) == 1
+
+
+def test_retry_call_max_retry_after_caps_server_hint(clock: FakeClock) -> None:
+    fn, _calls = _script(errors.RateLimited("slow", retry_after=500.0), "ok")
+    policy = RetryPolicy(deadline=1000.0, max_retry_after=60.0)
+    assert retry_call(fn, policy=policy, wait_out_lock=False, what="t", sleep=clock.sleep, clock=clock.now) == "ok"
+    assert clock.sleeps and 60.0 <= clock.sleeps[0] <= 60.0 + 1e-9
+
+
+def test_retry_call_deadline_zero_single_attempt(clock: FakeClock) -> None:
+    fn, calls = _script(errors.ServerError("a", status_code=503), "ok")
+    with pytest.raises(errors.ServerError):
+        retry_call(fn, policy=NO_RETRY, wait_out_lock=True, what="t", sleep=clock.sleep, clock=clock.now)
+    assert len(calls) == 1
