@@ -1,0 +1,750 @@
+"""Cloud DNS records, Resource Manager (project number, IAM) and Service Networking.
+
+Three small REST clients over :class:`~apigee_psc._http.Transport`, so they share its
+endpoint choice (``endpoint=``, ``APIGEE_PSC_EMULATOR_HOST``), credentials, error mapping
+and retries:
+
+* :class:`CloudDnsClient`: A records in a (private) managed zone, upserted idempotently;
+  a different existing record is replaced atomically through one ``changes`` call.
+* :class:`ResourceManagerClient`: a project's number, and IAM grants/revokes as an
+  etag-checked read-modify-write of the project's policy (version 3), keeping conditions
+  and every other binding; a 409 ABORTED (stale etag) redoes the whole cycle with backoff.
+* :class:`ServiceNetworkingClient`: peered DNS domains of VPC-peered organizations, waiting
+  on their operations.
+"""
+
+from __future__ import annotations
+
+import copy
+import enum
+import ipaddress
+import logging
+import random
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from apigee_psc import errors, names, waiters
+from apigee_psc._http import RetryPolicy, Transport
+from apigee_psc.models import Operation
+
+if TYPE_CHECKING:
+    import google.auth.credentials
+
+__all__ = [
+    "APIGEE_SERVICE_AGENT_DOMAIN",
+    "DNS_PEER_ROLE",
+    "CloudDnsClient",
+    "DnsChange",
+    "IamBinding",
+    "IamPolicy",
+    "ManagedZone",
+    "PeeredDnsDomain",
+    "RecordResult",
+    "RecordSet",
+    "ResourceManagerClient",
+    "ServiceNetworkingClient",
+    "apigee_service_agent",
+    "apigee_service_agent_for",
+]
+
+logger = logging.getLogger("apigee_psc")
+
+#: The role the Apigee service agent needs on the producer project for DNS peering.
+DNS_PEER_ROLE = "roles/dns.peer"
+APIGEE_SERVICE_AGENT_DOMAIN = "gcp-sa-apigee.iam.gserviceaccount.com"
+
+_IAM_DEADLINE = 30.0
+_IAM_FIRST_DELAY = 1.0
+_IAM_MAX_DELAY = 8.0
+_DNS_ATTEMPTS = 4
+_SERVICE = "servicenetworking.googleapis.com"
+_MEMBER = re.compile(r"^(allUsers|allAuthenticatedUsers|[A-Za-z]+:\S+)$")
+_ROLE = re.compile(r"^(roles/|projects/[^/]+/roles/|organizations/[^/]+/roles/)[A-Za-z0-9_.]+$")
+_RECORD_TYPE = re.compile(r"^[A-Z][A-Z0-9]{0,9}$")
+
+
+class _Client:
+    """Shared constructor: one :class:`Transport` for ``api``."""
+
+    _api = ""
+
+    def __init__(
+        self,
+        *,
+        credentials: google.auth.credentials.Credentials | None = None,
+        quota_project_id: str | None = None,
+        endpoint: str | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: tuple[float, float] = (10.0, 60.0),
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.sleep = sleep
+        self.clock = clock
+        self._rng = rng or random.Random()
+        self._numbers: dict[str, str] = {}
+        self.transport = Transport(
+            self._api,
+            credentials=credentials,
+            quota_project_id=quota_project_id,
+            endpoint=endpoint,
+            timeout=timeout,
+            retry=retry,
+            sleep=sleep,
+            clock=clock,
+            rng=self._rng,
+        )
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self.transport.close()
+
+
+# -- Cloud DNS ------------------------------------------------------------------------------
+
+
+class RecordResult(str, enum.Enum):
+    """What :meth:`CloudDnsClient.upsert_record` did."""
+
+    CREATED = "CREATED"
+    REPLACED = "REPLACED"
+    UNCHANGED = "UNCHANGED"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class RecordSet:
+    """A Cloud DNS resource record set: ``name`` (absolute, with the final dot), ``type``,
+    ``ttl`` and ``rrdatas`` (for an A record, the IPv4 addresses)."""
+
+    name: str
+    type: str
+    ttl: int
+    rrdatas: tuple[str, ...]
+
+    def same_as(self, other: RecordSet) -> bool:
+        """True when both have the same name, type, TTL and data (in any order)."""
+        return (
+            self.name == other.name
+            and self.type == other.type
+            and self.ttl == other.ttl
+            and sorted(self.rrdatas) == sorted(other.rrdatas)
+        )
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> RecordSet:
+        """Build from the API's JSON."""
+        ttl = data.get("ttl")
+        return cls(
+            name=str(data.get("name", "")),
+            type=str(data.get("type", "")),
+            ttl=int(ttl) if ttl not in (None, "") else 0,
+            rrdatas=tuple(str(item) for item in data.get("rrdatas") or ()),
+        )
+
+    def to_api(self) -> dict[str, Any]:
+        """The JSON of this record set."""
+        return {"name": self.name, "type": self.type, "ttl": self.ttl, "rrdatas": list(self.rrdatas)}
+
+
+@dataclass(frozen=True)
+class ManagedZone:
+    """A Cloud DNS managed zone; ``networks`` are the VPC network URLs of a private zone."""
+
+    name: str
+    dns_name: str
+    visibility: str = "public"
+    networks: tuple[str, ...] = ()
+    description: str = ""
+    id: str | None = None
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> ManagedZone:
+        """Build from the API's JSON."""
+        private = data.get("privateVisibilityConfig") or {}
+        return cls(
+            name=str(data.get("name", "")),
+            dns_name=str(data.get("dnsName", "")),
+            visibility=str(data.get("visibility") or "public"),
+            networks=tuple(str(n.get("networkUrl", "")) for n in private.get("networks") or ()),
+            description=str(data.get("description") or ""),
+            id=str(data["id"]) if data.get("id") not in (None, "") else None,
+        )
+
+
+@dataclass(frozen=True)
+class DnsChange:
+    """A Cloud DNS change (``status`` ``pending`` or ``done``)."""
+
+    id: str
+    status: str
+    additions: tuple[RecordSet, ...] = ()
+    deletions: tuple[RecordSet, ...] = ()
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> DnsChange:
+        """Build from the API's JSON."""
+        return cls(
+            id=str(data.get("id", "")),
+            status=str(data.get("status") or "pending"),
+            additions=tuple(RecordSet.from_api(r) for r in data.get("additions") or ()),
+            deletions=tuple(RecordSet.from_api(r) for r in data.get("deletions") or ()),
+        )
+
+
+#: A Cloud DNS change has reached ``done``.
+DNS_CHANGE_DONE = waiters.Waiter(
+    name="DNS_CHANGE_DONE",
+    awaits="Cloud DNS change to be done",
+    acceptors=(waiters.Acceptor("success", when={"status": ("done",)}),),
+    state_fields=("status",),
+)
+_DNS_SCHEDULE = waiters.Schedule.exponential(0.5, 1.5, 5.0)
+
+
+def _zone(value: object) -> str:
+    return names.validate_compute_name(value, "managed_zone")
+
+
+def _record_type(value: object) -> str:
+    if not isinstance(value, str) or not _RECORD_TYPE.match(value):
+        raise errors.ValidationError("record.type", value, "a record type such as A, AAAA or CNAME")
+    return value
+
+
+def _rrdatas(kind: str, values: str | Iterable[str]) -> tuple[str, ...]:
+    items = (values,) if isinstance(values, str) else tuple(values)
+    if not items:
+        raise errors.ValidationError("record.rrdatas", [], "at least one value")
+    if kind == "A":
+        for item in items:
+            try:
+                ipaddress.IPv4Address(item)
+            except (ValueError, TypeError):
+                raise errors.ValidationError("record.rrdatas", item, "an IPv4 address such as 10.0.0.2") from None
+    return items
+
+
+class CloudDnsClient(_Client):
+    """Cloud DNS v1: managed zones and record sets. Every method takes the ``project``
+    holding the zone (the producer project for the seed's private zone).
+
+    Takes ``credentials``, ``quota_project_id``, ``endpoint``, ``retry``, ``timeout``,
+    ``sleep`` and ``clock`` like :class:`~apigee_psc._http.Transport`.
+    """
+
+    _api = "dns"
+
+    @staticmethod
+    def _zones_path(project: str) -> str:
+        return f"dns/v1/projects/{names.validate_project_id(project, 'project')}/managedZones"
+
+    def _zone_path(self, project: str, zone: str) -> str:
+        return f"{self._zones_path(project)}/{_zone(zone)}"
+
+    def _record_path(self, project: str, zone: str, name: str, kind: str) -> str:
+        return f"{self._zone_path(project, zone)}/rrsets/{quote(name, safe='')}/{quote(kind, safe='')}"
+
+    # -- managed zones ---------------------------------------------------------------
+
+    def get_managed_zone(self, project: str, zone: str) -> ManagedZone:
+        """The managed zone ``zone``; raises :class:`~apigee_psc.errors.NotFound`."""
+        return ManagedZone.from_api(self.transport.request("GET", self._zone_path(project, zone)))
+
+    def create_managed_zone(
+        self,
+        project: str,
+        zone: str,
+        dns_name: str,
+        *,
+        networks: Iterable[str] = (),
+        visibility: str = "private",
+        description: str = "",
+    ) -> ManagedZone:
+        """Create a managed zone for ``dns_name`` (``example.com.``); a private zone is visible
+        to ``networks`` (names in this project, or network URLs)."""
+        _zone(zone)
+        names.validate_domain(dns_name, "dns_name")
+        names.validate_description(description, "description")
+        if visibility not in {"private", "public"}:
+            raise errors.ValidationError("visibility", visibility, "private or public")
+        body: dict[str, Any] = {"name": zone, "dnsName": dns_name, "visibility": visibility, "description": description}
+        urls = [
+            n if "/" in n else f"https://www.googleapis.com/compute/v1/projects/{project}/global/networks/{n}"
+            for n in networks
+        ]
+        if urls:
+            body["privateVisibilityConfig"] = {"networks": [{"networkUrl": url} for url in urls]}
+        try:
+            data = self.transport.request(
+                "POST",
+                self._zones_path(project),
+                params={"clientOperationId": str(uuid.uuid4())},
+                json=body,
+            )
+        except errors.AlreadyExists as exc:
+            exc.resource_name = f"projects/{project}/managedZones/{zone}"
+            raise
+        return ManagedZone.from_api(data)
+
+    def delete_managed_zone(self, project: str, zone: str, *, missing_ok: bool = False) -> bool:
+        """Delete the (empty) managed zone; returns ``False`` if it was already gone and
+        ``missing_ok``."""
+        try:
+            self.transport.request("DELETE", self._zone_path(project, zone))
+        except errors.NotFound:
+            if missing_ok:
+                return False
+            raise
+        return True
+
+    # -- record sets -----------------------------------------------------------------
+
+    def get_record(self, project: str, zone: str, name: str, type: str = "A") -> RecordSet:
+        """The record set ``name``/``type``; raises :class:`~apigee_psc.errors.NotFound`."""
+        names.validate_dns_name(name)
+        path = self._record_path(project, zone, name, _record_type(type))
+        return RecordSet.from_api(self.transport.request("GET", path))
+
+    def find_record(self, project: str, zone: str, name: str, type: str = "A") -> RecordSet | None:
+        """The record set ``name``/``type``, or ``None`` if there is none."""
+        try:
+            return self.get_record(project, zone, name, type)
+        except errors.NotFound:
+            return None
+
+    def list_records(
+        self, project: str, zone: str, *, name: str | None = None, type: str | None = None
+    ) -> Iterator[RecordSet]:
+        """Every record set of the zone (optionally only ``name`` and ``type``)."""
+        params: dict[str, Any] = {}
+        if name:
+            params["name"] = names.validate_dns_name(name)
+        if type:
+            params["type"] = _record_type(type)
+        for item in self.transport.paginate(f"{self._zone_path(project, zone)}/rrsets", "rrsets", params=params):
+            yield RecordSet.from_api(item)
+
+    def upsert_record(
+        self,
+        project: str,
+        zone: str,
+        name: str,
+        rrdatas: str | Iterable[str],
+        *,
+        type: str = "A",
+        ttl: int = 300,
+        timeout: float = 120.0,
+    ) -> RecordResult:
+        """Make ``name``/``type`` hold exactly ``rrdatas`` with ``ttl``.
+
+        An identical record is left alone (``UNCHANGED``); a missing one is created
+        (``CREATED``); a different one is replaced atomically by one change that deletes
+        the record read and adds the new one (``REPLACED``). A concurrent writer (409/412)
+        makes it re-read and try again, a few times.
+        """
+        _zone(zone)
+        names.validate_dns_name(name)
+        kind = _record_type(type)
+        if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 0:
+            raise errors.ValidationError("record.ttl", ttl, "a TTL in seconds of at least 0")
+        wanted = RecordSet(name, kind, ttl, _rrdatas(kind, rrdatas))
+        for attempt in range(1, _DNS_ATTEMPTS + 1):
+            current = self.find_record(project, zone, name, kind)
+            try:
+                if current is None:
+                    self.transport.request(
+                        "POST",
+                        f"{self._zone_path(project, zone)}/rrsets",
+                        params={"clientOperationId": str(uuid.uuid4())},
+                        json=wanted.to_api(),
+                    )
+                    logger.info("dns: created %s %s -> %s", kind, name, ", ".join(wanted.rrdatas))
+                    return RecordResult.CREATED
+                if current.same_as(wanted):
+                    return RecordResult.UNCHANGED
+                change = self._change(project, zone, additions=[wanted], deletions=[current])
+                self._wait_change(project, zone, change, timeout)
+                logger.info("dns: replaced %s %s -> %s", kind, name, ", ".join(wanted.rrdatas))
+                return RecordResult.REPLACED
+            except (errors.AlreadyExists, errors.Conflict, errors.FailedPrecondition, errors.NotFound) as exc:
+                if attempt == _DNS_ATTEMPTS or (isinstance(exc, errors.NotFound) and current is None):
+                    raise
+                logger.info("dns: %s %s changed meanwhile (%s), re-reading", kind, name, exc.status_code)
+                self.sleep(0.5 * attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def upsert_a_record(
+        self, project: str, zone: str, name: str, ip: str | Iterable[str], *, ttl: int = 300
+    ) -> RecordResult:
+        """:meth:`upsert_record` for an A record (``ip`` one address or several)."""
+        return self.upsert_record(project, zone, name, ip, type="A", ttl=ttl)
+
+    def delete_record(self, project: str, zone: str, name: str, type: str = "A", *, missing_ok: bool = True) -> bool:
+        """Delete the record set; returns ``False`` if it was already gone (and ``missing_ok``)."""
+        names.validate_dns_name(name)
+        path = self._record_path(project, zone, name, _record_type(type))
+        try:
+            self.transport.request("DELETE", path)
+        except errors.NotFound:
+            if missing_ok:
+                return False
+            raise
+        return True
+
+    def _change(self, project: str, zone: str, *, additions: list[RecordSet], deletions: list[RecordSet]) -> DnsChange:
+        body = {"additions": [r.to_api() for r in additions], "deletions": [r.to_api() for r in deletions]}
+        data = self.transport.request(
+            "POST",
+            f"{self._zone_path(project, zone)}/changes",
+            params={"clientOperationId": str(uuid.uuid4())},
+            json=body,
+        )
+        return DnsChange.from_api(data)
+
+    def _wait_change(self, project: str, zone: str, change: DnsChange, timeout: float) -> DnsChange:
+        if change.status == "done" or not change.id:
+            return change
+        path = f"{self._zone_path(project, zone)}/changes/{quote(change.id, safe='')}"
+        result = waiters.wait(
+            DNS_CHANGE_DONE,
+            lambda: DnsChange.from_api(self.transport.request("GET", path)),
+            timeout=timeout,
+            subject=change.id,
+            schedule=_DNS_SCHEDULE,
+            first=change,
+            clock=self.clock,
+            sleep=self.sleep,
+        )
+        return result or change
+
+
+# -- Resource Manager and IAM ---------------------------------------------------------------
+
+
+def apigee_service_agent(apigee_project_number: str | int) -> str:
+    """The Apigee service agent of the organization whose tenant project has this number:
+    ``service-{NUMBER}@gcp-sa-apigee.iam.gserviceaccount.com``."""
+    number = str(apigee_project_number)
+    if not number.isdigit():
+        raise errors.ValidationError("apigee_project_number", apigee_project_number, "a project number (digits)")
+    return f"service-{number}@{APIGEE_SERVICE_AGENT_DOMAIN}"
+
+
+def apigee_service_agent_for(apigee_project_id: str, resource_manager: ResourceManagerClient) -> str:
+    """The Apigee service agent named after project ``apigee_project_id`` (looks up its number
+    with ``projects.get``, which needs ``resourcemanager.projects.get`` on that project)."""
+    return apigee_service_agent(resource_manager.project_number(apigee_project_id))
+
+
+@dataclass(frozen=True)
+class IamBinding:
+    """One binding of an IAM policy; ``condition`` is the raw ``Expr`` when conditional."""
+
+    role: str
+    members: tuple[str, ...]
+    condition: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class IamPolicy:
+    """A project's IAM policy (``raw`` keeps the whole JSON, audit configs included)."""
+
+    version: int
+    etag: str | None
+    bindings: tuple[IamBinding, ...]
+    raw: Mapping[str, Any]
+
+    def has(self, role: str, member: str) -> bool:
+        """True if an unconditional binding of ``role`` holds ``member``."""
+        return any(b.role == role and b.condition is None and member in b.members for b in self.bindings)
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> IamPolicy:
+        """Build from the API's JSON."""
+        return cls(
+            version=int(data.get("version") or 1),
+            etag=data.get("etag"),
+            bindings=tuple(
+                IamBinding(
+                    role=str(b.get("role", "")),
+                    members=tuple(str(m) for m in b.get("members") or ()),
+                    condition=dict(b["condition"]) if isinstance(b.get("condition"), Mapping) else None,
+                )
+                for b in data.get("bindings") or ()
+            ),
+            raw=copy.deepcopy(dict(data)),
+        )
+
+
+def _member(value: object) -> str:
+    if not isinstance(value, str) or not _MEMBER.match(value):
+        raise errors.ValidationError(
+            "member", value, "an IAM principal such as serviceAccount:NAME@PROJECT.iam.gserviceaccount.com"
+        )
+    return value
+
+
+def _role(value: object) -> str:
+    if not isinstance(value, str) or not _ROLE.match(value):
+        raise errors.ValidationError("role", value, "a role such as roles/dns.peer")
+    return value
+
+
+def _add_member(policy: dict[str, Any], role: str, member: str) -> bool:
+    bindings = policy.setdefault("bindings", [])
+    plain = [b for b in bindings if b.get("role") == role and not b.get("condition")]
+    if any(member in (b.get("members") or []) for b in plain):
+        return False
+    if plain:
+        plain[0].setdefault("members", []).append(member)
+    else:
+        bindings.append({"role": role, "members": [member]})
+    return True
+
+
+def _remove_member(policy: dict[str, Any], role: str, member: str) -> bool:
+    changed = False
+    kept = []
+    for binding in policy.get("bindings") or []:
+        if binding.get("role") == role and not binding.get("condition") and member in (binding.get("members") or []):
+            binding["members"] = [m for m in binding["members"] if m != member]
+            changed = True
+            if not binding["members"]:
+                continue
+        kept.append(binding)
+    if changed:
+        policy["bindings"] = kept
+    return changed
+
+
+class ResourceManagerClient(_Client):
+    """Cloud Resource Manager v3: project numbers and project IAM policies.
+
+    Takes ``credentials``, ``quota_project_id``, ``endpoint``, ``retry``, ``timeout``,
+    ``sleep`` and ``clock`` like :class:`~apigee_psc._http.Transport`.
+    """
+
+    _api = "cloudresourcemanager"
+
+    def project_number(self, project_id: str) -> str:
+        """The number of project ``project_id`` (``"123456789012"``), cached per client."""
+        if isinstance(project_id, str) and project_id.isdigit():
+            return project_id
+        names.validate_project_id(project_id, "project")
+        if project_id not in self._numbers:
+            data = self.transport.request("GET", f"v3/projects/{project_id}")
+            name = str(data.get("name", ""))
+            number = name.rsplit("/", 1)[-1]
+            if not number.isdigit():
+                raise errors.ApiError(f"project {project_id} has no number in its name {name!r}")
+            self._numbers[project_id] = number
+        return self._numbers[project_id]
+
+    def _raw_policy(self, project: str) -> dict[str, Any]:
+        return self.transport.request(
+            "POST",
+            f"v3/projects/{_project_ref(project)}:getIamPolicy",
+            json={"options": {"requestedPolicyVersion": 3}},
+            wait_out_lock=False,
+        )
+
+    def get_iam_policy(self, project: str) -> IamPolicy:
+        """The project's IAM policy, read at version 3 (conditions included)."""
+        return IamPolicy.from_api(self._raw_policy(project))
+
+    def has_binding(self, project: str, role: str, member: str) -> bool:
+        """True if ``member`` holds ``role`` on the project without a condition."""
+        return self.get_iam_policy(project).has(_role(role), _member(member))
+
+    def grant(self, project: str, role: str, member: str) -> bool:
+        """Give ``member`` ``role`` on the project (unconditionally). Returns ``True`` if the
+        policy changed, ``False`` if the binding was already there."""
+        role, member = _role(role), _member(member)
+        changed = self._read_modify_write(project, lambda policy: _add_member(policy, role, member))
+        if changed:
+            logger.info("iam: granted %s to %s on %s", role, member, project)
+        return changed
+
+    def revoke(self, project: str, role: str, member: str) -> bool:
+        """Take ``role`` from ``member`` on the project (unconditional bindings only; an
+        emptied binding is dropped). Returns ``True`` if the policy changed."""
+        role, member = _role(role), _member(member)
+        changed = self._read_modify_write(project, lambda policy: _remove_member(policy, role, member))
+        if changed:
+            logger.info("iam: revoked %s from %s on %s", role, member, project)
+        return changed
+
+    def _read_modify_write(self, project: str, modify: Callable[[dict[str, Any]], bool]) -> bool:
+        """Read the policy, apply ``modify``, write it back with its etag; a stale etag
+        (409 ABORTED, or 412) redoes the whole cycle with backoff from 1 s for ~30 s."""
+        start = self.clock()
+        delay = _IAM_FIRST_DELAY
+        ref = _project_ref(project)
+        while True:
+            policy = self._raw_policy(project)
+            if not modify(policy):
+                return False
+            policy["version"] = 3
+            try:
+                self.transport.request(
+                    "POST", f"v3/projects/{ref}:setIamPolicy", json={"policy": policy}, wait_out_lock=False
+                )
+                return True
+            except (errors.Conflict, errors.FailedPrecondition) as exc:
+                if isinstance(exc, errors.FailedPrecondition) and exc.status_code != 412:
+                    raise
+                pause = self._rng.uniform(delay / 2, delay)
+                if self.clock() - start + pause > _IAM_DEADLINE:
+                    raise
+                logger.info(
+                    "iam: policy of %s changed meanwhile (%s), retrying in %.1fs", project, exc.status_code, pause
+                )
+                self.sleep(pause)
+                delay = min(delay * 2, _IAM_MAX_DELAY)
+
+    def apigee_service_agent(self, apigee_project_id: str) -> str:
+        """The Apigee service agent email for the organization's ``apigeeProjectId``."""
+        return apigee_service_agent_for(apigee_project_id, self)
+
+
+def _project_ref(project: str) -> str:
+    if isinstance(project, str) and project.isdigit():
+        return project
+    return names.validate_project_id(project, "project")
+
+
+# -- Service Networking ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PeeredDnsDomain:
+    """A peered DNS domain: queries for ``dns_suffix`` from the producer (Apigee) network are
+    answered in the consumer network."""
+
+    name: str
+    dns_suffix: str
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> PeeredDnsDomain:
+        """Build from the API's JSON."""
+        return cls(name=str(data.get("name", "")).rsplit("/", 1)[-1], dns_suffix=str(data.get("dnsSuffix", "")))
+
+
+_SN_SCHEDULE = waiters.Schedule.exponential(1.0, 1.5, 10.0)
+
+
+def _project_number(value: object) -> str:
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(text, str) or not text.isdigit():
+        raise errors.ValidationError("project_number", value, "a project number (digits), not a project id")
+    return text
+
+
+class ServiceNetworkingClient(_Client):
+    """Service Networking v1: peered DNS domains of a consumer network (VPC-peered Apigee).
+
+    Takes ``credentials``, ``quota_project_id``, ``endpoint``, ``retry``, ``timeout``,
+    ``sleep`` and ``clock`` like :class:`~apigee_psc._http.Transport`.
+    """
+
+    _api = "servicenetworking"
+
+    def _path(self, project_number: str | int, network: str) -> str:
+        number = _project_number(project_number)
+        names.validate_compute_name(network, "network")
+        return f"v1/services/{_SERVICE}/projects/{number}/global/networks/{network}/peeredDnsDomains"
+
+    def create_peered_dns_domain(
+        self,
+        project_number: str | int,
+        network: str,
+        name: str,
+        dns_suffix: str,
+        *,
+        wait: bool = True,
+        timeout: float = 600.0,
+    ) -> Operation:
+        """Create peered DNS domain ``name`` for ``dns_suffix`` (``example.com.``) on the
+        consumer ``network`` of project ``project_number``; waits on its operation."""
+        names.validate_dns_zone_id(name, "peered_dns_domain.name")
+        names.validate_domain(dns_suffix, "peered_dns_domain.dns_suffix")
+        data = self.transport.request(
+            "POST", self._path(project_number, network), json={"name": name, "dnsSuffix": dns_suffix}
+        )
+        operation = Operation.from_api(data)
+        return self.wait_operation(operation, timeout=timeout) if wait else operation
+
+    def list_peered_dns_domains(self, project_number: str | int, network: str) -> list[PeeredDnsDomain]:
+        """Every peered DNS domain of the consumer network."""
+        data = self.transport.request("GET", self._path(project_number, network))
+        return [PeeredDnsDomain.from_api(item) for item in data.get("peeredDnsDomains") or ()]
+
+    def get_peered_dns_domain(self, project_number: str | int, network: str, name: str) -> PeeredDnsDomain:
+        """The peered DNS domain ``name`` (the API has no get: read from the list);
+        raises :class:`~apigee_psc.errors.NotFound`."""
+        for domain in self.list_peered_dns_domains(project_number, network):
+            if domain.name == name:
+                return domain
+        raise errors.NotFound(
+            f"peered DNS domain {name!r} not found",
+            method="GET",
+            url=self.transport.url(self._path(project_number, network)),
+        )
+
+    def delete_peered_dns_domain(
+        self,
+        project_number: str | int,
+        network: str,
+        name: str,
+        *,
+        wait: bool = True,
+        timeout: float = 600.0,
+        missing_ok: bool = False,
+    ) -> Operation | None:
+        """Delete peered DNS domain ``name``; with ``missing_ok`` a missing one returns ``None``."""
+        names.validate_dns_zone_id(name, "peered_dns_domain.name")
+        try:
+            data = self.transport.request("DELETE", f"{self._path(project_number, network)}/{name}")
+        except errors.NotFound:
+            if missing_ok:
+                return None
+            raise
+        operation = Operation.from_api(data)
+        return self.wait_operation(operation, timeout=timeout) if wait else operation
+
+    def wait_operation(self, operation: Operation | str, *, timeout: float = 600.0) -> Operation:
+        """Wait until the operation (``operations/...``) is done; raises
+        :class:`~apigee_psc.errors.OperationFailed` if it ended with an error."""
+        op = operation if isinstance(operation, Operation) else Operation(name=operation)
+        if not op.name.startswith("operations/"):
+            if op.done and op.error is None:
+                return op
+            raise errors.ValidationError("operation", op.name, "an operations/... name")
+
+        def failed(value: Operation | None, error: BaseException | None) -> BaseException:
+            if value is not None and value.error is not None:
+                return errors.OperationFailed(value.error.message, operation=value.name, code=value.error.code)
+            return error or errors.ApiError(f"operation {op.name} failed")
+
+        result = waiters.wait(
+            waiters.OPERATION_DONE,
+            lambda: Operation.from_api(self.transport.request("GET", f"v1/{op.name}")),
+            timeout=timeout,
+            subject=op.name,
+            schedule=_SN_SCHEDULE,
+            first=op,
+            operation=op.name,
+            on_failure=failed,
+            clock=self.clock,
+            sleep=self.sleep,
+        )
+        return result or op

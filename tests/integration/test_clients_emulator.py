@@ -1,0 +1,170 @@
+"""The producer-side clients (Compute, Cloud DNS, Resource Manager, Service Networking) over
+real sockets against the emulator: google-cloud-compute's own REST transport included."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from apigee_psc import errors
+from apigee_psc._http import RetryPolicy
+from apigee_psc.apigee import ApigeeClient
+from apigee_psc.cloud import (
+    DNS_PEER_ROLE,
+    CloudDnsClient,
+    RecordResult,
+    ResourceManagerClient,
+    ServiceNetworkingClient,
+    apigee_service_agent,
+)
+from apigee_psc.compute import ComputeClient, ConnectedEndpointStatus, ConnectionPreference
+
+PROJECT = "my-project"
+REGION = "us-west1"
+
+
+@pytest.fixture
+def compute(apigee_emulator: Any) -> ComputeClient:
+    return ComputeClient(PROJECT, REGION)
+
+
+def _producer(compute: ComputeClient) -> None:
+    compute.subnets.create("backend-subnet", ip_cidr_range="10.10.0.0/24", purpose="PRIVATE")
+    compute.health_checks.create("hc-80", port=80)
+    compute.backend_services.create("be-ilb", health_check="hc-80")
+    compute.forwarding_rules.create("fr-ilb", backend_service="be-ilb", ports=[80], subnetwork="backend-subnet")
+    compute.subnets.create("psc-subnet", ip_cidr_range="10.100.0.0/28")
+
+
+def test_compute_producer_side_end_to_end(compute: ComputeClient) -> None:
+    _producer(compute)
+    subnet = compute.subnets.get("psc-subnet")
+    assert subnet.purpose == "PRIVATE_SERVICE_CONNECT" and subnet.ip_cidr_range == "10.100.0.0/28"
+    assert "psc-subnet" in [s.name for s in compute.subnets.list()]
+
+    compute.firewalls.create(
+        "allow-psc-nat-80", source_ranges=subnet.ip_cidr_range, ports=[80], target_tags=["psc-demo"]
+    )
+    firewall = compute.firewalls.get("allow-psc-nat-80")
+    assert firewall.source_ranges == ("10.100.0.0/28",) and firewall.tcp_ports == (80,)
+
+    rule = compute.forwarding_rules.find("fr-ilb")
+    assert rule is not None and rule.load_balancing_scheme == "INTERNAL"
+    assert compute.forwarding_rules.find(rule.self_link) is not None
+    assert compute.forwarding_rules.find("nope") is None
+
+    compute.service_attachments.create(
+        "gkebackend",
+        target_service="fr-ilb",
+        nat_subnets=["psc-subnet"],
+        connection_preference="ACCEPT_MANUAL",
+        consumer_accept_lists=["consumer-one"],
+    )
+    sa = compute.service_attachments.get("gkebackend")
+    assert sa.connection_preference is ConnectionPreference.ACCEPT_MANUAL
+    assert sa.accepted_projects == {"consumer-one": 10}
+    assert [s.name for s in compute.service_attachments.list()] == ["gkebackend"]
+
+    compute.service_attachments.accept_project("gkebackend", "consumer-two", limit=3)
+    compute.service_attachments.reject_project("gkebackend", "consumer-one")
+    sa = compute.service_attachments.get("gkebackend")
+    assert sa.accepted_projects == {"consumer-two": 3}
+    assert sa.consumer_reject_lists == ("consumer-one",)
+
+    # Clearing: removing the last entries must really empty both lists on the server.
+    compute.service_attachments.remove_project("gkebackend", "consumer-two")
+    compute.service_attachments.remove_project("gkebackend", "consumer-one")
+    sa = compute.service_attachments.get("gkebackend")
+    assert sa.consumer_accept_lists == () and sa.consumer_reject_lists == ()
+
+    compute.service_attachments.accept_project("gkebackend", "consumer-two")
+    assert compute.service_attachments.set_connection_preference("gkebackend", "ACCEPT_AUTOMATIC") is not None
+    sa = compute.service_attachments.get("gkebackend")
+    assert sa.connection_preference is ConnectionPreference.ACCEPT_AUTOMATIC and sa.consumer_accept_lists == ()
+    assert compute.service_attachments.set_connection_preference("gkebackend", "ACCEPT_AUTOMATIC") is None
+
+    with pytest.raises(errors.AlreadyExists) as info:
+        compute.subnets.create("psc-subnet", ip_cidr_range="10.100.0.0/28")
+    assert info.value.resource_name == f"projects/{PROJECT}/regions/{REGION}/subnetworks/psc-subnet"
+
+    compute.service_attachments.delete("gkebackend")
+    with pytest.raises(errors.NotFound):
+        compute.service_attachments.get("gkebackend")
+    assert compute.service_attachments.delete("gkebackend", missing_ok=True) is None
+    compute.firewalls.delete("allow-psc-nat-80")
+
+
+def test_cloud_dns_record_upsert_twice_then_replace(apigee_emulator: Any) -> None:
+    dns = CloudDnsClient()
+    dns.create_managed_zone(PROJECT, "my-private-zone", "example.com.", networks=["default"])
+    record = "orders.example.com."
+    assert dns.upsert_a_record(PROJECT, "my-private-zone", record, ["10.0.0.2"]) is RecordResult.CREATED
+    assert dns.upsert_a_record(PROJECT, "my-private-zone", record, ["10.0.0.2"]) is RecordResult.UNCHANGED
+    assert dns.upsert_a_record(PROJECT, "my-private-zone", record, ["10.0.0.3"]) is RecordResult.REPLACED
+    assert dns.get_record(PROJECT, "my-private-zone", record).rrdatas == ("10.0.0.3",)
+    assert dns.delete_record(PROJECT, "my-private-zone", record) is True
+    assert dns.find_record(PROJECT, "my-private-zone", record) is None
+
+
+def test_iam_grant_and_revoke_dns_peer(apigee_emulator: Any) -> None:
+    crm = ResourceManagerClient()
+    number = crm.project_number(PROJECT)
+    assert number.isdigit()
+    member = f"serviceAccount:{apigee_service_agent(number)}"
+    before = crm.get_iam_policy(PROJECT)
+    assert crm.grant(PROJECT, DNS_PEER_ROLE, member) is True
+    assert crm.grant(PROJECT, DNS_PEER_ROLE, member) is False
+    assert crm.has_binding(PROJECT, DNS_PEER_ROLE, member)
+    after = crm.get_iam_policy(PROJECT)
+    assert all(binding in after.bindings for binding in before.bindings)
+    assert crm.revoke(PROJECT, DNS_PEER_ROLE, member) is True
+    assert not crm.has_binding(PROJECT, DNS_PEER_ROLE, member)
+
+
+def test_insert_connection_reset_after_commit_retried_with_same_request_id(apigee_emulator: Any) -> None:
+    compute = ComputeClient(PROJECT, REGION, retry=RetryPolicy(initial=0.01, maximum=0.05, deadline=10.0))
+    apigee_emulator.set_faults(
+        [{"api": "compute", "method": "POST", "path": "/subnetworks$", "reset": "after", "count": 1}]
+    )
+    compute.subnets.create("psc-subnet", ip_cidr_range="10.100.0.0/28")  # no AlreadyExists: same requestId
+    inserts = [r for r in apigee_emulator.requests(api="compute", method="POST") if "subnetworks" in str(r)]
+    assert len(inserts) == 2
+    assert compute.subnets.get("psc-subnet").ip_cidr_range == "10.100.0.0/28"
+
+
+def test_service_attachment_shows_apigee_endpoint_as_connected(compute: ComputeClient) -> None:
+    _producer(compute)
+    apigee = ApigeeClient("my-organization")
+    tenant = apigee.get_organization().apigee_project_id
+    assert tenant
+    compute.service_attachments.create(
+        "gkebackend",
+        target_service="fr-ilb",
+        nat_subnets=["psc-subnet"],
+        connection_preference="ACCEPT_MANUAL",
+        consumer_accept_lists=["consumer-one"],
+    )
+    operation = apigee.endpoint_attachments.create(
+        "gkebackend", location=REGION, service_attachment=compute.service_attachment_path("gkebackend")
+    )
+    apigee.operations.wait(operation, timeout=60)
+    pending = compute.service_attachments.get("gkebackend").connected_endpoints
+    assert [e.status for e in pending] == [ConnectedEndpointStatus.PENDING]
+
+    compute.service_attachments.accept_project("gkebackend", tenant)
+    ready = apigee.endpoint_attachments.wait_until_ready("gkebackend", timeout=60)
+    assert ready.host
+    endpoints = compute.service_attachments.get("gkebackend").connected_endpoints
+    assert [e.status for e in endpoints] == [ConnectedEndpointStatus.ACCEPTED]
+
+
+def test_service_networking_peered_dns_domain_lifecycle(apigee_emulator: Any) -> None:
+    number = ResourceManagerClient().project_number(PROJECT)
+    sn = ServiceNetworkingClient()
+    operation = sn.create_peered_dns_domain(number, "default", "my-zone", "example.com.", timeout=60)
+    assert operation.done and operation.error is None
+    assert sn.get_peered_dns_domain(number, "default", "my-zone").dns_suffix == "example.com."
+    sn.delete_peered_dns_domain(number, "default", "my-zone", timeout=60)
+    assert [d.name for d in sn.list_peered_dns_domains(number, "default")] == []
+    assert sn.delete_peered_dns_domain(number, "default", "my-zone", missing_ok=True) is None
