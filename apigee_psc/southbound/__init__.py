@@ -8,6 +8,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from apigee_psc.southbound.engine import FleetResult, PlanRefused, Southbound, apply_fleet
+    from apigee_psc.southbound.plan import (
+        Action,
+        Change,
+        EntityStatus,
+        Plan,
+        Problem,
+        ProgressEvent,
+        Realization,
+        RealizationReport,
+    )
     from apigee_psc.southbound.spec import (
         DnsSpec,
         DnsZoneSpec,
@@ -20,17 +31,38 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "Action",
+    "Change",
     "DnsSpec",
     "DnsZoneSpec",
     "EndpointAttachmentSpec",
+    "EntityStatus",
     "FirewallSpec",
+    "FleetResult",
     "NatSubnetSpec",
+    "Plan",
+    "PlanRefused",
+    "Problem",
+    "ProgressEvent",
+    "Realization",
+    "RealizationReport",
     "ServiceAttachmentSpec",
+    "Southbound",
     "SouthboundSpec",
     "TargetSpec",
+    "apply_fleet",
 ]
 
-_LAZY = {name: "apigee_psc.southbound.spec" for name in __all__}
+_ENGINE = {"FleetResult", "PlanRefused", "Southbound", "apply_fleet"}
+_PLAN = {"Action", "Change", "EntityStatus", "Plan", "Problem", "ProgressEvent", "Realization", "RealizationReport"}
+_LAZY = {
+    name: "apigee_psc.southbound.engine"
+    if name in _ENGINE
+    else "apigee_psc.southbound.plan"
+    if name in _PLAN
+    else "apigee_psc.southbound.spec"
+    for name in __all__
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,371 @@
+"""The ``apigee-psc`` command: a thin layer over :mod:`apigee_psc.southbound`.
+
+Exit codes: 0 success / in sync, 1 failed or not ready, 2 bad input. Errors print one line
+(plus the diagnosis when there is one); ``--debug`` shows the traceback and debug logs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+from apigee_psc import errors
+from apigee_psc._version import __version__
+
+if TYPE_CHECKING:
+    from apigee_psc.southbound.engine import Southbound
+    from apigee_psc.southbound.plan import ProgressEvent
+    from apigee_psc.southbound.spec import SouthboundSpec
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_NOT_READY = 1
+EXIT_BAD_INPUT = 2
+
+logger = logging.getLogger("apigee_psc")
+
+OUTPUT = click.option(
+    "--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format."
+)
+
+
+class _State:
+    debug: bool = False
+    endpoint: str | None = None
+    quota_project: str | None = None
+
+
+def _fail(message: str, code: int, *, extra: str | None = None) -> NoReturn:
+    click.echo(f"error: {errors.redact(message)}", err=True)
+    if extra:
+        click.echo(errors.redact(extra), err=True)
+    sys.exit(code)
+
+
+@contextmanager
+def _errors(state: _State) -> Iterator[None]:
+    """Turn library errors into one clear line and the contract's exit code."""
+    from apigee_psc.southbound.engine import PlanRefused
+
+    try:
+        yield
+    except errors.ValidationError as exc:
+        if state.debug:
+            raise
+        _fail(str(exc), EXIT_BAD_INPUT)
+    except PlanRefused as exc:
+        if state.debug:
+            raise
+        _fail("the plan cannot be applied:", EXIT_NOT_READY, extra="\n".join(f"  - {r}" for r in exc.reasons))
+    except errors.ConnectionNotAccepted as exc:
+        if state.debug:
+            raise
+        diagnosis = exc.diagnosis
+        _fail(
+            f"the endpoint attachment's connection is {diagnosis.state}",
+            EXIT_NOT_READY,
+            extra=f"  cause: {diagnosis.cause}\n  fix:   {diagnosis.fix or 'nothing to do'}",
+        )
+    except errors.WaitTimeout as exc:
+        if state.debug:
+            raise
+        _fail(str(exc), EXIT_NOT_READY)
+    except errors.ApigeePscError as exc:
+        if state.debug:
+            raise
+        _fail(str(exc), EXIT_NOT_READY)
+
+
+def _options(state: _State) -> dict[str, Any]:
+    return {"endpoint": state.endpoint, "quota_project_id": state.quota_project}
+
+
+def _load(paths: Sequence[str]) -> list[SouthboundSpec]:
+    from apigee_psc.southbound.spec import SouthboundSpec
+
+    if not paths:
+        raise errors.ValidationError("SPEC", "", "at least one spec file")
+    return [SouthboundSpec.from_yaml(path) for path in paths]
+
+
+def _southbound(spec: SouthboundSpec, state: _State, **extra: Any) -> Southbound:
+    from apigee_psc.southbound.engine import Southbound
+
+    return Southbound(spec, **_options(state), **extra)
+
+
+class _Progress:
+    """Render progress events: one live line on a TTY, plain lines otherwise."""
+
+    def __init__(self, tty: bool) -> None:
+        self.tty = tty
+        self._live = False
+
+    def __call__(self, event: ProgressEvent) -> None:
+        text = event.to_text()
+        if self.tty and event.status == "waiting":
+            click.echo("\r\033[K" + text, nl=False, err=True)
+            self._live = True
+            return
+        if self._live:
+            click.echo("\r\033[K", nl=False, err=True)
+            self._live = False
+        if event.status == "waiting":
+            return
+        click.echo(text, err=True)
+
+    def close(self) -> None:
+        if self._live:
+            click.echo("", err=True)
+            self._live = False
+
+
+def _confirm(yes: bool, what: str) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        _fail(f"{what} needs --yes when not run from a terminal", EXIT_BAD_INPUT)
+    if not click.confirm(f"{what}?", default=False):
+        _fail("aborted", EXIT_NOT_READY)
+
+
+def _emit(output: str, data: Any, text: str) -> None:
+    if output == "json":
+        click.echo(json.dumps(data, indent=2))
+    else:
+        click.echo(text)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="apigee-psc")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.option("--endpoint", default=None, help="Root URL of every API (default: Google, or APIGEE_PSC_EMULATOR_HOST).")
+@click.option("--quota-project", default=None, help="Project billed for API quota.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, endpoint: str | None, quota_project: str | None) -> None:
+    """Provision Apigee X southbound connectivity over Private Service Connect."""
+    state = ctx.ensure_object(_State)
+    state.debug = debug
+    state.endpoint = endpoint
+    state.quota_project = quota_project
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+@cli.command()
+@click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
+@OUTPUT
+@click.pass_obj
+def plan(state: _State, specs: tuple[str, ...], output: str) -> None:
+    """Show what apply would change (reads only)."""
+    with _errors(state):
+        plans = [_southbound(spec, state).plan() for spec in _load(specs)]
+    _emit(
+        output,
+        [p.to_dict() for p in plans] if len(plans) > 1 else plans[0].to_dict(),
+        "\n\n".join(p.to_text() for p in plans),
+    )
+    sys.exit(EXIT_OK if all(p.ok for p in plans) else EXIT_NOT_READY)
+
+
+@cli.command()
+@click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--timeout", type=float, default=1800.0, show_default=True, help="Seconds to wait for each step.")
+@OUTPUT
+@click.pass_obj
+def apply(state: _State, specs: tuple[str, ...], yes: bool, timeout: float, output: str) -> None:
+    """Create or update everything the specs describe, and wait until ACTIVE and ACCEPTED."""
+    from apigee_psc.southbound.engine import apply_fleet
+
+    with _errors(state):
+        loaded = _load(specs)
+        plans = [_southbound(spec, state, timeout=timeout).plan() for spec in loaded]
+        click.echo("\n\n".join(p.to_text() for p in plans), err=True)
+        if not any(p.has_changes for p in plans):
+            click.echo("Nothing to do.", err=True)
+        else:
+            _confirm(yes, f"Apply {len(loaded)} spec(s)")
+        progress = _Progress(sys.stderr.isatty())
+        try:
+            if len(loaded) == 1:
+                reports = [_southbound(loaded[0], state, timeout=timeout).apply(progress=progress, plan=plans[0])]
+                failures: list[BaseException] = []
+            else:
+                results = apply_fleet(loaded, progress=progress, timeout=timeout, **_options(state))
+                reports = [r.report for r in results if r.report is not None]
+                failures = [r.error for r in results if r.error is not None]
+                for result in results:
+                    if result.error is not None:
+                        click.echo(f"error: {result.spec.source}: {errors.redact(str(result.error))}", err=True)
+        finally:
+            progress.close()
+    _emit(
+        output,
+        [r.to_dict() for r in reports] if len(reports) != 1 else reports[0].to_dict(),
+        "\n\n".join(r.to_text() for r in reports),
+    )
+    sys.exit(EXIT_OK if not failures and all(r.ok for r in reports) else EXIT_NOT_READY)
+
+
+@cli.command()
+@click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
+@OUTPUT
+@click.pass_obj
+def status(state: _State, specs: tuple[str, ...], output: str) -> None:
+    """Report the realization state of every entity of each spec."""
+    with _errors(state):
+        reports = [_southbound(spec, state).status() for spec in _load(specs)]
+    _emit(
+        output,
+        [r.to_dict() for r in reports] if len(reports) > 1 else reports[0].to_dict(),
+        "\n\n".join(r.to_text() for r in reports),
+    )
+    sys.exit(EXIT_OK if all(r.ok for r in reports) else EXIT_NOT_READY)
+
+
+@cli.command()
+@click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--revoke-iam", is_flag=True, help="Also revoke the roles/dns.peer grant.")
+@click.option("--timeout", type=float, default=7200.0, show_default=True, help="Seconds to wait for each deletion.")
+@OUTPUT
+@click.pass_obj
+def destroy(state: _State, specs: tuple[str, ...], yes: bool, revoke_iam: bool, timeout: float, output: str) -> None:
+    """Delete what the specs own, in reverse order (never the forwarding rule or the managed zone)."""
+    with _errors(state):
+        loaded = _load(specs)
+        _confirm(yes, f"Destroy what {len(loaded)} spec(s) created")
+        progress = _Progress(sys.stderr.isatty())
+        done = []
+        try:
+            for spec in reversed(loaded):
+                done.extend(_southbound(spec, state, timeout=timeout).destroy(revoke_iam=revoke_iam, progress=progress))
+        finally:
+            progress.close()
+    _emit(output, [c.to_dict() for c in done], "\n".join(c.to_text() for c in done))
+    sys.exit(EXIT_OK)
+
+
+@cli.command()
+@click.option("--org", "organization", required=True, help="Apigee organization.")
+@click.argument("name")
+@OUTPUT
+@click.pass_obj
+def diagnose(state: _State, organization: str, name: str, output: str) -> None:
+    """Explain an endpoint attachment's connection state and what to do about it."""
+    from apigee_psc.apigee import ApigeeClient
+
+    with _errors(state):
+        client = ApigeeClient(organization, **_options(state))
+        attachment = client.endpoint_attachments.get(name)
+        diagnosis = client.endpoint_attachments.diagnose(attachment)
+    data = {
+        "name": attachment.resource_name,
+        "state": str(attachment.state),
+        "connection_state": str(attachment.connection_state),
+        "host": attachment.host,
+        "service_attachment": attachment.service_attachment,
+        "cause": diagnosis.cause,
+        "fix": diagnosis.fix,
+        "ok": diagnosis.ok,
+    }
+    text = (
+        f"{attachment.resource_name}: {attachment.state}/{attachment.connection_state} host {attachment.host}\n"
+        f"  cause: {diagnosis.cause}\n  fix:   {diagnosis.fix or 'nothing to do'}"
+    )
+    _emit(output, data, text)
+    sys.exit(EXIT_OK if diagnosis.ok and str(attachment.state) == "ACTIVE" else EXIT_NOT_READY)
+
+
+@cli.command(name="list")
+@click.option("--org", "organization", required=True, help="Apigee organization.")
+@OUTPUT
+@click.pass_obj
+def list_(state: _State, organization: str, output: str) -> None:
+    """List the organization's endpoint attachments."""
+    from apigee_psc.apigee import ApigeeClient
+
+    with _errors(state):
+        attachments = list(ApigeeClient(organization, **_options(state)).endpoint_attachments.list())
+    rows = [
+        {
+            "name": a.name,
+            "location": a.location,
+            "host": a.host,
+            "state": str(a.state),
+            "connection_state": str(a.connection_state),
+            "service_attachment": a.service_attachment,
+        }
+        for a in attachments
+    ]
+    lines = [f"{'NAME':<24} {'LOCATION':<14} {'HOST':<15} {'STATE':<9} {'CONNECTION':<12} SERVICE ATTACHMENT"]
+    lines += [
+        f"{r['name']:<24} {r['location']:<14} {r['host'] or '-':<15} {r['state']:<9} "
+        f"{r['connection_state']:<12} {r['service_attachment']}"
+        for r in rows
+    ]
+    _emit(output, rows, "\n".join(lines))
+
+
+@cli.command(name="target-xml")
+@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
+@click.pass_obj
+def target_xml(state: _State, spec_path: str) -> None:
+    """Print the TargetEndpoint XML for a spec's connection."""
+    with _errors(state):
+        spec = _load([spec_path])[0]
+        click.echo(_southbound(spec, state).target_xml(), nl=False)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8089, show_default=True, type=int)
+@click.option("--org", "orgs", multiple=True, help="Organization to serve, NAME or NAME:peered (repeatable).")
+@click.option("--op-seconds", type=float, default=None, help="Seconds an Apigee operation takes.")
+def emulator(host: str, port: int, orgs: tuple[str, ...], op_seconds: float | None) -> None:
+    """Serve the local emulator of the five Google APIs."""
+    from apigee_psc.emulator import main as emulator_main
+
+    argv = ["--host", host, "--port", str(port)]
+    for org in orgs:
+        argv += ["--org", org]
+    if op_seconds is not None:
+        argv += ["--op-seconds", str(op_seconds)]
+    sys.exit(emulator_main(argv))
+
+
+@cli.command()
+@click.option("--op-seconds", type=float, default=1.0, show_default=True, help="Seconds an Apigee operation takes.")
+@click.option("--keep-running", is_flag=True, help="Leave the emulator running at the end (Ctrl-C to stop).")
+@OUTPUT
+@click.pass_obj
+def demo(state: _State, op_seconds: float, keep_running: bool, output: str) -> None:
+    """Run the seed's whole scenario against an embedded emulator."""
+    from apigee_psc.demo import run_demo
+
+    with _errors(state):
+        code = run_demo(
+            op_seconds=op_seconds,
+            output=output,
+            keep_running=keep_running,
+            echo=lambda text: click.echo(text),
+        )
+    sys.exit(code)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``apigee-psc`` console script."""
+    os.environ.setdefault("PYTHONIOENCODING", "utf-8")
+    cli.main(args=list(argv) if argv is not None else None, prog_name="apigee-psc")
+

@@ -1,0 +1,150 @@
+"""``apigee-psc demo``: the seed's whole scenario against an embedded emulator.
+
+It starts the emulator in this process, builds the producer's internal load balancer as
+"the existing service" (health check ``hc-tcp-foo``, backend service ``be-ilb``, forwarding
+rule ``fr-ilb`` on port 80) and the private zone ``my-private-zone``, then plans and applies
+the seed's southbound connection, prints the realization report and the TargetEndpoint XML.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from apigee_psc._http import EMULATOR_ENV, Transport
+from apigee_psc.southbound.plan import ProgressEvent
+from apigee_psc.waiters import Schedule
+
+__all__ = ["SEED_SPEC", "run_demo"]
+
+#: The seed's scenario as a spec (the same as examples/seed-scenario.yaml).
+SEED_SPEC: dict[str, Any] = {
+    "organization": "my-organization",
+    "project": "my-project",
+    "region": "us-west1",
+    "network": "default",
+    "forwarding_rule": "fr-ilb",
+    "nat_subnet": {"name": "psc-subnet", "range": "10.100.0.0/28"},
+    "firewall": {"name": "allow-psc-nat-80", "ports": [80], "target_tags": ["psc-demo"]},
+    "service_attachment": {"name": "gkebackend", "connection_preference": "ACCEPT_AUTOMATIC"},
+    "endpoint_attachment": {"name": "gkebackend"},
+    "dns": {
+        "zone": {"name": "my-zone", "domain": "example.com."},
+        "managed_zone": "my-private-zone",
+        "record": "orders.example.com.",
+    },
+    "target": {"path": "/orders"},
+}
+
+#: Polling for the emulator's short operations: every 0.2 s, growing to 1 s.
+DEMO_SCHEDULE = Schedule(windows=((0.0, 0.2),), grow_after=3.0, multiplier=1.5, maximum=1.0)
+
+
+@contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
+
+
+def build_producer(project: str = "my-project", region: str = "us-west1") -> None:
+    """Create the seed's producer load balancer and private zone (the "existing service")."""
+    from apigee_psc.compute import ComputeClient
+
+    compute = ComputeClient(project, region)
+    compute.health_checks.create("hc-tcp-foo", port=80)
+    compute.backend_services.create("be-ilb", health_check="hc-tcp-foo")
+    compute.forwarding_rules.create("fr-ilb", backend_service="be-ilb", ports=[80], network="default")
+    dns = Transport("dns")
+    dns.request(
+        "POST",
+        f"dns/v1/projects/{project}/managedZones",
+        json={
+            "name": "my-private-zone",
+            "dnsName": "example.com.",
+            "description": "private zone of the producer (demo)",
+            "visibility": "private",
+            "privateVisibilityConfig": {
+                "networks": [{"networkUrl": f"https://compute.googleapis.com/compute/v1/projects/{project}/global/networks/default"}]
+            },
+        },
+    )
+
+
+def _count_requests(url: str) -> int | None:
+    import requests
+
+    try:
+        answer = requests.get(url.rstrip("/") + "/_emulator/requests", timeout=5)
+        data = answer.json()
+    except (requests.RequestException, ValueError):
+        return None
+    items = data.get("requests", data) if isinstance(data, dict) else data
+    return len(items) if isinstance(items, list) else None
+
+
+def run_demo(
+    *,
+    op_seconds: float = 1.0,
+    output: str = "text",
+    keep_running: bool = False,
+    echo: Callable[[str], None] = print,
+) -> int:
+    """Run the demo and return the exit code (0 when the connection is in sync)."""
+    from apigee_psc.emulator import EmulatorServer
+    from apigee_psc.southbound.engine import Southbound
+    from apigee_psc.southbound.spec import SouthboundSpec
+
+    started = time.monotonic()
+    server = EmulatorServer(orgs=["my-organization"], op_seconds=op_seconds)
+    server.start()
+    try:
+        host_port = server.url.split("://", 1)[1].rstrip("/")
+        with _environment(EMULATOR_ENV, host_port):
+            echo(f"Emulator at {server.url} (organization my-organization, operations take {op_seconds:g}s)")
+            echo("Creating the producer's load balancer: hc-tcp-foo, be-ilb, fr-ilb (tcp:80), my-private-zone")
+            build_producer()
+            setup_requests = _count_requests(server.url) or 0
+            spec = SouthboundSpec.from_dict(SEED_SPEC, source="seed-scenario")
+            southbound = Southbound(spec, schedule=DEMO_SCHEDULE, timeout=120.0)
+            plan = southbound.plan()
+            echo("")
+            echo(plan.to_text())
+            echo("")
+
+            def progress(event: ProgressEvent) -> None:
+                if event.status != "waiting":
+                    echo(event.to_text())
+
+            report = southbound.apply(progress=progress, plan=plan)
+            total = _count_requests(server.url)
+            echo("")
+            if output == "json":
+                echo(json.dumps(report.to_dict(), indent=2))
+            else:
+                echo(report.to_text())
+            echo("")
+            echo(southbound.target_xml())
+            applied = (total - setup_requests) if total is not None else None
+            counted = f", {applied} API requests for plan + apply + status" if applied is not None else ""
+            echo(f"Done in {time.monotonic() - started:.1f}s{counted}.")
+            if keep_running:
+                echo(f"Emulator still running: export {EMULATOR_ENV}={host_port} (Ctrl-C to stop)")
+                try:
+                    while True:
+                        time.sleep(3600)
+                except KeyboardInterrupt:
+                    pass
+            return 0 if report.ok else 1
+    finally:
+        server.stop()

@@ -1,0 +1,1293 @@
+"""Plan, apply, status and destroy for one southbound connection (and fleets of them).
+
+:class:`Southbound` reads the live state of every entity of a :class:`SouthboundSpec`
+(concurrently), diffs it against the spec into a :class:`~apigee_psc.southbound.plan.Plan`,
+and applies it along the dependency order: NAT subnet and firewall (and the IAM grant) at
+once, then the service attachment, then the endpoint attachment (waiting until ACTIVE and
+ACCEPTED), then DNS. Destroy runs it backwards. Every step first looks at what exists, so a
+re-run after a crash converges without creating anything twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from apigee_psc import errors, waiters
+from apigee_psc.apigee import ApigeeClient, organization_lock
+from apigee_psc.diagnosis import diagnose
+from apigee_psc.models import EndpointAttachment, Operation, Organization
+from apigee_psc.southbound.plan import (
+    Action,
+    Change,
+    EntityStatus,
+    Plan,
+    Problem,
+    ProgressEvent,
+    Realization,
+    RealizationReport,
+)
+from apigee_psc.southbound.spec import SouthboundSpec
+from apigee_psc.target import target_endpoint_xml, target_url
+
+if TYPE_CHECKING:
+    import google.auth.credentials
+
+    from apigee_psc.cloud import CloudDnsClient, ResourceManagerClient, ServiceNetworkingClient
+    from apigee_psc.compute import ComputeClient
+
+__all__ = ["FleetResult", "Southbound", "apply_fleet"]
+
+logger = logging.getLogger("apigee_psc")
+
+T = TypeVar("T")
+ProgressCallback = Callable[[ProgressEvent], None]
+
+DNS_PEER_ROLE = "roles/dns.peer"
+
+KIND_SUBNET = "NatSubnet"
+KIND_FIREWALL = "Firewall"
+KIND_FORWARDING_RULE = "ForwardingRule"
+KIND_SERVICE_ATTACHMENT = "ServiceAttachment"
+KIND_ENDPOINT_ATTACHMENT = "EndpointAttachment"
+KIND_IAM = "IamBinding"
+KIND_DNS_ZONE = "DnsZone"
+KIND_PEERED_DOMAIN = "PeeredDnsDomain"
+KIND_RECORD = "DnsRecord"
+
+
+class PlanRefused(errors.ApigeePscError):
+    """A plan cannot be applied: it has preflight problems or would replace a resource."""
+
+    def __init__(self, plan: Plan, reasons: Sequence[str]) -> None:
+        self.plan = plan
+        self.reasons = list(reasons)
+        super().__init__("cannot apply: " + "; ".join(self.reasons))
+
+
+@dataclass
+class _Read:
+    """One live read: the value, ``None`` when absent, or the error that stopped it."""
+
+    value: Any = None
+    error: BaseException | None = None
+
+    @property
+    def found(self) -> bool:
+        return self.value is not None
+
+
+@dataclass
+class _Observed:
+    """Everything read about one southbound connection."""
+
+    organization: Organization | None = None
+    org_error: BaseException | None = None
+    forwarding_rule: _Read = field(default_factory=_Read)
+    subnet: _Read = field(default_factory=_Read)
+    network_subnets: _Read = field(default_factory=_Read)
+    firewall: _Read = field(default_factory=_Read)
+    service_attachment: _Read = field(default_factory=_Read)
+    endpoint_attachment: _Read = field(default_factory=_Read)
+    attachment_for_sa: _Read = field(default_factory=_Read)
+    pending_operation: _Read = field(default_factory=_Read)
+    service_agent: _Read = field(default_factory=_Read)
+    iam_granted: _Read = field(default_factory=_Read)
+    dns_zone: _Read = field(default_factory=_Read)
+    peered_domain: _Read = field(default_factory=_Read)
+    record: _Read = field(default_factory=_Read)
+
+    @property
+    def tenant(self) -> str | None:
+        return self.organization.apigee_project_id if self.organization else None
+
+    @property
+    def peering_disabled(self) -> bool:
+        return bool(self.organization and self.organization.disable_vpc_peering)
+
+
+def _read(fn: Callable[[], T]) -> _Read:
+    try:
+        return _Read(fn())
+    except errors.NotFound:
+        return _Read(None)
+    except errors.ApigeePscError as exc:
+        return _Read(None, exc)
+
+
+def _attr(obj: Any, *names: str, default: Any = None) -> Any:
+    for name in names:
+        if obj is not None and hasattr(obj, name):
+            return getattr(obj, name)
+    return default
+
+
+def _short(name: str | None) -> str:
+    return (name or "").rstrip("/").rsplit("/", 1)[-1]
+
+
+class Southbound:
+    """One declarative southbound connection: ``plan()``, ``apply()``, ``status()``, ``destroy()``.
+
+    Clients are built on first use with ``credentials``/``quota_project_id``/``endpoint``
+    (or ``APIGEE_PSC_EMULATOR_HOST``), unless given. ``timeout`` bounds each wait;
+    ``schedule`` is the polling schedule of Apigee waits.
+    """
+
+    def __init__(
+        self,
+        spec: SouthboundSpec,
+        *,
+        credentials: google.auth.credentials.Credentials | None = None,
+        quota_project_id: str | None = None,
+        endpoint: str | None = None,
+        apigee: ApigeeClient | None = None,
+        compute: ComputeClient | None = None,
+        dns: CloudDnsClient | None = None,
+        resource_manager: ResourceManagerClient | None = None,
+        service_networking: ServiceNetworkingClient | None = None,
+        schedule: waiters.Schedule | None = None,
+        timeout: float = 1800.0,
+        max_workers: int = 6,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.spec = spec
+        self.timeout = timeout
+        self.schedule = schedule
+        self.max_workers = max_workers
+        self._common: dict[str, Any] = {
+            "credentials": credentials,
+            "quota_project_id": quota_project_id,
+            "endpoint": endpoint,
+            "sleep": sleep,
+            "clock": clock,
+        }
+        self.sleep = sleep
+        self.clock = clock
+        if apigee is not None:
+            self.__dict__["apigee"] = apigee
+        if compute is not None:
+            self.__dict__["compute"] = compute
+        if dns is not None:
+            self.__dict__["dns"] = dns
+        if resource_manager is not None:
+            self.__dict__["resource_manager"] = resource_manager
+        if service_networking is not None:
+            self.__dict__["service_networking"] = service_networking
+
+    # -- clients -----------------------------------------------------------------
+
+    @cached_property
+    def apigee(self) -> ApigeeClient:
+        """The Apigee client of the spec's organization."""
+        return ApigeeClient(self.spec.organization, schedule=self.schedule, **self._common)
+
+    @cached_property
+    def compute(self) -> ComputeClient:
+        """The Compute client of the producer project and region."""
+        from apigee_psc.compute import ComputeClient
+
+        return ComputeClient(self.spec.project, self.spec.region, **self._common)
+
+    @cached_property
+    def dns(self) -> CloudDnsClient:
+        """The Cloud DNS client (records in the producer's private zone)."""
+        from apigee_psc.cloud import CloudDnsClient
+
+        return CloudDnsClient(**self._common)
+
+    @cached_property
+    def resource_manager(self) -> ResourceManagerClient:
+        """The Resource Manager client (project numbers, IAM)."""
+        from apigee_psc.cloud import ResourceManagerClient
+
+        return ResourceManagerClient(**self._common)
+
+    @cached_property
+    def service_networking(self) -> ServiceNetworkingClient:
+        """The Service Networking client (peered DNS domains)."""
+        from apigee_psc.cloud import ServiceNetworkingClient
+
+        return ServiceNetworkingClient(**self._common)
+
+    # -- names -------------------------------------------------------------------
+
+    @property
+    def service_attachment_path(self) -> str:
+        """``projects/P/regions/R/serviceAttachments/NAME`` of the spec."""
+        return self.spec.service_attachment_path
+
+    @property
+    def endpoint_attachment_path(self) -> str:
+        """``organizations/ORG/endpointAttachments/NAME`` of the spec."""
+        return f"organizations/{self.spec.organization}/endpointAttachments/{self.spec.endpoint_attachment.name}"
+
+    def _regional(self, collection: str, name: str) -> str:
+        return f"projects/{self.spec.project}/regions/{self.spec.region}/{collection}/{name}"
+
+    @property
+    def _subnet_path(self) -> str:
+        return self._regional("subnetworks", self.spec.nat_subnet.name)
+
+    @property
+    def _firewall_path(self) -> str:
+        assert self.spec.firewall is not None
+        return f"projects/{self.spec.project}/global/firewalls/{self.spec.firewall.name}"
+
+    @property
+    def _forwarding_rule_path(self) -> str:
+        return (
+            f"projects/{self.spec.forwarding_rule_project}/regions/{self.spec.forwarding_rule_region}"
+            f"/forwardingRules/{self.spec.forwarding_rule_name}"
+        )
+
+    @property
+    def _zone_path(self) -> str:
+        assert self.spec.dns is not None and self.spec.dns.zone is not None
+        return f"organizations/{self.spec.organization}/dnsZones/{self.spec.dns.zone.name}"
+
+    @property
+    def _record_path(self) -> str:
+        assert self.spec.dns is not None
+        return f"projects/{self.spec.project}/managedZones/{self.spec.dns.managed_zone}/rrsets/{self.spec.dns.record}/A"
+
+    # -- reading -----------------------------------------------------------------
+
+    def _observe(self, *, for_status: bool = False) -> _Observed:
+        """Read every entity concurrently; NotFound is absence, other errors are kept."""
+        spec = self.spec
+        seen = _Observed()
+        try:
+            seen.organization = self.apigee.get_organization()
+        except errors.ApigeePscError as exc:
+            if not for_status:
+                raise
+            seen.org_error = exc
+
+        reads: dict[str, Callable[[], Any]] = {
+            "forwarding_rule": lambda: self.compute.forwarding_rules.find(spec.forwarding_rule),
+            "subnet": lambda: self.compute.subnets.get(spec.nat_subnet.name),
+            "service_attachment": lambda: self.compute.service_attachments.get(spec.service_attachment.name),
+            "endpoint_attachment": lambda: self.apigee.endpoint_attachments.get(spec.endpoint_attachment.name),
+            "attachment_for_sa": lambda: self.apigee.endpoint_attachments.find_by_service_attachment(
+                self.service_attachment_path
+            ),
+        }
+        if not for_status:
+            reads["network_subnets"] = lambda: list(self.compute.subnets.list())
+        if spec.firewall is not None:
+            reads["firewall"] = lambda: self.compute.firewalls.get(spec.firewall.name)  # type: ignore[union-attr]
+        dns = spec.dns
+        if dns is not None and dns.zone is not None and seen.organization is not None:
+            zone = dns.zone
+            if seen.peering_disabled:
+                reads["dns_zone"] = lambda: self.apigee.dns_zones.get(zone.name)
+                reads["iam_granted"] = self._iam_granted
+            else:
+                reads["peered_domain"] = lambda: self.service_networking.get_peered_dns_domain(
+                    self._project_number(spec.project), spec.network, zone.name
+                )
+        if dns is not None and dns.record and dns.managed_zone:
+            record, managed_zone = dns.record, dns.managed_zone
+            reads["record"] = lambda: self.dns.get_record(spec.project, managed_zone, record, "A")
+
+        with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="apigee-psc-read") as pool:
+            futures = {key: pool.submit(_read, fn) for key, fn in reads.items()}
+            for key, future in futures.items():
+                setattr(seen, key, future.result())
+
+        ea = seen.endpoint_attachment
+        if not ea.found and ea.error is None and not for_status:
+            seen.pending_operation = _read(lambda: self._pending_operation(self.endpoint_attachment_path))
+        return seen
+
+    _project_numbers: dict[str, str]
+
+    def _project_number(self, project: str) -> str:
+        cache = self.__dict__.setdefault("_project_numbers", {})
+        if project not in cache:
+            cache[project] = self.resource_manager.project_number(project)
+        return str(cache[project])
+
+    def _service_agent(self) -> str:
+        """The Apigee per-project service agent: ``service-{N}@gcp-sa-apigee...`` where N is the
+        number of the organization's own project (``projectId``, usually the organization name),
+        not of the Google-owned tenant project (``apigeeProjectId``)."""
+        from apigee_psc.cloud import apigee_service_agent
+
+        org = self.apigee.organization_info()
+        project = org.project_id or org.name or self.spec.organization
+        return apigee_service_agent(self._project_number(project))
+
+    def _iam_granted(self) -> bool:
+        member = f"serviceAccount:{self._service_agent()}"
+        return bool(self.resource_manager.has_binding(self.spec.project, DNS_PEER_ROLE, member))
+
+    def _pending_operation(self, target: str) -> Operation | None:
+        for operation in self.apigee.operations.list():
+            if not operation.done and operation.target == target:
+                return operation
+        return None
+
+    # -- planning ----------------------------------------------------------------
+
+    def plan(self) -> Plan:
+        """Read the live state (no writes) and return the ordered changes and preflight problems."""
+        seen = self._observe()
+        return self._plan(seen)
+
+    def _plan(self, seen: _Observed) -> Plan:
+        spec = self.spec
+        changes: list[Change] = []
+        problems: list[Problem] = []
+
+        for read in vars(seen).values():
+            if isinstance(read, _Read) and read.error is not None:
+                raise read.error
+
+        fr = seen.forwarding_rule.value
+        if fr is None:
+            problems.append(
+                Problem(KIND_FORWARDING_RULE, f"forwarding rule {self._forwarding_rule_path} does not exist")
+            )
+        else:
+            scheme = str(_attr(fr, "load_balancing_scheme", default="") or "")
+            if scheme and scheme != "INTERNAL":
+                problems.append(
+                    Problem(
+                        KIND_FORWARDING_RULE,
+                        f"forwarding rule {spec.forwarding_rule_name} has load balancing scheme {scheme};"
+                        " a service attachment for Apigee needs an INTERNAL one",
+                    )
+                )
+
+        changes.append(self._plan_subnet(seen, problems))
+        if spec.firewall is not None:
+            changes.append(self._plan_firewall(seen))
+        changes.append(self._plan_service_attachment(seen))
+        changes.append(self._plan_endpoint_attachment(seen, problems))
+        changes.extend(self._plan_dns(seen))
+        org = seen.organization
+        return Plan(
+            spec_source=spec.source,
+            organization=spec.organization,
+            changes=tuple(changes),
+            problems=tuple(problems),
+            apigee_project_id=org.apigee_project_id if org else None,
+            disable_vpc_peering=org.disable_vpc_peering if org else None,
+        )
+
+    def _plan_subnet(self, seen: _Observed, problems: list[Problem]) -> Change:
+        spec = self.spec
+        wanted = spec.nat_subnet.ip_network
+        for other in seen.network_subnets.value or []:
+            name = _attr(other, "name")
+            cidr = _attr(other, "ip_cidr_range")
+            network = _short(_attr(other, "network"))
+            if name == spec.nat_subnet.name or not cidr or (network and network != spec.network):
+                continue
+            import ipaddress
+
+            try:
+                overlaps = ipaddress.ip_network(cidr, strict=False).overlaps(wanted)
+            except ValueError:
+                continue
+            if overlaps:
+                problems.append(
+                    Problem(
+                        KIND_SUBNET,
+                        f"NAT range {wanted} overlaps subnet {name} ({cidr}) of network {spec.network}",
+                    )
+                )
+        live = seen.subnet.value
+        if live is None:
+            return Change(Action.CREATE, KIND_SUBNET, spec.nat_subnet.name, self._subnet_path, (f"range: {wanted}",))
+        diffs = []
+        if str(_attr(live, "ip_cidr_range")) != str(wanted):
+            diffs.append(f"range: {_attr(live, 'ip_cidr_range')} -> {wanted}")
+        purpose = str(_attr(live, "purpose", default="") or "")
+        if purpose != "PRIVATE_SERVICE_CONNECT":
+            diffs.append(f"purpose: {purpose or 'none'} -> PRIVATE_SERVICE_CONNECT")
+        if diffs:
+            return Change(Action.REPLACE, KIND_SUBNET, spec.nat_subnet.name, self._subnet_path, tuple(diffs))
+        return Change(Action.NOOP, KIND_SUBNET, spec.nat_subnet.name, self._subnet_path)
+
+    def _plan_firewall(self, seen: _Observed) -> Change:
+        spec = self.spec
+        assert spec.firewall is not None
+        fw = spec.firewall
+        live = seen.firewall.value
+        if live is None:
+            return Change(
+                Action.CREATE,
+                KIND_FIREWALL,
+                fw.name,
+                self._firewall_path,
+                (f"allow tcp:{','.join(map(str, fw.ports))} from {spec.nat_subnet.range}",),
+            )
+        diffs = []
+        ranges = tuple(_attr(live, "source_ranges", default=()) or ())
+        if tuple(sorted(ranges)) != (spec.nat_subnet.range,):
+            diffs.append(f"source_ranges: {list(ranges)} -> {[spec.nat_subnet.range]}")
+        ports = tuple(sorted(int(p) for p in (_attr(live, "tcp_ports", "ports", default=()) or ())))
+        if ports != tuple(sorted(fw.ports)):
+            diffs.append(f"ports: {list(ports)} -> {sorted(fw.ports)}")
+        tags = tuple(sorted(_attr(live, "target_tags", default=()) or ()))
+        if tags != tuple(sorted(fw.target_tags)):
+            diffs.append(f"target_tags: {list(tags)} -> {sorted(fw.target_tags)}")
+        if diffs:
+            return Change(
+                Action.REPLACE, KIND_FIREWALL, fw.name, self._firewall_path, tuple(diffs), "firewall rule is recreated"
+            )
+        return Change(Action.NOOP, KIND_FIREWALL, fw.name, self._firewall_path)
+
+    def _wanted_accept(self, seen: _Observed) -> dict[str, int]:
+        sa = self.spec.service_attachment
+        wanted = {project: sa.connection_limit for project in sa.accept_projects}
+        if sa.connection_preference == "ACCEPT_MANUAL" and seen.tenant:
+            wanted.setdefault(seen.tenant, sa.connection_limit)
+        return wanted
+
+    def _plan_service_attachment(self, seen: _Observed) -> Change:
+        spec = self.spec
+        sa = spec.service_attachment
+        live = seen.service_attachment.value
+        if live is None:
+            details = [f"connection_preference: {sa.connection_preference}"]
+            accept = self._wanted_accept(seen)
+            if accept:
+                details.append(f"accept: {sorted(accept)}")
+            return Change(Action.CREATE, KIND_SERVICE_ATTACHMENT, sa.name, self.service_attachment_path, tuple(details))
+        diffs: list[str] = []
+        replace: list[str] = []
+        live_fr = _short(_attr(live, "producer_forwarding_rule", "target_service", default=""))
+        if live_fr and live_fr != spec.forwarding_rule_name:
+            replace.append(f"producer_forwarding_rule: {live_fr} -> {spec.forwarding_rule_name}")
+        nat = [_short(n) for n in (_attr(live, "nat_subnets", default=()) or ())]
+        if spec.nat_subnet.name not in nat:
+            replace.append(f"nat_subnets: {nat} -> {[spec.nat_subnet.name]}")
+        if bool(_attr(live, "enable_proxy_protocol", default=False)) != sa.enable_proxy_protocol:
+            replace.append(f"enable_proxy_protocol -> {sa.enable_proxy_protocol}")
+        pref = str(_attr(live, "connection_preference", default=""))
+        if pref != sa.connection_preference:
+            diffs.append(f"connection_preference: {pref} -> {sa.connection_preference}")
+        accepted = {
+            _attr(e, "project", "project_id_or_num"): _attr(e, "connection_limit") for e in self._accept_list(live)
+        }
+        for project, limit in self._wanted_accept(seen).items():
+            if project not in accepted:
+                diffs.append(f"accept: + {project} (limit {limit})")
+        rejected = set(self._reject_list(live))
+        for project in sa.reject_projects:
+            if project not in rejected:
+                diffs.append(f"reject: + {project}")
+        if seen.tenant and seen.tenant in rejected and seen.tenant not in sa.reject_projects:
+            diffs.append(f"reject: - {seen.tenant} (the Apigee project)")
+        if replace:
+            return Change(
+                Action.REPLACE, KIND_SERVICE_ATTACHMENT, sa.name, self.service_attachment_path, tuple(replace + diffs)
+            )
+        if diffs:
+            return Change(Action.UPDATE, KIND_SERVICE_ATTACHMENT, sa.name, self.service_attachment_path, tuple(diffs))
+        return Change(Action.NOOP, KIND_SERVICE_ATTACHMENT, sa.name, self.service_attachment_path)
+
+    @staticmethod
+    def _accept_list(live: Any) -> list[Any]:
+        return list(_attr(live, "consumer_accept_lists", "accept_projects", default=()) or ())
+
+    @staticmethod
+    def _reject_list(live: Any) -> list[str]:
+        return [str(p) for p in (_attr(live, "consumer_reject_lists", "reject_projects", default=()) or ())]
+
+    def _plan_endpoint_attachment(self, seen: _Observed, problems: list[Problem]) -> Change:
+        spec = self.spec
+        name = spec.endpoint_attachment.name
+        path = self.endpoint_attachment_path
+        other: EndpointAttachment | None = seen.attachment_for_sa.value
+        if other is not None and other.name != name:
+            problems.append(
+                Problem(
+                    KIND_ENDPOINT_ATTACHMENT,
+                    f"endpoint attachment {other.name} of organization {spec.organization} already uses "
+                    f"{self.service_attachment_path}; Apigee allows one endpoint attachment per service "
+                    f"attachment (rename endpoint_attachment.name to {other.name!r} to adopt it)",
+                )
+            )
+        live: EndpointAttachment | None = seen.endpoint_attachment.value
+        if live is None:
+            pending: Operation | None = seen.pending_operation.value
+            if pending is not None:
+                return Change(
+                    Action.WAIT, KIND_ENDPOINT_ATTACHMENT, name, path, note=f"operation {pending.name} in progress"
+                )
+            return Change(
+                Action.CREATE,
+                KIND_ENDPOINT_ATTACHMENT,
+                name,
+                path,
+                (f"service_attachment: {self.service_attachment_path}",),
+            )
+        if _short(live.service_attachment) != spec.service_attachment.name or live.location != spec.region:
+            problems.append(
+                Problem(
+                    KIND_ENDPOINT_ATTACHMENT,
+                    f"endpoint attachment {name} exists for {live.service_attachment} in {live.location}; "
+                    "it cannot be changed in place: destroy it first or choose another name",
+                )
+            )
+            return Change(
+                Action.REPLACE,
+                KIND_ENDPOINT_ATTACHMENT,
+                name,
+                path,
+                (f"service_attachment: {live.service_attachment} -> {self.service_attachment_path}",),
+            )
+        if not live.ready:
+            return Change(
+                Action.WAIT, KIND_ENDPOINT_ATTACHMENT, name, path, note=f"{live.state}/{live.connection_state}"
+            )
+        return Change(Action.NOOP, KIND_ENDPOINT_ATTACHMENT, name, path, note=f"host {live.host}")
+
+    def _plan_dns(self, seen: _Observed) -> list[Change]:
+        dns = self.spec.dns
+        if dns is None:
+            return []
+        changes: list[Change] = []
+        if dns.zone is not None:
+            zone = dns.zone
+            if seen.peering_disabled:
+                granted = seen.iam_granted.value
+                member = "the Apigee service agent"
+                changes.append(
+                    Change(
+                        Action.NOOP if granted else Action.CREATE,
+                        KIND_IAM,
+                        f"{DNS_PEER_ROLE} for {member}",
+                        f"projects/{self.spec.project}",
+                    )
+                )
+                live = seen.dns_zone.value
+                if live is None:
+                    changes.append(
+                        Change(Action.CREATE, KIND_DNS_ZONE, zone.name, self._zone_path, (f"domain: {zone.domain}",))
+                    )
+                elif live.domain != zone.domain or (live.target_project_id or self.spec.project) != self.spec.project:
+                    changes.append(
+                        Change(
+                            Action.REPLACE,
+                            KIND_DNS_ZONE,
+                            zone.name,
+                            self._zone_path,
+                            (f"domain: {live.domain} -> {zone.domain}",),
+                        )
+                    )
+                elif str(live.state) != "ACTIVE":
+                    changes.append(Change(Action.WAIT, KIND_DNS_ZONE, zone.name, self._zone_path, note=str(live.state)))
+                else:
+                    changes.append(Change(Action.NOOP, KIND_DNS_ZONE, zone.name, self._zone_path))
+            else:
+                live_domain = seen.peered_domain.value
+                path = f"projects/{self.spec.project}/global/networks/{self.spec.network}/peeredDnsDomains/{zone.name}"
+                action = Action.NOOP if live_domain is not None else Action.CREATE
+                changes.append(
+                    Change(
+                        action,
+                        KIND_PEERED_DOMAIN,
+                        zone.name,
+                        path,
+                        () if live_domain else (f"dns_suffix: {zone.domain}",),
+                    )
+                )
+        if dns.record and dns.managed_zone:
+            host = seen.endpoint_attachment.value.host if seen.endpoint_attachment.value else None
+            live_record = seen.record.value
+            live_values = sorted(_attr(live_record, "rrdatas", "values", default=()) or ()) if live_record else []
+            if live_record is None:
+                changes.append(
+                    Change(
+                        Action.CREATE,
+                        KIND_RECORD,
+                        dns.record,
+                        self._record_path,
+                        (f"A -> {host or '(host known after apply)'}",),
+                    )
+                )
+            elif host is None or live_values != [host]:
+                changes.append(
+                    Change(
+                        Action.UPDATE,
+                        KIND_RECORD,
+                        dns.record,
+                        self._record_path,
+                        (f"A: {live_values} -> {host or '(host known after apply)'}",),
+                    )
+                )
+            else:
+                changes.append(Change(Action.NOOP, KIND_RECORD, dns.record, self._record_path, note=f"A {host}"))
+        return changes
+
+    # -- applying ----------------------------------------------------------------
+
+    def apply(
+        self,
+        *,
+        progress: ProgressCallback | None = None,
+        plan: Plan | None = None,
+    ) -> RealizationReport:
+        """Bring the live state to the spec and return the realization report.
+
+        Idempotent (a second run changes nothing and starts no operation) and resumable (a
+        re-run after a crash finds what exists and waits on what is in progress). Raises
+        :class:`PlanRefused` on preflight problems or replacements, and
+        :class:`~apigee_psc.errors.ConnectionNotAccepted` if the connection cannot be accepted.
+        """
+        run = _Run(self, "apply", progress)
+        seen = self._observe()
+        current = plan if plan is not None else self._plan(seen)
+        self._refuse(current)
+        by_kind = {change.kind: change for change in current.changes}
+
+        def step(kind: str, fn: Callable[[Change], None]) -> Callable[[], None]:
+            def go() -> None:
+                change = by_kind[kind]
+                if change.action is Action.NOOP:
+                    run.event(f"{kind} {change.name}", "skipped", "in sync")
+                    return
+                started = self.clock()
+                run.event(f"{kind} {change.name}", "started", f"{change.action.value}")
+                fn(change)
+                run.event(f"{kind} {change.name}", "done", elapsed=self.clock() - started)
+
+            return go
+
+        first = [step(KIND_SUBNET, lambda c: self._apply_subnet())]
+        if KIND_FIREWALL in by_kind:
+            first.append(step(KIND_FIREWALL, lambda c: self._apply_firewall(c)))
+        if KIND_IAM in by_kind:
+            first.append(step(KIND_IAM, lambda c: self._apply_iam()))
+        run.parallel(first)
+        step(KIND_SERVICE_ATTACHMENT, lambda c: self._apply_service_attachment(c, seen))()
+        self._apply_endpoint_attachment(by_kind[KIND_ENDPOINT_ATTACHMENT], run)
+        if KIND_DNS_ZONE in by_kind:
+            step(KIND_DNS_ZONE, lambda c: self._apply_dns_zone(c, run))()
+        if KIND_PEERED_DOMAIN in by_kind:
+            step(KIND_PEERED_DOMAIN, lambda c: self._apply_peered_domain())()
+        if KIND_RECORD in by_kind:
+            step(KIND_RECORD, lambda c: self._apply_record())()
+        report = self.status()
+        run.event("SouthboundConnection", "done", report.state.value, elapsed=self.clock() - run.started)
+        return report
+
+    def _refuse(self, plan: Plan) -> None:
+        reasons = [f"{p.kind}: {p.message}" for p in plan.problems]
+        for change in plan.changes:
+            if change.action is Action.REPLACE and change.kind not in (KIND_FIREWALL,):
+                reasons.append(
+                    f"{change.kind} {change.name} would have to be replaced ({'; '.join(change.diffs)}): "
+                    "apigee-psc does not delete what is in use; destroy it first or change the spec"
+                )
+        if reasons:
+            raise PlanRefused(plan, reasons)
+
+    def _adopt(self, kind: str, name: str, create: Callable[[], Any]) -> None:
+        try:
+            create()
+        except errors.AlreadyExists:
+            logger.info("apply: %s %s already exists; adopting it", kind, name)
+
+    def _apply_subnet(self) -> None:
+        spec = self.spec
+        self._adopt(
+            KIND_SUBNET,
+            spec.nat_subnet.name,
+            lambda: self.compute.subnets.create(
+                spec.nat_subnet.name, network=spec.network, ip_cidr_range=spec.nat_subnet.range, timeout=self.timeout
+            ),
+        )
+
+    def _apply_firewall(self, change: Change) -> None:
+        spec = self.spec
+        assert spec.firewall is not None
+        fw = spec.firewall
+        if change.action is Action.REPLACE:
+            logger.info("apply: recreating firewall rule %s", fw.name)
+            _ignore_missing(lambda: self.compute.firewalls.delete(fw.name, timeout=self.timeout))
+        self._adopt(
+            KIND_FIREWALL,
+            fw.name,
+            lambda: self.compute.firewalls.create(
+                fw.name,
+                network=spec.network,
+                source_ranges=[spec.nat_subnet.range],
+                ports=list(fw.ports),
+                target_tags=list(fw.target_tags),
+                timeout=self.timeout,
+            ),
+        )
+
+    def _apply_iam(self) -> None:
+        member = f"serviceAccount:{self._service_agent()}"
+        logger.info("apply: granting %s to %s on %s", DNS_PEER_ROLE, member, self.spec.project)
+        self.resource_manager.grant(self.spec.project, DNS_PEER_ROLE, member)
+
+    def _apply_service_attachment(self, change: Change, seen: _Observed) -> None:
+        spec = self.spec
+        sa = spec.service_attachment
+        accept = self._wanted_accept(seen)
+        if change.action is Action.CREATE:
+            from apigee_psc.compute import ConsumerProjectLimit
+
+
+            def create() -> None:
+                self.compute.service_attachments.create(
+                    sa.name,
+                    target_service=spec.forwarding_rule,
+                    nat_subnets=[spec.nat_subnet.name],
+                    connection_preference=sa.connection_preference,
+                    consumer_accept_lists=[ConsumerProjectLimit(project, limit) for project, limit in accept.items()],
+                    consumer_reject_lists=list(sa.reject_projects),
+                    enable_proxy_protocol=sa.enable_proxy_protocol,
+                    domain_names=list(sa.domain_names),
+                    timeout=self.timeout,
+                )
+
+            try:
+                create()
+                return
+            except errors.AlreadyExists:
+                logger.info("apply: service attachment %s already exists; adopting it", sa.name)
+        live = self.compute.service_attachments.get(sa.name)
+        if str(_attr(live, "connection_preference", default="")) != sa.connection_preference:
+            self.compute.service_attachments.set_connection_preference(
+                sa.name, sa.connection_preference, timeout=self.timeout
+            )
+            live = self.compute.service_attachments.get(sa.name)
+        accepted = {_attr(e, "project", "project_id_or_num") for e in self._accept_list(live)}
+        rejected = set(self._reject_list(live))
+        if seen.tenant and seen.tenant in rejected and seen.tenant not in sa.reject_projects:
+            self.compute.service_attachments.remove_project(sa.name, seen.tenant, timeout=self.timeout)
+        for project, limit in accept.items():
+            if project not in accepted:
+                self.compute.service_attachments.accept_project(sa.name, project, limit=limit, timeout=self.timeout)
+        for project in sa.reject_projects:
+            if project not in rejected:
+                self.compute.service_attachments.reject_project(sa.name, project, timeout=self.timeout)
+
+    def _apply_endpoint_attachment(self, change: Change, run: _Run) -> None:
+        spec = self.spec
+        name = spec.endpoint_attachment.name
+        label = f"{KIND_ENDPOINT_ATTACHMENT} {name}"
+        started = self.clock()
+        if change.action is Action.NOOP:
+            run.event(label, "skipped", change.note or "in sync")
+            return
+        run.event(label, "started", change.action.value)
+        if change.action is Action.CREATE:
+            with organization_lock(spec.organization):
+                try:
+                    operation = self.apigee.endpoint_attachments.create(
+                        name, location=spec.region, service_attachment=self.service_attachment_path
+                    )
+                except errors.AlreadyExists:
+                    logger.info("apply: endpoint attachment %s already exists; adopting it", name)
+                else:
+                    run.event(label, "waiting", f"operation {operation.name}", state=operation.state)
+                    self.apigee.operations.wait(operation, timeout=self.timeout, progress=run.waiting(label, started))
+        elif change.action is Action.WAIT and change.note.startswith("operation "):
+            operation_name = change.note.split()[1]
+            self.apigee.operations.wait(operation_name, timeout=self.timeout, progress=run.waiting(label, started))
+        attachment = self.apigee.endpoint_attachments.wait_until_ready(
+            name, timeout=self.timeout, progress=run.waiting(label, started)
+        )
+        run.event(
+            label,
+            "done",
+            f"host {attachment.host}",
+            state=f"{attachment.state}/{attachment.connection_state}",
+            elapsed=self.clock() - started,
+        )
+
+    def _apply_dns_zone(self, change: Change, run: _Run) -> None:
+        spec = self.spec
+        assert spec.dns is not None and spec.dns.zone is not None
+        zone = spec.dns.zone
+        label = f"{KIND_DNS_ZONE} {zone.name}"
+        started = self.clock()
+        if change.action is Action.CREATE:
+            with organization_lock(spec.organization):
+                operation = self._create_zone_while_iam_propagates(zone.name, zone.domain, zone.description)
+                if operation is not None:
+                    self.apigee.operations.wait(operation, timeout=self.timeout, progress=run.waiting(label, started))
+        self.apigee.dns_zones.wait_until_active(zone.name, timeout=self.timeout, progress=run.waiting(label, started))
+
+    def _create_zone_while_iam_propagates(self, name: str, domain: str, description: str | None) -> Operation | None:
+        """Create the zone, retrying PERMISSION_DENIED while the dns.peer grant propagates (bounded)."""
+        deadline = self.clock() + IAM_PROPAGATION_SECONDS
+        delay = 2.0
+        while True:
+            try:
+                return self.apigee.dns_zones.create(
+                    name,
+                    domain=domain,
+                    description=description or "",
+                    target_project_id=self.spec.project,
+                    target_network_id=self.spec.network,
+                )
+            except errors.AlreadyExists:
+                logger.info("apply: DNS zone %s already exists; adopting it", name)
+                return None
+            except errors.PermissionDenied:
+                if self.clock() + delay > deadline:
+                    raise
+                logger.info(
+                    "apply: DNS zone %s refused (PERMISSION_DENIED); the IAM grant may still be propagating", name
+                )
+                self.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    def _apply_peered_domain(self) -> None:
+        spec = self.spec
+        assert spec.dns is not None and spec.dns.zone is not None
+        zone = spec.dns.zone
+        number = self._project_number(spec.project)
+        try:
+            self.service_networking.create_peered_dns_domain(
+                number, spec.network, zone.name, zone.domain, timeout=self.timeout
+            )
+        except errors.AlreadyExists:
+            logger.info("apply: peered DNS domain %s already exists; adopting it", zone.name)
+
+    def _apply_record(self) -> None:
+        spec = self.spec
+        assert spec.dns is not None and spec.dns.record and spec.dns.managed_zone
+        attachment = self.apigee.endpoint_attachments.get(spec.endpoint_attachment.name)
+        if not attachment.host:
+            raise errors.FailedPrecondition(
+                f"endpoint attachment {attachment.name} has no host yet; cannot write the A record", status_code=0
+            )
+        self.dns.upsert_a_record(spec.project, spec.dns.managed_zone, spec.dns.record, [attachment.host])
+
+    # -- status ------------------------------------------------------------------
+
+    def status(self) -> RealizationReport:
+        """Read every entity (concurrently) and report each one's realization, NSX-style."""
+        seen = self._observe(for_status=True)
+        spec = self.spec
+        details: list[EntityStatus] = []
+        if seen.org_error is not None:
+            return RealizationReport.of(
+                [
+                    EntityStatus(
+                        "Organization",
+                        f"organizations/{spec.organization}",
+                        Realization.UNKNOWN,
+                        _message(seen.org_error),
+                    )
+                ],
+                spec_source=spec.source,
+            )
+
+        def simple(
+            kind: str, ident: str, read: _Read, check: Callable[[Any], str | None] | None = None
+        ) -> EntityStatus:
+            if read.error is not None:
+                return EntityStatus(kind, ident, Realization.UNKNOWN, _message(read.error))
+            if read.value is None:
+                return EntityStatus(kind, ident, Realization.NOT_FOUND, f"{kind} does not exist")
+            problem = check(read.value) if check else None
+            if problem:
+                return EntityStatus(kind, ident, Realization.FAILED, problem)
+            return EntityStatus(kind, ident, Realization.IN_SYNC)
+
+        details.append(
+            simple(
+                KIND_SUBNET,
+                self._subnet_path,
+                seen.subnet,
+                lambda s: (
+                    None
+                    if str(_attr(s, "ip_cidr_range")) == spec.nat_subnet.range
+                    else f"range is {_attr(s, 'ip_cidr_range')}, spec says {spec.nat_subnet.range}"
+                ),
+            )
+        )
+        if spec.firewall is not None:
+            details.append(simple(KIND_FIREWALL, self._firewall_path, seen.firewall))
+        details.append(
+            simple(
+                KIND_FORWARDING_RULE,
+                self._forwarding_rule_path,
+                seen.forwarding_rule,
+                lambda f: (
+                    None
+                    if str(_attr(f, "load_balancing_scheme", default="INTERNAL") or "INTERNAL") == "INTERNAL"
+                    else "not an INTERNAL forwarding rule"
+                ),
+            )
+        )
+        details.append(self._sa_status(seen))
+        ea_status, host = self._ea_status(seen)
+        details.append(ea_status)
+        details.extend(self._dns_status(seen, host))
+        url = None
+        if host:
+            record = spec.dns.record if spec.dns and spec.dns.record else None
+            url = target_url(record or host, spec.target.path if spec.target else "/")
+        return RealizationReport.of(details, spec_source=spec.source, host=host, target_url=url)
+
+    def _sa_status(self, seen: _Observed) -> EntityStatus:
+        read = seen.service_attachment
+        ident = self.service_attachment_path
+        if read.error is not None:
+            return EntityStatus(KIND_SERVICE_ATTACHMENT, ident, Realization.UNKNOWN, _message(read.error))
+        if read.value is None:
+            return EntityStatus(
+                KIND_SERVICE_ATTACHMENT, ident, Realization.NOT_FOUND, "service attachment does not exist"
+            )
+        live = read.value
+        want = self.spec.service_attachment.connection_preference
+        pref = str(_attr(live, "connection_preference", default=""))
+        if pref != want:
+            return EntityStatus(
+                KIND_SERVICE_ATTACHMENT,
+                ident,
+                Realization.IN_PROGRESS,
+                f"connection preference is {pref}, spec says {want}",
+            )
+        accepted = {_attr(e, "project", "project_id_or_num") for e in self._accept_list(live)}
+        if want == "ACCEPT_MANUAL" and seen.tenant and seen.tenant not in accepted:
+            return EntityStatus(
+                KIND_SERVICE_ATTACHMENT,
+                ident,
+                Realization.IN_PROGRESS,
+                f"the Apigee project {seen.tenant!r} is not on the accept list",
+            )
+        endpoints = list(_attr(live, "connected_endpoints", default=()) or ())
+        statuses = [str(_attr(e, "status", default="")) for e in endpoints]
+        observed = {"connected_endpoints": statuses}
+        return EntityStatus(KIND_SERVICE_ATTACHMENT, ident, Realization.IN_SYNC, observed=observed)
+
+    def _ea_status(self, seen: _Observed) -> tuple[EntityStatus, str | None]:
+        read = seen.endpoint_attachment
+        ident = self.endpoint_attachment_path
+        if read.error is not None:
+            return EntityStatus(KIND_ENDPOINT_ATTACHMENT, ident, Realization.UNKNOWN, _message(read.error)), None
+        live: EndpointAttachment | None = read.value
+        if live is None:
+            return EntityStatus(
+                KIND_ENDPOINT_ATTACHMENT, ident, Realization.NOT_FOUND, "endpoint attachment does not exist"
+            ), None
+        sa_live = seen.service_attachment.value
+        diagnosis = diagnose(
+            live.connection_state,
+            apigee_project_id=seen.tenant,
+            service_attachment=live.service_attachment or self.service_attachment_path,
+            accept_projects=[_attr(e, "project", "project_id_or_num") for e in self._accept_list(sa_live)]
+            if sa_live
+            else None,
+            reject_projects=self._reject_list(sa_live) if sa_live else None,
+            connection_preference=str(_attr(sa_live, "connection_preference", default="")) if sa_live else None,
+        )
+        observed = {"state": str(live.state), "connection_state": str(live.connection_state), "host": live.host}
+        if str(live.state) in ("CREATING", "UPDATING", "STATE_UNSPECIFIED"):
+            return EntityStatus(
+                KIND_ENDPOINT_ATTACHMENT, ident, Realization.IN_PROGRESS, f"state {live.state}", observed
+            ), live.host
+        if str(live.state) == "DELETING":
+            return EntityStatus(
+                KIND_ENDPOINT_ATTACHMENT,
+                ident,
+                Realization.FAILED,
+                "the endpoint attachment is being deleted",
+                observed,
+            ), None
+        if diagnosis.ok:
+            message = str(diagnosis) if diagnosis.fix else None
+            return EntityStatus(KIND_ENDPOINT_ATTACHMENT, ident, Realization.IN_SYNC, message, observed), live.host
+        state = Realization.FAILED if diagnosis.terminal else Realization.IN_PROGRESS
+        return EntityStatus(KIND_ENDPOINT_ATTACHMENT, ident, state, str(diagnosis), observed), live.host
+
+    def _dns_status(self, seen: _Observed, host: str | None) -> list[EntityStatus]:
+        dns = self.spec.dns
+        if dns is None:
+            return []
+        out: list[EntityStatus] = []
+        if dns.zone is not None:
+            if seen.peering_disabled:
+                grant = seen.iam_granted
+                ident = f"projects/{self.spec.project}/{DNS_PEER_ROLE}"
+                if grant.error is not None:
+                    out.append(EntityStatus(KIND_IAM, ident, Realization.UNKNOWN, _message(grant.error)))
+                elif grant.value:
+                    out.append(EntityStatus(KIND_IAM, ident, Realization.IN_SYNC))
+                else:
+                    out.append(
+                        EntityStatus(
+                            KIND_IAM, ident, Realization.NOT_FOUND, "the Apigee service agent lacks roles/dns.peer"
+                        )
+                    )
+                zone = seen.dns_zone
+                if zone.error is not None:
+                    out.append(EntityStatus(KIND_DNS_ZONE, self._zone_path, Realization.UNKNOWN, _message(zone.error)))
+                elif zone.value is None:
+                    out.append(
+                        EntityStatus(KIND_DNS_ZONE, self._zone_path, Realization.NOT_FOUND, "DNS zone does not exist")
+                    )
+                elif str(zone.value.state) != "ACTIVE":
+                    out.append(
+                        EntityStatus(
+                            KIND_DNS_ZONE, self._zone_path, Realization.IN_PROGRESS, f"state {zone.value.state}"
+                        )
+                    )
+                else:
+                    out.append(EntityStatus(KIND_DNS_ZONE, self._zone_path, Realization.IN_SYNC))
+            else:
+                ident = (
+                    f"projects/{self.spec.project}/global/networks/{self.spec.network}/peeredDnsDomains/{dns.zone.name}"
+                )
+                out.append(_presence(KIND_PEERED_DOMAIN, ident, seen.peered_domain))
+        if dns.record and dns.managed_zone:
+            read = seen.record
+            if read.error is not None or read.value is None:
+                out.append(_presence(KIND_RECORD, self._record_path, read))
+            else:
+                values = sorted(_attr(read.value, "rrdatas", "values", default=()) or ())
+                if host and values != [host]:
+                    out.append(
+                        EntityStatus(
+                            KIND_RECORD,
+                            self._record_path,
+                            Realization.FAILED,
+                            f"A record points to {values}, the host is {host}",
+                        )
+                    )
+                else:
+                    out.append(EntityStatus(KIND_RECORD, self._record_path, Realization.IN_SYNC))
+        return out
+
+    # -- destroy -----------------------------------------------------------------
+
+    def destroy(self, *, revoke_iam: bool = False, progress: ProgressCallback | None = None) -> list[Change]:
+        """Delete what the spec owns, in reverse order, waiting until each is gone.
+
+        Never deletes what the spec only references (the forwarding rule, the managed zone).
+        The IAM grant is left unless ``revoke_iam``. Returns the changes made (and notes).
+        """
+        run = _Run(self, "destroy", progress)
+        spec = self.spec
+        done: list[Change] = []
+        seen = self._observe(for_status=True)
+        if seen.org_error is not None:
+            raise seen.org_error
+
+        def gone(kind: str, name: str, ident: str, note: str = "") -> None:
+            done.append(Change(Action.DELETE, kind, name, ident, note=note))
+
+        dns = spec.dns
+        if dns is not None and dns.record and dns.managed_zone and seen.record.found:
+            run.event(f"{KIND_RECORD} {dns.record}", "started", "delete")
+            self.dns.delete_record(spec.project, dns.managed_zone, dns.record, "A")
+            gone(KIND_RECORD, dns.record, self._record_path)
+        if dns is not None and dns.zone is not None:
+            if seen.dns_zone.found:
+                label = f"{KIND_DNS_ZONE} {dns.zone.name}"
+                started = self.clock()
+                run.event(label, "started", "delete")
+                with organization_lock(spec.organization):
+                    try:
+                        operation = self.apigee.dns_zones.delete(dns.zone.name)
+                        self.apigee.operations.wait(
+                            operation, timeout=self.timeout, progress=run.waiting(label, started)
+                        )
+                    except errors.NotFound:
+                        pass
+                self.apigee.dns_zones.wait_until_deleted(
+                    dns.zone.name, timeout=self.timeout, progress=run.waiting(label, started)
+                )
+                gone(KIND_DNS_ZONE, dns.zone.name, self._zone_path)
+            if seen.peered_domain.found:
+                number = self._project_number(spec.project)
+                self.service_networking.delete_peered_dns_domain(
+                    number, spec.network, dns.zone.name, timeout=self.timeout
+                )
+                gone(
+                    KIND_PEERED_DOMAIN,
+                    dns.zone.name,
+                    f"projects/{spec.project}/global/networks/{spec.network}/peeredDnsDomains/{dns.zone.name}",
+                )
+        if seen.endpoint_attachment.found:
+            name = spec.endpoint_attachment.name
+            label = f"{KIND_ENDPOINT_ATTACHMENT} {name}"
+            started = self.clock()
+            run.event(label, "started", "delete")
+            with organization_lock(spec.organization):
+                try:
+                    operation = self.apigee.endpoint_attachments.delete(name)
+                    self.apigee.operations.wait(operation, timeout=self.timeout, progress=run.waiting(label, started))
+                except errors.NotFound:
+                    pass
+            self.apigee.endpoint_attachments.wait_until_deleted(
+                name, timeout=self.timeout, progress=run.waiting(label, started)
+            )
+            gone(KIND_ENDPOINT_ATTACHMENT, name, self.endpoint_attachment_path)
+            run.event(label, "done", elapsed=self.clock() - started)
+        if seen.service_attachment.found:
+            run.event(f"{KIND_SERVICE_ATTACHMENT} {spec.service_attachment.name}", "started", "delete")
+            _ignore_missing(
+                lambda: self.compute.service_attachments.delete(spec.service_attachment.name, timeout=self.timeout)
+            )
+            gone(KIND_SERVICE_ATTACHMENT, spec.service_attachment.name, self.service_attachment_path)
+        last: list[Callable[[], None]] = []
+        if spec.firewall is not None and seen.firewall.found:
+            fw_name = spec.firewall.name
+
+            def drop_firewall() -> None:
+                run.event(f"{KIND_FIREWALL} {fw_name}", "started", "delete")
+                _ignore_missing(lambda: self.compute.firewalls.delete(fw_name, timeout=self.timeout))
+                gone(KIND_FIREWALL, fw_name, self._firewall_path)
+
+            last.append(drop_firewall)
+        if seen.subnet.found:
+
+            def drop_subnet() -> None:
+                run.event(f"{KIND_SUBNET} {spec.nat_subnet.name}", "started", "delete")
+                _ignore_missing(lambda: self.compute.subnets.delete(spec.nat_subnet.name, timeout=self.timeout))
+                gone(KIND_SUBNET, spec.nat_subnet.name, self._subnet_path)
+
+            last.append(drop_subnet)
+        run.parallel(last)
+        if dns is not None and dns.zone is not None and seen.peering_disabled:
+            if revoke_iam:
+                member = f"serviceAccount:{self._service_agent()}"
+                self.resource_manager.revoke(spec.project, DNS_PEER_ROLE, member)
+                gone(KIND_IAM, DNS_PEER_ROLE, f"projects/{spec.project}")
+            elif seen.iam_granted.value:
+                note = "left in place: other zones may rely on it (use revoke_iam / --revoke-iam)"
+                done.append(Change(Action.NOOP, KIND_IAM, DNS_PEER_ROLE, f"projects/{spec.project}", note=note))
+                run.event(f"{KIND_IAM} {DNS_PEER_ROLE}", "skipped", note)
+        for kind, ident in ((KIND_FORWARDING_RULE, self._forwarding_rule_path),):
+            done.append(Change(Action.NOOP, kind, _short(ident), ident, note="referenced, not owned: kept"))
+        if dns is not None and dns.managed_zone:
+            ident = f"projects/{spec.project}/managedZones/{dns.managed_zone}"
+            done.append(Change(Action.NOOP, "ManagedZone", dns.managed_zone, ident, note="referenced, not owned: kept"))
+        return done
+
+    # -- TargetEndpoint ----------------------------------------------------------
+
+    def target_xml(self, host: str | None = None) -> str:
+        """The TargetEndpoint XML for this connection: the DNS record when the spec has one,
+        else the endpoint attachment's host (read from the API unless given)."""
+        path = self.spec.target.path if self.spec.target else "/"
+        if self.spec.dns is not None and self.spec.dns.record:
+            return target_endpoint_xml(self.spec.dns.record.rstrip("."), path)
+        if host is None:
+            host = self.apigee.endpoint_attachments.get(self.spec.endpoint_attachment.name).host
+        if not host:
+            raise errors.FailedPrecondition(
+                f"endpoint attachment {self.spec.endpoint_attachment.name} has no host yet", status_code=0
+            )
+        return target_endpoint_xml(host, path)
+
+
+IAM_PROPAGATION_SECONDS = 180.0
+
+
+def _message(error: BaseException) -> str:
+    if isinstance(error, errors.ApiError):
+        return f"{error.status_code} {error.rpc_status or ''}: {error.message}".replace(" :", ":")
+    return str(error)
+
+
+def _presence(kind: str, ident: str, read: _Read) -> EntityStatus:
+    if read.error is not None:
+        return EntityStatus(kind, ident, Realization.UNKNOWN, _message(read.error))
+    if read.value is None:
+        return EntityStatus(kind, ident, Realization.NOT_FOUND, f"{kind} does not exist")
+    return EntityStatus(kind, ident, Realization.IN_SYNC)
+
+
+def _ignore_missing(fn: Callable[[], Any]) -> None:
+    try:
+        fn()
+    except errors.NotFound:
+        logger.info("destroy: already gone")
+
+
+class _Run:
+    """Progress reporting and concurrency for one apply or destroy."""
+
+    def __init__(self, owner: Southbound, phase: str, progress: ProgressCallback | None) -> None:
+        self.owner = owner
+        self.phase = phase
+        self.progress = progress
+        self.started = owner.clock()
+
+    def event(
+        self, step: str, status: str, detail: str = "", *, state: str | None = None, elapsed: float = 0.0
+    ) -> None:
+        event = ProgressEvent(self.phase, step, status, detail, state, elapsed, self.owner.spec.source)
+        logger.info("%s", event.to_text())
+        if self.progress is not None:
+            self.progress(event)
+
+    def waiting(self, step: str, started: float) -> Callable[[waiters.WaitProgress], None]:
+        def report(update: waiters.WaitProgress) -> None:
+            self.event(step, "waiting", update.waiter, state=update.state, elapsed=self.owner.clock() - started)
+
+        return report
+
+    def parallel(self, steps: Iterable[Callable[[], None]]) -> None:
+        tasks = list(steps)
+        if len(tasks) <= 1:
+            for task in tasks:
+                task()
+            return
+        with ThreadPoolExecutor(max_workers=len(tasks), thread_name_prefix=f"apigee-psc-{self.phase}") as pool:
+            futures: list[Future[None]] = [pool.submit(task) for task in tasks]
+            failures = [f.exception() for f in futures if f.exception() is not None]
+        if failures:
+            first = failures[0]
+            assert first is not None
+            raise first
+
+
+@dataclass(frozen=True)
+class FleetResult:
+    """The outcome of one spec of a fleet: its report, or the error that stopped it."""
+
+    spec: SouthboundSpec
+    report: RealizationReport | None = None
+    error: BaseException | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the connection is in sync."""
+        return self.report is not None and self.report.ok
+
+
+def apply_fleet(
+    specs: Sequence[SouthboundSpec],
+    *,
+    progress: ProgressCallback | None = None,
+    max_workers: int = 4,
+    **options: Any,
+) -> list[FleetResult]:
+    """Apply several specs at once: Compute steps run concurrently across specs, Apigee
+    operations of one organization one at a time. Every spec is attempted; the results
+    come back in the order of ``specs``."""
+
+    def one(spec: SouthboundSpec) -> FleetResult:
+        try:
+            return FleetResult(spec, report=Southbound(spec, **options).apply(progress=progress))
+        except errors.ApigeePscError as exc:
+            logger.error("apply: %s failed: %s", spec.source or spec.endpoint_attachment.name, exc)
+            return FleetResult(spec, error=exc)
+
+    with ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="apigee-psc-fleet") as pool:
+        return list(pool.map(one, specs))

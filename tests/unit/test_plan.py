@@ -1,0 +1,147 @@
+"""Plans and realization reports: ordering, worst state, JSON shape, text and HTML rendering."""
+
+from __future__ import annotations
+
+import json
+from html.parser import HTMLParser
+
+import pytest
+
+from apigee_psc.southbound.plan import (
+    Action,
+    Change,
+    EntityStatus,
+    Plan,
+    Problem,
+    ProgressEvent,
+    Realization,
+    RealizationReport,
+)
+
+SA = "projects/my-project/regions/us-west1/serviceAttachments/gkebackend"
+EA = "organizations/my-organization/endpointAttachments/gkebackend"
+
+
+def _plan(*actions: Action, problems: tuple[Problem, ...] = ()) -> Plan:
+    changes = tuple(Change(action, "Kind", f"r{i}", f"id/{i}") for i, action in enumerate(actions))
+    return Plan("seed.yaml", "my-organization", changes, problems)
+
+
+def test_plan_all_noop_has_no_changes() -> None:
+    plan = _plan(Action.NOOP, Action.NOOP)
+    assert not plan.has_changes
+    assert plan.ok
+    assert "Everything is in sync" in plan.to_text()
+
+
+@pytest.mark.parametrize("action", [Action.CREATE, Action.UPDATE, Action.REPLACE, Action.WAIT, Action.DELETE])
+def test_plan_any_non_noop_action_has_changes(action: Action) -> None:
+    assert _plan(Action.NOOP, action).has_changes
+
+
+def test_plan_problems_make_it_not_ok_and_are_rendered() -> None:
+    plan = _plan(Action.CREATE, problems=(Problem("ForwardingRule", "fr-ilb does not exist"),))
+    assert not plan.ok
+    assert "! ForwardingRule: fr-ilb does not exist" in plan.to_text()
+    assert plan.to_dict()["problems"] == [{"kind": "ForwardingRule", "message": "fr-ilb does not exist"}]
+
+
+def test_plan_to_dict_keeps_order_and_counts() -> None:
+    plan = _plan(Action.CREATE, Action.NOOP, Action.CREATE, Action.UPDATE)
+    data = json.loads(plan.to_json())
+    assert [c["name"] for c in data["changes"]] == ["r0", "r1", "r2", "r3"]
+    assert data["summary"] == {"create": 2, "no-op": 1, "update": 1}
+
+
+def test_change_writes_only_for_mutations() -> None:
+    assert Change(Action.CREATE, "K", "n", "i").writes
+    assert not Change(Action.NOOP, "K", "n", "i").writes
+    assert not Change(Action.WAIT, "K", "n", "i").writes
+
+
+def test_report_state_is_worst_detail() -> None:
+    details = [
+        EntityStatus("NatSubnet", "a", Realization.IN_SYNC),
+        EntityStatus("ServiceAttachment", SA, Realization.IN_SYNC),
+        EntityStatus("EndpointAttachment", EA, Realization.IN_PROGRESS, "connectionState PENDING: x"),
+    ]
+    report = RealizationReport.of(details)
+    assert report.state is Realization.IN_PROGRESS
+    assert report.failure_message == "EndpointAttachment gkebackend: connectionState PENDING: x"
+    assert not report.ok
+
+
+@pytest.mark.parametrize(
+    ("states", "worst"),
+    [
+        ([Realization.IN_SYNC], Realization.IN_SYNC),
+        ([Realization.IN_SYNC, Realization.NOT_FOUND, Realization.IN_PROGRESS], Realization.NOT_FOUND),
+        ([Realization.UNKNOWN, Realization.NOT_FOUND], Realization.UNKNOWN),
+        ([Realization.UNKNOWN, Realization.FAILED, Realization.IN_SYNC], Realization.FAILED),
+    ],
+)
+def test_report_worst_state_ordering(states: list[Realization], worst: Realization) -> None:
+    report = RealizationReport.of(EntityStatus("K", f"id{i}", s, "m") for i, s in enumerate(states))
+    assert report.state is worst
+
+
+def test_report_to_dict_matches_contract_shape() -> None:
+    report = RealizationReport.of(
+        [
+            EntityStatus("ServiceAttachment", SA, Realization.IN_SYNC),
+            EntityStatus("EndpointAttachment", EA, Realization.IN_PROGRESS, "connectionState PENDING: ..."),
+        ]
+    )
+    data = report.to_dict()
+    assert set(data) == {"state", "failure_message", "details"}
+    assert data["state"] == "in_progress"
+    assert data["details"][0] == {"sub_system_type": "ServiceAttachment", "sub_system_id": SA, "state": "in_sync"}
+    assert data["details"][1]["failure_message"] == "connectionState PENDING: ..."
+
+
+def test_report_in_sync_has_no_failure_message() -> None:
+    report = RealizationReport.of([EntityStatus("ServiceAttachment", SA, Realization.IN_SYNC)], host="7.0.3.4")
+    data = report.to_dict()
+    assert data["state"] == "in_sync"
+    assert "failure_message" not in data
+    assert data["host"] == "7.0.3.4"
+    assert report.ok
+
+
+class _Cells(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.cells: list[str] = []
+        self._in = False
+
+    def handle_starttag(self, tag: str, attrs: object) -> None:
+        self._in = tag == "td"
+
+    def handle_data(self, data: str) -> None:
+        if self._in:
+            self.cells.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in = False
+
+
+def test_report_html_escapes_and_lists_every_entity() -> None:
+    report = RealizationReport.of([EntityStatus("EndpointAttachment", EA, Realization.FAILED, "<rejected> & closed")])
+    html = report._repr_html_()
+    assert "<rejected>" not in html
+    parser = _Cells()
+    parser.feed(html)
+    assert parser.cells == ["failed", "EndpointAttachment", EA, "<rejected> & closed"]
+
+
+def test_plan_html_lists_changes() -> None:
+    parser = _Cells()
+    parser.feed(_plan(Action.CREATE)._repr_html_())
+    assert parser.cells[:3] == ["create", "Kind", "r0"]
+
+
+def test_progress_event_text_shows_state_and_elapsed() -> None:
+    event = ProgressEvent(
+        "apply", "EndpointAttachment gkebackend", "waiting", "ATTACHMENT_READY", "ACTIVE/PENDING", 12.4
+    )
+    assert event.to_text() == "apply: EndpointAttachment gkebackend: waiting [ACTIVE/PENDING] ATTACHMENT_READY (12s)"
