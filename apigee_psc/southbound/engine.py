@@ -91,6 +91,7 @@ class _Observed:
     forwarding_rule: _Read = field(default_factory=_Read)
     subnet: _Read = field(default_factory=_Read)
     network_subnets: _Read = field(default_factory=_Read)
+    region_service_attachments: _Read = field(default_factory=_Read)
     firewall: _Read = field(default_factory=_Read)
     service_attachment: _Read = field(default_factory=_Read)
     endpoint_attachment: _Read = field(default_factory=_Read)
@@ -281,6 +282,7 @@ class Southbound:
         }
         if not for_status:
             reads["network_subnets"] = lambda: list(self.compute.subnets.list())
+            reads["region_service_attachments"] = lambda: list(self.compute.service_attachments.list())
         if spec.firewall is not None:
             reads["firewall"] = lambda: self.compute.firewalls.get(spec.firewall.name)  # type: ignore[union-attr]
         dns = spec.dns
@@ -371,6 +373,7 @@ class Southbound:
         if spec.firewall is not None:
             changes.append(self._plan_firewall(seen))
         changes.append(self._plan_service_attachment(seen))
+        self._check_forwarding_rule_free(seen, problems)
         changes.append(self._plan_endpoint_attachment(seen, problems))
         changes.extend(self._plan_dns(seen))
         org = seen.organization
@@ -382,6 +385,22 @@ class Southbound:
             apigee_project_id=org.apigee_project_id if org else None,
             disable_vpc_peering=org.disable_vpc_peering if org else None,
         )
+
+    def _check_forwarding_rule_free(self, seen: _Observed, problems: list[Problem]) -> None:
+        """A forwarding rule can be published by one service attachment only."""
+        spec = self.spec
+        for other in seen.region_service_attachments.value or []:
+            if other.name == spec.service_attachment.name:
+                continue
+            if _short(_attr(other, "target_service", default="")) == spec.forwarding_rule_name:
+                problems.append(
+                    Problem(
+                        KIND_FORWARDING_RULE,
+                        f"forwarding rule {spec.forwarding_rule_name} is already published by service attachment "
+                        f"{other.name}; a forwarding rule takes one service attachment (set "
+                        f"service_attachment.name to {other.name!r} to adopt it, or use another forwarding rule)",
+                    )
+                )
 
     def _plan_subnet(self, seen: _Observed, problems: list[Problem]) -> Change:
         spec = self.spec
@@ -450,7 +469,7 @@ class Southbound:
     def _wanted_accept(self, seen: _Observed) -> dict[str, int]:
         sa = self.spec.service_attachment
         wanted = {project: sa.connection_limit for project in sa.accept_projects}
-        if sa.connection_preference == "ACCEPT_MANUAL" and seen.tenant:
+        if sa.connection_preference == "ACCEPT_MANUAL" and seen.tenant and seen.tenant not in sa.reject_projects:
             wanted.setdefault(seen.tenant, sa.connection_limit)
         return wanted
 
@@ -742,7 +761,6 @@ class Southbound:
         accept = self._wanted_accept(seen)
         if change.action is Action.CREATE:
             from apigee_psc.compute import ConsumerProjectLimit
-
 
             def create() -> None:
                 self.compute.service_attachments.create(
