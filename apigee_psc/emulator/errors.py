@@ -119,7 +119,7 @@ class EmulatorError(Exception):
 
 
 def _screaming(reason: str) -> str:
-    out = []
+    out: list[str] = []
     for ch in reason:
         if ch.isupper() and out:
             out.append("_")

@@ -116,7 +116,7 @@ class RouteGroup:
 def build_map(groups: Sequence[RouteGroup], extra: Sequence[Rule] = ()) -> Map:
     """A werkzeug :class:`Map` of every group's rules (plus ``extra``)."""
     rules: list[Rule] = [r.empty() for g in groups for r in g.rules]
-    rules.extend(extra)
+    rules.extend(r.empty() for r in extra)
     return Map(rules, converters={"id": _IdConverter}, strict_slashes=False, merge_slashes=False)
 
 
@@ -150,9 +150,9 @@ def _decode_token(token: str) -> int:
     return offset
 
 
-def page(items: Sequence[T], size: int | None, token: str | None, *, default: int, maximum: int) -> tuple[
-    list[T], str | None
-]:
+def page(
+    items: Sequence[T], size: int | None, token: str | None, *, default: int, maximum: int
+) -> tuple[list[T], str | None]:
     """Slice ``items`` for one page; return the page and the next page token (or None)."""
     if size is None or size <= 0:
         size = default

@@ -31,6 +31,8 @@ __all__ = ["Clock", "Config", "OrgConfig", "RequestRecord", "World", "parse_org"
 Clock = Callable[[], float]
 
 DEFAULT_OP_SECONDS = 0.5
+#: How many requests the log keeps (a long-running emulator must not grow without bound).
+MAX_LOGGED_REQUESTS = 10_000
 
 
 @dataclass(frozen=True)
@@ -145,9 +147,14 @@ class World:
 
     # -- lifecycle -------------------------------------------------------------------
 
-    def reset(self) -> None:
-        """Forget every resource, operation, fault and logged request; keep the orgs."""
+    def reset(self, orgs: Iterable[str | OrgConfig | Mapping[str, Any]] | None = None) -> None:
+        """Forget every resource, operation, fault and logged request.
+
+        The organizations are kept, unless ``orgs`` is given: then they are replaced by it.
+        """
         with self.lock:
+            if orgs is not None:
+                self.orgs = {o.name: o for o in map(parse_org, orgs)}
             self.faults.clear()
             self.requests.clear()
             self._build()
@@ -195,14 +202,14 @@ class World:
 
     # -- projects shared by every API --------------------------------------------------
 
-    def ensure_project(self, project: str) -> str:
+    def ensure_project(self, project: str, *, strict: bool = True) -> str:
         """Return the project id of ``project`` (id or number), creating it when allowed.
 
         A created project exists in Resource Manager (with a number and an IAM policy)
         and in Compute (with a ``default`` auto-mode network).
         """
         with self.lock:
-            project_id = self.crm.ensure(project)
+            project_id = self.crm.ensure(project, strict=strict)
             self.compute.ensure_project(project_id)
             return project_id
 
@@ -211,12 +218,12 @@ class World:
     def log_request(
         self, method: str, path: str, query: str, api: str, endpoint: str, status: int, fault: str | None
     ) -> None:
-        """Append one record to the request log."""
+        """Append one record to the request log (the oldest are dropped past ``MAX_LOGGED_REQUESTS``)."""
         with self.lock:
-            self.requests.append(
-                RequestRecord(len(self.requests) + 1, method, path, query, api, endpoint, status, fault,
-                              self.now())
-            )
+            seq = self.requests[-1].seq + 1 if self.requests else 1
+            self.requests.append(RequestRecord(seq, method, path, query, api, endpoint, status, fault, self.now()))
+            if len(self.requests) > MAX_LOGGED_REQUESTS:
+                del self.requests[: len(self.requests) - MAX_LOGGED_REQUESTS]
 
     # -- dump -------------------------------------------------------------------------------
 

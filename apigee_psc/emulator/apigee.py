@@ -1,0 +1,639 @@
+"""Apigee v1: organizations, endpointAttachments, dnsZones and operations.
+
+Creates and deletes answer a long-running operation that finishes ``op_seconds`` later;
+resources pass CREATING -> ACTIVE and DELETING -> gone. Only one operation at a time
+may run in an organization: a change while another is not done answers 400
+FAILED_PRECONDITION "the resource is locked by another operation".
+
+An endpoint attachment's ``connectionState`` is derived live from its service attachment
+in the Compute backend (see :meth:`ComputeBackend.connection_status`): UNAVAILABLE while
+CREATING, CLOSED once the service attachment is gone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from apigee_psc.emulator.errors import (
+    AlreadyExists,
+    EmulatorError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
+from apigee_psc.emulator.routing import Call, Reply, RouteGroup, page, rfc3339
+
+if TYPE_CHECKING:
+    from apigee_psc.emulator.state import OrgConfig, World
+
+__all__ = ["ROUTES", "ApigeeBackend", "ApigeeOperation", "DnsZone", "EndpointAttachment"]
+
+JSON = dict[str, Any]
+
+EA_ID_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
+DNS_ZONE_ID_RE = re.compile(r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+SA_RE = re.compile(r"^projects/([^/]+)/regions/([^/]+)/serviceAttachments/([^/]+)$")
+DOMAIN_RE = re.compile(
+    r"^(?=.{1,253}\.?$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{1,63}\.?$", re.IGNORECASE
+)
+TYPE_PREFIX = "type.googleapis.com/google.cloud.apigee.v1."
+FIRST_HOST = int(ipaddress.IPv4Address("7.0.3.4"))
+
+
+@dataclass
+class EndpointAttachment:
+    """organizations/{org}/endpointAttachments/{id}."""
+
+    org: str
+    id: str
+    location: str
+    service_attachment: str
+    seq: int
+    state: str = "CREATING"
+    host: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The resource name."""
+        return f"organizations/{self.org}/endpointAttachments/{self.id}"
+
+
+@dataclass
+class DnsZone:
+    """organizations/{org}/dnsZones/{id}."""
+
+    org: str
+    id: str
+    domain: str
+    description: str
+    target_project: str
+    target_network: str
+    created: float
+    updated: float
+    state: str = "CREATING"
+
+    @property
+    def name(self) -> str:
+        """The resource name."""
+        return f"organizations/{self.org}/dnsZones/{self.id}"
+
+    def to_dict(self) -> JSON:
+        """The wire DnsZone."""
+        out: JSON = {
+            "name": self.name,
+            "domain": self.domain,
+            "peeringConfig": {"targetProjectId": self.target_project, "targetNetworkId": self.target_network},
+            "state": self.state,
+            "createTime": rfc3339(self.created),
+            "updateTime": rfc3339(self.updated),
+        }
+        if self.description:
+            out["description"] = self.description
+        return out
+
+
+@dataclass
+class ApigeeOperation:
+    """organizations/{org}/operations/{uuid}: done once ``created + seconds`` has passed."""
+
+    name: str
+    org: str
+    operation_type: str
+    target: str
+    kind: str
+    created: float
+    seconds: float
+    finish: Callable[[ApigeeOperation], None] = field(repr=False)
+    done: bool = False
+    error: EmulatorError | None = None
+    response: JSON | None = None
+
+    def to_dict(self) -> JSON:
+        """The wire google.longrunning.Operation (``done`` is omitted while false, as proto3 JSON does)."""
+        state = "FINISHED" if self.done else "IN_PROGRESS"
+        out: JSON = {
+            "name": self.name,
+            "metadata": {
+                "@type": TYPE_PREFIX + "OperationMetadata",
+                "operationType": self.operation_type,
+                "targetResourceName": self.target,
+                "state": state,
+                "progress": {
+                    "description": ("Failed" if self.error else "Succeeded") if self.done else "In progress",
+                    "percentDone": 100 if self.done else 0,
+                    "state": state,
+                },
+            },
+        }
+        if self.done:
+            out["done"] = True
+            if self.error is not None:
+                out["error"] = self.error.to_status()
+            elif self.response is not None:
+                out["response"] = self.response
+        return out
+
+
+class ApigeeBackend:
+    """Organizations and everything in them."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.orgs: dict[str, OrgConfig] = {}
+        self.org_created: dict[str, float] = {}
+        self.attachments: dict[str, EndpointAttachment] = {}
+        self.dns_zones: dict[str, DnsZone] = {}
+        self.operations: dict[str, ApigeeOperation] = {}
+        self.hosts: dict[str, int] = {}
+        self._seq = 0
+
+    # -- organizations -----------------------------------------------------------------------------
+
+    def add_org(self, org: OrgConfig) -> None:
+        """Register ``org`` and create its own project (``projectId``) and its tenant project."""
+        with self.world.lock:
+            self.orgs[org.name] = org
+            self.org_created.setdefault(org.name, self.world.now())
+            self.world.ensure_project(org.tenant_project_id, strict=False)
+            self.world.ensure_project(org.name, strict=False)
+
+    def org(self, name: str) -> OrgConfig:
+        """The organization ``name``; 404 if the emulator does not know it."""
+        org = self.orgs.get(name)
+        if org is None:
+            raise NotFound(f'organization "organizations/{name}" not found', reason="organizationNotFound")
+        return org
+
+    def org_dict(self, name: str) -> JSON:
+        """The wire Organization."""
+        org = self.org(name)
+        ms = str(int(self.org_created[name] * 1000))
+        out: JSON = {
+            "name": org.name,
+            "projectId": org.name,
+            "apigeeProjectId": org.tenant_project_id,
+            "runtimeType": "CLOUD",
+            "state": "ACTIVE",
+            "subscriptionType": "PAID",
+            "billingType": "PAYG",
+            "analyticsRegion": "us-west1",
+            "createdAt": ms,
+            "lastModifiedAt": ms,
+            "environments": [],
+        }
+        if org.peered:
+            out["authorizedNetwork"] = "default"
+        else:
+            out["disableVpcPeering"] = True
+        return out
+
+    def tenant_number(self, org: str) -> str:
+        """The project number of ``org``'s tenant project."""
+        return self.world.crm.number(self.org(org).tenant_project_id)
+
+    def service_agent(self, org: str) -> str:
+        """The Apigee per-project service agent of ``org``: ``service-N@gcp-sa-apigee.iam.gserviceaccount.com``
+        where N is the number of the organization's own project (``projectId``, the organization
+        name here), not of the Google-owned tenant project."""
+        return f"service-{self.world.crm.number(self.org(org).name)}@gcp-sa-apigee.iam.gserviceaccount.com"
+
+    # -- operations ------------------------------------------------------------------------------------
+
+    def _check_lock(self, org: str) -> None:
+        for op in self.operations.values():
+            if op.org == org and not op.done:
+                raise FailedPrecondition(
+                    f"the resource is locked by another operation: {op.name}", reason="resourceLocked"
+                )
+
+    def _start(
+        self, org: str, op_type: str, target: str, kind: str, finish: Callable[[ApigeeOperation], None]
+    ) -> ApigeeOperation:
+        seconds = self.world.op_seconds(kind)
+        error: EmulatorError | None = None
+        fault = self.world.faults.take_operation_fault(kind)
+        if fault is not None:
+            if fault.outcome == "never":
+                seconds = math.inf
+            else:
+                error = fault.error()
+        op = ApigeeOperation(
+            name=f"organizations/{org}/operations/{self.world.uuid()}",
+            org=org,
+            operation_type=op_type,
+            target=target,
+            kind=kind,
+            created=self.world.now(),
+            seconds=seconds,
+            finish=finish,
+            error=error,
+        )
+        self.operations[op.name] = op
+        self._advance_op(op)
+        return op
+
+    def _advance_op(self, op: ApigeeOperation) -> None:
+        if not op.done and self.world.now() - op.created >= op.seconds:
+            op.done = True
+            op.finish(op)
+
+    def advance(self) -> None:
+        """Finish every operation whose time has come."""
+        for op in list(self.operations.values()):
+            self._advance_op(op)
+
+    def get_operation(self, org: str, op_id: str) -> ApigeeOperation:
+        """organizations.operations.get."""
+        with self.world.lock:
+            self.org(org)
+            op = self.operations.get(f"organizations/{org}/operations/{op_id}")
+            if op is None:
+                raise NotFound(f'operation "organizations/{org}/operations/{op_id}" not found')
+            return op
+
+    def list_operations(self, org: str) -> list[ApigeeOperation]:
+        """organizations.operations.list (oldest first)."""
+        with self.world.lock:
+            self.org(org)
+            return [op for op in self.operations.values() if op.org == org]
+
+    # -- endpoint attachments --------------------------------------------------------------------------
+
+    def create_endpoint_attachment(self, org: str, ea_id: str | None, body: JSON) -> ApigeeOperation:
+        """endpointAttachments.create."""
+        with self.world.lock:
+            self.org(org)
+            _check_fields(body, {"name", "location", "serviceAttachment"}, {"host", "state", "connectionState"})
+            if not ea_id:
+                raise InvalidArgument("endpointAttachmentId is required.", reason="badRequest")
+            if not EA_ID_RE.match(ea_id):
+                raise InvalidArgument(
+                    f'invalid endpointAttachmentId "{ea_id}": it must start with a lowercase letter, contain '
+                    "only lowercase letters, digits and hyphens, not end with a hyphen, and be 2 to 32 "
+                    "characters long.",
+                    reason="badRequest",
+                )
+            location = body.get("location")
+            if not isinstance(location, str) or not location:
+                raise InvalidArgument("location is required.", reason="badRequest")
+            sa = body.get("serviceAttachment")
+            match = SA_RE.match(sa) if isinstance(sa, str) else None
+            if match is None:
+                raise InvalidArgument(
+                    f'invalid serviceAttachment "{sa}": expected '
+                    "projects/{project}/regions/{region}/serviceAttachments/{name}.",
+                    reason="badRequest",
+                )
+            if match.group(2) != location:
+                raise InvalidArgument(
+                    f'location "{location}" does not match the region of service attachment "{sa}".',
+                    reason="badRequest",
+                )
+            sa = match.group(0)
+            self.world.ensure_project(match.group(1))
+            name = f"organizations/{org}/endpointAttachments/{ea_id}"
+            if name in self.attachments:
+                raise AlreadyExists(f'endpoint attachment "{name}" already exists')
+            for other in self.attachments.values():
+                if other.org == org and other.service_attachment == sa:
+                    raise FailedPrecondition(
+                        f'service attachment "{sa}" is already used by endpoint attachment "{other.name}"; '
+                        "an organization can have only one endpoint attachment per service attachment.",
+                        reason="serviceAttachmentInUse",
+                    )
+            self._check_lock(org)
+            self._seq += 1
+            ea = EndpointAttachment(org, ea_id, location, sa, self._seq)
+            self.attachments[name] = ea
+
+            def finish(op: ApigeeOperation) -> None:
+                if op.error is not None:
+                    self.attachments.pop(name, None)
+                    return
+                ea.state = "ACTIVE"
+                ea.host = self._next_host(org)
+                op.response = {"@type": TYPE_PREFIX + "EndpointAttachment", **self.attachment_dict(ea)}
+
+            return self._start(org, "INSERT", name, "apigee.endpointAttachments.create", finish)
+
+    def _next_host(self, org: str) -> str:
+        n = self.hosts.get(org, 0)
+        self.hosts[org] = n + 1
+        return str(ipaddress.IPv4Address(FIRST_HOST + n))
+
+    def get_endpoint_attachment(self, org: str, ea_id: str) -> EndpointAttachment:
+        """endpointAttachments.get."""
+        with self.world.lock:
+            self.org(org)
+            name = f"organizations/{org}/endpointAttachments/{ea_id}"
+            ea = self.attachments.get(name)
+            if ea is None:
+                raise NotFound(f'endpoint attachment "{name}" not found')
+            return ea
+
+    def list_endpoint_attachments(self, org: str) -> list[EndpointAttachment]:
+        """endpointAttachments.list, by name."""
+        with self.world.lock:
+            self.org(org)
+            return sorted((ea for ea in self.attachments.values() if ea.org == org), key=lambda e: e.id)
+
+    def delete_endpoint_attachment(self, org: str, ea_id: str) -> ApigeeOperation:
+        """endpointAttachments.delete."""
+        with self.world.lock:
+            ea = self.get_endpoint_attachment(org, ea_id)
+            self._check_lock(org)
+            if ea.state != "ACTIVE":
+                raise FailedPrecondition(f'endpoint attachment "{ea.name}" is {ea.state}', reason="badState")
+            ea.state = "DELETING"
+
+            def finish(op: ApigeeOperation) -> None:
+                if op.error is not None:
+                    ea.state = "ACTIVE"
+                    return
+                self.attachments.pop(ea.name, None)
+                op.response = {"@type": "type.googleapis.com/google.protobuf.Empty"}
+
+            return self._start(org, "DELETE", ea.name, "apigee.endpointAttachments.delete", finish)
+
+    def _raw_status(self, ea: EndpointAttachment) -> str | None:
+        tenant = self.org(ea.org).tenant_project_id
+        number = self.world.crm.number(tenant)
+        rank = sum(
+            1
+            for o in self.attachments.values()
+            if o.service_attachment == ea.service_attachment
+            and o.seq < ea.seq
+            and self.orgs[o.org].tenant_project_id == tenant
+        )
+        return self.world.compute.connection_status(
+            ea.service_attachment, tenant, number, rank, network=_consumer_network(tenant)
+        )
+
+    def connection_state(self, ea: EndpointAttachment) -> str:
+        """UNAVAILABLE while CREATING, CLOSED when the service attachment is gone, else its status."""
+        if ea.state == "CREATING":
+            return "UNAVAILABLE"
+        return self._raw_status(ea) or "CLOSED"
+
+    def attachment_dict(self, ea: EndpointAttachment) -> JSON:
+        """The wire EndpointAttachment."""
+        out: JSON = {"name": ea.name, "location": ea.location, "serviceAttachment": ea.service_attachment}
+        if ea.host:
+            out["host"] = ea.host
+        out["state"] = ea.state
+        out["connectionState"] = self.connection_state(ea)
+        return out
+
+    def endpoints_for(self, sa_path: str) -> list[JSON]:
+        """The Apigee consumers of a service attachment, for its ``connectedEndpoints``."""
+        out = []
+        for ea in sorted(self.attachments.values(), key=lambda e: e.seq):
+            if ea.service_attachment != sa_path or ea.state == "CREATING":
+                continue
+            tenant = self.orgs[ea.org].tenant_project_id
+            digest = hashlib.sha256(ea.name.encode()).hexdigest()
+            out.append(
+                {
+                    "endpoint": f"projects/{tenant}/regions/{ea.location}/forwardingRules/sb-{digest[:20]}",
+                    "status": self._raw_status(ea) or "CLOSED",
+                    "pscConnectionId": str(int(digest[20:34], 16) % 10**17),
+                    "consumerNetwork": _consumer_network(tenant),
+                }
+            )
+        return out
+
+    # -- DNS zones --------------------------------------------------------------------------------------
+
+    def create_dns_zone(self, org: str, zone_id: str | None, body: JSON) -> ApigeeOperation:
+        """dnsZones.create: needs ``roles/dns.peer`` for the org's service agent on the target project."""
+        with self.world.lock:
+            self.org(org)
+            _check_fields(
+                body, {"name", "domain", "description", "peeringConfig"}, {"state", "createTime", "updateTime"}
+            )
+            if not zone_id:
+                raise InvalidArgument("dnsZoneId is required.", reason="badRequest")
+            if not DNS_ZONE_ID_RE.match(zone_id) or len(zone_id) > 63:
+                raise InvalidArgument(
+                    f'invalid dnsZoneId "{zone_id}": 1 to 63 characters, beginning with a letter and '
+                    "ending with a letter or digit, using lowercase letters, digits and dashes.",
+                    reason="badRequest",
+                )
+            domain = body.get("domain")
+            if not isinstance(domain, str) or not DOMAIN_RE.match(domain):
+                raise InvalidArgument(f'invalid domain "{domain}".', reason="badRequest")
+            description = body.get("description") or ""
+            if not isinstance(description, str) or len(description) > 1024:
+                raise InvalidArgument("description must be at most 1024 characters.", reason="badRequest")
+            peering = body.get("peeringConfig")
+            if not isinstance(peering, dict):
+                raise InvalidArgument("peeringConfig is required.", reason="badRequest")
+            _check_fields(peering, {"targetProjectId", "targetNetworkId"}, set(), "peeringConfig")
+            project, network = peering.get("targetProjectId"), peering.get("targetNetworkId")
+            if not isinstance(project, str) or not project:
+                raise InvalidArgument("peeringConfig.targetProjectId is required.", reason="badRequest")
+            if not isinstance(network, str) or not network:
+                raise InvalidArgument("peeringConfig.targetNetworkId is required.", reason="badRequest")
+            name = f"organizations/{org}/dnsZones/{zone_id}"
+            if name in self.dns_zones:
+                raise AlreadyExists(f'dns zone "{name}" already exists')
+            project_id = self.world.ensure_project(project)
+            net_path = f"projects/{project_id}/global/networks/{network}"
+            if net_path not in self.world.compute.resources:
+                raise InvalidArgument(f'network "{net_path}" not found.', reason="badRequest")
+            agent = self.service_agent(org)
+            if not self.world.crm.has_role(project_id, f"serviceAccount:{agent}", "roles/dns.peer"):
+                raise PermissionDenied(
+                    f"Permission 'dns.networks.targetWithPeeringZone' denied: the Apigee service agent "
+                    f"{agent} needs roles/dns.peer on project {project_id}.",
+                    reason="iamPermissionDenied",
+                )
+            self._check_lock(org)
+            now = self.world.now()
+            zone = DnsZone(org, zone_id, domain, description, project, network, now, now)
+            self.dns_zones[name] = zone
+
+            def finish(op: ApigeeOperation) -> None:
+                if op.error is not None:
+                    self.dns_zones.pop(name, None)
+                    return
+                zone.state = "ACTIVE"
+                zone.updated = self.world.now()
+                op.response = {"@type": TYPE_PREFIX + "DnsZone", **zone.to_dict()}
+
+            return self._start(org, "INSERT", name, "apigee.dnsZones.create", finish)
+
+    def get_dns_zone(self, org: str, zone_id: str) -> DnsZone:
+        """dnsZones.get."""
+        with self.world.lock:
+            self.org(org)
+            name = f"organizations/{org}/dnsZones/{zone_id}"
+            zone = self.dns_zones.get(name)
+            if zone is None:
+                raise NotFound(f'dns zone "{name}" not found')
+            return zone
+
+    def list_dns_zones(self, org: str) -> list[DnsZone]:
+        """dnsZones.list, by name."""
+        with self.world.lock:
+            self.org(org)
+            return sorted((z for z in self.dns_zones.values() if z.org == org), key=lambda z: z.id)
+
+    def delete_dns_zone(self, org: str, zone_id: str) -> ApigeeOperation:
+        """dnsZones.delete."""
+        with self.world.lock:
+            zone = self.get_dns_zone(org, zone_id)
+            self._check_lock(org)
+            if zone.state != "ACTIVE":
+                raise FailedPrecondition(f'dns zone "{zone.name}" is {zone.state}', reason="badState")
+            zone.state = "DELETING"
+
+            def finish(op: ApigeeOperation) -> None:
+                if op.error is not None:
+                    zone.state = "ACTIVE"
+                    return
+                self.dns_zones.pop(zone.name, None)
+                op.response = {"@type": "type.googleapis.com/google.protobuf.Empty"}
+
+            return self._start(org, "DELETE", zone.name, "apigee.dnsZones.delete", finish)
+
+    def dump(self) -> JSON:
+        """State for ``/_emulator/state``."""
+        return {
+            "endpointAttachments": [self.attachment_dict(ea) for ea in self.attachments.values()],
+            "dnsZones": [z.to_dict() for z in self.dns_zones.values()],
+            "operations": [op.to_dict() for op in self.operations.values()],
+        }
+
+    # -- seeding --------------------------------------------------------------------------------------------
+
+    def seed_endpoint_attachment(self, org: str, ea_id: str, body: JSON) -> EndpointAttachment:
+        """Create an ACTIVE endpoint attachment at once (no operation); for ``/_emulator/config``."""
+        with self.world.lock:
+            op = self.create_endpoint_attachment(org, ea_id, body)
+            op.seconds = 0
+            self._advance_op(op)
+            del self.operations[op.name]
+            return self.get_endpoint_attachment(org, ea_id)
+
+
+def _consumer_network(tenant: str) -> str:
+    return f"projects/{tenant}/global/networks/apigee-network"
+
+
+def _check_fields(body: JSON, allowed: set[str], output_only: set[str], where: str = "") -> None:
+    for key in body:
+        if key not in allowed and key not in output_only:
+            at = f" at '{where}'" if where else ""
+            raise InvalidArgument(
+                f'Invalid JSON payload received. Unknown name "{key}"{at}: Cannot find field.',
+                reason="badRequest",
+            )
+
+
+# -- routes ----------------------------------------------------------------------------------------------------
+
+ROUTES = RouteGroup("apigee", style="rpc", service="apigee.googleapis.com")
+_O = "/v1/organizations/<id:org>"
+
+
+def _page_args(call: Call) -> tuple[int | None, str | None]:
+    size = call.int_arg("pageSize")
+    if size is not None and size < 0:
+        raise InvalidArgument("pageSize must not be negative.", reason="badRequest")
+    return size, call.args.get("pageToken") or None
+
+
+@ROUTES.route("GET", "/v1/organizations", "apigee.organizations.list")
+def _list_orgs(call: Call) -> Reply:
+    orgs = [
+        {"organization": o, "projectId": o, "projectIds": [o], "location": "us-west1"}
+        for o in sorted(call.world.apigee.orgs)
+    ]
+    return Reply({"organizations": orgs})
+
+
+@ROUTES.route("GET", _O, "apigee.organizations.get")
+def _get_org(call: Call, org: str) -> Reply:
+    return Reply(call.world.apigee.org_dict(org))
+
+
+@ROUTES.route("POST", f"{_O}/endpointAttachments", "apigee.organizations.endpointAttachments.create")
+def _create_ea(call: Call, org: str) -> Reply:
+    op = call.world.apigee.create_endpoint_attachment(org, call.args.get("endpointAttachmentId"), call.json())
+    return Reply(op.to_dict())
+
+
+@ROUTES.route("GET", f"{_O}/endpointAttachments", "apigee.organizations.endpointAttachments.list")
+def _list_ea(call: Call, org: str) -> Reply:
+    backend = call.world.apigee
+    size, token = _page_args(call)
+    chunk, nxt = page(backend.list_endpoint_attachments(org), size, token, default=25, maximum=1000)
+    out: JSON = {}
+    if chunk:
+        out["endpointAttachments"] = [backend.attachment_dict(ea) for ea in chunk]
+    if nxt:
+        out["nextPageToken"] = nxt
+    return Reply(out)
+
+
+@ROUTES.route("GET", f"{_O}/endpointAttachments/<id:ea>", "apigee.organizations.endpointAttachments.get")
+def _get_ea(call: Call, org: str, ea: str) -> Reply:
+    backend = call.world.apigee
+    return Reply(backend.attachment_dict(backend.get_endpoint_attachment(org, ea)))
+
+
+@ROUTES.route("DELETE", f"{_O}/endpointAttachments/<id:ea>", "apigee.organizations.endpointAttachments.delete")
+def _delete_ea(call: Call, org: str, ea: str) -> Reply:
+    return Reply(call.world.apigee.delete_endpoint_attachment(org, ea).to_dict())
+
+
+@ROUTES.route("POST", f"{_O}/dnsZones", "apigee.organizations.dnsZones.create")
+def _create_zone(call: Call, org: str) -> Reply:
+    return Reply(call.world.apigee.create_dns_zone(org, call.args.get("dnsZoneId"), call.json()).to_dict())
+
+
+@ROUTES.route("GET", f"{_O}/dnsZones", "apigee.organizations.dnsZones.list")
+def _list_zones(call: Call, org: str) -> Reply:
+    size, token = _page_args(call)
+    chunk, nxt = page(call.world.apigee.list_dns_zones(org), size, token, default=25, maximum=1000)
+    out: JSON = {}
+    if chunk:
+        out["dnsZones"] = [z.to_dict() for z in chunk]
+    if nxt:
+        out["nextPageToken"] = nxt
+    return Reply(out)
+
+
+@ROUTES.route("GET", f"{_O}/dnsZones/<id:zone>", "apigee.organizations.dnsZones.get")
+def _get_zone(call: Call, org: str, zone: str) -> Reply:
+    return Reply(call.world.apigee.get_dns_zone(org, zone).to_dict())
+
+
+@ROUTES.route("DELETE", f"{_O}/dnsZones/<id:zone>", "apigee.organizations.dnsZones.delete")
+def _delete_zone(call: Call, org: str, zone: str) -> Reply:
+    return Reply(call.world.apigee.delete_dns_zone(org, zone).to_dict())
+
+
+@ROUTES.route("GET", f"{_O}/operations", "apigee.organizations.operations.list")
+def _list_ops(call: Call, org: str) -> Reply:
+    size, token = _page_args(call)
+    chunk, nxt = page(call.world.apigee.list_operations(org), size, token, default=25, maximum=1000)
+    out: JSON = {}
+    if chunk:
+        out["operations"] = [op.to_dict() for op in chunk]
+    if nxt:
+        out["nextPageToken"] = nxt
+    return Reply(out)
+
+
+@ROUTES.route("GET", f"{_O}/operations/<id:op>", "apigee.organizations.operations.get")
+def _get_op(call: Call, org: str, op: str) -> Reply:
+    return Reply(call.world.apigee.get_operation(org, op).to_dict())
