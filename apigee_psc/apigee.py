@@ -373,7 +373,8 @@ class ApigeeClient:
     ``organization`` is the organization id (``my-organization``). Credentials are
     Application Default Credentials unless ``credentials`` is given; ``endpoint`` or
     ``APIGEE_PSC_EMULATOR_HOST`` point it elsewhere. ``schedule`` is the default polling
-    schedule of every wait; ``sleep`` and ``clock`` are injectable for tests.
+    schedule of every wait (``DEFAULT_SCHEDULE``, or ``FAST_SCHEDULE`` against a plain-http
+    emulator); ``sleep`` and ``clock`` are injectable for tests.
     """
 
     def __init__(
@@ -394,7 +395,6 @@ class ApigeeClient:
         self.parent = f"organizations/{self.organization}"
         self.sleep = sleep
         self.clock = clock
-        self.schedule = schedule or waiters.DEFAULT_SCHEDULE
         self.transport = transport or Transport(
             "apigee",
             credentials=credentials,
@@ -405,6 +405,8 @@ class ApigeeClient:
             sleep=sleep,
             clock=clock,
         )
+        #: Against the emulator, operations take a second, not minutes: poll fast unless told otherwise.
+        self.schedule = schedule or (waiters.FAST_SCHEDULE if self.transport.is_emulator else waiters.DEFAULT_SCHEDULE)
         self.endpoint_attachments = EndpointAttachments(self)
         self.dns_zones = DnsZones(self)
         self.operations = Operations(self)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from apigee_psc._http import EMULATOR_ENV, Transport
+from apigee_psc._http import EMULATOR_ENV
 from apigee_psc.southbound.plan import ProgressEvent
 from apigee_psc.waiters import Schedule
 
@@ -59,25 +59,15 @@ def _environment(name: str, value: str) -> Iterator[None]:
 
 def build_producer(project: str = "my-project", region: str = "us-west1") -> None:
     """Create the seed's producer load balancer and private zone (the "existing service")."""
+    from apigee_psc.cloud import CloudDnsClient
     from apigee_psc.compute import ComputeClient
 
     compute = ComputeClient(project, region)
     compute.health_checks.create("hc-tcp-foo", port=80)
     compute.backend_services.create("be-ilb", health_check="hc-tcp-foo")
     compute.forwarding_rules.create("fr-ilb", backend_service="be-ilb", ports=[80], network="default")
-    dns = Transport("dns")
-    dns.request(
-        "POST",
-        f"dns/v1/projects/{project}/managedZones",
-        json={
-            "name": "my-private-zone",
-            "dnsName": "example.com.",
-            "description": "private zone of the producer (demo)",
-            "visibility": "private",
-            "privateVisibilityConfig": {
-                "networks": [{"networkUrl": f"https://compute.googleapis.com/compute/v1/projects/{project}/global/networks/default"}]
-            },
-        },
+    CloudDnsClient().create_managed_zone(
+        project, "my-private-zone", "example.com.", networks=["default"], description="private zone of the producer"
     )
 
 
