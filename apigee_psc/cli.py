@@ -29,6 +29,7 @@ __all__ = ["main"]
 EXIT_OK = 0
 EXIT_NOT_READY = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
 
 logger = logging.getLogger("apigee_psc")
 
@@ -82,6 +83,10 @@ def _errors(state: _State) -> Iterator[None]:
         if state.debug:
             raise
         _fail(str(exc), EXIT_NOT_READY)
+    except KeyboardInterrupt:
+        if state.debug:
+            raise
+        _fail("interrupted; run the same command again: it finds what exists and resumes", EXIT_INTERRUPTED)
 
 
 def _options(state: _State) -> dict[str, Any]:

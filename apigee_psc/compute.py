@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from apigee_psc import errors, names, waiters
 from apigee_psc._http import RetryPolicy, Transport, _credentials, resolve_endpoint, retry_call
+from apigee_psc.models import WireEnum
 
 if TYPE_CHECKING:
     import google.auth.credentials
@@ -83,18 +84,15 @@ _RESOURCE_LINK = re.compile(
 # -- enums --------------------------------------------------------------------------------
 
 
-class ConnectionPreference(str, enum.Enum):
+class ConnectionPreference(WireEnum):
     """Whether a service attachment accepts every consumer or only accept-listed ones."""
 
     ACCEPT_AUTOMATIC = "ACCEPT_AUTOMATIC"
     ACCEPT_MANUAL = "ACCEPT_MANUAL"
     CONNECTION_PREFERENCE_UNSPECIFIED = "CONNECTION_PREFERENCE_UNSPECIFIED"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class ConnectedEndpointStatus(str, enum.Enum):
+class ConnectedEndpointStatus(WireEnum):
     """Status of one consumer endpoint connected to a service attachment."""
 
     ACCEPTED = "ACCEPTED"
@@ -103,9 +101,6 @@ class ConnectedEndpointStatus(str, enum.Enum):
     PENDING = "PENDING"
     REJECTED = "REJECTED"
     STATUS_UNSPECIFIED = "STATUS_UNSPECIFIED"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 def _enum(cls: type[enum.Enum], value: Any, default: Any) -> Any:

@@ -20,10 +20,18 @@ __all__ = [
     "OperationError",
     "Organization",
     "State",
+    "WireEnum",
 ]
 
 
-class State(str, enum.Enum):
+class WireEnum(str, enum.Enum):
+    """A ``str`` enum whose values are the API's strings and whose ``str()`` is the value."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class State(WireEnum):
     """Lifecycle state of an Apigee resource (endpoint attachment, DNS zone, organization)."""
 
     STATE_UNSPECIFIED = "STATE_UNSPECIFIED"
@@ -32,11 +40,8 @@ class State(str, enum.Enum):
     DELETING = "DELETING"
     UPDATING = "UPDATING"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class ConnectionState(str, enum.Enum):
+class ConnectionState(WireEnum):
     """State of an endpoint attachment's PSC connection to its service attachment."""
 
     CONNECTION_STATE_UNSPECIFIED = "CONNECTION_STATE_UNSPECIFIED"
@@ -48,9 +53,6 @@ class ConnectionState(str, enum.Enum):
     FROZEN = "FROZEN"
     NEEDS_ATTENTION = "NEEDS_ATTENTION"
     ACCEPTED_LIMITED_CAPACITY = "ACCEPTED_LIMITED_CAPACITY"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 def _enum(cls: type[enum.Enum], value: Any, default: Any) -> Any:

@@ -97,7 +97,6 @@ class _Observed:
     endpoint_attachment: _Read = field(default_factory=_Read)
     attachment_for_sa: _Read = field(default_factory=_Read)
     pending_operation: _Read = field(default_factory=_Read)
-    service_agent: _Read = field(default_factory=_Read)
     iam_granted: _Read = field(default_factory=_Read)
     dns_zone: _Read = field(default_factory=_Read)
     peered_domain: _Read = field(default_factory=_Read)
@@ -119,13 +118,6 @@ def _read(fn: Callable[[], T]) -> _Read:
         return _Read(None)
     except errors.ApigeePscError as exc:
         return _Read(None, exc)
-
-
-def _attr(obj: Any, *names: str, default: Any = None) -> Any:
-    for name in names:
-        if obj is not None and hasattr(obj, name):
-            return getattr(obj, name)
-    return default
 
 
 def _short(name: str | None) -> str:
@@ -309,13 +301,8 @@ class Southbound:
             seen.pending_operation = _read(lambda: self._pending_operation(self.endpoint_attachment_path))
         return seen
 
-    _project_numbers: dict[str, str]
-
     def _project_number(self, project: str) -> str:
-        cache = self.__dict__.setdefault("_project_numbers", {})
-        if project not in cache:
-            cache[project] = self.resource_manager.project_number(project)
-        return str(cache[project])
+        return self.resource_manager.project_number(project)
 
     def _service_agent(self) -> str:
         """The Apigee per-project service agent: ``service-{N}@gcp-sa-apigee...`` where N is the
@@ -359,7 +346,7 @@ class Southbound:
                 Problem(KIND_FORWARDING_RULE, f"forwarding rule {self._forwarding_rule_path} does not exist")
             )
         else:
-            scheme = str(_attr(fr, "load_balancing_scheme", default="") or "")
+            scheme = fr.load_balancing_scheme or ""
             if scheme and scheme != "INTERNAL":
                 problems.append(
                     Problem(
@@ -392,7 +379,7 @@ class Southbound:
         for other in seen.region_service_attachments.value or []:
             if other.name == spec.service_attachment.name:
                 continue
-            if _short(_attr(other, "target_service", default="")) == spec.forwarding_rule_name:
+            if _short(other.target_service) == spec.forwarding_rule_name:
                 problems.append(
                     Problem(
                         KIND_FORWARDING_RULE,
@@ -406,9 +393,7 @@ class Southbound:
         spec = self.spec
         wanted = spec.nat_subnet.ip_network
         for other in seen.network_subnets.value or []:
-            name = _attr(other, "name")
-            cidr = _attr(other, "ip_cidr_range")
-            network = _short(_attr(other, "network"))
+            name, cidr, network = other.name, other.ip_cidr_range, _short(other.network)
             if name == spec.nat_subnet.name or not cidr or (network and network != spec.network):
                 continue
             import ipaddress
@@ -428,9 +413,9 @@ class Southbound:
         if live is None:
             return Change(Action.CREATE, KIND_SUBNET, spec.nat_subnet.name, self._subnet_path, (f"range: {wanted}",))
         diffs = []
-        if str(_attr(live, "ip_cidr_range")) != str(wanted):
-            diffs.append(f"range: {_attr(live, 'ip_cidr_range')} -> {wanted}")
-        purpose = str(_attr(live, "purpose", default="") or "")
+        if live.ip_cidr_range != str(wanted):
+            diffs.append(f"range: {live.ip_cidr_range} -> {wanted}")
+        purpose = live.purpose or ""
         if purpose != "PRIVATE_SERVICE_CONNECT":
             diffs.append(f"purpose: {purpose or 'none'} -> PRIVATE_SERVICE_CONNECT")
         if diffs:
@@ -451,13 +436,13 @@ class Southbound:
                 (f"allow tcp:{','.join(map(str, fw.ports))} from {spec.nat_subnet.range}",),
             )
         diffs = []
-        ranges = tuple(_attr(live, "source_ranges", default=()) or ())
+        ranges = tuple(live.source_ranges)
         if tuple(sorted(ranges)) != (spec.nat_subnet.range,):
             diffs.append(f"source_ranges: {list(ranges)} -> {[spec.nat_subnet.range]}")
-        ports = tuple(sorted(int(p) for p in (_attr(live, "tcp_ports", "ports", default=()) or ())))
+        ports = tuple(sorted(live.tcp_ports))
         if ports != tuple(sorted(fw.ports)):
             diffs.append(f"ports: {list(ports)} -> {sorted(fw.ports)}")
-        tags = tuple(sorted(_attr(live, "target_tags", default=()) or ()))
+        tags = tuple(sorted(live.target_tags))
         if tags != tuple(sorted(fw.target_tags)):
             diffs.append(f"target_tags: {list(tags)} -> {sorted(fw.target_tags)}")
         if diffs:
@@ -485,24 +470,22 @@ class Southbound:
             return Change(Action.CREATE, KIND_SERVICE_ATTACHMENT, sa.name, self.service_attachment_path, tuple(details))
         diffs: list[str] = []
         replace: list[str] = []
-        live_fr = _short(_attr(live, "producer_forwarding_rule", "target_service", default=""))
+        live_fr = _short(live.target_service)
         if live_fr and live_fr != spec.forwarding_rule_name:
             replace.append(f"producer_forwarding_rule: {live_fr} -> {spec.forwarding_rule_name}")
-        nat = [_short(n) for n in (_attr(live, "nat_subnets", default=()) or ())]
+        nat = [_short(n) for n in live.nat_subnets]
         if spec.nat_subnet.name not in nat:
             replace.append(f"nat_subnets: {nat} -> {[spec.nat_subnet.name]}")
-        if bool(_attr(live, "enable_proxy_protocol", default=False)) != sa.enable_proxy_protocol:
+        if live.enable_proxy_protocol != sa.enable_proxy_protocol:
             replace.append(f"enable_proxy_protocol -> {sa.enable_proxy_protocol}")
-        pref = str(_attr(live, "connection_preference", default=""))
+        pref = str(live.connection_preference)
         if pref != sa.connection_preference:
             diffs.append(f"connection_preference: {pref} -> {sa.connection_preference}")
-        accepted = {
-            _attr(e, "project", "project_id_or_num"): _attr(e, "connection_limit") for e in self._accept_list(live)
-        }
+        accepted = live.accepted_projects
         for project, limit in self._wanted_accept(seen).items():
             if project not in accepted:
                 diffs.append(f"accept: + {project} (limit {limit})")
-        rejected = set(self._reject_list(live))
+        rejected = set(live.consumer_reject_lists)
         for project in sa.reject_projects:
             if project not in rejected:
                 diffs.append(f"reject: + {project}")
@@ -515,14 +498,6 @@ class Southbound:
         if diffs:
             return Change(Action.UPDATE, KIND_SERVICE_ATTACHMENT, sa.name, self.service_attachment_path, tuple(diffs))
         return Change(Action.NOOP, KIND_SERVICE_ATTACHMENT, sa.name, self.service_attachment_path)
-
-    @staticmethod
-    def _accept_list(live: Any) -> list[Any]:
-        return list(_attr(live, "consumer_accept_lists", "accept_projects", default=()) or ())
-
-    @staticmethod
-    def _reject_list(live: Any) -> list[str]:
-        return [str(p) for p in (_attr(live, "consumer_reject_lists", "reject_projects", default=()) or ())]
 
     def _plan_endpoint_attachment(self, seen: _Observed, problems: list[Problem]) -> Change:
         spec = self.spec
@@ -626,7 +601,7 @@ class Southbound:
         if dns.record and dns.managed_zone:
             host = seen.endpoint_attachment.value.host if seen.endpoint_attachment.value else None
             live_record = seen.record.value
-            live_values = sorted(_attr(live_record, "rrdatas", "values", default=()) or ()) if live_record else []
+            live_values = sorted(live_record.rrdatas) if live_record else []
             if live_record is None:
                 changes.append(
                     Change(
@@ -781,13 +756,13 @@ class Southbound:
             except errors.AlreadyExists:
                 logger.info("apply: service attachment %s already exists; adopting it", sa.name)
         live = self.compute.service_attachments.get(sa.name)
-        if str(_attr(live, "connection_preference", default="")) != sa.connection_preference:
+        if str(live.connection_preference) != sa.connection_preference:
             self.compute.service_attachments.set_connection_preference(
                 sa.name, sa.connection_preference, timeout=self.timeout
             )
             live = self.compute.service_attachments.get(sa.name)
-        accepted = {_attr(e, "project", "project_id_or_num") for e in self._accept_list(live)}
-        rejected = set(self._reject_list(live))
+        accepted = set(live.accepted_projects)
+        rejected = set(live.consumer_reject_lists)
         if seen.tenant and seen.tenant in rejected and seen.tenant not in sa.reject_projects:
             self.compute.service_attachments.remove_project(sa.name, seen.tenant, timeout=self.timeout)
         for project, limit in accept.items():
@@ -930,8 +905,8 @@ class Southbound:
                 seen.subnet,
                 lambda s: (
                     None
-                    if str(_attr(s, "ip_cidr_range")) == spec.nat_subnet.range
-                    else f"range is {_attr(s, 'ip_cidr_range')}, spec says {spec.nat_subnet.range}"
+                    if s.ip_cidr_range == spec.nat_subnet.range
+                    else f"range is {s.ip_cidr_range}, spec says {spec.nat_subnet.range}"
                 ),
             )
         )
@@ -943,9 +918,7 @@ class Southbound:
                 self._forwarding_rule_path,
                 seen.forwarding_rule,
                 lambda f: (
-                    None
-                    if str(_attr(f, "load_balancing_scheme", default="INTERNAL") or "INTERNAL") == "INTERNAL"
-                    else "not an INTERNAL forwarding rule"
+                    None if (f.load_balancing_scheme or "INTERNAL") == "INTERNAL" else "not an INTERNAL forwarding rule"
                 ),
             )
         )
@@ -970,7 +943,7 @@ class Southbound:
             )
         live = read.value
         want = self.spec.service_attachment.connection_preference
-        pref = str(_attr(live, "connection_preference", default=""))
+        pref = str(live.connection_preference)
         if pref != want:
             return EntityStatus(
                 KIND_SERVICE_ATTACHMENT,
@@ -978,7 +951,7 @@ class Southbound:
                 Realization.IN_PROGRESS,
                 f"connection preference is {pref}, spec says {want}",
             )
-        accepted = {_attr(e, "project", "project_id_or_num") for e in self._accept_list(live)}
+        accepted = live.accepted_projects
         if want == "ACCEPT_MANUAL" and seen.tenant and seen.tenant not in accepted:
             return EntityStatus(
                 KIND_SERVICE_ATTACHMENT,
@@ -986,9 +959,7 @@ class Southbound:
                 Realization.IN_PROGRESS,
                 f"the Apigee project {seen.tenant!r} is not on the accept list",
             )
-        endpoints = list(_attr(live, "connected_endpoints", default=()) or ())
-        statuses = [str(_attr(e, "status", default="")) for e in endpoints]
-        observed = {"connected_endpoints": statuses}
+        observed = {"connected_endpoints": [str(e.status) for e in live.connected_endpoints]}
         return EntityStatus(KIND_SERVICE_ATTACHMENT, ident, Realization.IN_SYNC, observed=observed)
 
     def _ea_status(self, seen: _Observed) -> tuple[EntityStatus, str | None]:
@@ -1006,11 +977,9 @@ class Southbound:
             live.connection_state,
             apigee_project_id=seen.tenant,
             service_attachment=live.service_attachment or self.service_attachment_path,
-            accept_projects=[_attr(e, "project", "project_id_or_num") for e in self._accept_list(sa_live)]
-            if sa_live
-            else None,
-            reject_projects=self._reject_list(sa_live) if sa_live else None,
-            connection_preference=str(_attr(sa_live, "connection_preference", default="")) if sa_live else None,
+            accept_projects=list(sa_live.accepted_projects) if sa_live else None,
+            reject_projects=list(sa_live.consumer_reject_lists) if sa_live else None,
+            connection_preference=str(sa_live.connection_preference) if sa_live else None,
         )
         observed = {"state": str(live.state), "connection_state": str(live.connection_state), "host": live.host}
         if str(live.state) in ("CREATING", "UPDATING", "STATE_UNSPECIFIED"):
@@ -1075,7 +1044,7 @@ class Southbound:
             if read.error is not None or read.value is None:
                 out.append(_presence(KIND_RECORD, self._record_path, read))
             else:
-                values = sorted(_attr(read.value, "rrdatas", "values", default=()) or ())
+                values = sorted(read.value.rrdatas)
                 if host and values != [host]:
                     out.append(
                         EntityStatus(

@@ -11,12 +11,13 @@ Both render as text, JSON (``to_dict``) and HTML tables (``_repr_html_``, for no
 
 from __future__ import annotations
 
-import enum
 import html
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from apigee_psc.models import WireEnum
 
 __all__ = [
     "Action",
@@ -30,7 +31,7 @@ __all__ = [
 ]
 
 
-class Action(str, enum.Enum):
+class Action(WireEnum):
     """What a change does to one resource."""
 
     CREATE = "create"
@@ -39,9 +40,6 @@ class Action(str, enum.Enum):
     DELETE = "delete"
     WAIT = "wait"
     NOOP = "no-op"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 _SYMBOL = {
@@ -183,7 +181,7 @@ class Plan:
         )
 
 
-class Realization(str, enum.Enum):
+class Realization(WireEnum):
     """Realization state of one entity (NSX-T's vocabulary, plus ``failed`` and ``not_found``)."""
 
     IN_SYNC = "in_sync"
@@ -191,9 +189,6 @@ class Realization(str, enum.Enum):
     NOT_FOUND = "not_found"
     UNKNOWN = "unknown"
     FAILED = "failed"
-
-    def __str__(self) -> str:
-        return self.value
 
     @property
     def severity(self) -> int:

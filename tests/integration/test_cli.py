@@ -218,3 +218,15 @@ def test_bad_input_in_a_real_subprocess_exits_2(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "broken.yaml" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_ctrl_c_prints_how_to_resume_and_exits_130(producer: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from apigee_psc.southbound import Southbound
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Southbound, "apply", interrupted)
+    code, _, err = run("apply", SEED, "--yes")
+    assert code == 130
+    assert "run the same command again" in err and "Traceback" not in err

@@ -392,3 +392,26 @@ def test_status_json_has_contract_shape(producer: EmulatorServer, seed_spec: Sou
     for detail in data["details"]:
         assert set(detail) <= {"sub_system_type", "sub_system_id", "state", "failure_message"}
         assert detail["state"] == "in_sync"
+
+
+def test_apply_retries_dns_zone_while_the_iam_grant_propagates(
+    producer: EmulatorServer, seed_spec: SouthboundSpec
+) -> None:
+    producer.configure(iam_propagation_seconds=1.0)
+    report = southbound(seed_spec).apply()
+    assert report.ok, report.to_text()
+    zone_posts = [r for r in producer.requests(api="apigee", method="POST") if "dnsZones" in r["path"]]
+    assert zone_posts[0]["status"] == 403
+    assert zone_posts[-1]["status"] == 200
+
+
+def test_dns_zone_permission_denied_beyond_the_window_is_raised(
+    producer: EmulatorServer, seed_spec: SouthboundSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from apigee_psc.southbound import engine
+
+    monkeypatch.setattr(engine, "IAM_PROPAGATION_SECONDS", 0.0)
+    producer.configure(iam_propagation_seconds=60.0)
+    with pytest.raises(errors.PermissionDenied) as caught:
+        southbound(seed_spec).apply()
+    assert "roles/dns.peer" in caught.value.message
