@@ -338,7 +338,8 @@ def target_xml(state: _State, spec_path: str) -> None:
 @click.option("--port", default=8089, show_default=True, type=int)
 @click.option("--org", "orgs", multiple=True, help="Organization to serve, NAME or NAME:peered (repeatable).")
 @click.option("--op-seconds", type=float, default=None, help="Seconds an Apigee operation takes.")
-def emulator(host: str, port: int, orgs: tuple[str, ...], op_seconds: float | None) -> None:
+@click.option("--producer", is_flag=True, help="Also create the seed's load balancer (fr-ilb) and private zone.")
+def emulator(host: str, port: int, orgs: tuple[str, ...], op_seconds: float | None, producer: bool) -> None:
     """Serve the local emulator of the five Google APIs."""
     from apigee_psc.emulator import main as emulator_main
 
@@ -347,6 +348,8 @@ def emulator(host: str, port: int, orgs: tuple[str, ...], op_seconds: float | No
         argv += ["--org", org]
     if op_seconds is not None:
         argv += ["--op-seconds", str(op_seconds)]
+    if producer:
+        argv.append("--producer")
     sys.exit(emulator_main(argv))
 
 

@@ -27,7 +27,7 @@ from apigee_psc.emulator.errors import EmulatorError
 from apigee_psc.emulator.server import DEFAULT_ORG, EmulatorServer
 from apigee_psc.emulator.state import DEFAULT_OP_SECONDS, OrgConfig, World, parse_org
 
-__all__ = ["EMULATOR_ENV", "EmulatorServer", "OrgConfig", "World", "main"]
+__all__ = ["EMULATOR_ENV", "EmulatorServer", "OrgConfig", "World", "main", "seed_producer"]
 
 #: The environment variable that points apigee-psc at an emulator (``HOST:PORT``).
 EMULATOR_ENV = "APIGEE_PSC_EMULATOR_HOST"
@@ -58,7 +58,68 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for ids and fault injection (default 0)")
     parser.add_argument("--verbose", action="store_true", help="log every request")
+    parser.add_argument(
+        "--producer",
+        action="store_true",
+        help="also create the seed's producer in my-project/us-west1: health check hc-tcp-foo, backend "
+        "service be-ilb, internal forwarding rule fr-ilb (tcp:80) and private zone my-private-zone "
+        "(example.com.), so examples/seed-scenario.yaml applies as it is",
+    )
     return parser
+
+
+def seed_producer(server: EmulatorServer, project: str = "my-project", region: str = "us-west1") -> None:
+    """Create the seed's producer load balancer and private zone at once (no operations)."""
+    root = f"projects/{project}"
+    network = f"{root}/global/networks/default"
+    resources = [
+        {
+            "api": "compute",
+            "collection": "healthChecks",
+            "project": project,
+            "region": region,
+            "body": {"name": "hc-tcp-foo", "type": "TCP", "tcpHealthCheck": {"port": 80}},
+        },
+        {
+            "api": "compute",
+            "collection": "backendServices",
+            "project": project,
+            "region": region,
+            "body": {
+                "name": "be-ilb",
+                "loadBalancingScheme": "INTERNAL",
+                "protocol": "TCP",
+                "network": network,
+                "healthChecks": [f"{root}/regions/{region}/healthChecks/hc-tcp-foo"],
+            },
+        },
+        {
+            "api": "compute",
+            "collection": "forwardingRules",
+            "project": project,
+            "region": region,
+            "body": {
+                "name": "fr-ilb",
+                "loadBalancingScheme": "INTERNAL",
+                "IPProtocol": "TCP",
+                "ports": ["80"],
+                "network": network,
+                "backendService": f"{root}/regions/{region}/backendServices/be-ilb",
+            },
+        },
+        {
+            "api": "dns",
+            "collection": "managedZones",
+            "project": project,
+            "body": {
+                "name": "my-private-zone",
+                "dnsName": "example.com.",
+                "description": "private zone of the producer",
+                "visibility": "private",
+            },
+        },
+    ]
+    server.configure(resources=resources)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
+
+    if args.producer:
+        seed_producer(server)
 
     def _terminate(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt

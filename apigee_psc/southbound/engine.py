@@ -1225,7 +1225,9 @@ class _Run:
 
     def waiting(self, step: str, started: float) -> Callable[[waiters.WaitProgress], None]:
         def report(update: waiters.WaitProgress) -> None:
-            self.event(step, "waiting", update.waiter, state=update.state, elapsed=self.owner.clock() - started)
+            waiter = waiters.WAITERS.get(update.waiter)
+            awaited = f"for {waiter.awaits}" if waiter else update.waiter
+            self.event(step, "waiting", awaited, state=update.state, elapsed=self.owner.clock() - started)
 
         return report
 
