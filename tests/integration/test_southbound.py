@@ -415,3 +415,14 @@ def test_dns_zone_permission_denied_beyond_the_window_is_raised(
     with pytest.raises(errors.PermissionDenied) as caught:
         southbound(seed_spec).apply()
     assert "roles/dns.peer" in caught.value.message
+
+
+def test_emulator_seed_producer_makes_the_seed_spec_applicable(
+    apigee_emulator: EmulatorServer, seed_spec: SouthboundSpec
+) -> None:
+    from apigee_psc.emulator import seed_producer
+
+    seed_producer(apigee_emulator)
+    plan = southbound(seed_spec).plan()
+    assert plan.ok, plan.to_text()
+    assert southbound(seed_spec).apply().ok
