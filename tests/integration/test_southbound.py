@@ -426,3 +426,58 @@ def test_emulator_seed_producer_makes_the_seed_spec_applicable(
     plan = southbound(seed_spec).plan()
     assert plan.ok, plan.to_text()
     assert southbound(seed_spec).apply().ok
+
+
+def test_switch_manual_to_automatic_clears_the_accept_list(
+    producer: EmulatorServer, make_spec: Callable[..., SouthboundSpec], tenant: str
+) -> None:
+    manual = make_spec(service_attachment={"name": "gkebackend", "connection_preference": "ACCEPT_MANUAL"})
+    assert southbound(manual).apply().ok
+    automatic = make_spec(service_attachment={"name": "gkebackend", "connection_preference": "ACCEPT_AUTOMATIC"})
+
+    plan = southbound(automatic).plan()
+    change = next(c for c in plan.changes if c.kind == "ServiceAttachment")
+    assert change.action is Action.UPDATE
+    assert "connection_preference: ACCEPT_MANUAL -> ACCEPT_AUTOMATIC" in change.diffs
+
+    assert southbound(automatic).apply().ok
+    sa = ComputeClient("my-project", "us-west1").service_attachments.get("gkebackend")
+    assert str(sa.connection_preference) == "ACCEPT_AUTOMATIC"
+    assert sa.consumer_accept_lists == ()
+    assert not southbound(automatic).plan().has_changes
+
+
+def test_switch_automatic_to_manual_accept_lists_the_tenant_in_place(
+    producer: EmulatorServer, seed_spec: SouthboundSpec, make_spec: Callable[..., SouthboundSpec], tenant: str
+) -> None:
+    assert southbound(seed_spec).apply().ok
+    manual = make_spec(service_attachment={"name": "gkebackend", "connection_preference": "ACCEPT_MANUAL"})
+    operations = len(producer.operations("apigee"))
+    assert southbound(manual).apply().ok
+    sa = ComputeClient("my-project", "us-west1").service_attachments.get("gkebackend")
+    assert sa.accepted_projects == {tenant: 10}
+    assert len(producer.operations("apigee")) == operations  # the endpoint attachment was not recreated
+
+
+def test_firewall_port_change_recreates_the_rule(
+    producer: EmulatorServer, seed_spec: SouthboundSpec, make_spec: Callable[..., SouthboundSpec]
+) -> None:
+    assert southbound(seed_spec).apply().ok
+    wider = make_spec(firewall={"name": "allow-psc-nat-80", "ports": [80, 443], "target_tags": ["psc-demo"]})
+    change = next(c for c in southbound(wider).plan().changes if c.kind == "Firewall")
+    assert change.action is Action.REPLACE
+    assert southbound(wider).apply().ok
+    firewall = ComputeClient("my-project", "us-west1").firewalls.get("allow-psc-nat-80")
+    assert sorted(firewall.tcp_ports) == [80, 443]
+
+
+def test_nat_range_change_is_refused_not_destroyed(
+    producer: EmulatorServer, seed_spec: SouthboundSpec, make_spec: Callable[..., SouthboundSpec]
+) -> None:
+    assert southbound(seed_spec).apply().ok
+    moved = make_spec(nat_subnet={"name": "psc-subnet", "range": "10.100.8.0/28"})
+    before = last_seq(producer)
+    with pytest.raises(PlanRefused) as caught:
+        southbound(moved).apply()
+    assert any("NatSubnet psc-subnet would have to be replaced" in r for r in caught.value.reasons)
+    assert mutations(producer, before) == []
