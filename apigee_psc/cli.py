@@ -376,4 +376,3 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``apigee-psc`` console script."""
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
     cli.main(args=list(argv) if argv is not None else None, prog_name="apigee-psc")
-

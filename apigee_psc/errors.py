@@ -60,8 +60,10 @@ __all__ = [
 _SECRET_PATTERNS = [
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
     re.compile(r"ya29\.[A-Za-z0-9._~+/=-]+"),
-    re.compile(r"(?i)((?:access_token|id_token|refresh_token|client_secret)[\"']?\s*[:=]\s*[\"']?)"
-               r"[A-Za-z0-9._~+/=-]+"),
+    re.compile(
+        r"(?i)((?:access_token|id_token|refresh_token|client_secret)[\"']?\s*[:=]\s*[\"']?)"
+        r"[A-Za-z0-9._~+/=-]+"
+    ),
 ]
 
 
@@ -410,8 +412,7 @@ def error_from_response(
     err: Mapping[str, Any] = {}
     if isinstance(payload, Mapping) and isinstance(payload.get("error"), Mapping):
         err = payload["error"]
-    message = str(err.get("message") or (body if isinstance(body, str) and body else "")
-                  or f"HTTP {status_code}")
+    message = str(err.get("message") or (body if isinstance(body, str) and body else "") or f"HTTP {status_code}")
     message = message.strip()[:2000]
     rpc_status = err.get("status") if isinstance(err.get("status"), str) else None
     details = [d for d in err.get("details", []) or [] if isinstance(d, Mapping)]

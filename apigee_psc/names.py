@@ -180,9 +180,7 @@ def validate_nat_cidr(value: object, field: str = "nat_subnet.range") -> ipaddre
         network = ipaddress.ip_network(value, strict=True)
     except ValueError as exc:
         raise ValidationError(field, value, f"{rule} ({exc})") from None
-    if not isinstance(network, ipaddress.IPv4Network) or not any(
-        network.subnet_of(allowed) for allowed in _PRIVATE_V4
-    ):
+    if not isinstance(network, ipaddress.IPv4Network) or not any(network.subnet_of(allowed) for allowed in _PRIVATE_V4):
         raise ValidationError(field, value, rule)
     if not 16 <= network.prefixlen <= 29:
         raise ValidationError(field, value, rule)

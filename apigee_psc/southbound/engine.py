@@ -10,6 +10,7 @@ re-run after a crash converges without creating anything twice.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     import google.auth.credentials
 
     from apigee_psc.cloud import CloudDnsClient, ResourceManagerClient, ServiceNetworkingClient
-    from apigee_psc.compute import ComputeClient
+    from apigee_psc.compute import ComputeClient, ConsumerProjectLimit, ServiceAttachment
 
 __all__ = ["FleetResult", "Southbound", "apply_fleet"]
 
@@ -219,14 +220,11 @@ class Southbound:
     @property
     def endpoint_attachment_path(self) -> str:
         """``organizations/ORG/endpointAttachments/NAME`` of the spec."""
-        return f"organizations/{self.spec.organization}/endpointAttachments/{self.spec.endpoint_attachment.name}"
-
-    def _regional(self, collection: str, name: str) -> str:
-        return f"projects/{self.spec.project}/regions/{self.spec.region}/{collection}/{name}"
+        return self.spec.endpoint_attachment_path
 
     @property
     def _subnet_path(self) -> str:
-        return self._regional("subnetworks", self.spec.nat_subnet.name)
+        return self.spec.nat_subnet_path
 
     @property
     def _firewall_path(self) -> str:
@@ -235,10 +233,7 @@ class Southbound:
 
     @property
     def _forwarding_rule_path(self) -> str:
-        return (
-            f"projects/{self.spec.forwarding_rule_project}/regions/{self.spec.forwarding_rule_region}"
-            f"/forwardingRules/{self.spec.forwarding_rule_name}"
-        )
+        return self.spec.forwarding_rule_path
 
     @property
     def _zone_path(self) -> str:
@@ -396,8 +391,6 @@ class Southbound:
             name, cidr, network = other.name, other.ip_cidr_range, _short(other.network)
             if name == spec.nat_subnet.name or not cidr or (network and network != spec.network):
                 continue
-            import ipaddress
-
             try:
                 overlaps = ipaddress.ip_network(cidr, strict=False).overlaps(wanted)
             except ValueError:
@@ -518,7 +511,12 @@ class Southbound:
             pending: Operation | None = seen.pending_operation.value
             if pending is not None:
                 return Change(
-                    Action.WAIT, KIND_ENDPOINT_ATTACHMENT, name, path, note=f"operation {pending.name} in progress"
+                    Action.WAIT,
+                    KIND_ENDPOINT_ATTACHMENT,
+                    name,
+                    path,
+                    note=f"operation {pending.name} in progress",
+                    operation=pending.name,
                 )
             return Change(
                 Action.CREATE,
@@ -756,21 +754,33 @@ class Southbound:
             except errors.AlreadyExists:
                 logger.info("apply: service attachment %s already exists; adopting it", sa.name)
         live = self.compute.service_attachments.get(sa.name)
-        if str(live.connection_preference) != sa.connection_preference:
-            self.compute.service_attachments.set_connection_preference(
-                sa.name, sa.connection_preference, timeout=self.timeout
-            )
-            live = self.compute.service_attachments.get(sa.name)
-        accepted = set(live.accepted_projects)
-        rejected = set(live.consumer_reject_lists)
-        if seen.tenant and seen.tenant in rejected and seen.tenant not in sa.reject_projects:
-            self.compute.service_attachments.remove_project(sa.name, seen.tenant, timeout=self.timeout)
-        for project, limit in accept.items():
-            if project not in accepted:
-                self.compute.service_attachments.accept_project(sa.name, project, limit=limit, timeout=self.timeout)
-        for project in sa.reject_projects:
-            if project not in rejected:
-                self.compute.service_attachments.reject_project(sa.name, project, timeout=self.timeout)
+        accept_list, reject_list = self._desired_lists(live, accept, seen.tenant)
+        self.compute.service_attachments.update(
+            sa.name,
+            connection_preference=sa.connection_preference,
+            consumer_accept_lists=accept_list,
+            consumer_reject_lists=reject_list,
+            timeout=self.timeout,
+        )
+
+    def _desired_lists(
+        self, live: ServiceAttachment, accept: dict[str, int], tenant: str | None
+    ) -> tuple[list[ConsumerProjectLimit], list[str]]:
+        """The accept and reject lists to send in one PATCH: what the spec asks for added to what
+        is there (consumers added by others are kept), the Apigee project taken off the reject
+        list unless the spec rejects it, and both lists empty for ACCEPT_AUTOMATIC (Compute
+        refuses lists there, and google-cloud-compute would silently drop an empty one)."""
+        from apigee_psc.compute import ConsumerProjectLimit
+
+        sa = self.spec.service_attachment
+        if sa.connection_preference == "ACCEPT_AUTOMATIC":
+            return [], []
+        rejected = [p for p in live.consumer_reject_lists if p != tenant or tenant in sa.reject_projects]
+        rejected += [p for p in sa.reject_projects if p not in rejected]
+        entries = [e for e in live.consumer_accept_lists if e.project not in rejected]
+        present = {e.project for e in entries}
+        entries += [ConsumerProjectLimit(p, limit) for p, limit in accept.items() if p not in present]
+        return entries, rejected
 
     def _apply_endpoint_attachment(self, change: Change, run: _Run) -> None:
         spec = self.spec
@@ -792,9 +802,8 @@ class Southbound:
                 else:
                     run.event(label, "waiting", f"operation {operation.name}", state=operation.state)
                     self.apigee.operations.wait(operation, timeout=self.timeout, progress=run.waiting(label, started))
-        elif change.action is Action.WAIT and change.note.startswith("operation "):
-            operation_name = change.note.split()[1]
-            self.apigee.operations.wait(operation_name, timeout=self.timeout, progress=run.waiting(label, started))
+        elif change.operation:
+            self.apigee.operations.wait(change.operation, timeout=self.timeout, progress=run.waiting(label, started))
         attachment = self.apigee.endpoint_attachments.wait_until_ready(
             name, timeout=self.timeout, progress=run.waiting(label, started)
         )

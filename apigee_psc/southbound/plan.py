@@ -55,7 +55,8 @@ _SYMBOL = {
 @dataclass(frozen=True)
 class Change:
     """One step of a plan: ``action`` on the resource ``kind``/``name`` (``resource_id`` is its
-    full path), with the differences found (``diffs``, as ``field: live -> wanted`` lines)."""
+    full path), with the differences found (``diffs``, as ``field: live -> wanted`` lines).
+    ``operation`` names an operation already in flight that a ``wait`` change resumes."""
 
     action: Action
     kind: str
@@ -63,6 +64,7 @@ class Change:
     resource_id: str
     diffs: tuple[str, ...] = ()
     note: str = ""
+    operation: str | None = None
 
     @property
     def writes(self) -> bool:
@@ -81,6 +83,8 @@ class Change:
             data["diffs"] = list(self.diffs)
         if self.note:
             data["note"] = self.note
+        if self.operation:
+            data["operation"] = self.operation
         return data
 
     def to_text(self) -> str:
