@@ -197,6 +197,8 @@ def apply(state: _State, specs: tuple[str, ...], yes: bool, timeout: float, outp
         loaded = _load(specs)
         plans = [_southbound(spec, state, timeout=timeout).plan() for spec in loaded]
         click.echo("\n\n".join(p.to_text() for p in plans), err=True)
+        if not all(p.ok for p in plans):
+            _fail("the plan cannot be applied (see the problems marked ! above)", EXIT_NOT_READY)
         if not any(p.has_changes for p in plans):
             click.echo("Nothing to do.", err=True)
         else:

@@ -61,6 +61,9 @@ KIND_DNS_ZONE = "DnsZone"
 KIND_PEERED_DOMAIN = "PeeredDnsDomain"
 KIND_RECORD = "DnsRecord"
 
+#: Kinds apply may delete and create again when they differ from the spec (nothing depends on them).
+REPLACEABLE = frozenset({KIND_FIREWALL})
+
 
 class PlanRefused(errors.ApigeePscError):
     """A plan cannot be applied: it has preflight problems or would replace a resource."""
@@ -358,6 +361,15 @@ class Southbound:
         self._check_forwarding_rule_free(seen, problems)
         changes.append(self._plan_endpoint_attachment(seen, problems))
         changes.extend(self._plan_dns(seen))
+        for change in changes:
+            if change.action is Action.REPLACE and change.kind not in REPLACEABLE:
+                problems.append(
+                    Problem(
+                        change.kind,
+                        f"{change.name} would have to be replaced ({'; '.join(change.diffs)}); apigee-psc does not "
+                        "delete what may be in use: destroy it first, or change the spec back",
+                    )
+                )
         org = seen.organization
         return Plan(
             spec_source=spec.source,
@@ -526,13 +538,6 @@ class Southbound:
                 (f"service_attachment: {self.service_attachment_path}",),
             )
         if _short(live.service_attachment) != spec.service_attachment.name or live.location != spec.region:
-            problems.append(
-                Problem(
-                    KIND_ENDPOINT_ATTACHMENT,
-                    f"endpoint attachment {name} exists for {live.service_attachment} in {live.location}; "
-                    "it cannot be changed in place: destroy it first or choose another name",
-                )
-            )
             return Change(
                 Action.REPLACE,
                 KIND_ENDPOINT_ATTACHMENT,
@@ -677,15 +682,8 @@ class Southbound:
         return report
 
     def _refuse(self, plan: Plan) -> None:
-        reasons = [f"{p.kind}: {p.message}" for p in plan.problems]
-        for change in plan.changes:
-            if change.action is Action.REPLACE and change.kind not in (KIND_FIREWALL,):
-                reasons.append(
-                    f"{change.kind} {change.name} would have to be replaced ({'; '.join(change.diffs)}): "
-                    "apigee-psc does not delete what is in use; destroy it first or change the spec"
-                )
-        if reasons:
-            raise PlanRefused(plan, reasons)
+        if plan.problems:
+            raise PlanRefused(plan, [f"{p.kind}: {p.message}" for p in plan.problems])
 
     def _adopt(self, kind: str, name: str, create: Callable[[], Any]) -> None:
         try:

@@ -230,3 +230,11 @@ def test_ctrl_c_prints_how_to_resume_and_exits_130(producer: EmulatorServer, mon
     code, _, err = run("apply", SEED, "--yes")
     assert code == 130
     assert "run the same command again" in err and "Traceback" not in err
+
+
+def test_apply_with_plan_problems_exits_1_before_asking(apigee_emulator: EmulatorServer) -> None:
+    before = last_seq(apigee_emulator)
+    code, _, err = run("apply", SEED)
+    assert code == 1
+    assert "fr-ilb does not exist" in err and "--yes" not in err
+    assert mutations(apigee_emulator, before) == []

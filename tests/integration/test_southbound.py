@@ -479,5 +479,5 @@ def test_nat_range_change_is_refused_not_destroyed(
     before = last_seq(producer)
     with pytest.raises(PlanRefused) as caught:
         southbound(moved).apply()
-    assert any("NatSubnet psc-subnet would have to be replaced" in r for r in caught.value.reasons)
+    assert any("NatSubnet: psc-subnet would have to be replaced" in r for r in caught.value.reasons)
     assert mutations(producer, before) == []
