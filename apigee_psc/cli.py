@@ -271,12 +271,10 @@ def destroy(state: _State, specs: tuple[str, ...], yes: bool, revoke_iam: bool, 
 @click.pass_obj
 def diagnose(state: _State, organization: str, name: str, output: str) -> None:
     """Explain an endpoint attachment's connection state and what to do about it."""
-    from apigee_psc.apigee import ApigeeClient
+    from apigee_psc.southbound.engine import diagnose_attachment
 
     with _errors(state):
-        client = ApigeeClient(organization, **_options(state))
-        attachment = client.endpoint_attachments.get(name)
-        diagnosis = client.endpoint_attachments.diagnose(attachment)
+        attachment, diagnosis = diagnose_attachment(organization, name, **_options(state))
     data = {
         "name": attachment.resource_name,
         "state": str(attachment.state),

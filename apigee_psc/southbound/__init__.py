@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from apigee_psc.southbound.engine import FleetResult, PlanRefused, Southbound, apply_fleet
+    from apigee_psc.southbound.engine import FleetResult, PlanRefused, Southbound, apply_fleet, diagnose_attachment
     from apigee_psc.southbound.plan import (
         Action,
         Change,
@@ -51,9 +51,10 @@ __all__ = [
     "SouthboundSpec",
     "TargetSpec",
     "apply_fleet",
+    "diagnose_attachment",
 ]
 
-_ENGINE = {"FleetResult", "PlanRefused", "Southbound", "apply_fleet"}
+_ENGINE = {"FleetResult", "PlanRefused", "Southbound", "apply_fleet", "diagnose_attachment"}
 _PLAN = {"Action", "Change", "EntityStatus", "Plan", "Problem", "ProgressEvent", "Realization", "RealizationReport"}
 _LAZY = {
     name: "apigee_psc.southbound.engine"

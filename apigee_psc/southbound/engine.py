@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from apigee_psc import errors, waiters
 from apigee_psc.apigee import ApigeeClient, organization_lock
-from apigee_psc.diagnosis import diagnose
+from apigee_psc.diagnosis import Diagnosis, diagnose
 from apigee_psc.models import EndpointAttachment, Operation, Organization
 from apigee_psc.southbound.plan import (
     Action,
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from apigee_psc.cloud import CloudDnsClient, ResourceManagerClient, ServiceNetworkingClient
     from apigee_psc.compute import ComputeClient, ConsumerProjectLimit, ServiceAttachment
 
-__all__ = ["FleetResult", "Southbound", "apply_fleet"]
+__all__ = ["FleetResult", "Southbound", "apply_fleet", "diagnose_attachment"]
 
 logger = logging.getLogger("apigee_psc")
 
@@ -102,6 +102,7 @@ class _Observed:
     attachment_for_sa: _Read = field(default_factory=_Read)
     pending_operation: _Read = field(default_factory=_Read)
     iam_granted: _Read = field(default_factory=_Read)
+    service_agent: _Read = field(default_factory=_Read)
     dns_zone: _Read = field(default_factory=_Read)
     peered_domain: _Read = field(default_factory=_Read)
     record: _Read = field(default_factory=_Read)
@@ -281,6 +282,7 @@ class Southbound:
             if seen.peering_disabled:
                 reads["dns_zone"] = lambda: self.apigee.dns_zones.get(zone.name)
                 reads["iam_granted"] = self._iam_granted
+                reads["service_agent"] = self._service_agent
             else:
                 reads["peered_domain"] = lambda: self.service_networking.get_peered_dns_domain(
                     self._project_number(spec.project), spec.network, zone.name
@@ -560,7 +562,11 @@ class Southbound:
             zone = dns.zone
             if seen.peering_disabled:
                 granted = seen.iam_granted.value
-                member = "the Apigee service agent"
+                member = (
+                    f"serviceAccount:{seen.service_agent.value}"
+                    if seen.service_agent.value
+                    else "the Apigee service agent"
+                )
                 changes.append(
                     Change(
                         Action.NOOP if granted else Action.CREATE,
@@ -1023,7 +1029,10 @@ class Southbound:
                 else:
                     out.append(
                         EntityStatus(
-                            KIND_IAM, ident, Realization.NOT_FOUND, "the Apigee service agent lacks roles/dns.peer"
+                            KIND_IAM,
+                            ident,
+                            Realization.NOT_FOUND,
+                            f"{seen.service_agent.value or 'the Apigee service agent'} lacks {DNS_PEER_ROLE}",
                         )
                     )
                 zone = seen.dns_zone
@@ -1190,6 +1199,36 @@ class Southbound:
 
 
 IAM_PROPAGATION_SECONDS = 180.0
+
+
+def diagnose_attachment(
+    organization: str, name: str, *, apigee: ApigeeClient | None = None, **options: Any
+) -> tuple[EndpointAttachment, Diagnosis]:
+    """Read an endpoint attachment and explain its connection state.
+
+    The service attachment it points to is read too when the credentials allow, so the cause
+    reflects its real connection preference and accept/reject lists; when it cannot be read
+    (another project, no permission), the diagnosis falls back to the attachment alone.
+    ``options`` are client options (``credentials``, ``endpoint``, ``quota_project_id``).
+    """
+    from apigee_psc import names
+    from apigee_psc.compute import ComputeClient
+
+    client = apigee or ApigeeClient(organization, **options)
+    attachment = client.endpoint_attachments.get(name)
+    context: dict[str, Any] = {}
+    try:
+        project, region, sa_name = names.parse_service_attachment(attachment.service_attachment)
+        live = ComputeClient(project, region, **options).service_attachments.get(sa_name)
+    except errors.ApigeePscError as exc:
+        logger.info("diagnose: service attachment %s not read: %s", attachment.service_attachment, exc)
+    else:
+        context = {
+            "accept_projects": list(live.accepted_projects),
+            "reject_projects": list(live.consumer_reject_lists),
+            "connection_preference": str(live.connection_preference),
+        }
+    return attachment, client.endpoint_attachments.diagnose(attachment, **context)
 
 
 def _message(error: BaseException) -> str:

@@ -238,3 +238,16 @@ def test_apply_with_plan_problems_exits_1_before_asking(apigee_emulator: Emulato
     assert code == 1
     assert "fr-ilb does not exist" in err and "--yes" not in err
     assert mutations(apigee_emulator, before) == []
+
+
+def test_diagnose_reads_the_service_attachment_lists(producer: EmulatorServer, tmp_path: Path, tenant: str) -> None:
+    from apigee_psc import ComputeClient
+
+    path = write_spec(tmp_path, service_attachment={"name": "gkebackend", "connection_preference": "ACCEPT_MANUAL"})
+    assert run("apply", path, "--yes")[0] == 0
+    ComputeClient("my-project", "us-west1").service_attachments.reject_project("gkebackend", tenant)
+    code, out, _ = run("diagnose", "--org", "my-organization", "gkebackend", "-o", "json")
+    assert code == 1
+    data = json.loads(out)
+    assert data["connection_state"] == "REJECTED"
+    assert "(it is on the reject list)" in data["cause"]
