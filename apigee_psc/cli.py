@@ -325,12 +325,20 @@ def list_(state: _State, organization: str, output: str) -> None:
 
 @cli.command(name="target-xml")
 @click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
+@OUTPUT
 @click.pass_obj
-def target_xml(state: _State, spec_path: str) -> None:
-    """Print the TargetEndpoint XML for a spec's connection."""
+def target_xml(state: _State, spec_path: str, output: str) -> None:
+    """Print the TargetEndpoint XML for a spec's connection (the DNS record, else the host IP)."""
     with _errors(state):
         spec = _load([spec_path])[0]
-        click.echo(_southbound(spec, state).target_xml(), nl=False)
+        xml = _southbound(spec, state).target_xml()
+    if output == "json":
+        from xml.etree import ElementTree
+
+        url = ElementTree.fromstring(xml).findtext("HTTPTargetConnection/URL")
+        click.echo(json.dumps({"url": url, "xml": xml}, indent=2))
+    else:
+        click.echo(xml, nl=False)
 
 
 @cli.command()

@@ -251,3 +251,11 @@ def test_diagnose_reads_the_service_attachment_lists(producer: EmulatorServer, t
     data = json.loads(out)
     assert data["connection_state"] == "REJECTED"
     assert "(it is on the reject list)" in data["cause"]
+
+
+def test_target_xml_json_gives_url_and_xml(producer: EmulatorServer) -> None:
+    code, out, _ = run("target-xml", SEED, "-o", "json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["url"] == "http://orders.example.com/orders"
+    assert data["xml"].startswith('<TargetEndpoint name="default">')
