@@ -101,8 +101,7 @@ class _Observed:
     endpoint_attachment: _Read = field(default_factory=_Read)
     attachment_for_sa: _Read = field(default_factory=_Read)
     pending_operation: _Read = field(default_factory=_Read)
-    iam_granted: _Read = field(default_factory=_Read)
-    service_agent: _Read = field(default_factory=_Read)
+    iam: _Read = field(default_factory=_Read)
     dns_zone: _Read = field(default_factory=_Read)
     peered_domain: _Read = field(default_factory=_Read)
     record: _Read = field(default_factory=_Read)
@@ -114,6 +113,17 @@ class _Observed:
     @property
     def peering_disabled(self) -> bool:
         return bool(self.organization and self.organization.disable_vpc_peering)
+
+
+@dataclass(frozen=True)
+class _Grant:
+    """Whether ``member`` (the Apigee service agent) holds roles/dns.peer on the producer project."""
+
+    member: str
+    granted: bool
+
+
+_UNKNOWN_GRANT = _Grant("the Apigee service agent", False)
 
 
 def _read(fn: Callable[[], T]) -> _Read:
@@ -267,11 +277,11 @@ class Southbound:
             "subnet": lambda: self.compute.subnets.get(spec.nat_subnet.name),
             "service_attachment": lambda: self.compute.service_attachments.get(spec.service_attachment.name),
             "endpoint_attachment": lambda: self.apigee.endpoint_attachments.get(spec.endpoint_attachment.name),
-            "attachment_for_sa": lambda: self.apigee.endpoint_attachments.find_by_service_attachment(
-                self.service_attachment_path
-            ),
         }
         if not for_status:
+            reads["attachment_for_sa"] = lambda: self.apigee.endpoint_attachments.find_by_service_attachment(
+                self.service_attachment_path
+            )
             reads["network_subnets"] = lambda: list(self.compute.subnets.list())
             reads["region_service_attachments"] = lambda: list(self.compute.service_attachments.list())
         if spec.firewall is not None:
@@ -281,8 +291,7 @@ class Southbound:
             zone = dns.zone
             if seen.peering_disabled:
                 reads["dns_zone"] = lambda: self.apigee.dns_zones.get(zone.name)
-                reads["iam_granted"] = self._iam_granted
-                reads["service_agent"] = self._service_agent
+                reads["iam"] = self._iam_grant
             else:
                 reads["peered_domain"] = lambda: self.service_networking.get_peered_dns_domain(
                     self._project_number(spec.project), spec.network, zone.name
@@ -314,9 +323,9 @@ class Southbound:
         project = org.project_id or org.name or self.spec.organization
         return apigee_service_agent(self._project_number(project))
 
-    def _iam_granted(self) -> bool:
+    def _iam_grant(self) -> _Grant:
         member = f"serviceAccount:{self._service_agent()}"
-        return bool(self.resource_manager.has_binding(self.spec.project, DNS_PEER_ROLE, member))
+        return _Grant(member, self.resource_manager.has_binding(self.spec.project, DNS_PEER_ROLE, member))
 
     def _pending_operation(self, target: str) -> Operation | None:
         for operation in self.apigee.operations.list():
@@ -561,17 +570,12 @@ class Southbound:
         if dns.zone is not None:
             zone = dns.zone
             if seen.peering_disabled:
-                granted = seen.iam_granted.value
-                member = (
-                    f"serviceAccount:{seen.service_agent.value}"
-                    if seen.service_agent.value
-                    else "the Apigee service agent"
-                )
+                grant: _Grant = seen.iam.value or _UNKNOWN_GRANT
                 changes.append(
                     Change(
-                        Action.NOOP if granted else Action.CREATE,
+                        Action.NOOP if grant.granted else Action.CREATE,
                         KIND_IAM,
-                        f"{DNS_PEER_ROLE} for {member}",
+                        f"{DNS_PEER_ROLE} for {grant.member}",
                         f"projects/{self.spec.project}",
                     )
                 )
@@ -1020,11 +1024,11 @@ class Southbound:
         out: list[EntityStatus] = []
         if dns.zone is not None:
             if seen.peering_disabled:
-                grant = seen.iam_granted
+                read = seen.iam
                 ident = f"projects/{self.spec.project}/{DNS_PEER_ROLE}"
-                if grant.error is not None:
-                    out.append(EntityStatus(KIND_IAM, ident, Realization.UNKNOWN, _message(grant.error)))
-                elif grant.value:
+                if read.error is not None:
+                    out.append(EntityStatus(KIND_IAM, ident, Realization.UNKNOWN, _message(read.error)))
+                elif (read.value or _UNKNOWN_GRANT).granted:
                     out.append(EntityStatus(KIND_IAM, ident, Realization.IN_SYNC))
                 else:
                     out.append(
@@ -1032,7 +1036,7 @@ class Southbound:
                             KIND_IAM,
                             ident,
                             Realization.NOT_FOUND,
-                            f"{seen.service_agent.value or 'the Apigee service agent'} lacks {DNS_PEER_ROLE}",
+                            f"{(read.value or _UNKNOWN_GRANT).member} lacks {DNS_PEER_ROLE}",
                         )
                     )
                 zone = seen.dns_zone
@@ -1170,7 +1174,7 @@ class Southbound:
                 member = f"serviceAccount:{self._service_agent()}"
                 self.resource_manager.revoke(spec.project, DNS_PEER_ROLE, member)
                 gone(KIND_IAM, DNS_PEER_ROLE, f"projects/{spec.project}")
-            elif seen.iam_granted.value:
+            elif seen.iam.found and seen.iam.value.granted:
                 note = "left in place: other zones may rely on it (use revoke_iam / --revoke-iam)"
                 done.append(Change(Action.NOOP, KIND_IAM, DNS_PEER_ROLE, f"projects/{spec.project}", note=note))
                 run.event(f"{KIND_IAM} {DNS_PEER_ROLE}", "skipped", note)
