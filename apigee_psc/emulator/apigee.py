@@ -16,9 +16,9 @@ import hashlib
 import ipaddress
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from apigee_psc.emulator.errors import (
     AlreadyExists,
@@ -28,10 +28,12 @@ from apigee_psc.emulator.errors import (
     NotFound,
     PermissionDenied,
 )
-from apigee_psc.emulator.routing import Call, Reply, RouteGroup, page, rfc3339
+from apigee_psc.emulator.routing import Call, Reply, RouteGroup, page_reply, rfc3339
 
 if TYPE_CHECKING:
     from apigee_psc.emulator.state import OrgConfig, World
+
+T = TypeVar("T")
 
 __all__ = ["ROUTES", "ApigeeBackend", "ApigeeOperation", "DnsZone", "EndpointAttachment"]
 
@@ -544,11 +546,13 @@ ROUTES = RouteGroup("apigee", style="rpc", service="apigee.googleapis.com")
 _O = "/v1/organizations/<id:org>"
 
 
-def _page_args(call: Call) -> tuple[int | None, str | None]:
+def _apigee_page(call: Call, key: str, items: Sequence[T], render: Callable[[T], Any]) -> Reply:
+    """One page of an Apigee list (``pageSize``, default 25; an empty list is left out)."""
     size = call.int_arg("pageSize")
     if size is not None and size < 0:
         raise InvalidArgument("pageSize must not be negative.", reason="badRequest")
-    return size, call.args.get("pageToken") or None
+    token = call.args.get("pageToken") or None
+    return page_reply(key, items, size, token, render, default=25, maximum=1000, omit_empty=True)
 
 
 @ROUTES.route("GET", "/v1/organizations", "apigee.organizations.list")
@@ -574,14 +578,8 @@ def _create_ea(call: Call, org: str) -> Reply:
 @ROUTES.route("GET", f"{_O}/endpointAttachments", "apigee.organizations.endpointAttachments.list")
 def _list_ea(call: Call, org: str) -> Reply:
     backend = call.world.apigee
-    size, token = _page_args(call)
-    chunk, nxt = page(backend.list_endpoint_attachments(org), size, token, default=25, maximum=1000)
-    out: JSON = {}
-    if chunk:
-        out["endpointAttachments"] = [backend.attachment_dict(ea) for ea in chunk]
-    if nxt:
-        out["nextPageToken"] = nxt
-    return Reply(out)
+    items = backend.list_endpoint_attachments(org)
+    return _apigee_page(call, "endpointAttachments", items, backend.attachment_dict)
 
 
 @ROUTES.route("GET", f"{_O}/endpointAttachments/<id:ea>", "apigee.organizations.endpointAttachments.get")
@@ -602,14 +600,7 @@ def _create_zone(call: Call, org: str) -> Reply:
 
 @ROUTES.route("GET", f"{_O}/dnsZones", "apigee.organizations.dnsZones.list")
 def _list_zones(call: Call, org: str) -> Reply:
-    size, token = _page_args(call)
-    chunk, nxt = page(call.world.apigee.list_dns_zones(org), size, token, default=25, maximum=1000)
-    out: JSON = {}
-    if chunk:
-        out["dnsZones"] = [z.to_dict() for z in chunk]
-    if nxt:
-        out["nextPageToken"] = nxt
-    return Reply(out)
+    return _apigee_page(call, "dnsZones", call.world.apigee.list_dns_zones(org), lambda zone: zone.to_dict())
 
 
 @ROUTES.route("GET", f"{_O}/dnsZones/<id:zone>", "apigee.organizations.dnsZones.get")
@@ -624,14 +615,7 @@ def _delete_zone(call: Call, org: str, zone: str) -> Reply:
 
 @ROUTES.route("GET", f"{_O}/operations", "apigee.organizations.operations.list")
 def _list_ops(call: Call, org: str) -> Reply:
-    size, token = _page_args(call)
-    chunk, nxt = page(call.world.apigee.list_operations(org), size, token, default=25, maximum=1000)
-    out: JSON = {}
-    if chunk:
-        out["operations"] = [op.to_dict() for op in chunk]
-    if nxt:
-        out["nextPageToken"] = nxt
-    return Reply(out)
+    return _apigee_page(call, "operations", call.world.apigee.list_operations(org), lambda op: op.to_dict())
 
 
 @ROUTES.route("GET", f"{_O}/operations/<id:op>", "apigee.organizations.operations.get")

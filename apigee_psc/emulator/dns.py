@@ -10,14 +10,17 @@ from __future__ import annotations
 import copy
 import ipaddress
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from apigee_psc.emulator.errors import AlreadyExists, ConditionNotMet, InvalidArgument, NotFound
-from apigee_psc.emulator.routing import Call, Reply, RouteGroup, page, rfc3339
+from apigee_psc.emulator.routing import Call, Reply, RouteGroup, page_reply, rfc3339
 
 if TYPE_CHECKING:
     from apigee_psc.emulator.state import World
+
+T = TypeVar("T")
 
 __all__ = ["ROUTES", "DnsBackend", "ManagedZone"]
 
@@ -382,6 +385,12 @@ ROUTES = RouteGroup("dns", style="compute", service="dns.googleapis.com")
 _Z = "/dns/v1/projects/<id:project>/managedZones"
 
 
+def _dns_page(call: Call, key: str, items: Sequence[T], render: Callable[[T], Any], kind: str) -> Reply:
+    """One page of a Cloud DNS list (``maxResults``, default 1000), with its ``kind``."""
+    token = call.args.get("pageToken")
+    return page_reply(key, items, _max_results(call), token, render, default=1000, maximum=1000, head={"kind": kind})
+
+
 def _max_results(call: Call) -> int | None:
     size = call.int_arg("maxResults")
     if size is not None and size < 0:
@@ -397,11 +406,7 @@ def _create_zone(call: Call, project: str) -> Reply:
 @ROUTES.route("GET", _Z, "dns.managedZones.list")
 def _list_zones(call: Call, project: str) -> Reply:
     zones = call.world.dns.list_zones(project, call.args.get("dnsName"))
-    chunk, nxt = page(zones, _max_results(call), call.args.get("pageToken"), default=1000, maximum=1000)
-    out: JSON = {"kind": "dns#managedZonesListResponse", "managedZones": [z.to_dict() for z in chunk]}
-    if nxt:
-        out["nextPageToken"] = nxt
-    return Reply(out)
+    return _dns_page(call, "managedZones", zones, lambda zone: zone.to_dict(), "dns#managedZonesListResponse")
 
 
 @ROUTES.route("GET", f"{_Z}/<id:zone>", "dns.managedZones.get")
@@ -423,11 +428,7 @@ def _create_rrset(call: Call, project: str, zone: str) -> Reply:
 @ROUTES.route("GET", f"{_Z}/<id:zone>/rrsets", "dns.resourceRecordSets.list")
 def _list_rrsets(call: Call, project: str, zone: str) -> Reply:
     rrsets = call.world.dns.list_rrsets(project, zone, call.args.get("name"), call.args.get("type"))
-    chunk, nxt = page(rrsets, _max_results(call), call.args.get("pageToken"), default=1000, maximum=1000)
-    out: JSON = {"kind": "dns#resourceRecordSetsListResponse", "rrsets": chunk}
-    if nxt:
-        out["nextPageToken"] = nxt
-    return Reply(out)
+    return _dns_page(call, "rrsets", rrsets, lambda rrset: rrset, "dns#resourceRecordSetsListResponse")
 
 
 @ROUTES.route("GET", f"{_Z}/<id:zone>/rrsets/<id:name>/<id:rtype>", "dns.resourceRecordSets.get")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -154,12 +154,33 @@ def page(
     items: Sequence[T], size: int | None, token: str | None, *, default: int, maximum: int
 ) -> tuple[list[T], str | None]:
     """Slice ``items`` for one page; return the page and the next page token (or None)."""
-    if size is None or size <= 0:
-        size = default
-    if size < 0:
+    if size is not None and size < 0:
         raise InvalidArgument("page size must not be negative")
-    size = min(size, maximum)
+    size = min(size or default, maximum)
     start = _decode_token(token) if token else 0
     chunk = list(items[start : start + size])
     nxt = _encode_token(start + size) if start + size < len(items) else None
     return chunk, nxt
+
+
+def page_reply(
+    key: str,
+    items: Sequence[T],
+    size: int | None,
+    token: str | None,
+    render: Callable[[T], Any],
+    *,
+    default: int,
+    maximum: int,
+    head: Mapping[str, Any] | None = None,
+    omit_empty: bool = False,
+) -> Reply:
+    """One page of a list call as a reply: ``head`` fields, then ``key`` with the rendered items
+    (left out when empty if ``omit_empty``, as Apigee's proto3 JSON does), then ``nextPageToken``."""
+    chunk, nxt = page(items, size, token, default=default, maximum=maximum)
+    out: dict[str, Any] = dict(head or {})
+    if chunk or not omit_empty:
+        out[key] = [render(item) for item in chunk]
+    if nxt:
+        out["nextPageToken"] = nxt
+    return Reply(out)

@@ -168,21 +168,19 @@ class Plan:
         return self.to_text()
 
     def _repr_html_(self) -> str:
-        rows = "".join(
-            "<tr>"
-            + "".join(
-                f"<td>{html.escape(str(cell))}</td>"
-                for cell in (c.action.value, c.kind, c.name, "; ".join(c.diffs) or c.note)
-            )
-            + "</tr>"
-            for c in self.changes
+        table = _html_table(
+            ("action", "kind", "name", "details"),
+            ((c.action.value, c.kind, c.name, "; ".join(c.diffs) or c.note) for c in self.changes),
         )
         problems = "".join(f"<p><b>{html.escape(p.kind)}</b>: {html.escape(p.message)}</p>" for p in self.problems)
-        return (
-            f"<p>Plan for <code>{html.escape(self.spec_source or 'spec')}</code></p>"
-            "<table><thead><tr><th>action</th><th>kind</th><th>name</th><th>details</th></tr></thead>"
-            f"<tbody>{rows}</tbody></table>{problems}"
-        )
+        return f"<p>Plan for <code>{html.escape(self.spec_source or 'spec')}</code></p>{table}{problems}"
+
+
+def _html_table(headers: Iterable[str], rows: Iterable[Iterable[object]]) -> str:
+    """An HTML table with every cell escaped (what notebooks show for plans and reports)."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 class Realization(WireEnum):
@@ -309,21 +307,12 @@ class RealizationReport:
         return self.to_text()
 
     def _repr_html_(self) -> str:
-        rows = "".join(
-            "<tr>"
-            + "".join(
-                f"<td>{html.escape(str(cell))}</td>"
-                for cell in (d.state.value, d.sub_system_type, d.sub_system_id, d.failure_message or "")
-            )
-            + "</tr>"
-            for d in self.details
+        table = _html_table(
+            ("state", "type", "id", "message"),
+            ((d.state.value, d.sub_system_type, d.sub_system_id, d.failure_message or "") for d in self.details),
         )
         message = html.escape(self.failure_message or "")
-        return (
-            f"<p>Realization: <b>{self.state.value}</b> {message}</p>"
-            "<table><thead><tr><th>state</th><th>type</th><th>id</th><th>message</th></tr></thead>"
-            f"<tbody>{rows}</tbody></table>"
-        )
+        return f"<p>Realization: <b>{self.state.value}</b> {message}</p>{table}"
 
 
 @dataclass(frozen=True)
