@@ -887,7 +887,9 @@ class Southbound:
 
     def status(self) -> RealizationReport:
         """Read every entity (concurrently) and report each one's realization, NSX-style."""
-        seen = self._observe(for_status=True)
+        return self._report(self._observe(for_status=True))
+
+    def _report(self, seen: _Observed) -> RealizationReport:
         spec = self.spec
         details: list[EntityStatus] = []
         if seen.org_error is not None:
