@@ -21,6 +21,7 @@ DELETE   /_emulator/requests       clear the request log
     {"op_seconds": 0.5,
      "op_seconds_overrides": {"apigee.endpointAttachments.delete": 2, "compute": 0},
      "wait_deadline": 2.0, "iam_propagation_seconds": 0, "auto_create_projects": true,
+     "connection_states": {"my-organization/gkebackend": "FROZEN"},
      "orgs": ["other-org", "peered-org:peered"],
      "projects": ["my-project"],
      "resources": [
@@ -50,12 +51,23 @@ __all__ = ["HANDLERS", "RULES", "apply_config", "request_log"]
 
 JSON = dict[str, Any]
 
+_CONNECTION_STATES = (
+    "UNAVAILABLE",
+    "PENDING",
+    "ACCEPTED",
+    "REJECTED",
+    "CLOSED",
+    "FROZEN",
+    "NEEDS_ATTENTION",
+    "ACCEPTED_LIMITED_CAPACITY",
+)
 _CONFIG_KEYS = {
     "op_seconds",
     "op_seconds_overrides",
     "wait_deadline",
     "iam_propagation_seconds",
     "auto_create_projects",
+    "connection_states",
     "orgs",
     "projects",
     "resources",
@@ -79,6 +91,16 @@ def apply_config(world: World, spec: Any) -> JSON:
                 setattr(cfg, key, value)
         if "auto_create_projects" in spec:
             cfg.auto_create_projects = bool(spec["auto_create_projects"])
+        forced = spec.get("connection_states") or {}
+        if not isinstance(forced, dict):
+            raise InvalidArgument("config: connection_states must be an object")
+        for key, value in forced.items():
+            if value is None:
+                cfg.connection_states.pop(str(key), None)
+            elif value not in _CONNECTION_STATES or "/" not in str(key):
+                raise InvalidArgument(f"config: connection_states wants ORG/ATTACHMENT: one of {_CONNECTION_STATES}")
+            else:
+                cfg.connection_states[str(key)] = str(value)
         overrides = spec.get("op_seconds_overrides") or {}
         if not isinstance(overrides, dict):
             raise InvalidArgument("config: op_seconds_overrides must be an object")

@@ -78,6 +78,10 @@ class Config:
     """How long a new IAM grant takes to become effective."""
     auto_create_projects: bool = True
     """Create unknown projects (CRM + a ``default`` network) on first reference."""
+    connection_states: dict[str, str] = field(default_factory=dict)
+    """Forced ``connectionState`` per ``ORG/ATTACHMENT`` (e.g. ``FROZEN``), for states the
+    emulator does not derive from the service attachment; the attachment's ``connectedEndpoints``
+    entry follows it."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy."""

@@ -481,3 +481,34 @@ def test_nat_range_change_is_refused_not_destroyed(
         southbound(moved).apply()
     assert any("NatSubnet: psc-subnet would have to be replaced" in r for r in caught.value.reasons)
     assert mutations(producer, before) == []
+
+
+@pytest.mark.parametrize(
+    ("forced", "realization", "fragment"),
+    [
+        ("FROZEN", Realization.FAILED, "suspended or disabled"),
+        ("NEEDS_ATTENTION", Realization.IN_PROGRESS, "needs attention"),
+        ("ACCEPTED_LIMITED_CAPACITY", Realization.IN_SYNC, "connection limit"),
+    ],
+)
+def test_status_with_forced_connection_state_reports_diagnosis(
+    producer: EmulatorServer, seed_spec: SouthboundSpec, forced: str, realization: Realization, fragment: str
+) -> None:
+    assert southbound(seed_spec).apply().ok
+    producer.configure(connection_states={"my-organization/gkebackend": forced})
+    detail = next(d for d in southbound(seed_spec).status().details if d.sub_system_type == "EndpointAttachment")
+    assert detail.state is realization
+    assert fragment in (detail.failure_message or "")
+    sa = ComputeClient("my-project", "us-west1").service_attachments.get("gkebackend")
+    assert [str(e.status) for e in sa.connected_endpoints] == [forced]
+
+
+def test_frozen_connection_makes_wait_until_ready_fail_at_once(
+    producer: EmulatorServer, seed_spec: SouthboundSpec
+) -> None:
+    assert southbound(seed_spec).apply().ok
+    producer.configure(connection_states={"my-organization/gkebackend": "FROZEN"})
+    with pytest.raises(errors.ConnectionNotAccepted) as caught:
+        ApigeeClient("my-organization", schedule=FAST).endpoint_attachments.wait_until_ready("gkebackend", timeout=30)
+    assert caught.value.diagnosis.terminal
+    assert "FROZEN" in str(caught.value)
