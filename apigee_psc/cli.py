@@ -51,42 +51,33 @@ def _fail(message: str, code: int, *, extra: str | None = None) -> NoReturn:
     sys.exit(code)
 
 
-@contextmanager
-def _errors(state: _State) -> Iterator[None]:
-    """Turn library errors into one clear line and the contract's exit code."""
+def _explain(exc: BaseException) -> tuple[int, str, str | None]:
+    """Exit code, one-line message and optional detail lines for an error."""
     from apigee_psc.southbound.engine import PlanRefused
 
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED, "interrupted; run the same command again: it finds what exists and resumes", None
+    if isinstance(exc, errors.ValidationError):
+        return EXIT_BAD_INPUT, str(exc), None
+    if isinstance(exc, PlanRefused):
+        return EXIT_NOT_READY, "the plan cannot be applied:", "\n".join(f"  - {r}" for r in exc.reasons)
+    if isinstance(exc, errors.ConnectionNotAccepted):
+        diagnosis = exc.diagnosis
+        detail = f"  cause: {diagnosis.cause}\n  fix:   {diagnosis.fix or 'nothing to do'}"
+        return EXIT_NOT_READY, f"the endpoint attachment's connection is {diagnosis.state}", detail
+    return EXIT_NOT_READY, str(exc), None
+
+
+@contextmanager
+def _errors(state: _State) -> Iterator[None]:
+    """Turn library errors (and Ctrl-C) into one clear line and the contract's exit code."""
     try:
         yield
-    except errors.ValidationError as exc:
+    except (errors.ApigeePscError, KeyboardInterrupt) as exc:
         if state.debug:
             raise
-        _fail(str(exc), EXIT_BAD_INPUT)
-    except PlanRefused as exc:
-        if state.debug:
-            raise
-        _fail("the plan cannot be applied:", EXIT_NOT_READY, extra="\n".join(f"  - {r}" for r in exc.reasons))
-    except errors.ConnectionNotAccepted as exc:
-        if state.debug:
-            raise
-        diagnosis = exc.diagnosis
-        _fail(
-            f"the endpoint attachment's connection is {diagnosis.state}",
-            EXIT_NOT_READY,
-            extra=f"  cause: {diagnosis.cause}\n  fix:   {diagnosis.fix or 'nothing to do'}",
-        )
-    except errors.WaitTimeout as exc:
-        if state.debug:
-            raise
-        _fail(str(exc), EXIT_NOT_READY)
-    except errors.ApigeePscError as exc:
-        if state.debug:
-            raise
-        _fail(str(exc), EXIT_NOT_READY)
-    except KeyboardInterrupt:
-        if state.debug:
-            raise
-        _fail("interrupted; run the same command again: it finds what exists and resumes", EXIT_INTERRUPTED)
+        code, message, detail = _explain(exc)
+        _fail(message, code, extra=detail)
 
 
 def _options(state: _State) -> dict[str, Any]:
@@ -108,23 +99,29 @@ def _southbound(spec: SouthboundSpec, state: _State, **extra: Any) -> Southbound
 
 
 class _Progress:
-    """Render progress events: one live line on a TTY, plain lines otherwise."""
+    """Render progress events: on a TTY one live line for waits; otherwise plain lines, a wait
+    being shown when its state changes and at least every ``every`` seconds."""
 
-    def __init__(self, tty: bool) -> None:
+    def __init__(self, tty: bool, *, every: float = 30.0) -> None:
         self.tty = tty
+        self.every = every
         self._live = False
+        self._shown: dict[str, tuple[str | None, float]] = {}
 
     def __call__(self, event: ProgressEvent) -> None:
         text = event.to_text()
-        if self.tty and event.status == "waiting":
-            click.echo("\r\033[K" + text, nl=False, err=True)
-            self._live = True
-            return
-        if self._live:
+        if event.status == "waiting":
+            if self.tty:
+                click.echo("\r\033[K" + text, nl=False, err=True)
+                self._live = True
+                return
+            state, at = self._shown.get(event.step, (None, -self.every))
+            if event.state == state and event.elapsed - at < self.every:
+                return
+            self._shown[event.step] = (event.state, event.elapsed)
+        elif self._live:
             click.echo("\r\033[K", nl=False, err=True)
             self._live = False
-        if event.status == "waiting":
-            return
         click.echo(text, err=True)
 
     def close(self) -> None:
