@@ -1105,19 +1105,9 @@ class Southbound:
             gone(KIND_RECORD, dns.record, self._record_path)
         if dns is not None and dns.zone is not None:
             if seen.dns_zone.found:
-                label = f"{KIND_DNS_ZONE} {dns.zone.name}"
-                started = self.clock()
-                run.event(label, "started", "delete")
-                with organization_lock(spec.organization):
-                    try:
-                        operation = self.apigee.dns_zones.delete(dns.zone.name)
-                        self.apigee.operations.wait(
-                            operation, timeout=self.timeout, progress=run.waiting(label, started)
-                        )
-                    except errors.NotFound:
-                        pass
-                self.apigee.dns_zones.wait_until_deleted(
-                    dns.zone.name, timeout=self.timeout, progress=run.waiting(label, started)
+                zones = self.apigee.dns_zones
+                self._delete_apigee(
+                    run, f"{KIND_DNS_ZONE} {dns.zone.name}", dns.zone.name, zones.delete, zones.wait_until_deleted
                 )
                 gone(KIND_DNS_ZONE, dns.zone.name, self._zone_path)
             if seen.peered_domain.found:
@@ -1132,20 +1122,11 @@ class Southbound:
                 )
         if seen.endpoint_attachment.found:
             name = spec.endpoint_attachment.name
-            label = f"{KIND_ENDPOINT_ATTACHMENT} {name}"
-            started = self.clock()
-            run.event(label, "started", "delete")
-            with organization_lock(spec.organization):
-                try:
-                    operation = self.apigee.endpoint_attachments.delete(name)
-                    self.apigee.operations.wait(operation, timeout=self.timeout, progress=run.waiting(label, started))
-                except errors.NotFound:
-                    pass
-            self.apigee.endpoint_attachments.wait_until_deleted(
-                name, timeout=self.timeout, progress=run.waiting(label, started)
+            attachments = self.apigee.endpoint_attachments
+            self._delete_apigee(
+                run, f"{KIND_ENDPOINT_ATTACHMENT} {name}", name, attachments.delete, attachments.wait_until_deleted
             )
             gone(KIND_ENDPOINT_ATTACHMENT, name, self.endpoint_attachment_path)
-            run.event(label, "done", elapsed=self.clock() - started)
         if seen.service_attachment.found:
             run.event(f"{KIND_SERVICE_ATTACHMENT} {spec.service_attachment.name}", "started", "delete")
             _ignore_missing(
@@ -1180,12 +1161,35 @@ class Southbound:
                 note = "left in place: other zones may rely on it (use revoke_iam / --revoke-iam)"
                 done.append(Change(Action.NOOP, KIND_IAM, DNS_PEER_ROLE, f"projects/{spec.project}", note=note))
                 run.event(f"{KIND_IAM} {DNS_PEER_ROLE}", "skipped", note)
-        for kind, ident in ((KIND_FORWARDING_RULE, self._forwarding_rule_path),):
-            done.append(Change(Action.NOOP, kind, _short(ident), ident, note="referenced, not owned: kept"))
+        kept = "referenced, not owned: kept"
+        done.append(
+            Change(Action.NOOP, KIND_FORWARDING_RULE, spec.forwarding_rule_name, self._forwarding_rule_path, note=kept)
+        )
         if dns is not None and dns.managed_zone:
             ident = f"projects/{spec.project}/managedZones/{dns.managed_zone}"
-            done.append(Change(Action.NOOP, "ManagedZone", dns.managed_zone, ident, note="referenced, not owned: kept"))
+            done.append(Change(Action.NOOP, "ManagedZone", dns.managed_zone, ident, note=kept))
         return done
+
+    def _delete_apigee(
+        self,
+        run: _Run,
+        label: str,
+        name: str,
+        delete: Callable[[str], Operation],
+        wait_until_deleted: Callable[..., None],
+    ) -> None:
+        """Delete an Apigee resource holding this process's organization lock until its
+        operation is done, then wait until it is gone (a 404 on the delete means it already is)."""
+        started = self.clock()
+        run.event(label, "started", "delete")
+        with organization_lock(self.spec.organization):
+            try:
+                operation = delete(name)
+                self.apigee.operations.wait(operation, timeout=self.timeout, progress=run.waiting(label, started))
+            except errors.NotFound:
+                logger.info("destroy: %s already gone", label)
+        wait_until_deleted(name, timeout=self.timeout, progress=run.waiting(label, started))
+        run.event(label, "done", elapsed=self.clock() - started)
 
     # -- TargetEndpoint ----------------------------------------------------------
 
