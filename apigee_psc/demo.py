@@ -17,7 +17,6 @@ from typing import Any
 
 from apigee_psc._http import EMULATOR_ENV
 from apigee_psc.southbound.plan import ProgressEvent
-from apigee_psc.waiters import Schedule
 
 __all__ = ["SEED_SPEC", "run_demo"]
 
@@ -39,10 +38,6 @@ SEED_SPEC: dict[str, Any] = {
     },
     "target": {"path": "/orders"},
 }
-
-#: Polling for the emulator's short operations: every 0.2 s, growing to 1 s.
-DEMO_SCHEDULE = Schedule(windows=((0.0, 0.2),), grow_after=3.0, multiplier=1.5, maximum=1.0)
-
 
 @contextmanager
 def _environment(name: str, value: str) -> Iterator[None]:
@@ -71,18 +66,6 @@ def build_producer(project: str = "my-project", region: str = "us-west1") -> Non
     )
 
 
-def _count_requests(url: str) -> int | None:
-    import requests
-
-    try:
-        answer = requests.get(url.rstrip("/") + "/_emulator/requests", timeout=5)
-        data = answer.json()
-    except (requests.RequestException, ValueError):
-        return None
-    items = data.get("requests", data) if isinstance(data, dict) else data
-    return len(items) if isinstance(items, list) else None
-
-
 def run_demo(
     *,
     op_seconds: float = 1.0,
@@ -104,9 +87,9 @@ def run_demo(
             echo(f"Emulator at {server.url} (organization my-organization, operations take {op_seconds:g}s)")
             echo("Creating the producer's load balancer: hc-tcp-foo, be-ilb, fr-ilb (tcp:80), my-private-zone")
             build_producer()
-            setup_requests = _count_requests(server.url) or 0
+            setup_requests = len(server.requests())
             spec = SouthboundSpec.from_dict(SEED_SPEC, source="seed-scenario")
-            southbound = Southbound(spec, schedule=DEMO_SCHEDULE, timeout=120.0)
+            southbound = Southbound(spec, timeout=120.0)
             plan = southbound.plan()
             echo("")
             echo(plan.to_text())
@@ -117,7 +100,7 @@ def run_demo(
                     echo(event.to_text())
 
             report = southbound.apply(progress=progress, plan=plan)
-            total = _count_requests(server.url)
+            applied = len(server.requests()) - setup_requests
             echo("")
             if output == "json":
                 echo(json.dumps(report.to_dict(), indent=2))
@@ -125,9 +108,7 @@ def run_demo(
                 echo(report.to_text())
             echo("")
             echo(southbound.target_xml())
-            applied = (total - setup_requests) if total is not None else None
-            counted = f", {applied} API requests for plan + apply + status" if applied is not None else ""
-            echo(f"Done in {time.monotonic() - started:.1f}s{counted}.")
+            echo(f"Done in {time.monotonic() - started:.1f}s, {applied} API requests for plan + apply + status.")
             if keep_running:
                 echo(f"Emulator still running: export {EMULATOR_ENV}={host_port} (Ctrl-C to stop)")
                 try:
