@@ -28,7 +28,7 @@ from apigee_psc.emulator.errors import (
     NotFound,
     PermissionDenied,
 )
-from apigee_psc.emulator.routing import Call, Reply, RouteGroup, page_reply, rfc3339
+from apigee_psc.emulator.routing import Call, Reply, RouteGroup, page_reply, rfc3339, with_outcome
 
 if TYPE_CHECKING:
     from apigee_psc.emulator.state import OrgConfig, World
@@ -134,13 +134,7 @@ class ApigeeOperation:
                 },
             },
         }
-        if self.done:
-            out["done"] = True
-            if self.error is not None:
-                out["error"] = self.error.to_status()
-            elif self.response is not None:
-                out["response"] = self.response
-        return out
+        return with_outcome(out, self.done, self.error, self.response)
 
 
 class ApigeeBackend:

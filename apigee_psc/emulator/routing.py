@@ -184,3 +184,15 @@ def page_reply(
     if nxt:
         out["nextPageToken"] = nxt
     return Reply(out)
+
+
+def with_outcome(out: dict[str, Any], done: bool, error: Any, response: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Add a google.longrunning.Operation's outcome to ``out``: ``done`` (left out while false,
+    as proto3 JSON does), then ``error`` (an :class:`EmulatorError`) or ``response``."""
+    if done:
+        out["done"] = True
+        if error is not None:
+            out["error"] = error.to_status()
+        elif response is not None:
+            out["response"] = response
+    return out

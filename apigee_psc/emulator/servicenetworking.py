@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from apigee_psc.emulator.errors import AlreadyExists, EmulatorError, InvalidArgument, NotFound
-from apigee_psc.emulator.routing import Call, Reply, RouteGroup
+from apigee_psc.emulator.routing import Call, Reply, RouteGroup, with_outcome
 
 if TYPE_CHECKING:
     from apigee_psc.emulator.state import World
@@ -45,13 +45,7 @@ class SnOperation:
     def to_dict(self) -> JSON:
         """The wire Operation (``done`` omitted while false)."""
         out: JSON = {"name": self.name, "metadata": {"@type": TYPE_PREFIX + "PeeredDnsDomainMetadata"}}
-        if self.done:
-            out["done"] = True
-            if self.error is not None:
-                out["error"] = self.error.to_status()
-            elif self.response is not None:
-                out["response"] = self.response
-        return out
+        return with_outcome(out, self.done, self.error, self.response)
 
 
 class ServiceNetworkingBackend:
