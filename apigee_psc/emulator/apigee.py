@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -212,14 +211,7 @@ class ApigeeBackend:
     def _start(
         self, org: str, op_type: str, target: str, kind: str, finish: Callable[[ApigeeOperation], None]
     ) -> ApigeeOperation:
-        seconds = self.world.op_seconds(kind)
-        error: EmulatorError | None = None
-        fault = self.world.faults.take_operation_fault(kind)
-        if fault is not None:
-            if fault.outcome == "never":
-                seconds = math.inf
-            else:
-                error = fault.error()
+        seconds, error = self.world.operation_timing(kind)
         op = ApigeeOperation(
             name=f"organizations/{org}/operations/{self.world.uuid()}",
             org=org,

@@ -7,7 +7,6 @@ change is visible once the operation is done.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -66,14 +65,7 @@ class ServiceNetworkingBackend:
         return project_id, network
 
     def _start(self, kind: str, finish: Callable[[SnOperation], None]) -> SnOperation:
-        seconds = self.world.op_seconds(kind)
-        fault = self.world.faults.take_operation_fault(kind)
-        error = None
-        if fault is not None:
-            if fault.outcome == "never":
-                seconds = math.inf
-            else:
-                error = fault.error()
+        seconds, error = self.world.operation_timing(kind)
         op = SnOperation(f"operations/pdd.{self.world.uuid()}", self.world.now(), seconds, finish, kind, error=error)
         self.operations[op.name] = op
         self._advance_op(op)

@@ -9,6 +9,7 @@ drive the world from tests without threads.
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 import threading
 import time
@@ -21,7 +22,7 @@ from apigee_psc.emulator.apigee import ApigeeBackend
 from apigee_psc.emulator.compute import ComputeBackend
 from apigee_psc.emulator.crm import CrmBackend
 from apigee_psc.emulator.dns import DnsBackend
-from apigee_psc.emulator.errors import InvalidArgument
+from apigee_psc.emulator.errors import EmulatorError, InvalidArgument
 from apigee_psc.emulator.faults import FaultInjector
 from apigee_psc.emulator.servicenetworking import ServiceNetworkingBackend
 
@@ -193,6 +194,16 @@ class World:
         """A deterministic UUID4 string."""
         with self.lock:
             return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def operation_timing(self, kind: str) -> tuple[float, EmulatorError | None]:
+        """How long the next operation of ``kind`` runs and the error it ends with: its
+        configured duration, unless an operation fault makes it never finish or fail."""
+        fault = self.faults.take_operation_fault(kind)
+        if fault is None:
+            return self.op_seconds(kind), None
+        if fault.outcome == "never":
+            return math.inf, None
+        return self.op_seconds(kind), fault.error()
 
     def op_seconds(self, kind: str) -> float:
         """How long an operation of ``kind`` (``api.collection.verb``) takes."""
