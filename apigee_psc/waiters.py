@@ -10,9 +10,12 @@ later", decided here by the acceptors on the :class:`Schedule`; *retrying* a pol
 that failed (429, 5xx, resets) happens below, in the transport, with its own backoff and
 deadline. A polling error that no acceptor names is raised as it is.
 
-The default :class:`Schedule` is shaped for operations that take one to two minutes: it
-polls sparsely at first (few operations finish early) and every 7.5 s in the window where they
-usually end, then backs off. ``clock`` and ``sleep`` are injectable, so tests take no time.
+The default is an :class:`AdaptiveSchedule`: every 5 s for the first 30 s, then intervals
+shaped by the hazard rate of the operation's expected duration (``~ 1/sqrt(hazard)``, at most
+15 s apart up to 30 minutes), with a prior per operation kind read from the operation's
+metadata, updated with the durations this process has seen in the same organization and with
+``percentDone`` when it moves (docs/waiting.md derives it). ``clock`` and ``sleep`` are
+injectable, so tests take no time.
 """
 
 from __future__ import annotations
