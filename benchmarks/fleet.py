@@ -8,8 +8,9 @@ Apigee operations' durations is the floor of the wall time; a ratio of 1.0 means
 organization was never idle. Each spec is the seed's scenario with its own forwarding rule,
 NAT subnet, firewall, service attachment, endpoint attachment and DNS zone (two Apigee
 operations per spec); all run against an in-process emulator whose operations take
-``--op-seconds``. The median of ``--runs`` runs is printed (the emulator is reset between
-runs through its control API).
+``--op-seconds``, with ``apply_fleet``'s default number of threads (as the CLI) unless
+``--workers`` says otherwise. The median of ``--runs`` runs is printed (the emulator is reset
+between runs).
 """
 
 from __future__ import annotations
@@ -54,12 +55,12 @@ def prepare(server: EmulatorServer, count: int) -> list[SouthboundSpec]:
     return [SouthboundSpec.from_dict(spec_data(i), source=f"fleet-{i}") for i in range(count)]
 
 
-def run_once(server: EmulatorServer, count: int, op_seconds: float) -> tuple[float, int, float]:
+def run_once(server: EmulatorServer, count: int, op_seconds: float, workers: int | None) -> tuple[float, int, float]:
     """(wall s, Apigee operations, wall / their sum) of one fleet apply."""
     specs = prepare(server, count)
     before = len(server.operations("apigee"))
     started = time.perf_counter()
-    results = apply_fleet(specs, max_workers=count)
+    results = apply_fleet(specs) if workers is None else apply_fleet(specs, max_workers=workers)
     wall = time.perf_counter() - started
     failed = [r for r in results if not r.ok]
     if failed:
@@ -73,17 +74,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--specs", type=int, nargs="+", default=[5, 20])
     parser.add_argument("--op-seconds", type=float, default=1.0)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=None, help="threads (default: apply_fleet's, as the CLI)")
     parser.add_argument("--quick", action="store_true", help="2 specs, 0.2 s operations, one run (CI smoke)")
     args = parser.parse_args(argv)
     sizes, op_seconds, runs = ([2], 0.2, 1) if args.quick else (args.specs, args.op_seconds, args.runs)
 
-    print(f"## Fleet apply, one organization, emulator operations take {op_seconds:g} s (median of {runs})\n")
+    threads = "apply_fleet's default" if args.workers is None else str(args.workers)
+    print(
+        f"## Fleet apply, one organization, emulator operations take {op_seconds:g} s "
+        f"(median of {runs}, threads: {threads})\n"
+    )
     print("| specs | Apigee operations | sum of their durations s | wall s | wall / sum |")
     print("|---|---|---|---|---|")
     with EmulatorServer(op_seconds=op_seconds) as server:
         os.environ["APIGEE_PSC_EMULATOR_HOST"] = server.host_port
         for count in sizes:
-            measured = [run_once(server, count, op_seconds) for _ in range(runs)]
+            measured = [run_once(server, count, op_seconds, args.workers) for _ in range(runs)]
             wall = statistics.median(m[0] for m in measured)
             operations = measured[0][1]
             ratio = statistics.median(m[2] for m in measured)
