@@ -678,3 +678,36 @@ def test_wait_long_wait_never_sleeps_past_deadline(clock: FakeClock) -> None:
     assert clock.elapsed == pytest.approx(1800)
     assert max(clock.sleeps) <= 15.0
     assert len(seen) == len(DEFAULT_SCHEDULE.poll_times(1800))
+
+
+def test_wait_on_a_resource_learns_under_its_waiter_name(clock: FakeClock) -> None:
+    """wait_until_ready-style waits carry no operation: the organization comes from the subject."""
+    poll, _seen = scripted(ea("CREATING", "UNAVAILABLE"), ea("CREATING", "UNAVAILABLE"), ea("ACTIVE", "ACCEPTED"))
+    wait(
+        ATTACHMENT_READY,
+        poll,
+        timeout=600,
+        subject="organizations/org-1/endpointAttachments/gkebackend",
+        clock=clock.now,
+        sleep=clock.sleep,
+    )
+    assert clock.sleeps == [5.0, 5.0]  # the quick window of an attachment create's prior
+    assert history_for(clock.now).durations(("org-1", "ATTACHMENT_READY")) == (7.5,)  # between 5 and 10 s
+
+
+def test_history_for_clock_that_cannot_be_weakly_referenced_shares_one() -> None:
+    class Slotted:
+        __slots__ = ()
+
+        def __call__(self) -> float:
+            return 0.0
+
+    first, second = Slotted(), Slotted()
+    assert history_for(first) is history_for(second)
+
+
+def test_fixed_schedule_plan_ignores_values() -> None:
+    plan = Schedule.fixed(10).begin(waiter="OPERATION_DONE", subject="organizations/o/operations/1")
+    plan.observe(apigee_op("o", "endpointAttachments", "INSERT", done=False, percent=50), 0.0)
+    assert [plan.delay(t) for t in (0.0, 10.0)] == [10.0, 10.0]
+    plan.succeeded(20.0)
