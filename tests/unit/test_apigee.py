@@ -275,7 +275,7 @@ def test_operations_wait_create_then_done_returns_response(
     assert done.done and done.error is None
     assert done.response is not None and done.response["host"] == "7.0.3.4"
     assert len(rsps.calls) == 4  # POST + 3 GETs: the POST's answer was judged without a request
-    assert clock.elapsed == 40  # DEFAULT_SCHEDULE: 0 (in hand), 20, 30, 40
+    assert clock.elapsed == 15  # DEFAULT_SCHEDULE: 0 (in hand), 5, 10, 15 (polls at most 5 s apart in the first 30 s)
 
 
 def test_operations_wait_failed_raises_operation_failed(rsps: responses.RequestsMock, client: ApigeeClient) -> None:
