@@ -300,6 +300,7 @@ class ApigeeBackend:
             self._seq += 1
             ea = EndpointAttachment(org, ea_id, location, sa, self._seq)
             self.attachments[name] = ea
+            self.world.compute.forget_connection(sa, name)
 
             def finish(op: ApigeeOperation) -> None:
                 if op.error is not None:
@@ -346,6 +347,7 @@ class ApigeeBackend:
                     ea.state = "ACTIVE"
                     return
                 self.attachments.pop(ea.name, None)
+                self.world.compute.forget_connection(ea.service_attachment, ea.name)
                 op.response = {"@type": "type.googleapis.com/google.protobuf.Empty"}
 
             return self._start(org, "DELETE", ea.name, "apigee.endpointAttachments.delete", finish)
@@ -364,7 +366,7 @@ class ApigeeBackend:
             and self.orgs[o.org].tenant_project_id == tenant
         )
         return self.world.compute.connection_status(
-            ea.service_attachment, tenant, number, rank, network=_consumer_network(tenant)
+            ea.service_attachment, tenant, number, rank, network=_consumer_network(tenant), consumer=ea.name
         )
 
     def connection_state(self, ea: EndpointAttachment) -> str:

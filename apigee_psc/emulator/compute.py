@@ -31,6 +31,7 @@ from apigee_psc.emulator.errors import (
     EmulatorError,
     InvalidArgument,
     NotFound,
+    OperationInProgress,
     ResourceInUse,
 )
 from apigee_psc.emulator.routing import Call, Handler, Reply, RouteGroup, page, rfc3339_offset
@@ -430,6 +431,9 @@ class ComputeBackend:
         self.request_ids: dict[tuple[str, str], str] = {}
         self.projects: set[str] = set()
         self.regions: set[tuple[str, str]] = set()
+        #: (service attachment path, consumer key) -> the status decided for that connection
+        #: (ACCEPTED or REJECTED); a PENDING connection is not stored and is decided again.
+        self.connections: dict[tuple[str, str], str] = {}
 
     # -- projects, regions, references -----------------------------------------------------------
 
@@ -604,6 +608,8 @@ class ComputeBackend:
                     kind = collection[:-1] if collection.endswith("s") else collection
                     raise ResourceInUse(f"The {kind} resource '{path}' is already being used by '{users[0].path}'")
                 del self.resources[path]
+                if collection == "serviceAttachments":
+                    self.connections = {k: v for k, v in self.connections.items() if k[0] != path}
                 if collection == "subnetworks":
                     net = self.resources.get(res.fields.get("network", ""))
                     if net is not None and path in net.fields.get("subnetworks", []):
@@ -639,6 +645,9 @@ class ComputeBackend:
                         if new != res.fields.get(immutable):
                             raise _invalid_field(immutable, patch[immutable], "The field cannot be changed.")
                 merged = _merge_patch(res.fields, patch)
+                if collection == "serviceAttachments":
+                    # Connections that exist now are decided under the lists as they are now.
+                    self.world.apigee.endpoints_for(path)
                 validator = getattr(self, f"_validate_{collection}")
                 res.fields = validator(project, region, name, merged, res)
                 res.fingerprint_seq += 1
@@ -680,6 +689,7 @@ class ComputeBackend:
             seen = self.request_ids.get((project, request_id))
             if seen is not None:
                 return self.operations[seen]
+        self._check_no_operation_running(target)
         kind = f"compute.{COLLECTIONS[collection][0]}.{verb}"
         seconds = self.world.op_seconds(kind)
         fault = self.world.faults.take_operation_fault(kind)
@@ -713,6 +723,16 @@ class ComputeBackend:
         if request_id:
             self.request_ids[(project, request_id)] = op.path
         return op
+
+    def _check_no_operation_running(self, target: str) -> None:
+        """409 operationInProgress while an operation on ``target`` is not DONE (as Compute answers)."""
+        now = self.world.now()
+        for op in self.operations.values():
+            if op.target == target and op.status(now) != "DONE":
+                raise OperationInProgress(
+                    f"The resource '{target}' is being changed by operation '{op.name}' ({op.operation_type}); "
+                    "retry when that operation is DONE."
+                )
 
     def get_operation(self, project: str, region: str | None, name: str) -> ComputeOperation:
         """A region or global operation."""
@@ -995,11 +1015,12 @@ class ComputeBackend:
         accept = f.get("consumerAcceptLists") or []
         reject = f.get("consumerRejectLists") or []
         if pref == "ACCEPT_AUTOMATIC" and (accept or reject):
-            raise _invalid_field(
-                "connectionPreference",
-                pref,
-                "Consumer accept and reject lists can only be set when the connection preference is ACCEPT_MANUAL.",
-            )
+            # Compute's own words (terraform-provider-google #17153): the lists must be cleared
+            # (an empty list or null in the same PATCH) before or while switching to automatic.
+            raise InvalidArgument("Incorrect combination of connection preference with accept and/or reject list")
+        reconcile = f.setdefault("reconcileConnections", False)
+        if not isinstance(reconcile, bool):
+            raise _invalid_field("reconcileConnections", reconcile, "Must be true or false.")
         for i, entry in enumerate(accept):
             keys = [k for k in ("projectIdOrNum", "networkUrl", "endpointUrl") if entry.get(k)]
             if len(keys) != 1:
@@ -1029,18 +1050,50 @@ class ComputeBackend:
     # -- the PSC connection rule shared with Apigee -------------------------------------------------
 
     def connection_status(
-        self, sa_path: str, project_id: str, project_number: str, rank: int = 0, network: str | None = None
+        self,
+        sa_path: str,
+        project_id: str,
+        project_number: str,
+        rank: int = 0,
+        network: str | None = None,
+        consumer: str | None = None,
     ) -> str | None:
         """Status of a consumer of ``sa_path`` (None when the service attachment is gone).
 
-        ACCEPT_AUTOMATIC -> ACCEPTED; ACCEPT_MANUAL -> REJECTED when the project (id or
-        number) or network is reject-listed, ACCEPTED when accept-listed and ``rank`` (the
-        consumer's index among that project's endpoints) is within the connection limit,
-        else PENDING.
+        Under the current settings: ACCEPT_AUTOMATIC -> ACCEPTED; ACCEPT_MANUAL -> REJECTED
+        when the project (id or number) or network is reject-listed, ACCEPTED when
+        accept-listed and ``rank`` (the consumer's index among that project's endpoints) is
+        within the connection limit, else PENDING.
+
+        ``consumer`` names an existing connection (an endpoint). As Compute does, once such a
+        connection is ACCEPTED or REJECTED it keeps that status when the preference or the
+        lists change, unless the attachment has ``reconcileConnections: true``; only PENDING
+        connections (and new ones) follow the lists.
         """
         sa = self.resources.get(sa_path)
         if sa is None or sa.collection != "serviceAttachments":
             return None
+        live = self._status_under_lists(sa, project_id, project_number, rank, network)
+        if consumer is None:
+            return live
+        key = (sa_path, consumer)
+        decided = self.connections.get(key)
+        if decided is not None and not sa.fields.get("reconcileConnections"):
+            return decided
+        if live in ("ACCEPTED", "REJECTED"):
+            self.connections[key] = live
+        else:
+            self.connections.pop(key, None)
+        return live
+
+    def forget_connection(self, sa_path: str, consumer: str) -> None:
+        """Drop the decided status of a connection whose consumer is gone (or starts again)."""
+        self.connections.pop((sa_path, consumer), None)
+
+    @staticmethod
+    def _status_under_lists(
+        sa: ComputeResource, project_id: str, project_number: str, rank: int, network: str | None
+    ) -> str:
         if sa.fields.get("connectionPreference") == "ACCEPT_AUTOMATIC":
             return "ACCEPTED"
         ids = {project_id, project_number}
@@ -1121,6 +1174,7 @@ class ComputeBackend:
                 self.resources[net.path] = net
                 return net
             op = self.insert(collection, project, region, body)
+            del self.operations[op.path]  # a seeded resource has no operation (nothing to wait for)
             return self.lookup(op.target)
 
 
