@@ -983,6 +983,12 @@ class ComputeBackend:
         fr = self.lookup(self.ref(f[target_key], target_key, project, region, "forwardingRules"))
         if fr.collection != "forwardingRules" or fr.region != region:
             raise _invalid_field(target_key, fr.path, "It must be a forwarding rule in the same region.")
+        # gcloud sends both fields (the same self link); they must name the same rule.
+        for key in ("producerForwardingRule", "targetService"):
+            if f.get(key):
+                if self.ref(f[key], key, project, region, "forwardingRules") != fr.path:
+                    raise _invalid_field(key, f[key], "producerForwardingRule and targetService must be the same.")
+                f[key] = fr.path
         if fr.fields.get("loadBalancingScheme") not in ("INTERNAL", "INTERNAL_MANAGED"):
             raise _invalid_field(target_key, fr.path, "The forwarding rule must be internal.")
         for other in self.resources.values():
@@ -1218,6 +1224,52 @@ def _list_reply(call: Call, collection: str, project: str, region: str | None) -
     return Reply(out)
 
 
+#: Collections with an aggregated list: URL segment -> (discovery resource, list kind).
+AGGREGATED: dict[str, tuple[str, str]] = {
+    "subnetworks": ("subnetworks", "compute#subnetworkAggregatedList"),
+    "healthChecks": ("healthChecks", "compute#healthChecksAggregatedList"),
+    "backendServices": ("backendServices", "compute#backendServiceAggregatedList"),
+    "forwardingRules": ("forwardingRules", "compute#forwardingRuleAggregatedList"),
+    "serviceAttachments": ("serviceAttachments", "compute#serviceAttachmentAggregatedList"),
+}
+
+
+def _aggregated_reply(call: Call, collection: str, project: str) -> Reply:
+    """``projects/{p}/aggregated/{collection}``: every region's items under ``regions/{r}``.
+
+    What gcloud's ``list`` calls without ``--regions``; a page holds ``maxResults`` items in
+    all; ``includeAllScopes`` and ``returnPartialSuccess`` are accepted (every scope here
+    answers), ``filter`` and ``orderBy`` are not modelled and refused rather than ignored.
+    """
+    for unsupported in ("filter", "orderBy"):
+        if call.args.get(unsupported):
+            raise InvalidArgument(f"The emulator does not model '{unsupported}' on aggregated lists.")
+    backend = call.world.compute
+    with call.world.lock:
+        project_id = backend._scope(project)
+        prefix = f"projects/{project_id}/regions/"
+        items = sorted(
+            (r for p, r in backend.resources.items() if p.startswith(prefix) and r.collection == collection),
+            key=lambda r: (r.region or "", r.name),
+        )
+    size = call.int_arg("maxResults")
+    if size is not None and not 0 <= size <= 500:
+        raise InvalidArgument(f"Invalid value for field 'maxResults': '{size}'. Must be between 0 and 500.")
+    chunk, token = page(items, size, call.args.get("pageToken"), default=500, maximum=500)
+    scopes: JSON = {}
+    for res in chunk:
+        scopes.setdefault(f"regions/{res.region}", {collection: []})[collection].append(backend.render(res, call.root))
+    out: JSON = {
+        "kind": AGGREGATED[collection][1],
+        "id": f"projects/{project_id}/aggregated/{collection}",
+        "items": scopes,
+        "selfLink": f"{call.root}compute/v1/projects/{project_id}/aggregated/{collection}",
+    }
+    if token:
+        out["nextPageToken"] = token
+    return Reply(out)
+
+
 def _op_reply(call: Call, op: ComputeOperation) -> Reply:
     return Reply(op.to_dict(call.root, call.world.now()))
 
@@ -1262,6 +1314,18 @@ _register("networks", ("list", "get"))
 for _c in ("subnetworks", "firewalls", "healthChecks", "backendServices", "forwardingRules"):
     _register(_c, ("list", "get", "insert", "delete"))
 _register("serviceAttachments", ("list", "get", "insert", "delete", "patch"))
+
+
+def _register_aggregated(collection: str) -> None:
+    def do_aggregated(call: Call, project: str) -> Reply:
+        return _aggregated_reply(call, collection, project)
+
+    endpoint = f"compute.{AGGREGATED[collection][0]}.aggregatedList"
+    ROUTES.route("GET", f"{_P}/aggregated/{collection}", endpoint)(do_aggregated)
+
+
+for _c in AGGREGATED:
+    _register_aggregated(_c)
 
 
 def _wait(call: Call, project: str, operation: str, region: str | None) -> Reply:

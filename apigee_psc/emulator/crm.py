@@ -1,4 +1,4 @@
-"""Cloud Resource Manager v3: projects.get, projects.getIamPolicy, projects.setIamPolicy.
+"""Cloud Resource Manager v3 and v1 (gcloud's): projects.get, projects.getIamPolicy, projects.setIamPolicy.
 
 Projects are created on first reference (unless ``auto_create_projects`` is off) with a
 deterministic 12-digit number. IAM policies carry base64 etags: a ``setIamPolicy`` whose
@@ -69,6 +69,17 @@ class Project:
             "displayName": self.project_id,
             "createTime": ts,
             "updateTime": ts,
+        }
+
+    def to_v1_dict(self) -> JSON:
+        """The v1 Project resource (what ``gcloud projects describe`` reads)."""
+        return {
+            "projectNumber": self.number,
+            "projectId": self.project_id,
+            "lifecycleState": "ACTIVE",
+            "name": self.project_id,
+            "createTime": rfc3339(self.create_time),
+            "parent": {"type": "organization", "id": "100000000001"},
         }
 
     def policy(self, requested_version: int = 1) -> JSON:
@@ -226,12 +237,21 @@ class CrmBackend:
 ROUTES = RouteGroup("crm", style="rpc", service="cloudresourcemanager.googleapis.com")
 
 
+# Endpoints of v1 carry ``@v1``: both versions have the same discovery method ids.
+
+
 @ROUTES.route("GET", "/v3/projects/<id:project>", "cloudresourcemanager.projects.get")
 def _get(call: Call, project: str) -> Reply:
     return Reply(call.world.crm.get(project).to_dict())
 
 
+@ROUTES.route("GET", "/v1/projects/<id:project>", "cloudresourcemanager.projects.get@v1")
+def _get_v1(call: Call, project: str) -> Reply:
+    return Reply(call.world.crm.get(project).to_v1_dict())
+
+
 @ROUTES.route("POST", "/v3/projects/<id:project>:getIamPolicy", "cloudresourcemanager.projects.getIamPolicy")
+@ROUTES.route("POST", "/v1/projects/<id:project>:getIamPolicy", "cloudresourcemanager.projects.getIamPolicy@v1")
 def _get_iam_policy(call: Call, project: str) -> Reply:
     options = call.json().get("options") or {}
     version = int(options.get("requestedPolicyVersion") or 0)
@@ -239,6 +259,7 @@ def _get_iam_policy(call: Call, project: str) -> Reply:
 
 
 @ROUTES.route("POST", "/v3/projects/<id:project>:setIamPolicy", "cloudresourcemanager.projects.setIamPolicy")
+@ROUTES.route("POST", "/v1/projects/<id:project>:setIamPolicy", "cloudresourcemanager.projects.setIamPolicy@v1")
 def _set_iam_policy(call: Call, project: str) -> Reply:
     policy = call.json().get("policy")
     if not isinstance(policy, dict):

@@ -55,7 +55,7 @@ def _api_of(path: str) -> str:
         return "compute"
     if path.startswith("/dns/"):
         return "dns"
-    if path.startswith("/v3/"):
+    if path.startswith(("/v3/", "/v1/projects/")):
         return "crm"
     if path.startswith(("/v1/services/", "/v1/operations")):
         return "servicenetworking"
