@@ -1163,6 +1163,8 @@ class ComputeBackend:
                 name = str(body.get("name", ""))
                 if not NAME_RE.match(name):
                     raise _invalid_field("name", name, "Invalid network name.")
+                if _path(project, None, "networks", name) in self.resources:
+                    raise AlreadyExists(f"The resource '{_path(project, None, 'networks', name)}' already exists")
                 net = ComputeResource(
                     "networks",
                     project,

@@ -29,7 +29,12 @@ DELETE   /_emulator/requests       clear the request log
        {"api": "apigee", "collection": "endpointAttachments", "org": "o", "id": "x", "body": {...}},
        {"api": "dns", "collection": "managedZones", "project": "p", "body": {...}},
        {"api": "crm", "collection": "iamBindings", "project": "p", "role": "roles/dns.peer",
-        "member": "serviceAccount:..."}]}
+        "member": "serviceAccount:..."}],
+     "producer_for": [{"organization": "o", "project": "p", "region": "r", "network": "n",
+                       "forwarding_rule": "fr", "dns": {...}}]}
+
+``producer_for`` takes southbound specs (as JSON objects) and creates the producer side
+they reference (see :mod:`.producer`), skipping what exists.
 
 An override of ``null`` removes it. Resources are created at once, without operations.
 """
@@ -42,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.routing import Rule
 
 from apigee_psc.emulator.errors import InvalidArgument
+from apigee_psc.emulator.producer import seed_producer_for
 from apigee_psc.emulator.routing import Call, Reply
 
 if TYPE_CHECKING:
@@ -71,6 +77,7 @@ _CONFIG_KEYS = {
     "orgs",
     "projects",
     "resources",
+    "producer_for",
 }
 
 
@@ -115,6 +122,11 @@ def apply_config(world: World, spec: Any) -> JSON:
             world.ensure_project(str(project))
         for res in spec.get("resources") or []:
             _seed(world, res)
+        producer_for = spec.get("producer_for") or []
+        if not isinstance(producer_for, list) or not all(isinstance(s, dict) for s in producer_for):
+            raise InvalidArgument("config: producer_for must be a list of specs (objects)")
+        if producer_for:
+            seed_producer_for(world, producer_for)
         return cfg.to_dict()
 
 
