@@ -60,6 +60,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seed for ids and fault injection (default 0)")
     parser.add_argument("--verbose", action="store_true", help="log every request")
     parser.add_argument(
+        "--dns-peer-failure",
+        choices=("request", "operation"),
+        default="request",
+        help="how a DNS zone create without the roles/dns.peer grant fails: 'request' (403 at once, the "
+        "default) or 'operation' (its operation ends with PERMISSION_DENIED); Google does both",
+    )
+    parser.add_argument(
         "--producer",
         action="store_true",
         help="also create the seed's producer in my-project/us-west1: health check hc-tcp-foo, backend "
@@ -95,7 +102,13 @@ def main(argv: list[str] | None = None) -> int:
         specs = load_specs(args.producer_for)
         orgs = [parse_org(o) for o in (args.org or [DEFAULT_ORG])]
         server = EmulatorServer(
-            args.host, args.port, orgs=orgs, op_seconds=args.op_seconds, seed=args.seed, verbose=args.verbose
+            args.host,
+            args.port,
+            orgs=orgs,
+            op_seconds=args.op_seconds,
+            seed=args.seed,
+            verbose=args.verbose,
+            dns_peer_failure=args.dns_peer_failure,
         )
     except EmulatorError as exc:
         print(f"error: {exc.message}", file=sys.stderr)

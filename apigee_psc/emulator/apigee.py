@@ -441,19 +441,20 @@ class ApigeeBackend:
             net_path = f"projects/{project_id}/global/networks/{network}"
             if net_path not in self.world.compute.resources:
                 raise InvalidArgument(f'network "{net_path}" not found.', reason="badRequest")
-            agent = self.service_agent(org)
-            if not self.world.crm.has_role(project_id, f"serviceAccount:{agent}", "roles/dns.peer"):
-                raise PermissionDenied(
-                    f"Permission 'dns.networks.targetWithPeeringZone' denied: the Apigee service agent "
-                    f"{agent} needs roles/dns.peer on project {project_id}.",
-                    reason="iamPermissionDenied",
-                )
+            in_operation = self.world.config.dns_peer_failure == "operation"
+            if not in_operation:
+                self._check_dns_peer(org, project_id)
             self._check_lock(org)
             now = self.world.now()
             zone = DnsZone(org, zone_id, domain, description, project, network, now, now)
             self.dns_zones[name] = zone
 
             def finish(op: ApigeeOperation) -> None:
+                if op.error is None and in_operation:
+                    try:  # checked when the operation ends, so a grant may propagate meanwhile
+                        self._check_dns_peer(org, project_id)
+                    except PermissionDenied as exc:
+                        op.error = exc
                 if op.error is not None:
                     self.dns_zones.pop(name, None)
                     return
@@ -462,6 +463,16 @@ class ApigeeBackend:
                 op.response = {"@type": TYPE_PREFIX + "DnsZone", **zone.to_dict()}
 
             return self._start(org, "INSERT", name, "apigee.dnsZones.create", finish)
+
+    def _check_dns_peer(self, org: str, project_id: str) -> None:
+        """403 PERMISSION_DENIED unless the org's service agent has roles/dns.peer on ``project_id``."""
+        agent = self.service_agent(org)
+        if not self.world.crm.has_role(project_id, f"serviceAccount:{agent}", "roles/dns.peer"):
+            raise PermissionDenied(
+                f"Permission 'dns.networks.targetWithPeeringZone' denied: the Apigee service agent "
+                f"{agent} needs roles/dns.peer on project {project_id}.",
+                reason="iamPermissionDenied",
+            )
 
     def get_dns_zone(self, org: str, zone_id: str) -> DnsZone:
         """dnsZones.get."""

@@ -21,6 +21,7 @@ DELETE   /_emulator/requests       clear the request log
     {"op_seconds": 0.5,
      "op_seconds_overrides": {"apigee.endpointAttachments.delete": 2, "compute": 0},
      "wait_deadline": 2.0, "iam_propagation_seconds": 0, "auto_create_projects": true,
+     "dns_peer_failure": "operation",
      "connection_states": {"my-organization/gkebackend": "FROZEN"},
      "orgs": ["other-org", "peered-org:peered"],
      "projects": ["my-project"],
@@ -49,6 +50,7 @@ from werkzeug.routing import Rule
 from apigee_psc.emulator.errors import InvalidArgument
 from apigee_psc.emulator.producer import seed_producer_for
 from apigee_psc.emulator.routing import Call, Reply
+from apigee_psc.emulator.state import check_dns_peer_failure
 
 if TYPE_CHECKING:
     from apigee_psc.emulator.state import World
@@ -74,6 +76,7 @@ _CONFIG_KEYS = {
     "iam_propagation_seconds",
     "auto_create_projects",
     "connection_states",
+    "dns_peer_failure",
     "orgs",
     "projects",
     "resources",
@@ -98,6 +101,8 @@ def apply_config(world: World, spec: Any) -> JSON:
                 setattr(cfg, key, value)
         if "auto_create_projects" in spec:
             cfg.auto_create_projects = bool(spec["auto_create_projects"])
+        if "dns_peer_failure" in spec:
+            cfg.dns_peer_failure = check_dns_peer_failure(spec["dns_peer_failure"])
         forced = spec.get("connection_states") or {}
         if not isinstance(forced, dict):
             raise InvalidArgument("config: connection_states must be an object")

@@ -212,6 +212,7 @@ class EmulatorServer:
         iam_propagation_seconds: float = 0.0,
         world: World | None = None,
         verbose: bool = False,
+        dns_peer_failure: str = "request",
     ) -> None:
         self.world = world or World(
             orgs if orgs is not None else (DEFAULT_ORG,),
@@ -220,6 +221,7 @@ class EmulatorServer:
             clock=clock,
             wait_deadline=wait_deadline,
             iam_propagation_seconds=iam_propagation_seconds,
+            dns_peer_failure=dns_peer_failure,
         )
         self.app = EmulatorApp(self.world)
         handler = type("Handler", (_QuietHandler,), {"verbose": verbose})
