@@ -439,7 +439,7 @@ class ApigeeBackend:
                 raise AlreadyExists(f'dns zone "{name}" already exists')
             project_id = self.world.ensure_project(project)
             net_path = f"projects/{project_id}/global/networks/{network}"
-            if net_path not in self.world.compute.resources:
+            if not self.world.compute.network_exists(project_id, network):
                 raise InvalidArgument(f'network "{net_path}" not found.', reason="badRequest")
             in_operation = self.world.config.dns_peer_failure == "operation"
             if not in_operation:

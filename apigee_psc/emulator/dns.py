@@ -152,7 +152,7 @@ class DnsBackend:
                             f".networkUrl': '{url}'"
                         )
                     net_project = self.world.ensure_project(match.group(1))
-                    if f"projects/{net_project}/global/networks/{match.group(2)}" not in self.world.compute.resources:
+                    if not self.world.compute.network_exists(net_project, match.group(2)):
                         raise _bad(f"The network '{url}' does not exist.")
                     net.setdefault("kind", "dns#managedZonePrivateVisibilityConfigNetwork")
             if (project, name) in self.zones:

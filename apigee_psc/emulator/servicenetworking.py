@@ -60,7 +60,7 @@ class ServiceNetworkingBackend:
         if service != SERVICE:
             raise NotFound(f"Service '{service}' not found.")
         project_id = self.world.ensure_project(project)
-        if f"projects/{project_id}/global/networks/{network}" not in self.world.compute.resources:
+        if not self.world.compute.network_exists(project_id, network):
             raise InvalidArgument(f"Network 'projects/{project}/global/networks/{network}' does not exist.")
         return project_id, network
 
