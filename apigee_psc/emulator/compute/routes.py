@@ -9,8 +9,6 @@ from apigee_psc.emulator.compute.resources import ComputeOperation
 from apigee_psc.emulator.errors import InvalidArgument
 from apigee_psc.emulator.routing import Call, Handler, Reply, RouteGroup, page
 
-# -- routes ------------------------------------------------------------------------------------------------
-
 ROUTES = RouteGroup("compute", style="compute", service="compute.googleapis.com")
 _P = "/compute/v1/projects/<id:project>"
 
