@@ -13,7 +13,6 @@ error answers to :mod:`apigee_psc.errors`, and retries (tenacity) bounded by dea
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import random
@@ -65,20 +64,19 @@ _RETRY_STATUS = {500, 502, 503, 504}
 _MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+def _is_google_host(host: str) -> bool:
+    host = host.lower().rstrip(".")
+    return host == "googleapis.com" or host.endswith(".googleapis.com")
 
 
 def resolve_endpoint(api: str, endpoint: str | None = None) -> tuple[str, bool]:
     """Return ``(root_url, is_emulator)`` for ``api``.
 
     ``endpoint`` wins, then ``APIGEE_PSC_EMULATOR_HOST`` (``host:port``), then Google's
-    root. Plain ``http://`` is refused unless the host is loopback.
+    root. Plain ``http://`` is accepted for a host given explicitly here or in
+    ``APIGEE_PSC_EMULATOR_HOST`` (an emulator, in a container or a CI service too) and is
+    then used with anonymous credentials, so no token travels in clear text; it is refused
+    for Google's own ``*.googleapis.com`` hosts.
     """
     if api not in API_ROOTS:
         raise errors.ValidationError("api", api, f"one of {sorted(API_ROOTS)}")
@@ -93,9 +91,9 @@ def resolve_endpoint(api: str, endpoint: str | None = None) -> tuple[str, bool]:
     parts = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise errors.ValidationError("endpoint", endpoint, "an http(s) URL such as https://host[:port]/")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and _is_google_host(parts.hostname):
         raise errors.ValidationError(
-            "endpoint", endpoint, "plain http:// is only allowed for a loopback host (127.0.0.1, ::1, localhost)"
+            "endpoint", endpoint, "https:// for Google's APIs (plain http:// is only for an emulator)"
         )
     emulator = emulator or (parts.scheme == "http")
     path = parts.path if parts.path.endswith("/") else parts.path + "/"

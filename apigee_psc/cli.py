@@ -338,24 +338,20 @@ def target_xml(state: _State, spec_path: str, output: str) -> None:
         click.echo(xml, nl=False)
 
 
-@cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8089, show_default=True, type=int)
-@click.option("--org", "orgs", multiple=True, help="Organization to serve, NAME or NAME:peered (repeatable).")
-@click.option("--op-seconds", type=float, default=None, help="Seconds an Apigee operation takes.")
-@click.option("--producer", is_flag=True, help="Also create the seed's load balancer (fr-ilb) and private zone.")
-def emulator(host: str, port: int, orgs: tuple[str, ...], op_seconds: float | None, producer: bool) -> None:
-    """Serve the local emulator of the five Google APIs."""
+@cli.command(
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+    add_help_option=False,
+)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def emulator(args: tuple[str, ...]) -> None:
+    """Serve the local emulator of the five Google APIs.
+
+    Takes every option of ``python -m apigee_psc.emulator`` (--host, --port, --org, --op-seconds,
+    --seed, --verbose, --producer, --producer-for SPEC...); ``apigee-psc emulator --help`` lists them.
+    """
     from apigee_psc.emulator import main as emulator_main
 
-    argv = ["--host", host, "--port", str(port)]
-    for org in orgs:
-        argv += ["--org", org]
-    if op_seconds is not None:
-        argv += ["--op-seconds", str(op_seconds)]
-    if producer:
-        argv.append("--producer")
-    sys.exit(emulator_main(argv))
+    sys.exit(emulator_main(list(args)))
 
 
 @cli.command()

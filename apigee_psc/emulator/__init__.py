@@ -24,10 +24,11 @@ import threading
 from types import FrameType
 
 from apigee_psc.emulator.errors import EmulatorError
+from apigee_psc.emulator.producer import SEED_PRODUCER, load_specs, seed_producer_for
 from apigee_psc.emulator.server import DEFAULT_ORG, EmulatorServer
 from apigee_psc.emulator.state import DEFAULT_OP_SECONDS, OrgConfig, World, parse_org
 
-__all__ = ["EMULATOR_ENV", "EmulatorServer", "OrgConfig", "World", "main", "seed_producer"]
+__all__ = ["EMULATOR_ENV", "EmulatorServer", "OrgConfig", "World", "main", "seed_producer", "seed_producer_for"]
 
 #: The environment variable that points apigee-psc at an emulator (``HOST:PORT``).
 EMULATOR_ENV = "APIGEE_PSC_EMULATOR_HOST"
@@ -59,67 +60,36 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seed for ids and fault injection (default 0)")
     parser.add_argument("--verbose", action="store_true", help="log every request")
     parser.add_argument(
+        "--dns-peer-failure",
+        choices=("request", "operation"),
+        default="request",
+        help="how a DNS zone create without the roles/dns.peer grant fails: 'request' (403 at once, the "
+        "default) or 'operation' (its operation ends with PERMISSION_DENIED); Google does both",
+    )
+    parser.add_argument(
         "--producer",
         action="store_true",
         help="also create the seed's producer in my-project/us-west1: health check hc-tcp-foo, backend "
         "service be-ilb, internal forwarding rule fr-ilb (tcp:80) and private zone my-private-zone "
         "(example.com.), so examples/seed-scenario.yaml applies as it is",
     )
+    parser.add_argument(
+        "--producer-for",
+        nargs="+",
+        default=[],
+        metavar="SPEC",
+        help="also create the producer side these spec files reference (network, health check, backend "
+        "service, internal forwarding rule, Cloud DNS private zone) and serve their organizations, so they "
+        "apply as they are; e.g. --producer-for examples/fleet/*.yaml",
+    )
     return parser
 
 
 def seed_producer(server: EmulatorServer, project: str = "my-project", region: str = "us-west1") -> None:
-    """Create the seed's producer load balancer and private zone at once (no operations)."""
-    root = f"projects/{project}"
-    network = f"{root}/global/networks/default"
-    resources = [
-        {
-            "api": "compute",
-            "collection": "healthChecks",
-            "project": project,
-            "region": region,
-            "body": {"name": "hc-tcp-foo", "type": "TCP", "tcpHealthCheck": {"port": 80}},
-        },
-        {
-            "api": "compute",
-            "collection": "backendServices",
-            "project": project,
-            "region": region,
-            "body": {
-                "name": "be-ilb",
-                "loadBalancingScheme": "INTERNAL",
-                "protocol": "TCP",
-                "network": network,
-                "healthChecks": [f"{root}/regions/{region}/healthChecks/hc-tcp-foo"],
-            },
-        },
-        {
-            "api": "compute",
-            "collection": "forwardingRules",
-            "project": project,
-            "region": region,
-            "body": {
-                "name": "fr-ilb",
-                "loadBalancingScheme": "INTERNAL",
-                "IPProtocol": "TCP",
-                "ports": ["80"],
-                "network": network,
-                "backendService": f"{root}/regions/{region}/backendServices/be-ilb",
-            },
-        },
-        {
-            "api": "dns",
-            "collection": "managedZones",
-            "project": project,
-            "body": {
-                "name": "my-private-zone",
-                "dnsName": "example.com.",
-                "description": "private zone of the producer",
-                "visibility": "private",
-            },
-        },
-    ]
-    server.configure(resources=resources)
+    """Create the seed's producer at once (no operations): health check ``hc-tcp-foo``, backend
+    service ``be-ilb``, internal forwarding rule ``fr-ilb`` (tcp:80) and private zone
+    ``my-private-zone`` (``example.com.``), so ``examples/seed-scenario.yaml`` applies as it is."""
+    seed_producer_for(server.world, [{**SEED_PRODUCER, "project": project, "region": region}])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,9 +99,16 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --op-seconds must not be negative", file=sys.stderr)
         return 2
     try:
+        specs = load_specs(args.producer_for)
         orgs = [parse_org(o) for o in (args.org or [DEFAULT_ORG])]
         server = EmulatorServer(
-            args.host, args.port, orgs=orgs, op_seconds=args.op_seconds, seed=args.seed, verbose=args.verbose
+            args.host,
+            args.port,
+            orgs=orgs,
+            op_seconds=args.op_seconds,
+            seed=args.seed,
+            verbose=args.verbose,
+            dns_peer_failure=args.dns_peer_failure,
         )
     except EmulatorError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
@@ -140,8 +117,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
 
-    if args.producer:
-        seed_producer(server)
+    try:
+        if args.producer:
+            seed_producer(server)
+        if specs:
+            seed_producer_for(server.world, specs)
+    except EmulatorError as exc:
+        server.stop()
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
 
     def _terminate(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -149,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
     print(
-        f"apigee-psc emulator serving {server.url} (orgs: {', '.join(o.name for o in orgs)}); "
+        f"apigee-psc emulator serving {server.url} (orgs: {', '.join(sorted(server.world.orgs))}); "
         f"export {EMULATOR_ENV}={server.host_port}",
         flush=True,
     )

@@ -21,6 +21,7 @@ DELETE   /_emulator/requests       clear the request log
     {"op_seconds": 0.5,
      "op_seconds_overrides": {"apigee.endpointAttachments.delete": 2, "compute": 0},
      "wait_deadline": 2.0, "iam_propagation_seconds": 0, "auto_create_projects": true,
+     "dns_peer_failure": "operation",
      "connection_states": {"my-organization/gkebackend": "FROZEN"},
      "orgs": ["other-org", "peered-org:peered"],
      "projects": ["my-project"],
@@ -29,7 +30,12 @@ DELETE   /_emulator/requests       clear the request log
        {"api": "apigee", "collection": "endpointAttachments", "org": "o", "id": "x", "body": {...}},
        {"api": "dns", "collection": "managedZones", "project": "p", "body": {...}},
        {"api": "crm", "collection": "iamBindings", "project": "p", "role": "roles/dns.peer",
-        "member": "serviceAccount:..."}]}
+        "member": "serviceAccount:..."}],
+     "producer_for": [{"organization": "o", "project": "p", "region": "r", "network": "n",
+                       "forwarding_rule": "fr", "dns": {...}}]}
+
+``producer_for`` takes southbound specs (as JSON objects) and creates the producer side
+they reference (see :mod:`.producer`), skipping what exists.
 
 An override of ``null`` removes it. Resources are created at once, without operations.
 """
@@ -42,7 +48,9 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.routing import Rule
 
 from apigee_psc.emulator.errors import InvalidArgument
+from apigee_psc.emulator.producer import seed_producer_for
 from apigee_psc.emulator.routing import Call, Reply
+from apigee_psc.emulator.state import check_dns_peer_failure
 
 if TYPE_CHECKING:
     from apigee_psc.emulator.state import World
@@ -68,9 +76,11 @@ _CONFIG_KEYS = {
     "iam_propagation_seconds",
     "auto_create_projects",
     "connection_states",
+    "dns_peer_failure",
     "orgs",
     "projects",
     "resources",
+    "producer_for",
 }
 
 
@@ -91,6 +101,8 @@ def apply_config(world: World, spec: Any) -> JSON:
                 setattr(cfg, key, value)
         if "auto_create_projects" in spec:
             cfg.auto_create_projects = bool(spec["auto_create_projects"])
+        if "dns_peer_failure" in spec:
+            cfg.dns_peer_failure = check_dns_peer_failure(spec["dns_peer_failure"])
         forced = spec.get("connection_states") or {}
         if not isinstance(forced, dict):
             raise InvalidArgument("config: connection_states must be an object")
@@ -115,6 +127,11 @@ def apply_config(world: World, spec: Any) -> JSON:
             world.ensure_project(str(project))
         for res in spec.get("resources") or []:
             _seed(world, res)
+        producer_for = spec.get("producer_for") or []
+        if not isinstance(producer_for, list) or not all(isinstance(s, dict) for s in producer_for):
+            raise InvalidArgument("config: producer_for must be a list of specs (objects)")
+        if producer_for:
+            seed_producer_for(world, producer_for)
         return cfg.to_dict()
 
 

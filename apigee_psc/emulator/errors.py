@@ -14,6 +14,7 @@ Compute/Cloud DNS shape with ``errors[]`` (``domain``, ``reason``, ``message``):
      +-- NotFound               404 NOT_FOUND             reason notFound
      +-- AlreadyExists          409 ALREADY_EXISTS        reason alreadyExists
      +-- Aborted                409 ABORTED               reason aborted
+     |    +-- OperationInProgress 409                     reason operationInProgress
      +-- ConditionNotMet        412 FAILED_PRECONDITION   reason conditionNotMet
      +-- ResourceExhausted      429 RESOURCE_EXHAUSTED    reason rateLimitExceeded
      +-- Internal               500 INTERNAL              reason backendError
@@ -34,6 +35,7 @@ __all__ = [
     "Internal",
     "InvalidArgument",
     "NotFound",
+    "OperationInProgress",
     "PermissionDenied",
     "ResourceExhausted",
     "ResourceInUse",
@@ -197,6 +199,12 @@ class Aborted(EmulatorError):
     default_reason = "aborted"
 
 
+class OperationInProgress(Aborted):
+    """409, Compute reason ``operationInProgress``: another operation is still changing the resource."""
+
+    default_reason = "operationInProgress"
+
+
 class ConditionNotMet(EmulatorError):
     """412 (Compute reason ``conditionNotMet``): a missing or stale fingerprint."""
 
@@ -242,14 +250,18 @@ _BY_STATUS: dict[int, type[EmulatorError]] = {
 }
 
 
-def error_for_status(status: int, message: str | None = None) -> EmulatorError:
-    """Return an error of the class matching HTTP ``status`` (used by fault injection)."""
+def error_for_status(status: int, message: str | None = None, reason: str | None = None) -> EmulatorError:
+    """Return an error of the class matching HTTP ``status`` (used by fault injection);
+    ``reason`` replaces the class's default reason (409 + ``operationInProgress`` is Compute's
+    "another operation is changing this resource")."""
+    if status == 409 and reason == "operationInProgress":
+        return OperationInProgress(message or "The resource is being changed by another operation (injected fault).")
     cls = _BY_STATUS.get(status)
     if cls is None:
-        err = EmulatorError(message or f"Injected HTTP {status}.")
+        err = EmulatorError(message or f"Injected HTTP {status}.", reason=reason)
         err.http_status = status
         return err
-    return cls(message or _DEFAULT_MESSAGES.get(status, f"Injected HTTP {status}."))
+    return cls(message or _DEFAULT_MESSAGES.get(status, f"Injected HTTP {status}."), reason=reason)
 
 
 _DEFAULT_MESSAGES = {

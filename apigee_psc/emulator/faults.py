@@ -6,6 +6,8 @@ Two kinds of faults, set with ``POST /_emulator/faults`` (or :meth:`FaultInjecto
      "rules": [
        {"api": "apigee", "method": "POST", "path": "/endpointAttachments$",
         "status": 429, "retry_after": 1, "count": 2},          # first 2 matching requests
+       {"api": "compute", "method": "PATCH", "path": "/serviceAttachments/",
+        "status": 409, "reason": "operationInProgress", "count": 1},   # Compute's 409
        {"api": "compute", "status": 503, "rate": 0.3},         # 30 % of them (seeded)
        {"path": "serviceAttachments", "method": "POST", "reset": "after", "count": 1},
        {"status": 401, "count": 1},                            # token expiry, once
@@ -19,7 +21,9 @@ A request rule matches on ``api`` (apigee, compute, dns, crm, servicenetworking)
 and ``path`` (a regular expression searched in the URL path); the first matching rule that
 fires applies. It fires for its first ``count`` matches (unlimited when absent), each with
 probability ``rate`` drawn from ``random.Random(seed)``. Its action is ``delay`` seconds,
-then either an error ``status`` (with ``Retry-After`` for 429) or ``reset`` of the
+then either an error ``status`` (with ``Retry-After`` for 429; ``reason`` and ``message``
+set the error's reason and text, e.g. 409 ``operationInProgress``; 409 defaults to
+``aborted``) or ``reset`` of the
 connection ``before`` the request is handled or ``after`` its change is committed.
 
 An operation fault applies to the next ``count`` (default 1) operations whose kind
@@ -68,6 +72,7 @@ class FaultRule:
     status: int | None = None
     retry_after: float | None = None
     message: str | None = None
+    reason: str | None = None
     reset: str | None = None
     delay: float = 0.0
     count: int | None = None
@@ -180,7 +185,19 @@ class FaultInjector:
         match = raw.get("match") or {}
         merged = {**raw, **match}
         merged.pop("match", None)
-        allowed = {"method", "path", "api", "status", "retry_after", "message", "reset", "delay", "count", "rate"}
+        allowed = {
+            "method",
+            "path",
+            "api",
+            "status",
+            "retry_after",
+            "message",
+            "reason",
+            "reset",
+            "delay",
+            "count",
+            "rate",
+        }
         unknown = set(merged) - allowed
         if unknown:
             raise InvalidArgument(f"faults: unknown rule keys {sorted(unknown)}")
@@ -212,6 +229,7 @@ class FaultInjector:
             status=int(status) if status is not None else None,
             retry_after=float(retry_after) if retry_after is not None else None,
             message=merged.get("message"),
+            reason=str(merged["reason"]) if merged.get("reason") else None,
             reset=merged.get("reset"),
             delay=float(merged.get("delay") or 0.0),
             count=int(merged["count"]) if merged.get("count") is not None else None,
@@ -252,7 +270,7 @@ class FaultInjector:
                 rule.hits += 1
                 error = None
                 if rule.status is not None and rule.reset is None:
-                    error = error_for_status(rule.status, rule.message)
+                    error = error_for_status(rule.status, rule.message, rule.reason)
                     if rule.retry_after is not None:
                         error.headers["Retry-After"] = f"{rule.retry_after:g}"
                     if rule.status == 401:

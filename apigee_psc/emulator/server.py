@@ -19,7 +19,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from apigee_psc.emulator import apigee, compute, control, crm, dns, servicenetworking
-from apigee_psc.emulator.errors import EmulatorError, Internal, NotFound
+from apigee_psc.emulator.errors import EmulatorError, Internal, NotFound, error_for_status
 from apigee_psc.emulator.faults import FaultDecision
 from apigee_psc.emulator.routing import Call, Handler, Reply, RouteGroup, build_map
 from apigee_psc.emulator.state import DEFAULT_OP_SECONDS, Clock, OrgConfig, World
@@ -55,7 +55,7 @@ def _api_of(path: str) -> str:
         return "compute"
     if path.startswith("/dns/"):
         return "dns"
-    if path.startswith("/v3/"):
+    if path.startswith(("/v3/", "/v1/projects/")):
         return "crm"
     if path.startswith(("/v1/services/", "/v1/operations")):
         return "servicenetworking"
@@ -190,6 +190,21 @@ class _QuietHandler(WSGIRequestHandler):
         if self.verbose:
             super().log_request(code, size)
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Answer a request the server cannot even parse (bad request line, URI too long, bad
+        HTTP version) in google.rpc JSON, like every other error, instead of the stock HTML page."""
+        short = self.responses.get(code, ("Error", ""))[0]
+        body = json.dumps(error_for_status(code, message or short).to_body("rpc", service="emulator")).encode()
+        self.log_error("code %d, message %s", code, message or short)
+        self.send_response(code, short)
+        self.send_header("Connection", "close")
+        self.close_connection = True
+        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+            self.wfile.write(body)
+
 
 class EmulatorServer:
     """A threaded HTTP server running the emulator in this process.
@@ -212,6 +227,7 @@ class EmulatorServer:
         iam_propagation_seconds: float = 0.0,
         world: World | None = None,
         verbose: bool = False,
+        dns_peer_failure: str = "request",
     ) -> None:
         self.world = world or World(
             orgs if orgs is not None else (DEFAULT_ORG,),
@@ -220,6 +236,7 @@ class EmulatorServer:
             clock=clock,
             wait_deadline=wait_deadline,
             iam_propagation_seconds=iam_propagation_seconds,
+            dns_peer_failure=dns_peer_failure,
         )
         self.app = EmulatorApp(self.world)
         handler = type("Handler", (_QuietHandler,), {"verbose": verbose})

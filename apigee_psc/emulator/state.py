@@ -65,6 +65,16 @@ def parse_org(spec: str | OrgConfig | Mapping[str, Any]) -> OrgConfig:
     return OrgConfig(name, flag == "peered")
 
 
+DNS_PEER_FAILURES = ("request", "operation")
+
+
+def check_dns_peer_failure(value: Any) -> str:
+    """``value`` if it is a known ``dns_peer_failure`` mode; 400 otherwise."""
+    if value not in DNS_PEER_FAILURES:
+        raise InvalidArgument(f"dns_peer_failure must be one of {DNS_PEER_FAILURES}, not {value!r}")
+    return str(value)
+
+
 @dataclass
 class Config:
     """Run-time knobs, changed through ``/_emulator/config``."""
@@ -79,6 +89,10 @@ class Config:
     """How long a new IAM grant takes to become effective."""
     auto_create_projects: bool = True
     """Create unknown projects (CRM + a ``default`` network) on first reference."""
+    dns_peer_failure: str = "request"
+    """How a DNS zone create without the ``roles/dns.peer`` grant fails: ``request`` (403
+    PERMISSION_DENIED at once) or ``operation`` (the create's operation ends with error code 7
+    PERMISSION_DENIED, the grant being checked when it ends); both happen at Google."""
     connection_states: dict[str, str] = field(default_factory=dict)
     """Forced ``connectionState`` per ``ORG/ATTACHMENT`` (e.g. ``FROZEN``), for states the
     emulator does not derive from the service attachment; the attachment's ``connectedEndpoints``
@@ -120,6 +134,7 @@ class World:
         seed: int = 0,
         wait_deadline: float = 2.0,
         iam_propagation_seconds: float = 0.0,
+        dns_peer_failure: str = "request",
     ) -> None:
         self.lock = threading.RLock()
         self.clock: Clock = clock or time.time
@@ -129,6 +144,7 @@ class World:
             op_seconds=op_seconds,
             wait_deadline=wait_deadline,
             iam_propagation_seconds=iam_propagation_seconds,
+            dns_peer_failure=check_dns_peer_failure(dns_peer_failure),
         )
         self.orgs: dict[str, OrgConfig] = {}
         for spec in orgs:

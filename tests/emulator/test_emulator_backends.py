@@ -185,20 +185,22 @@ def _patch_sa(world: World, **changes: object) -> None:
     world.compute.patch("serviceAttachments", PROJECT, REGION, "gkebackend", {"fingerprint": sa.fingerprint, **changes})
 
 
-def test_ea_connection_follows_accept_and_reject_lists(world: World) -> None:
+def test_ea_connection_pending_follows_lists_decided_one_stays(world: World) -> None:
     world.config.op_seconds = 0
     producer(world, preference="ACCEPT_MANUAL", accept=[{"projectIdOrNum": "someone-else", "connectionLimit": 5}])
     world.apigee.create_endpoint_attachment(ORG, "gkebackend", dict(EA_BODY))
     ea = world.apigee.get_endpoint_attachment(ORG, "gkebackend")
     tenant = world.apigee.org_dict(ORG)["apigeeProjectId"]
+    assert world.apigee.connection_state(ea) == "PENDING"
     _patch_sa(world, consumerAcceptLists=[{"projectIdOrNum": tenant, "connectionLimit": 1}])
-    assert world.apigee.connection_state(ea) == "ACCEPTED"
+    assert world.apigee.connection_state(ea) == "ACCEPTED"  # a pending connection follows the lists
     _patch_sa(world, consumerAcceptLists=None, consumerRejectLists=[tenant])
+    assert world.apigee.connection_state(ea) == "ACCEPTED"  # an accepted one does not (no reconcile)
+    _patch_sa(world, reconcileConnections=True)
     assert world.apigee.connection_state(ea) == "REJECTED"
     sa = world.compute.render(world.compute.lookup(SA_PATH), "http://x/")
     assert sa["connectedEndpoints"][0]["status"] == "REJECTED"
-    _patch_sa(world, consumerRejectLists=None, connectionPreference="ACCEPT_AUTOMATIC")
-    assert world.apigee.connection_state(ea) == "ACCEPTED"
+    assert sa["reconcileConnections"] is True
 
 
 def test_ea_connection_accept_list_by_project_number_accepted(world: World) -> None:
@@ -364,8 +366,9 @@ def test_subnet_insert_bad_range_invalid(world: World, cidr: str) -> None:
         )
 
 
-def test_subnet_delete_used_by_service_attachment_in_use(world: World) -> None:
+def test_subnet_delete_used_by_service_attachment_in_use(world: World, clock: FakeClock) -> None:
     producer(world)
+    clock.advance(1)  # the inserts' operations are DONE
     with pytest.raises(e.ResourceInUse) as info:
         world.compute.delete("subnetworks", PROJECT, REGION, "psc-subnet")
     assert info.value.reason == "resourceInUseByAnotherResource"
@@ -447,11 +450,12 @@ def test_service_attachment_insert_non_psc_subnet_invalid(world: World) -> None:
 
 
 def test_service_attachment_automatic_with_accept_list_invalid(world: World) -> None:
-    with pytest.raises(e.InvalidArgument, match="ACCEPT_MANUAL"):
+    with pytest.raises(e.InvalidArgument, match="Incorrect combination of connection preference"):
         producer(world, accept=[{"projectIdOrNum": "x", "connectionLimit": 1}])
 
 
 def test_service_attachment_patch_stale_fingerprint_condition_not_met(world: World) -> None:
+    world.config.op_seconds = 0
     producer(world)
     sa = world.compute.lookup(SA_PATH)
     old = sa.fingerprint

@@ -28,7 +28,7 @@ DOC_OF_API = {
 
 @cache
 def doc(api: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((DOCS / f"{DOC_OF_API[api]}.json").read_text())
+    data: dict[str, Any] = json.loads((DOCS / f"{doc_name(api)}.json").read_text())
     return data
 
 
@@ -47,10 +47,19 @@ def methods(api: str) -> dict[str, dict[str, Any]]:
 
 
 def method_of(endpoint: str) -> tuple[str, dict[str, Any]]:
-    api = endpoint.split(".", 1)[0]
-    found = methods(api).get(endpoint)
-    assert found is not None, f"{endpoint} is not a method of {DOC_OF_API[api]}"
+    """The discovery method of a route's endpoint; ``id@v1`` names a method of the API's v1 document."""
+    method_id, _, version = endpoint.partition("@")
+    api = method_id.split(".", 1)[0]
+    if version:
+        api = f"{api}@{version}"
+    found = methods(api).get(method_id)
+    assert found is not None, f"{endpoint} is not a method of {doc_name(api)}"
     return api, found
+
+
+def doc_name(api: str) -> str:
+    name, _, version = api.partition("@")
+    return f"{name}.{version}" if version else DOC_OF_API[name]
 
 
 def _template(path: str) -> str:
@@ -207,6 +216,13 @@ def run_every_route(rec: Recorder, emu: EmulatorServer) -> None:
             "allowed": [{"IPProtocol": "tcp", "ports": ["80"]}],
         },
     )
+    for coll in ("subnetworks", "healthChecks", "backendServices", "forwardingRules", "serviceAttachments"):
+        agg = rec.get(
+            f"compute/v1/projects/{PROJECT}/aggregated/{coll}",
+            maxResults=500,
+            includeAllScopes="True",
+        ).json()
+        assert agg["items"][f"regions/{REGION}"][coll], coll
     gop = rec.get(compute_path("firewalls", region=None)).json()
     rec.get(compute_path("firewalls", "fw", region=None))
     rec.get(compute_path("networks", region=None))
@@ -241,6 +257,10 @@ def run_every_route(rec: Recorder, emu: EmulatorServer) -> None:
     policy["bindings"].append({"role": "roles/dns.peer", "members": [agent]})
     rec.post(f"v3/projects/{PROJECT}:setIamPolicy", {"policy": policy})
     rec.get(f"v3/projects/{tenant}")
+    assert rec.get(f"v1/projects/{tenant}").json()["projectNumber"] == world.crm.number(tenant)
+    v1 = rec.post(f"v1/projects/{PROJECT}:getIamPolicy", {"options": {"requestedPolicyVersion": 3}}).json()
+    assert {"role": "roles/dns.peer", "members": [agent]} in v1["bindings"]
+    rec.post(f"v1/projects/{PROJECT}:setIamPolicy", {"policy": v1, "updateMask": "bindings,etag"})
     rec.post(
         f"{o}/dnsZones",
         {

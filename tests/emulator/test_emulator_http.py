@@ -299,3 +299,29 @@ def test_server_context_manager_stop_frees_port() -> None:
         assert requests.get(url + "_emulator/health", timeout=5).ok
     with pytest.raises(requests.ConnectionError):
         requests.get(url + "_emulator/health", timeout=2)
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        (b"GET / HTTP/9.9\r\nHost: x\r\n\r\n", 505),
+        (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+        (b"BREW /coffee HTTP/1.1 extra\r\nHost: x\r\n\r\n", 400),
+    ],
+)
+def test_unparsable_request_json_error_never_html(emu: EmulatorServer, raw: bytes, code: int) -> None:
+    import json as _json
+    import socket
+
+    with socket.create_connection(("127.0.0.1", emu.port), timeout=5) as sock:
+        sock.sendall(raw)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    if data.startswith(b"HTTP/"):
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert head.split(b" ")[1] == str(code).encode() and b"application/json" in head, head
+    else:  # what http.server sends when it could not read the version: the body alone (HTTP/0.9)
+        body = data
+    error = _json.loads(body)["error"]
+    assert error["code"] == code and error["message"]

@@ -55,3 +55,42 @@ def test_main_serves_and_prints_env_line() -> None:
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0
+
+
+def _outward_ipv4() -> str | None:
+    """An address of this machine that is not loopback (None when there is none)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks the outgoing interface
+            address = str(probe.getsockname()[0])
+        except OSError:
+            return None
+    return None if address.startswith("127.") or address == "0.0.0.0" else address
+
+
+def test_cli_emulator_every_option_non_loopback_bind_and_library_over_plain_http(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    address = _outward_ipv4()
+    if address is None:
+        pytest.skip("this machine has no non-loopback IPv4 address")
+    cmd = [sys.executable, "-c", "from apigee_psc.cli import cli; cli()", "emulator"]
+    cmd += ["--host", "0.0.0.0", "--port", "0", "--seed", "3", "--verbose", "--op-seconds", "0", "--org", "ci-org"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert "serving http://0.0.0.0:" in line, line
+        port = line.rsplit(":", 1)[1].strip()
+        monkeypatch.setenv(EMULATOR_ENV, f"{address}:{port}")
+        from apigee_psc import ApigeeClient
+
+        org = ApigeeClient("ci-org").get_organization()
+        assert org.apigee_project_id and org.apigee_project_id.startswith("ci-org-tenant-")
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0
+    assert proc.stderr is not None
+    assert "GET /v1/organizations/ci-org" in proc.stderr.read()  # --verbose logs every request

@@ -67,23 +67,25 @@ def test_resolve_endpoint_emulator_env_loopback_accepted(monkeypatch: pytest.Mon
 
 @pytest.mark.parametrize(
     "endpoint",
-    ["http://apigee.example.test/", "http://10.0.0.5:8089", "http://[2001:db8::1]:80/", "ftp://localhost/", "https://"],
+    ["http://apigee.googleapis.com/", "http://compute.GoogleAPIs.com:80", "ftp://localhost/", "https://"],
 )
-def test_resolve_endpoint_plain_http_non_loopback_refused(endpoint: str) -> None:
+def test_resolve_endpoint_plain_http_google_or_bad_url_refused(endpoint: str) -> None:
     with pytest.raises(errors.ValidationError) as info:
         resolve_endpoint("apigee", endpoint)
     assert info.value.field == "endpoint"
     assert info.value.value == endpoint
 
 
-def test_resolve_endpoint_emulator_env_non_loopback_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resolve_endpoint_emulator_env_non_loopback_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(EMULATOR_ENV, "emulator.example.test:8089")
-    with pytest.raises(errors.ValidationError):
-        resolve_endpoint("apigee")
+    assert resolve_endpoint("apigee") == ("http://emulator.example.test:8089/", True)
 
 
-@pytest.mark.parametrize("endpoint", ["http://[::1]:8089/", "http://localhost/", "http://127.0.0.1:1/"])
-def test_resolve_endpoint_plain_http_loopback_accepted(endpoint: str) -> None:
+@pytest.mark.parametrize(
+    "endpoint",
+    ["http://[::1]:8089/", "http://localhost/", "http://127.0.0.1:1/", "http://10.0.0.5:8089", "http://emu.ci:80/"],
+)
+def test_resolve_endpoint_plain_http_explicit_host_accepted_as_emulator(endpoint: str) -> None:
     root, emulator = resolve_endpoint("apigee", endpoint)
     assert root.startswith("http://") and emulator
 

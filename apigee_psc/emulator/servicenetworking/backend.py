@@ -1,9 +1,4 @@
-"""Service Networking v1: peeredDnsDomains (create, list, delete) and operations.get.
-
-Used by VPC-peered Apigee organizations to share a private DNS suffix with the service
-producer. A create or delete answers ``operations/...``, done after ``op_seconds``; the
-change is visible once the operation is done.
-"""
+"""Service Networking backend: peered DNS domains and their operations."""
 
 from __future__ import annotations
 
@@ -13,12 +8,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from apigee_psc.emulator.errors import AlreadyExists, EmulatorError, InvalidArgument, NotFound
-from apigee_psc.emulator.routing import Call, Reply, RouteGroup, with_outcome
+from apigee_psc.emulator.routing import with_outcome
 
 if TYPE_CHECKING:
     from apigee_psc.emulator.state import World
 
-__all__ = ["ROUTES", "ServiceNetworkingBackend", "SnOperation"]
 
 JSON = dict[str, Any]
 
@@ -60,7 +54,7 @@ class ServiceNetworkingBackend:
         if service != SERVICE:
             raise NotFound(f"Service '{service}' not found.")
         project_id = self.world.ensure_project(project)
-        if f"projects/{project_id}/global/networks/{network}" not in self.world.compute.resources:
+        if not self.world.compute.network_exists(project_id, network):
             raise InvalidArgument(f"Network 'projects/{project}/global/networks/{network}' does not exist.")
         return project_id, network
 
@@ -144,28 +138,3 @@ class ServiceNetworkingBackend:
             ],
             "operations": [op.to_dict() for op in self.operations.values()],
         }
-
-
-ROUTES = RouteGroup("servicenetworking", style="rpc", service=SERVICE)
-_N = "/v1/services/<id:service>/projects/<id:project>/global/networks/<id:network>/peeredDnsDomains"
-_PREFIX = "servicenetworking.services.projects.global.networks.peeredDnsDomains"
-
-
-@ROUTES.route("POST", _N, f"{_PREFIX}.create")
-def _create(call: Call, service: str, project: str, network: str) -> Reply:
-    return Reply(call.world.servicenetworking.create(service, project, network, call.json()).to_dict())
-
-
-@ROUTES.route("GET", _N, f"{_PREFIX}.list")
-def _list(call: Call, service: str, project: str, network: str) -> Reply:
-    return Reply({"peeredDnsDomains": call.world.servicenetworking.list(service, project, network)})
-
-
-@ROUTES.route("DELETE", f"{_N}/<id:name>", f"{_PREFIX}.delete")
-def _delete(call: Call, service: str, project: str, network: str, name: str) -> Reply:
-    return Reply(call.world.servicenetworking.delete(service, project, network, name).to_dict())
-
-
-@ROUTES.route("GET", "/v1/operations/<id:op>", "servicenetworking.operations.get")
-def _get_op(call: Call, op: str) -> Reply:
-    return Reply(call.world.servicenetworking.get_operation(op).to_dict())

@@ -1,23 +1,13 @@
-"""Apigee v1: organizations, endpointAttachments, dnsZones and operations.
-
-Creates and deletes answer a long-running operation that finishes ``op_seconds`` later;
-resources pass CREATING -> ACTIVE and DELETING -> gone. Only one operation at a time
-may run in an organization: a change while another is not done answers 400
-FAILED_PRECONDITION "the resource is locked by another operation".
-
-An endpoint attachment's ``connectionState`` is derived live from its service attachment
-in the Compute backend (see :meth:`ComputeBackend.connection_status`): UNAVAILABLE while
-CREATING, CLOSED once the service attachment is gone.
-"""
+"""Apigee v1 backend: organizations, endpoint attachments, DNS zones and their operations."""
 
 from __future__ import annotations
 
 import hashlib
 import ipaddress
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from apigee_psc.emulator.errors import (
     AlreadyExists,
@@ -27,14 +17,11 @@ from apigee_psc.emulator.errors import (
     NotFound,
     PermissionDenied,
 )
-from apigee_psc.emulator.routing import Call, Reply, RouteGroup, page_reply, rfc3339, with_outcome
+from apigee_psc.emulator.routing import rfc3339, with_outcome
 
 if TYPE_CHECKING:
     from apigee_psc.emulator.state import OrgConfig, World
 
-T = TypeVar("T")
-
-__all__ = ["ROUTES", "ApigeeBackend", "ApigeeOperation", "DnsZone", "EndpointAttachment"]
 
 JSON = dict[str, Any]
 
@@ -300,6 +287,7 @@ class ApigeeBackend:
             self._seq += 1
             ea = EndpointAttachment(org, ea_id, location, sa, self._seq)
             self.attachments[name] = ea
+            self.world.compute.forget_connection(sa, name)
 
             def finish(op: ApigeeOperation) -> None:
                 if op.error is not None:
@@ -346,6 +334,7 @@ class ApigeeBackend:
                     ea.state = "ACTIVE"
                     return
                 self.attachments.pop(ea.name, None)
+                self.world.compute.forget_connection(ea.service_attachment, ea.name)
                 op.response = {"@type": "type.googleapis.com/google.protobuf.Empty"}
 
             return self._start(org, "DELETE", ea.name, "apigee.endpointAttachments.delete", finish)
@@ -364,7 +353,7 @@ class ApigeeBackend:
             and self.orgs[o.org].tenant_project_id == tenant
         )
         return self.world.compute.connection_status(
-            ea.service_attachment, tenant, number, rank, network=_consumer_network(tenant)
+            ea.service_attachment, tenant, number, rank, network=_consumer_network(tenant), consumer=ea.name
         )
 
     def connection_state(self, ea: EndpointAttachment) -> str:
@@ -437,21 +426,22 @@ class ApigeeBackend:
                 raise AlreadyExists(f'dns zone "{name}" already exists')
             project_id = self.world.ensure_project(project)
             net_path = f"projects/{project_id}/global/networks/{network}"
-            if net_path not in self.world.compute.resources:
+            if not self.world.compute.network_exists(project_id, network):
                 raise InvalidArgument(f'network "{net_path}" not found.', reason="badRequest")
-            agent = self.service_agent(org)
-            if not self.world.crm.has_role(project_id, f"serviceAccount:{agent}", "roles/dns.peer"):
-                raise PermissionDenied(
-                    f"Permission 'dns.networks.targetWithPeeringZone' denied: the Apigee service agent "
-                    f"{agent} needs roles/dns.peer on project {project_id}.",
-                    reason="iamPermissionDenied",
-                )
+            in_operation = self.world.config.dns_peer_failure == "operation"
+            if not in_operation:
+                self._check_dns_peer(org, project_id)
             self._check_lock(org)
             now = self.world.now()
             zone = DnsZone(org, zone_id, domain, description, project, network, now, now)
             self.dns_zones[name] = zone
 
             def finish(op: ApigeeOperation) -> None:
+                if op.error is None and in_operation:
+                    try:  # checked when the operation ends, so a grant may propagate meanwhile
+                        self._check_dns_peer(org, project_id)
+                    except PermissionDenied as exc:
+                        op.error = exc
                 if op.error is not None:
                     self.dns_zones.pop(name, None)
                     return
@@ -460,6 +450,16 @@ class ApigeeBackend:
                 op.response = {"@type": TYPE_PREFIX + "DnsZone", **zone.to_dict()}
 
             return self._start(org, "INSERT", name, "apigee.dnsZones.create", finish)
+
+    def _check_dns_peer(self, org: str, project_id: str) -> None:
+        """403 PERMISSION_DENIED unless the org's service agent has roles/dns.peer on ``project_id``."""
+        agent = self.service_agent(org)
+        if not self.world.crm.has_role(project_id, f"serviceAccount:{agent}", "roles/dns.peer"):
+            raise PermissionDenied(
+                f"Permission 'dns.networks.targetWithPeeringZone' denied: the Apigee service agent "
+                f"{agent} needs roles/dns.peer on project {project_id}.",
+                reason="iamPermissionDenied",
+            )
 
     def get_dns_zone(self, org: str, zone_id: str) -> DnsZone:
         """dnsZones.get."""
@@ -527,86 +527,3 @@ def _check_fields(body: JSON, allowed: set[str], output_only: set[str], where: s
                 f'Invalid JSON payload received. Unknown name "{key}"{at}: Cannot find field.',
                 reason="badRequest",
             )
-
-
-# -- routes ----------------------------------------------------------------------------------------------------
-
-ROUTES = RouteGroup("apigee", style="rpc", service="apigee.googleapis.com")
-_O = "/v1/organizations/<id:org>"
-
-
-def _apigee_page(call: Call, key: str, items: Sequence[T], render: Callable[[T], Any]) -> Reply:
-    """One page of an Apigee list (``pageSize``, default 25; an empty list is left out)."""
-    size = call.int_arg("pageSize")
-    if size is not None and size < 0:
-        raise InvalidArgument("pageSize must not be negative.", reason="badRequest")
-    token = call.args.get("pageToken") or None
-    return page_reply(key, items, size, token, render, default=25, maximum=1000, omit_empty=True)
-
-
-@ROUTES.route("GET", "/v1/organizations", "apigee.organizations.list")
-def _list_orgs(call: Call) -> Reply:
-    orgs = [
-        {"organization": o, "projectId": o, "projectIds": [o], "location": "us-west1"}
-        for o in sorted(call.world.apigee.orgs)
-    ]
-    return Reply({"organizations": orgs})
-
-
-@ROUTES.route("GET", _O, "apigee.organizations.get")
-def _get_org(call: Call, org: str) -> Reply:
-    return Reply(call.world.apigee.org_dict(org))
-
-
-@ROUTES.route("POST", f"{_O}/endpointAttachments", "apigee.organizations.endpointAttachments.create")
-def _create_ea(call: Call, org: str) -> Reply:
-    op = call.world.apigee.create_endpoint_attachment(org, call.args.get("endpointAttachmentId"), call.json())
-    return Reply(op.to_dict())
-
-
-@ROUTES.route("GET", f"{_O}/endpointAttachments", "apigee.organizations.endpointAttachments.list")
-def _list_ea(call: Call, org: str) -> Reply:
-    backend = call.world.apigee
-    items = backend.list_endpoint_attachments(org)
-    return _apigee_page(call, "endpointAttachments", items, backend.attachment_dict)
-
-
-@ROUTES.route("GET", f"{_O}/endpointAttachments/<id:ea>", "apigee.organizations.endpointAttachments.get")
-def _get_ea(call: Call, org: str, ea: str) -> Reply:
-    backend = call.world.apigee
-    return Reply(backend.attachment_dict(backend.get_endpoint_attachment(org, ea)))
-
-
-@ROUTES.route("DELETE", f"{_O}/endpointAttachments/<id:ea>", "apigee.organizations.endpointAttachments.delete")
-def _delete_ea(call: Call, org: str, ea: str) -> Reply:
-    return Reply(call.world.apigee.delete_endpoint_attachment(org, ea).to_dict())
-
-
-@ROUTES.route("POST", f"{_O}/dnsZones", "apigee.organizations.dnsZones.create")
-def _create_zone(call: Call, org: str) -> Reply:
-    return Reply(call.world.apigee.create_dns_zone(org, call.args.get("dnsZoneId"), call.json()).to_dict())
-
-
-@ROUTES.route("GET", f"{_O}/dnsZones", "apigee.organizations.dnsZones.list")
-def _list_zones(call: Call, org: str) -> Reply:
-    return _apigee_page(call, "dnsZones", call.world.apigee.list_dns_zones(org), lambda zone: zone.to_dict())
-
-
-@ROUTES.route("GET", f"{_O}/dnsZones/<id:zone>", "apigee.organizations.dnsZones.get")
-def _get_zone(call: Call, org: str, zone: str) -> Reply:
-    return Reply(call.world.apigee.get_dns_zone(org, zone).to_dict())
-
-
-@ROUTES.route("DELETE", f"{_O}/dnsZones/<id:zone>", "apigee.organizations.dnsZones.delete")
-def _delete_zone(call: Call, org: str, zone: str) -> Reply:
-    return Reply(call.world.apigee.delete_dns_zone(org, zone).to_dict())
-
-
-@ROUTES.route("GET", f"{_O}/operations", "apigee.organizations.operations.list")
-def _list_ops(call: Call, org: str) -> Reply:
-    return _apigee_page(call, "operations", call.world.apigee.list_operations(org), lambda op: op.to_dict())
-
-
-@ROUTES.route("GET", f"{_O}/operations/<id:op>", "apigee.organizations.operations.get")
-def _get_op(call: Call, org: str, op: str) -> Reply:
-    return Reply(call.world.apigee.get_operation(org, op).to_dict())

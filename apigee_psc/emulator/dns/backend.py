@@ -1,28 +1,19 @@
-"""Cloud DNS v1: managedZones (create, get, list, delete), resourceRecordSets (create, get,
-list, patch, delete) and changes (create, get) so a record can be replaced atomically.
-
-Zones get their apex SOA and NS records; a zone with other records cannot be deleted.
-Errors use Cloud DNS's shape (like Compute's, with ``errors[]``).
-"""
+"""Cloud DNS backend: managed zones, record sets and changes."""
 
 from __future__ import annotations
 
 import copy
 import ipaddress
 import re
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from apigee_psc.emulator.errors import AlreadyExists, ConditionNotMet, InvalidArgument, NotFound
-from apigee_psc.emulator.routing import Call, Reply, RouteGroup, page_reply, rfc3339
+from apigee_psc.emulator.routing import rfc3339
 
 if TYPE_CHECKING:
     from apigee_psc.emulator.state import World
 
-T = TypeVar("T")
-
-__all__ = ["ROUTES", "DnsBackend", "ManagedZone"]
 
 JSON = dict[str, Any]
 
@@ -71,7 +62,7 @@ ZONE_OUTPUT = {"id", "kind", "creationTime", "nameServers"}
 RRSET_FIELDS = {"name", "type", "ttl", "rrdatas", "signatureRrdatas", "routingPolicy"}
 
 
-def _bad(message: str) -> InvalidArgument:
+def bad_request(message: str) -> InvalidArgument:
     return InvalidArgument(message, reason="invalid")
 
 
@@ -120,40 +111,42 @@ class DnsBackend:
             project = self.world.ensure_project(project)
             for key in body:
                 if key not in ZONE_FIELDS and key not in ZONE_OUTPUT:
-                    raise _bad(
+                    raise bad_request(
                         f"Invalid JSON payload received. Unknown name \"{key}\" at 'managed_zone': Cannot find field."
                     )
             name = body.get("name")
             if not isinstance(name, str) or not ZONE_NAME_RE.match(name):
-                raise _bad(f"Invalid value for 'entity.managedZone.name': '{name}'")
+                raise bad_request(f"Invalid value for 'entity.managedZone.name': '{name}'")
             dns_name = body.get("dnsName")
             if not isinstance(dns_name, str) or not dns_name.endswith(".") or not DNS_NAME_RE.match(dns_name):
-                raise _bad(f"Invalid value for 'entity.managedZone.dnsName': '{dns_name}'")
+                raise bad_request(f"Invalid value for 'entity.managedZone.dnsName': '{dns_name}'")
             description = body.get("description", "")
             if not isinstance(description, str) or len(description) > 1024:
-                raise _bad("Invalid value for 'entity.managedZone.description': it must be at most 1024 characters.")
+                raise bad_request(
+                    "Invalid value for 'entity.managedZone.description': it must be at most 1024 characters."
+                )
             visibility = body.get("visibility", "public")
             if visibility not in ("public", "private"):
-                raise _bad(f"Invalid value for 'entity.managedZone.visibility': '{visibility}'")
+                raise bad_request(f"Invalid value for 'entity.managedZone.visibility': '{visibility}'")
             fields = {k: copy.deepcopy(v) for k, v in body.items() if k in ZONE_FIELDS and k != "name"}
             fields["visibility"] = visibility
             fields["description"] = description
             pvc = fields.get("privateVisibilityConfig")
             if pvc is not None:
                 if visibility != "private":
-                    raise _bad("privateVisibilityConfig can only be set on a private zone.")
+                    raise bad_request("privateVisibilityConfig can only be set on a private zone.")
                 pvc.setdefault("kind", "dns#managedZonePrivateVisibilityConfig")
                 for i, net in enumerate(pvc.get("networks") or []):
                     url = net.get("networkUrl", "") if isinstance(net, dict) else ""
                     match = NETWORK_RE.search(url)
                     if match is None:
-                        raise _bad(
+                        raise bad_request(
                             f"Invalid value for 'entity.managedZone.privateVisibilityConfig.networks[{i}]"
                             f".networkUrl': '{url}'"
                         )
                     net_project = self.world.ensure_project(match.group(1))
-                    if f"projects/{net_project}/global/networks/{match.group(2)}" not in self.world.compute.resources:
-                        raise _bad(f"The network '{url}' does not exist.")
+                    if not self.world.compute.network_exists(net_project, match.group(2)):
+                        raise bad_request(f"The network '{url}' does not exist.")
                     net.setdefault("kind", "dns#managedZonePrivateVisibilityConfigNetwork")
             if (project, name) in self.zones:
                 raise AlreadyExists(f"The resource 'entity.managedZone' named '{name}' already exists")
@@ -211,25 +204,27 @@ class DnsBackend:
 
     def _check_rrset(self, zone: ManagedZone, rr: Any, where: str) -> JSON:
         if not isinstance(rr, dict):
-            raise _bad(f"Invalid value for '{where}'")
+            raise bad_request(f"Invalid value for '{where}'")
         for key in rr:
             if key not in RRSET_FIELDS and key != "kind":
-                raise _bad(f"Invalid JSON payload received. Unknown name \"{key}\" at '{where}': Cannot find field.")
+                raise bad_request(
+                    f"Invalid JSON payload received. Unknown name \"{key}\" at '{where}': Cannot find field."
+                )
         name, rtype = rr.get("name"), rr.get("type")
         if not isinstance(name, str) or not name.endswith(".") or not DNS_NAME_RE.match(name):
-            raise _bad(f"Invalid value for '{where}.name': '{name}'")
+            raise bad_request(f"Invalid value for '{where}.name': '{name}'")
         name = name.lower()
         zone_name = zone.dns_name.lower()
         if name != zone_name and not name.endswith("." + zone_name):
-            raise _bad(f"Invalid value for '{where}.name': '{name}'. It is not within zone '{zone.dns_name}'.")
+            raise bad_request(f"Invalid value for '{where}.name': '{name}'. It is not within zone '{zone.dns_name}'.")
         if rtype not in RR_TYPES:
-            raise _bad(f"Invalid value for '{where}.type': '{rtype}'")
+            raise bad_request(f"Invalid value for '{where}.type': '{rtype}'")
         ttl = rr.get("ttl", 300)
         if not isinstance(ttl, int) or ttl < 0:
-            raise _bad(f"Invalid value for '{where}.ttl': '{ttl}'")
+            raise bad_request(f"Invalid value for '{where}.ttl': '{ttl}'")
         rrdatas = rr.get("rrdatas") or []
         if not rrdatas and not rr.get("routingPolicy"):
-            raise _bad(f"The '{where}.rrdatas' field is required.")
+            raise bad_request(f"The '{where}.rrdatas' field is required.")
         for data in rrdatas:
             try:
                 if rtype == "A":
@@ -237,9 +232,9 @@ class DnsBackend:
                 elif rtype == "AAAA":
                     ipaddress.IPv6Address(str(data))
             except ValueError as exc:
-                raise _bad(f"Invalid value for '{where}.rrdata': '{data}'") from exc
+                raise bad_request(f"Invalid value for '{where}.rrdata': '{data}'") from exc
         if rtype == "CNAME" and len(rrdatas) != 1:
-            raise _bad(f"Invalid value for '{where}.rrdata': a CNAME has exactly one target.")
+            raise bad_request(f"Invalid value for '{where}.rrdata': a CNAME has exactly one target.")
         out = _rrset(name, rtype, ttl, [str(d) for d in rrdatas])
         if rr.get("routingPolicy"):
             out["routingPolicy"] = copy.deepcopy(rr["routingPolicy"])
@@ -274,7 +269,7 @@ class DnsBackend:
             merged = {**old, **{k: v for k, v in body.items() if v is not None}}
             rr = self._check_rrset(zone, merged, "entity.rrset")
             if (rr["name"], rr["type"]) != (old["name"], old["type"]):
-                raise _bad("The name and type of a record set cannot be changed.")
+                raise bad_request("The name and type of a record set cannot be changed.")
             zone.records[(rr["name"], rr["type"])] = rr
             zone.changes.append(self._change(zone, [rr], [old]))
             return copy.deepcopy(rr)
@@ -285,7 +280,7 @@ class DnsBackend:
             zone = self.zone(project, zone_name)
             old = self.get_rrset(project, zone_name, name, rtype)
             if old["name"] == zone.dns_name.lower() and rtype in ("SOA", "NS"):
-                raise _bad(f"The apex {rtype} record of a zone cannot be deleted.")
+                raise bad_request(f"The apex {rtype} record of a zone cannot be deleted.")
             del zone.records[(old["name"], rtype)]
             zone.changes.append(self._change(zone, [], [old]))
 
@@ -313,7 +308,7 @@ class DnsBackend:
                 for i, rr in enumerate(body.get("deletions") or [])
             ]
             if not additions and not deletions:
-                raise _bad("The 'entity.change' resource must contain additions or deletions.")
+                raise bad_request("The 'entity.change' resource must contain additions or deletions.")
             records = dict(zone.records)
             for i, rr in enumerate(deletions):
                 key = (rr["name"], rr["type"])
@@ -377,81 +372,3 @@ class DnsBackend:
 
 def _rrset(name: str, rtype: str, ttl: int, rrdatas: list[str]) -> JSON:
     return {"kind": "dns#resourceRecordSet", "name": name, "type": rtype, "ttl": ttl, "rrdatas": rrdatas}
-
-
-# -- routes ------------------------------------------------------------------------------------------------
-
-ROUTES = RouteGroup("dns", style="compute", service="dns.googleapis.com")
-_Z = "/dns/v1/projects/<id:project>/managedZones"
-
-
-def _dns_page(call: Call, key: str, items: Sequence[T], render: Callable[[T], Any], kind: str) -> Reply:
-    """One page of a Cloud DNS list (``maxResults``, default 1000), with its ``kind``."""
-    token = call.args.get("pageToken")
-    return page_reply(key, items, _max_results(call), token, render, default=1000, maximum=1000, head={"kind": kind})
-
-
-def _max_results(call: Call) -> int | None:
-    size = call.int_arg("maxResults")
-    if size is not None and size < 0:
-        raise _bad(f"Invalid value for 'parameters.maxResults': '{size}'")
-    return size
-
-
-@ROUTES.route("POST", _Z, "dns.managedZones.create")
-def _create_zone(call: Call, project: str) -> Reply:
-    return Reply(call.world.dns.create_zone(project, call.json()).to_dict())
-
-
-@ROUTES.route("GET", _Z, "dns.managedZones.list")
-def _list_zones(call: Call, project: str) -> Reply:
-    zones = call.world.dns.list_zones(project, call.args.get("dnsName"))
-    return _dns_page(call, "managedZones", zones, lambda zone: zone.to_dict(), "dns#managedZonesListResponse")
-
-
-@ROUTES.route("GET", f"{_Z}/<id:zone>", "dns.managedZones.get")
-def _get_zone(call: Call, project: str, zone: str) -> Reply:
-    return Reply(call.world.dns.zone(project, zone).to_dict())
-
-
-@ROUTES.route("DELETE", f"{_Z}/<id:zone>", "dns.managedZones.delete")
-def _delete_zone(call: Call, project: str, zone: str) -> Reply:
-    call.world.dns.delete_zone(project, zone)
-    return Reply(None, status=204)
-
-
-@ROUTES.route("POST", f"{_Z}/<id:zone>/rrsets", "dns.resourceRecordSets.create")
-def _create_rrset(call: Call, project: str, zone: str) -> Reply:
-    return Reply(call.world.dns.create_rrset(project, zone, call.json()))
-
-
-@ROUTES.route("GET", f"{_Z}/<id:zone>/rrsets", "dns.resourceRecordSets.list")
-def _list_rrsets(call: Call, project: str, zone: str) -> Reply:
-    rrsets = call.world.dns.list_rrsets(project, zone, call.args.get("name"), call.args.get("type"))
-    return _dns_page(call, "rrsets", rrsets, lambda rrset: rrset, "dns#resourceRecordSetsListResponse")
-
-
-@ROUTES.route("GET", f"{_Z}/<id:zone>/rrsets/<id:name>/<id:rtype>", "dns.resourceRecordSets.get")
-def _get_rrset(call: Call, project: str, zone: str, name: str, rtype: str) -> Reply:
-    return Reply(call.world.dns.get_rrset(project, zone, name, rtype))
-
-
-@ROUTES.route("PATCH", f"{_Z}/<id:zone>/rrsets/<id:name>/<id:rtype>", "dns.resourceRecordSets.patch")
-def _patch_rrset(call: Call, project: str, zone: str, name: str, rtype: str) -> Reply:
-    return Reply(call.world.dns.patch_rrset(project, zone, name, rtype, call.json()))
-
-
-@ROUTES.route("DELETE", f"{_Z}/<id:zone>/rrsets/<id:name>/<id:rtype>", "dns.resourceRecordSets.delete")
-def _delete_rrset(call: Call, project: str, zone: str, name: str, rtype: str) -> Reply:
-    call.world.dns.delete_rrset(project, zone, name, rtype)
-    return Reply({})
-
-
-@ROUTES.route("POST", f"{_Z}/<id:zone>/changes", "dns.changes.create")
-def _create_change(call: Call, project: str, zone: str) -> Reply:
-    return Reply(call.world.dns.create_change(project, zone, call.json()))
-
-
-@ROUTES.route("GET", f"{_Z}/<id:zone>/changes/<id:change>", "dns.changes.get")
-def _get_change(call: Call, project: str, zone: str, change: str) -> Reply:
-    return Reply(call.world.dns.get_change(project, zone, change))

@@ -1,10 +1,4 @@
-"""Cloud Resource Manager v3: projects.get, projects.getIamPolicy, projects.setIamPolicy.
-
-Projects are created on first reference (unless ``auto_create_projects`` is off) with a
-deterministic 12-digit number. IAM policies carry base64 etags: a ``setIamPolicy`` whose
-etag is not the current one answers 409 ABORTED. Conditions need policy version 3 and are
-kept as given. New grants become effective after ``iam_propagation_seconds``.
-"""
+"""Resource Manager backend: projects, their numbers and IAM policies."""
 
 from __future__ import annotations
 
@@ -16,12 +10,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from apigee_psc.emulator.errors import Aborted, InvalidArgument, NotFound, PermissionDenied
-from apigee_psc.emulator.routing import Call, Reply, RouteGroup, rfc3339
+from apigee_psc.emulator.routing import rfc3339
 
 if TYPE_CHECKING:
     from apigee_psc.emulator.state import World
 
-__all__ = ["ROUTES", "CrmBackend", "Project", "project_number_for"]
 
 JSON = dict[str, Any]
 
@@ -69,6 +62,17 @@ class Project:
             "displayName": self.project_id,
             "createTime": ts,
             "updateTime": ts,
+        }
+
+    def to_v1_dict(self) -> JSON:
+        """The v1 Project resource (what ``gcloud projects describe`` reads)."""
+        return {
+            "projectNumber": self.number,
+            "projectId": self.project_id,
+            "lifecycleState": "ACTIVE",
+            "name": self.project_id,
+            "createTime": rfc3339(self.create_time),
+            "parent": {"type": "organization", "id": "100000000001"},
         }
 
     def policy(self, requested_version: int = 1) -> JSON:
@@ -221,26 +225,3 @@ class CrmBackend:
                 for p in sorted(self.projects.values(), key=lambda p: p.project_id)
             ]
         }
-
-
-ROUTES = RouteGroup("crm", style="rpc", service="cloudresourcemanager.googleapis.com")
-
-
-@ROUTES.route("GET", "/v3/projects/<id:project>", "cloudresourcemanager.projects.get")
-def _get(call: Call, project: str) -> Reply:
-    return Reply(call.world.crm.get(project).to_dict())
-
-
-@ROUTES.route("POST", "/v3/projects/<id:project>:getIamPolicy", "cloudresourcemanager.projects.getIamPolicy")
-def _get_iam_policy(call: Call, project: str) -> Reply:
-    options = call.json().get("options") or {}
-    version = int(options.get("requestedPolicyVersion") or 0)
-    return Reply(call.world.crm.get_iam_policy(project, version))
-
-
-@ROUTES.route("POST", "/v3/projects/<id:project>:setIamPolicy", "cloudresourcemanager.projects.setIamPolicy")
-def _set_iam_policy(call: Call, project: str) -> Reply:
-    policy = call.json().get("policy")
-    if not isinstance(policy, dict):
-        raise InvalidArgument("Invalid JSON payload received. 'policy' is required.")
-    return Reply(call.world.crm.set_iam_policy(project, policy))

@@ -1,0 +1,253 @@
+"""The seed's own procedure, run with Google's ``gcloud`` and ``curl`` against the emulator.
+
+The seed (``003_10594d7dcb4491f9.txt``) builds the producer side with gcloud and the Apigee
+side with curl. This test runs those commands (all but the instance template, the managed
+instance group and its named ports/add-backend, which the emulator does not model) against
+one emulator, then checks that apigee-psc sees what gcloud built as its own desired state:
+``status`` is in_sync and ``apply`` writes nothing.
+
+gcloud is pointed at the emulator with its documented endpoint overrides
+(``CLOUDSDK_API_ENDPOINT_OVERRIDES_<API>``: the base URL up to and including the version
+for Compute and Cloud DNS, the root for Resource Manager and Apigee, whose paths carry the
+version), an access token file and a throwaway configuration directory. Skipped when gcloud
+is not installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from apigee_psc.cli import cli
+from apigee_psc.emulator import EmulatorServer
+
+GCLOUD = shutil.which("gcloud")
+pytestmark = pytest.mark.skipif(GCLOUD is None, reason="gcloud (google-cloud-cli) is not installed")
+
+ORG = "my-organization"
+PROJECT = "my-project"
+REGION = "us-west1"
+MUTATING = {"POST", "PATCH", "PUT", "DELETE"}
+
+
+def gcloud_env(server: EmulatorServer, home: Path) -> dict[str, str]:
+    """The environment that points gcloud at ``server``."""
+    token = home / "token"
+    token.write_text("emulator-token\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDSDK_", "GOOGLE_"))}
+    env.update(
+        {
+            "CLOUDSDK_CONFIG": str(home / "gcloud"),
+            "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE": str(token),
+            "CLOUDSDK_CORE_DISABLE_PROMPTS": "1",
+            "CLOUDSDK_CORE_PROJECT": PROJECT,
+            "CLOUDSDK_CORE_CHECK_GCE_METADATA": "false",
+            "CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK": "1",
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE": f"{server.url}compute/v1/",
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_DNS": f"{server.url}dns/v1/",
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER": server.url,
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_APIGEE": server.url,
+        }
+    )
+    return env
+
+
+class Shell:
+    """Runs the seed's commands, timing each."""
+
+    def __init__(self, env: dict[str, str], server: EmulatorServer) -> None:
+        self.env = env
+        self.server = server
+        self.timings: list[tuple[str, float]] = []
+
+    def gcloud(self, *args: str) -> str:
+        start = time.monotonic()
+        proc = subprocess.run(
+            [str(GCLOUD), *args], env=self.env, capture_output=True, text=True, timeout=120, check=False
+        )
+        self.timings.append((" ".join(args[:3]), time.monotonic() - start))
+        assert proc.returncode == 0, f"gcloud {' '.join(args)} failed:\n{proc.stderr}"
+        assert "did not succeed" not in proc.stderr, proc.stderr
+        return proc.stdout
+
+    def curl(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One of the seed's curl calls, against the emulator instead of apigee.googleapis.com."""
+        url = self.server.url + path.lstrip("/")
+        start = time.monotonic()
+        if shutil.which("curl"):
+            cmd = ["curl", "-sS", "-X", method, "-H", "Authorization: Bearer emulator-token"]
+            if body is not None:
+                cmd += ["-H", "Content-Type:application/json", "-d", json.dumps(body)]
+            proc = subprocess.run([*cmd, url], capture_output=True, text=True, timeout=30, check=True)
+            text = proc.stdout
+        else:  # pragma: no cover - curl is on every CI image
+            import requests
+
+            text = requests.request(method, url, json=body, timeout=30).text
+        self.timings.append((f"curl {method} {path.split('?')[0]}", time.monotonic() - start))
+        data: dict[str, Any] = json.loads(text)
+        assert "error" not in data, data
+        return data
+
+    def curl_until(self, path: str, key: str, value: str, timeout: float = 20) -> dict[str, Any]:
+        """The seed's "check until state is ACTIVE" step."""
+        deadline = time.monotonic() + timeout
+        while True:
+            data = self.curl("GET", path)
+            if data.get(key) == value or time.monotonic() > deadline:
+                return data
+            time.sleep(0.2)
+
+
+@pytest.fixture
+def emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatorServer]:
+    with EmulatorServer(orgs=[ORG], op_seconds=0.2) as server:
+        monkeypatch.setenv("APIGEE_PSC_EMULATOR_HOST", server.host_port)
+        yield server
+
+
+def test_gcloud_seed_procedure_then_status_in_sync_and_apply_writes_nothing(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    sh = Shell(gcloud_env(emulator, tmp_path), emulator)
+    started = time.monotonic()
+    p = f"--project={PROJECT}"
+    r = f"--region={REGION}"
+
+    # Producer: health check, backend service, internal forwarding rule (seed step 4-5).
+    sh.gcloud(
+        "compute", "health-checks", "create", "tcp", "hc-tcp-foo", r,
+        "--description=health check for psc backend", "--port-name=http", p,
+    )  # fmt: skip
+    sh.gcloud(
+        "compute", "backend-services", "create", "be-ilb", "--load-balancing-scheme=internal",
+        "--protocol=tcp", r, "--network=default", "--health-checks=hc-tcp-foo",
+        f"--health-checks-region={REGION}", p,
+    )  # fmt: skip
+    sh.gcloud(
+        "compute", "forwarding-rules", "create", "fr-ilb", r, "--load-balancing-scheme=internal",
+        "--network=default", "--subnet=default", "--ip-protocol=TCP", "--ports=80",
+        "--backend-service=be-ilb", f"--backend-service-region={REGION}", p,
+    )  # fmt: skip
+    # PSC NAT subnet and firewall rule; find the forwarding rule (an aggregated list).
+    sh.gcloud(
+        "compute", "networks", "subnets", "create", "psc-subnet", "--network", "default", r,
+        "--purpose=PRIVATE_SERVICE_CONNECT", "--range=10.100.0.0/28",
+    )  # fmt: skip
+    sh.gcloud(
+        "compute", p, "firewall-rules", "create", "allow-psc-nat-80", "--direction=INGRESS",
+        "--priority=1000", "--network", "default", "--action=ALLOW", "--rules=tcp:80",
+        "--source-ranges=10.100.0.0/28", "--target-tags=psc-demo",
+    )  # fmt: skip
+    rules = json.loads(sh.gcloud("compute", "forwarding-rules", "list", p, "--format=json"))
+    assert [fr["name"] for fr in rules] == ["fr-ilb"]
+    sh.gcloud(
+        "compute", "service-attachments", "create", "gkebackend", r,
+        "--producer-forwarding-rule=fr-ilb", "--connection-preference=ACCEPT_AUTOMATIC",
+        "--nat-subnets=psc-subnet", p,
+    )  # fmt: skip
+    listed = json.loads(sh.gcloud("compute", "service-attachments", "list", "--format=json"))
+    assert [(sa["name"], sa["connectionPreference"]) for sa in listed] == [("gkebackend", "ACCEPT_AUTOMATIC")]
+    sa_path = f"projects/{PROJECT}/regions/{REGION}/serviceAttachments/gkebackend"
+
+    # Apigee: endpoint attachment over curl, then GET until ACTIVE.
+    org = f"v1/organizations/{ORG}"
+    op = sh.curl(
+        "POST",
+        f"{org}/endpointAttachments?endpointAttachmentId=gkebackend",
+        {"location": REGION, "serviceAttachment": sa_path},
+    )
+    assert op["metadata"]["operationType"] == "INSERT"
+    ea = sh.curl_until(f"{org}/endpointAttachments/gkebackend", "state", "ACTIVE")
+    assert ea["state"] == "ACTIVE" and ea["connectionState"] == "ACCEPTED"
+    host = ea["host"]
+
+    # DNS peering without VPC peering.
+    assert sh.curl("GET", org)["disableVpcPeering"] is True
+    number = sh.gcloud("projects", "describe", ORG, "--format=value(projectNumber)").strip()
+    assert number.isdigit()
+    agent = f"service-{number}@gcp-sa-apigee.iam.gserviceaccount.com"
+    sh.gcloud(
+        "projects", "add-iam-policy-binding", PROJECT, f"--member=serviceAccount:{agent}", "--role=roles/dns.peer",
+        "--condition=None", "--format=none",
+    )  # fmt: skip
+    policy = json.loads(sh.gcloud("projects", "get-iam-policy", PROJECT, "--format=json"))
+    assert any(b["role"] == "roles/dns.peer" and f"serviceAccount:{agent}" in b["members"] for b in policy["bindings"])
+    sh.curl(
+        "POST",
+        f"{org}/dnsZones?dnsZoneId=my-zone",
+        {
+            "domain": "example.com.",
+            "description": "peering zone for the producer",
+            "peeringConfig": {"targetProjectId": PROJECT, "targetNetworkId": "default"},
+        },
+    )
+    assert sh.curl_until(f"{org}/dnsZones/my-zone", "state", "ACTIVE")["state"] == "ACTIVE"
+    # The private zone and the A record for the endpoint attachment's host.
+    sh.gcloud(
+        "dns", "managed-zones", "create", "my-private-zone", "--dns-name=example.com.",
+        "--description=private zone of the producer", "--visibility=private", "--networks=default",
+    )  # fmt: skip
+    sh.gcloud(
+        "dns", "record-sets", "create", "orders.example.com.", "--zone=my-private-zone", "--type=A",
+        "--ttl=300", f"--rrdatas={host}",
+    )  # fmt: skip
+    records = json.loads(sh.gcloud("dns", "record-sets", "list", "--zone=my-private-zone", "--format=json"))
+    assert {"name": "orders.example.com.", "type": "A", "rrdatas": [host]}.items() <= next(
+        rr for rr in records if rr["type"] == "A"
+    ).items()
+    procedure_seconds = time.monotonic() - started
+
+    # apigee-psc, on a spec describing exactly what gcloud built.
+    spec = tmp_path / "built-by-gcloud.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "organization": ORG,
+                "project": PROJECT,
+                "region": REGION,
+                "network": "default",
+                "forwarding_rule": "fr-ilb",
+                "nat_subnet": {"name": "psc-subnet", "range": "10.100.0.0/28"},
+                "firewall": {"name": "allow-psc-nat-80", "ports": [80], "target_tags": ["psc-demo"]},
+                "service_attachment": {"name": "gkebackend", "connection_preference": "ACCEPT_AUTOMATIC"},
+                "endpoint_attachment": {"name": "gkebackend"},
+                "dns": {
+                    "zone": {"name": "my-zone", "domain": "example.com."},
+                    "managed_zone": "my-private-zone",
+                    "record": "orders.example.com.",
+                },
+            }
+        )
+    )
+    runner = CliRunner()
+    status = runner.invoke(cli, ["status", str(spec), "-o", "json"], catch_exceptions=False)
+    report = json.loads(status.stdout)
+    assert report["state"] == "in_sync", json.dumps(report, indent=2)
+    assert status.exit_code == 0
+    mark = emulator.requests()[-1]["seq"]
+    applied = runner.invoke(cli, ["apply", str(spec), "--yes"], catch_exceptions=False)
+    assert applied.exit_code == 0, applied.output
+    writes = [
+        f"{r['method']} {r['path']}"
+        for r in emulator.requests(since=mark)
+        if r["method"] in MUTATING and not r["path"].endswith((":getIamPolicy", "/wait"))
+    ]
+    assert writes == []
+
+    gcloud_runs = [t for name, t in sh.timings if not name.startswith("curl")]
+    print(
+        f"\nseed procedure: {len(gcloud_runs)} gcloud commands in {sum(gcloud_runs):.1f} s "
+        f"(slowest {max(gcloud_runs):.1f} s), {len(sh.timings) - len(gcloud_runs)} curl calls; "
+        f"whole procedure {procedure_seconds:.1f} s"
+    )
