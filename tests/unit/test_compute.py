@@ -761,7 +761,7 @@ def test_emulator_env_points_compute_at_the_emulator(monkeypatch: pytest.MonkeyP
     client = ComputeClient(PROJECT, REGION)
     assert client.root_url == "http://127.0.0.1:8089/"
     with pytest.raises(errors.ValidationError):
-        ComputeClient(PROJECT, REGION, endpoint="http://compute.example.com/")
+        ComputeClient(PROJECT, REGION, endpoint="http://compute.googleapis.com/")
     with pytest.raises(errors.ValidationError):
         ComputeClient("BAD", REGION)
     with pytest.raises(errors.ValidationError):
