@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "API_ROOTS",
     "EMULATOR_ENV",
+    "RereadPolicy",
     "RetryPolicy",
     "Transport",
     "is_org_lock",
@@ -123,6 +124,57 @@ class RetryPolicy:
 
 
 NO_RETRY = RetryPolicy(deadline=0.0, lock_deadline=0.0)
+
+
+@dataclass(frozen=True)
+class RereadPolicy:
+    """A declared read-modify-write retry, run by tenacity like the waiters.
+
+    When a write finds that what it was computed from is stale (``stale(error)`` is true:
+    a fingerprint 412, an etag 409 ABORTED), the whole cycle (read, compute, write) runs
+    again: at most ``attempts`` cycles (``None``: no count) within ``deadline`` seconds, pausing ``initial``
+    seconds doubled up to ``maximum`` between them, jittered over the upper half. ``what``
+    names the resource kind in log lines.
+    """
+
+    what: str
+    stale: Callable[[BaseException], bool]
+    attempts: int | None = 5
+    initial: float = 0.2
+    maximum: float = 2.0
+    deadline: float = 30.0
+
+    def call(
+        self,
+        cycle: Callable[[], R],
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> R:
+        """Run ``cycle`` until it returns or raises an error that is not :attr:`stale`, or
+        the attempts or the deadline are used up (then the last stale error is raised)."""
+        jitter = rng or random.Random()
+        start = clock()
+
+        def remaining() -> float:
+            return self.deadline - (clock() - start)
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            cap = min(self.maximum, self.initial * 2 ** (state.attempt_number - 1))
+            delay = min(jitter.uniform(cap / 2, cap), max(0.0, remaining()))
+            exc = state.outcome.exception() if state.outcome else None
+            logger.info("%s: changed meanwhile (%s), re-reading in %.1fs", self.what, _short(exc), delay)
+            return delay
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            used_up = self.attempts is not None and state.attempt_number >= self.attempts
+            return used_up or remaining() <= 0
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(self.stale), wait=wait, stop=stop, sleep=sleep, reraise=True
+        )
+        return retrying(cycle)
 
 
 def is_org_lock(error: BaseException) -> bool:

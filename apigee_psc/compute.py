@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from apigee_psc import errors, names, waiters
-from apigee_psc._http import RetryPolicy, Transport, _credentials, resolve_endpoint, retry_call
+from apigee_psc._http import RereadPolicy, RetryPolicy, Transport, _credentials, resolve_endpoint, retry_call
 from apigee_psc.models import WireEnum
 
 if TYPE_CHECKING:
@@ -71,7 +71,6 @@ logger = logging.getLogger("apigee_psc")
 LONG_POLL_SCHEDULE = waiters.Schedule(windows=((0.0, 0.01),), grow_after=1.0, multiplier=2.0, maximum=1.0)
 
 _WAIT_CALL_TIMEOUT = 150.0  # regionOperations.wait holds a request for up to ~2 minutes
-_FINGERPRINT_ATTEMPTS = 5
 _DEFAULT_WAIT = 600.0
 _OPERATION_LINK = re.compile(
     r"projects/(?P<project>[^/]+)/(?:regions/(?P<region>[^/]+)|global)/operations/(?P<op>[^/?]+)"
@@ -1600,8 +1599,14 @@ class ServiceAttachments(_Collection):
     ) -> ComputeOperation | None:
         """Replace any of these fields (``None`` leaves a field alone; an empty list clears it).
 
-        Only fields that differ from the current attachment are sent. Returns ``None`` when
-        nothing differs.
+        Only fields that differ from the current attachment are sent, in one JSON merge
+        patch that also carries ``name``, ``enableProxyProtocol`` and the fingerprint.
+        Switching to ``ACCEPT_AUTOMATIC`` clears both consumer lists in the same patch
+        (non-empty lists with it are a :class:`~apigee_psc.errors.ValidationError`). A
+        project's ``connection_limit`` changes by passing its :class:`ConsumerProjectLimit`
+        with the new limit. ``reconcile_connections=True`` makes Google apply list changes to
+        connections that are already ACCEPTED or REJECTED, not only to new or pending ones.
+        Returns ``None`` when nothing differs.
         """
         wanted: dict[str, Any] = {}
         if connection_preference is not None:
@@ -1621,11 +1626,25 @@ class ServiceAttachments(_Collection):
             wanted["enableProxyProtocol"] = bool(enable_proxy_protocol)
         if reconcile_connections is not None:
             wanted["reconcileConnections"] = bool(reconcile_connections)
+        if wanted.get("connectionPreference") == ConnectionPreference.ACCEPT_AUTOMATIC.value:
+            given = wanted.get("consumerAcceptLists") or wanted.get("consumerRejectLists")
+            if given:
+                raise errors.ValidationError(
+                    "service_attachment.consumer_accept_lists"
+                    if wanted.get("consumerAcceptLists")
+                    else "service_attachment.consumer_reject_lists",
+                    given,
+                    "empty when connection_preference is ACCEPT_AUTOMATIC",
+                )
+            # Automatic takes no lists: those not given are cleared (an explicit []) in the same PATCH.
+            wanted.setdefault("consumerAcceptLists", [])
+            wanted.setdefault("consumerRejectLists", [])
 
         def change(current: ServiceAttachment) -> dict[str, Any] | None:
             have = current.to_api()
             have.setdefault("consumerAcceptLists", [])
             have.setdefault("consumerRejectLists", [])
+            have.setdefault("reconcileConnections", False)
             patch = {}
             for key, value in wanted.items():
                 if key == "natSubnets":
@@ -1648,26 +1667,60 @@ class ServiceAttachments(_Collection):
     ) -> ComputeOperation | None:
         names.validate_compute_name(name, "service_attachment.name")
         path = self._b.regional("serviceAttachments", name)
-        for attempt in range(1, _FINGERPRINT_ATTEMPTS + 1):
+
+        def cycle() -> ComputeOperation | None:
             current = self.get(name)
             patch = change(current)
             if patch is None:
                 logger.debug("compute: service attachment %s already as wanted", name)
                 return None
-            body = {**patch, "fingerprint": current.fingerprint}
-            request_id = str(uuid.uuid4())
-            try:
-                data = self._b.rest.request("PATCH", f"compute/v1/{path}", params={"requestId": request_id}, json=body)
-            except errors.FailedPrecondition as exc:
-                stale = exc.status_code == 412 or exc.reason == "conditionNotMet"
-                if not stale or attempt == _FINGERPRINT_ATTEMPTS:
-                    raise
-                logger.info("compute: service attachment %s changed meanwhile (412), re-reading", name)
-                self._b.sleep(min(0.2 * 2 ** (attempt - 1), 2.0))
-                continue
-            operation = ComputeOperation.from_api(data)
-            return self._b.wait_operation(operation, timeout=timeout) if wait else operation
-        return None  # pragma: no cover - the loop returns or raises
+            _check_lists_allowed(current, patch)
+            # Like the Terraform provider's update encoder: the API validates these on every PATCH.
+            body = {
+                "name": current.name,
+                "enableProxyProtocol": current.enable_proxy_protocol,
+                **patch,
+                "fingerprint": current.fingerprint,
+            }
+            data = self._b.rest.request(
+                "PATCH", f"compute/v1/{path}", params={"requestId": str(uuid.uuid4())}, json=body
+            )
+            return ComputeOperation.from_api(data)
+
+        operation = FINGERPRINT_STALE.call(cycle, sleep=self._b.sleep, clock=self._b.clock)
+        if operation is None or not wait:
+            return operation
+        return self._b.wait_operation(operation, timeout=timeout)
+
+
+def _is_stale_fingerprint(error: BaseException) -> bool:
+    return isinstance(error, errors.FailedPrecondition) and (
+        error.status_code == 412 or error.reason == "conditionNotMet"
+    )
+
+
+#: A PATCH whose fingerprint is stale (412 ``conditionNotMet``) re-reads the attachment and
+#: recomputes the change: up to 5 times within 30 s.
+FINGERPRINT_STALE = RereadPolicy(
+    "compute: service attachment", _is_stale_fingerprint, attempts=5, initial=0.2, maximum=2.0, deadline=30.0
+)
+
+
+def _check_lists_allowed(current: ServiceAttachment, patch: Mapping[str, Any]) -> None:
+    """Refuse, before writing, a PATCH that would leave ACCEPT_AUTOMATIC with consumer lists:
+    Google answers 400 "Incorrect combination of connection preference with accept and/or
+    reject list" (terraform-provider-google #17153)."""
+    preference = patch.get("connectionPreference", str(current.connection_preference))
+    if preference != ConnectionPreference.ACCEPT_AUTOMATIC.value:
+        return
+    accept = patch.get("consumerAcceptLists", [e.to_api() for e in current.consumer_accept_lists])
+    reject = patch.get("consumerRejectLists", list(current.consumer_reject_lists))
+    if accept or reject:
+        raise errors.ValidationError(
+            "service_attachment.consumer_accept_lists" if accept else "service_attachment.consumer_reject_lists",
+            accept or reject,
+            "empty when connection_preference is ACCEPT_AUTOMATIC (switch to ACCEPT_MANUAL to list consumers)",
+        )
 
 
 def _accept_entries(values: Iterable[ConsumerProjectLimit | str]) -> tuple[ConsumerProjectLimit, ...]:

@@ -20,6 +20,7 @@ from apigee_psc._http import (
     API_ROOTS,
     EMULATOR_ENV,
     NO_RETRY,
+    RereadPolicy,
     RetryPolicy,
     Transport,
     is_org_lock,
@@ -503,3 +504,62 @@ def test_retry_call_deadline_zero_single_attempt(clock: FakeClock) -> None:
     with pytest.raises(errors.ServerError):
         retry_call(fn, policy=NO_RETRY, wait_out_lock=True, what="t", sleep=clock.sleep, clock=clock.now)
     assert len(calls) == 1
+
+
+# -- declared read-modify-write retries ------------------------------------------------------------
+
+
+def _stale(exc: BaseException) -> bool:
+    return isinstance(exc, errors.Conflict)
+
+
+def test_reread_policy_redoes_the_cycle_until_it_succeeds(clock: FakeClock) -> None:
+    policy = RereadPolicy("test: thing", _stale, attempts=5, initial=1.0, maximum=4.0, deadline=60.0)
+    answers: list[Any] = [errors.Conflict("stale etag"), errors.Conflict("stale etag"), "written"]
+
+    def cycle() -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return str(answer)
+
+    assert policy.call(cycle, sleep=clock.sleep, clock=clock.now, rng=random.Random(1)) == "written"
+    assert len(clock.sleeps) == 2
+    assert 0.5 <= clock.sleeps[0] <= 1.0 and 1.0 <= clock.sleeps[1] <= 2.0
+
+
+def test_reread_policy_stops_at_attempts_and_raises_the_stale_error(clock: FakeClock) -> None:
+    policy = RereadPolicy("test: thing", _stale, attempts=3, deadline=60.0)
+    calls: list[int] = []
+
+    def cycle() -> str:
+        calls.append(1)
+        raise errors.Conflict("stale")
+
+    with pytest.raises(errors.Conflict):
+        policy.call(cycle, sleep=clock.sleep, clock=clock.now)
+    assert len(calls) == 3
+
+
+def test_reread_policy_stops_at_deadline_without_count(clock: FakeClock) -> None:
+    policy = RereadPolicy("test: thing", _stale, attempts=None, initial=1.0, maximum=8.0, deadline=30.0)
+
+    def cycle() -> str:
+        raise errors.Conflict("stale")
+
+    with pytest.raises(errors.Conflict):
+        policy.call(cycle, sleep=clock.sleep, clock=clock.now)
+    assert 25.0 <= clock.elapsed <= 30.0
+
+
+def test_reread_policy_other_errors_are_not_retried(clock: FakeClock) -> None:
+    policy = RereadPolicy("test: thing", _stale)
+    calls: list[int] = []
+
+    def cycle() -> str:
+        calls.append(1)
+        raise errors.PermissionDenied("no")
+
+    with pytest.raises(errors.PermissionDenied):
+        policy.call(cycle, sleep=clock.sleep, clock=clock.now)
+    assert len(calls) == 1 and clock.sleeps == []
