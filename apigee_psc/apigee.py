@@ -14,18 +14,42 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from apigee_psc import errors, names, waiters
-from apigee_psc._http import RetryPolicy, Transport
+from apigee_psc._http import OnRetry, RetryEvent, RetryPolicy, Transport
 from apigee_psc.diagnosis import Diagnosis, diagnose, is_waitable
 from apigee_psc.models import DnsZone, EndpointAttachment, Operation, Organization
 
 if TYPE_CHECKING:
     import google.auth.credentials
 
-__all__ = ["ApigeeClient", "DnsZones", "EndpointAttachments", "Operations", "organization_lock"]
+__all__ = ["ORGANIZATION_LOCK", "ApigeeClient", "DnsZones", "EndpointAttachments", "Operations", "organization_lock"]
 
 logger = logging.getLogger("apigee_psc")
 
 Progress = Callable[[waiters.WaitProgress], None]
+
+#: The ``waiter`` name of the progress reported while a change waits out the organization lock.
+ORGANIZATION_LOCK = "ORGANIZATION_LOCK"
+
+
+def _lock_progress(progress: Progress | None, subject: str) -> OnRetry | None:
+    """Report each wait for the organization lock (or other retry) to a wait's ``progress``."""
+    if progress is None:
+        return None
+
+    def hook(event: RetryEvent) -> None:
+        waiter = ORGANIZATION_LOCK if event.cause == "organization_lock" else f"RETRY_{event.cause.upper()}"
+        progress(
+            waiters.WaitProgress(
+                waiter=waiter,
+                subject=event.holder or subject,
+                state=event.describe(),
+                elapsed=event.elapsed,
+                polls=event.attempt,
+            )
+        )
+
+    return hook
+
 
 _ORG_LOCKS: dict[str, threading.Lock] = {}
 _ORG_LOCKS_GUARD = threading.Lock()
@@ -121,19 +145,37 @@ class EndpointAttachments:
             return base
         return f"{base}/{names.validate_endpoint_attachment_id(_short(name), 'endpoint_attachment')}"
 
-    def create(self, name: str, *, location: str, service_attachment: str) -> Operation:
+    def create(
+        self,
+        name: str,
+        *,
+        location: str,
+        service_attachment: str,
+        timeout: float | None = None,
+        progress: Progress | None = None,
+    ) -> Operation:
         """Start creating endpoint attachment ``name`` for ``service_attachment`` in ``location``.
 
         Returns the long-running :class:`~apigee_psc.models.Operation` (wait on it with
         ``operations.wait``). Raises :class:`~apigee_psc.errors.AlreadyExists` if the id is
-        taken; the organization lock is waited out.
+        taken. The organization lock is waited out for up to ``timeout`` seconds (default:
+        the retry policy's ``lock_deadline``), each wait reported to ``progress`` as a
+        :class:`~apigee_psc.waiters.WaitProgress` whose ``waiter`` is ``"ORGANIZATION_LOCK"``;
+        then :class:`~apigee_psc.errors.LockTimeout` names the operation holding it.
         """
         names.validate_endpoint_attachment_id(name, "endpoint_attachment")
         names.validate_region(location, "location")
         sa = names.validate_service_attachment(service_attachment)
         body = EndpointAttachment(name=name, location=location, service_attachment=sa).to_api()
         logger.info("apigee: creating endpoint attachment %s -> %s", name, sa)
-        data = self._client.transport.request("POST", self._path(), params={"endpointAttachmentId": name}, json=body)
+        data = self._client.transport.request(
+            "POST",
+            self._path(),
+            params={"endpointAttachmentId": name},
+            json=body,
+            deadline=timeout,
+            on_retry=_lock_progress(progress, f"{self._client.parent}/endpointAttachments/{name}"),
+        )
         return Operation.from_api(data)
 
     def get(self, name: str) -> EndpointAttachment:
@@ -153,10 +195,13 @@ class EndpointAttachments:
                 return attachment
         return None
 
-    def delete(self, name: str) -> Operation:
-        """Start deleting an endpoint attachment; returns the operation."""
+    def delete(self, name: str, *, timeout: float | None = None, progress: Progress | None = None) -> Operation:
+        """Start deleting an endpoint attachment; returns the operation. The organization lock
+        is waited out as for :meth:`create`."""
+        path = self._path(name)
         logger.info("apigee: deleting endpoint attachment %s", name)
-        return Operation.from_api(self._client.transport.request("DELETE", self._path(name)))
+        hook = _lock_progress(progress, path.removeprefix("v1/"))
+        return Operation.from_api(self._client.transport.request("DELETE", path, deadline=timeout, on_retry=hook))
 
     def diagnose(self, attachment: EndpointAttachment | str, **context: Any) -> Diagnosis:
         """Explain the attachment's connection state, naming the organization's Apigee project."""
@@ -277,11 +322,14 @@ class DnsZones:
         description: str = "",
         target_project_id: str,
         target_network_id: str,
+        timeout: float | None = None,
+        progress: Progress | None = None,
     ) -> Operation:
         """Start creating a DNS peering zone that resolves ``domain`` in the producer's network.
 
         The organization's Apigee service agent needs ``roles/dns.peer`` on
-        ``target_project_id`` first. Returns the long-running operation.
+        ``target_project_id`` first. Returns the long-running operation. The organization
+        lock is waited out as for :meth:`EndpointAttachments.create` (``timeout``, ``progress``).
         """
         names.validate_dns_zone_id(name, "dns_zone")
         names.validate_domain(domain, "domain")
@@ -296,7 +344,14 @@ class DnsZones:
             target_network_id=target_network_id,
         )
         logger.info("apigee: creating DNS zone %s for %s", name, domain)
-        data = self._client.transport.request("POST", self._path(), params={"dnsZoneId": name}, json=zone.to_api())
+        data = self._client.transport.request(
+            "POST",
+            self._path(),
+            params={"dnsZoneId": name},
+            json=zone.to_api(),
+            deadline=timeout,
+            on_retry=_lock_progress(progress, f"{self._client.parent}/dnsZones/{name}"),
+        )
         return Operation.from_api(data)
 
     def get(self, name: str) -> DnsZone:
@@ -308,10 +363,13 @@ class DnsZones:
         for item in self._client.transport.paginate(self._path(), "dnsZones", page_size=page_size):
             yield DnsZone.from_api(item)
 
-    def delete(self, name: str) -> Operation:
-        """Start deleting a DNS zone; returns the operation."""
+    def delete(self, name: str, *, timeout: float | None = None, progress: Progress | None = None) -> Operation:
+        """Start deleting a DNS zone; returns the operation. The organization lock is waited
+        out as for :meth:`EndpointAttachments.create`."""
+        path = self._path(name)
         logger.info("apigee: deleting DNS zone %s", name)
-        return Operation.from_api(self._client.transport.request("DELETE", self._path(name)))
+        hook = _lock_progress(progress, path.removeprefix("v1/"))
+        return Operation.from_api(self._client.transport.request("DELETE", path, deadline=timeout, on_retry=hook))
 
     def wait_until_active(
         self,
@@ -374,7 +432,9 @@ class ApigeeClient:
     Application Default Credentials unless ``credentials`` is given; ``endpoint`` or
     ``APIGEE_PSC_EMULATOR_HOST`` point it elsewhere. ``schedule`` is the default polling
     schedule of every wait (``DEFAULT_SCHEDULE``, or ``FAST_SCHEDULE`` against a plain-http
-    emulator); ``sleep`` and ``clock`` are injectable for tests.
+    emulator); ``retry`` is the :class:`~apigee_psc._http.RetryPolicy` of every request;
+    ``on_retry`` hears of every retry (a :class:`~apigee_psc._http.RetryEvent`); ``sleep``
+    and ``clock`` are injectable for tests.
     """
 
     def __init__(
@@ -390,6 +450,7 @@ class ApigeeClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         transport: Transport | None = None,
+        on_retry: OnRetry | None = None,
     ) -> None:
         self.organization = names.validate_organization(organization)
         self.parent = f"organizations/{self.organization}"
@@ -404,6 +465,7 @@ class ApigeeClient:
             timeout=timeout,
             sleep=sleep,
             clock=clock,
+            on_retry=on_retry,
         )
         #: Against the emulator, operations take a second, not minutes: poll fast unless told otherwise.
         self.schedule = schedule or (waiters.FAST_SCHEDULE if self.transport.is_emulator else waiters.DEFAULT_SCHEDULE)

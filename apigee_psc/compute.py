@@ -41,7 +41,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from apigee_psc import errors, names, waiters
-from apigee_psc._http import RereadPolicy, RetryPolicy, Transport, _credentials, resolve_endpoint, retry_call
+from apigee_psc._http import (
+    OnRetry,
+    RereadPolicy,
+    RetryPolicy,
+    Transport,
+    _credentials,
+    endpoint_source,
+    error_from_exception,
+    resolve_endpoint,
+    retry_call,
+    unreachable_warning,
+)
 from apigee_psc.models import WireEnum
 
 if TYPE_CHECKING:
@@ -596,7 +607,7 @@ def _to_dict(message: Any) -> dict[str, Any]:
     return dict(data)
 
 
-def _map_exception(exc: Exception, method: str, url: str) -> Exception:
+def _map_exception(exc: Exception, method: str, url: str) -> BaseException:
     """This library's error for an exception raised by google-cloud-compute (or below it)."""
     from google.api_core import exceptions as gexc
 
@@ -615,17 +626,7 @@ def _map_exception(exc: Exception, method: str, url: str) -> Exception:
         code = exc.code if isinstance(exc.code, int) else 0
         body = {"error": {"code": code, "message": exc.message or str(exc), "errors": list(exc.errors or [])}}
         return errors.error_from_response(code, body, method=method, url=url)
-    import requests
-
-    if isinstance(exc, requests.exceptions.RequestException):
-        return errors.TransportError(f"{type(exc).__name__}: {errors.redact(str(exc))}", method=method, url=url)
-    if type(exc).__module__.startswith("google.auth"):
-        return errors.Unauthenticated(
-            f"credentials could not be refreshed: {type(exc).__name__}: {errors.redact(str(exc))}",
-            method=method,
-            url=url,
-        )
-    return exc
+    return error_from_exception(exc, method=method, url=url)
 
 
 class _Backend:
@@ -643,11 +644,13 @@ class _Backend:
         timeout: float,
         sleep: Callable[[float], None],
         clock: Callable[[], float],
+        on_retry: OnRetry | None = None,
     ) -> None:
         self.project = project
         self.region = region
         self.endpoint = endpoint
         self.root_url, self.is_emulator = resolve_endpoint("compute", endpoint)
+        self.on_retry = unreachable_warning(self.root_url, endpoint_source(endpoint), on_retry)
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
         self.sleep = sleep
@@ -700,7 +703,9 @@ class _Backend:
                     retry=self.retry,
                     sleep=self.sleep,
                     clock=self.clock,
+                    on_retry=self.on_retry,
                 )
+                self._rest.endpoint_source = None  # self.on_retry already warns, naming the real source
             return self._rest
 
     # -- paths -----------------------------------------------------------------------
@@ -731,8 +736,12 @@ class _Backend:
 
     # -- calls -----------------------------------------------------------------------
 
-    def call(self, fn: Callable[[], Any], *, method: str, path: str, mutating: bool = False) -> Any:
-        """Run one google-cloud-compute call with errors mapped and retries applied."""
+    def call(
+        self, fn: Callable[[], Any], *, method: str, path: str, mutating: bool = False, timeout: float | None = None
+    ) -> Any:
+        """Run one google-cloud-compute call with errors mapped and retries applied; on a
+        mutation, another operation on the resource (409 ``operationInProgress``, 400
+        ``resourceNotReady``) is waited out, within ``timeout`` seconds when given."""
         url = self.url(path)
 
         def once() -> Any:
@@ -751,6 +760,8 @@ class _Backend:
             what=f"{method} {url}",
             sleep=self.sleep,
             clock=self.clock,
+            timeout=timeout,
+            on_retry=self.on_retry,
         )
 
     def get(self, client: str, request_type: str, path: str, **fields: Any) -> dict[str, Any]:
@@ -798,8 +809,9 @@ class _Backend:
         answer (or operation error) raises :class:`~apigee_psc.errors.AlreadyExists` with it.
         """
         request_id = str(uuid.uuid4())
+        started = self.clock()
         try:
-            result = self.call(lambda: send(request_id), method=method, path=path, mutating=True)
+            result = self.call(lambda: send(request_id), method=method, path=path, mutating=True, timeout=timeout)
         except errors.AlreadyExists as exc:
             if created is not None:
                 exc.resource_name = created
@@ -808,7 +820,8 @@ class _Backend:
         logger.debug("compute: %s %s -> operation %s (requestId %s)", method, path, operation.name, request_id)
         if not wait:
             return operation
-        return self.wait_operation(operation, timeout=timeout, created=created)
+        left = max(0.0, timeout - (self.clock() - started))
+        return self.wait_operation(operation, timeout=left, created=created)
 
     def wait_operation(
         self, operation: ComputeOperation, *, timeout: float = _DEFAULT_WAIT, created: str | None = None
@@ -1683,14 +1696,15 @@ class ServiceAttachments(_Collection):
                 "fingerprint": current.fingerprint,
             }
             data = self._b.rest.request(
-                "PATCH", f"compute/v1/{path}", params={"requestId": str(uuid.uuid4())}, json=body
+                "PATCH", f"compute/v1/{path}", params={"requestId": str(uuid.uuid4())}, json=body, deadline=timeout
             )
             return ComputeOperation.from_api(data)
 
+        started = self._b.clock()
         operation = FINGERPRINT_STALE.call(cycle, sleep=self._b.sleep, clock=self._b.clock)
         if operation is None or not wait:
             return operation
-        return self._b.wait_operation(operation, timeout=timeout)
+        return self._b.wait_operation(operation, timeout=max(0.0, timeout - (self._b.clock() - started)))
 
 
 def _is_stale_fingerprint(error: BaseException) -> bool:
@@ -1752,8 +1766,11 @@ class ComputeClient:
     ``backend_services``, ``forwarding_rules``, ``service_attachments`` and ``operations``.
     Credentials default to ADC (anonymous for the emulator); ``endpoint`` overrides the
     Compute root URL (``APIGEE_PSC_EMULATOR_HOST`` is honoured). ``timeout`` is the
-    per-request timeout in seconds; ``retry`` bounds retries of failed requests; ``sleep``
-    and ``clock`` are injectable for tests. Nothing is imported or resolved before first use.
+    per-request timeout in seconds; ``retry`` bounds retries of failed requests and
+    ``on_retry`` hears of each (a :class:`~apigee_psc._http.RetryEvent`). A mutation's
+    ``timeout`` bounds all of it: waiting out another operation on the resource (409
+    ``operationInProgress``), the request and the operation wait. ``sleep`` and ``clock``
+    are injectable for tests. Nothing is imported or resolved before first use.
     """
 
     def __init__(
@@ -1768,6 +1785,7 @@ class ComputeClient:
         timeout: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        on_retry: OnRetry | None = None,
     ) -> None:
         self.project = names.validate_project_id(project, "project")
         self.region = names.validate_region(region, "region")
@@ -1781,6 +1799,7 @@ class ComputeClient:
             timeout=timeout,
             sleep=sleep,
             clock=clock,
+            on_retry=on_retry,
         )
         self._backend = backend
         self.networks = Networks(backend)

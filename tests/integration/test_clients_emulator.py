@@ -208,3 +208,32 @@ def test_service_attachment_limit_reconcile_and_switch_to_automatic(compute: Com
     assert sa.connection_preference is ConnectionPreference.ACCEPT_AUTOMATIC
     assert sa.consumer_accept_lists == () and sa.consumer_reject_lists == ()
     assert [e.status for e in sa.connected_endpoints] == [ConnectedEndpointStatus.ACCEPTED]
+
+
+def test_delete_while_emulator_answers_409_operation_in_progress_is_waited_out(
+    compute: ComputeClient, apigee_emulator: Any
+) -> None:
+    _producer(compute)
+    compute.service_attachments.create("gkebackend", target_service="fr-ilb", nat_subnets=["psc-subnet"])
+    apigee_emulator.set_faults(
+        [
+            {
+                "api": "compute",
+                "method": "DELETE",
+                "path": "/serviceAttachments/",
+                "status": 409,
+                "reason": "operationInProgress",
+                "count": 2,
+            }
+        ]
+    )
+    events: list[Any] = []
+    busy = ComputeClient(
+        PROJECT, REGION, retry=RetryPolicy(initial=0.01, maximum=0.05, deadline=10.0), on_retry=events.append
+    )
+    busy.service_attachments.delete("gkebackend", timeout=30)
+    assert [e.cause for e in events] == ["resource_busy", "resource_busy"]
+    with pytest.raises(errors.NotFound):
+        compute.service_attachments.get("gkebackend")
+    deletes = [r for r in apigee_emulator.requests(api="compute", method="DELETE") if "serviceAttachments" in str(r)]
+    assert len(deletes) == 3

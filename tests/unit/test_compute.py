@@ -772,6 +772,68 @@ def test_patch_retried_503_reuses_request_id(compute: ComputeClient, rsps: respo
     assert len(ids) == 2 and ids[0] == ids[1]
 
 
+def _busy(reason: str = "operationInProgress", status: int = 409) -> dict[str, Any]:
+    message = (
+        f"The resource 'projects/{PROJECT}/regions/{REGION}/serviceAttachments/gkebackend' is being changed by "
+        "operation 'operation-77' (patch); retry when that operation is DONE."
+    )
+    return {"error": {"code": status, "message": message, "errors": [{"reason": reason, "message": message}]}}
+
+
+def test_delete_409_operation_in_progress_waited_out_same_request_id(
+    compute: ComputeClient, rsps: responses.RequestsMock, clock: FakeClock
+) -> None:
+    rsps.delete(f"{REG}/serviceAttachments/gkebackend", status=409, json=_busy())
+    rsps.delete(f"{REG}/serviceAttachments/gkebackend", status=400, json=_busy("resourceNotReady", 400))
+    rsps.delete(f"{REG}/serviceAttachments/gkebackend", json=op("op-d", status="DONE"))
+
+    assert compute.service_attachments.delete("gkebackend") is not None
+
+    deletes = [c for c in rsps.calls if c.request.method == "DELETE"]
+    assert len(deletes) == 3 and len({query(c)["requestId"][0] for c in deletes}) == 1
+    assert len(clock.sleeps) == 2
+
+
+def test_delete_409_operation_in_progress_outlasting_timeout_raises_lock_timeout(
+    compute: ComputeClient, rsps: responses.RequestsMock, clock: FakeClock
+) -> None:
+    rsps.delete(f"{REG}/serviceAttachments/gkebackend", status=409, json=_busy())
+    with pytest.raises(errors.LockTimeout) as info:
+        compute.service_attachments.delete("gkebackend", timeout=8)
+    assert clock.elapsed <= 8.0 + 1e-9
+    assert info.value.holder == "operation-77"
+    assert isinstance(info.value.error, errors.Conflict) and info.value.error.reason == "operationInProgress"
+
+
+def test_patch_409_operation_in_progress_waited_out_and_reported(
+    rsps: responses.RequestsMock, clock: FakeClock
+) -> None:
+    events: list[Any] = []
+    compute = ComputeClient(
+        PROJECT,
+        REGION,
+        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        endpoint=ROOT,
+        sleep=clock.sleep,
+        clock=clock.now,
+        on_retry=events.append,
+    )
+    rsps.get(f"{REG}/serviceAttachments/gkebackend", json=attachment())
+    rsps.patch(f"{REG}/serviceAttachments/gkebackend", status=409, json=_busy())
+    rsps.patch(f"{REG}/serviceAttachments/gkebackend", json=op("op-p", status="DONE"))
+
+    compute.service_attachments.remove_project("gkebackend", TENANT)
+
+    assert [e.cause for e in events] == ["resource_busy"] and events[0].holder == "operation-77"
+
+
+def test_get_409_is_not_waited_out(compute: ComputeClient, rsps: responses.RequestsMock) -> None:
+    rsps.get(f"{REG}/serviceAttachments/gkebackend", status=409, json=_busy())
+    with pytest.raises(errors.Conflict):
+        compute.service_attachments.get("gkebackend")
+    assert len(rsps.calls) == 1
+
+
 def test_two_mutations_use_different_request_ids(compute: ComputeClient, rsps: responses.RequestsMock) -> None:
     rsps.post(f"{REG}/subnetworks", json=op("op-s", status="DONE"))
     compute.subnets.create("a", ip_cidr_range="10.100.0.0/28")
