@@ -27,6 +27,9 @@ logger = logging.getLogger("apigee_psc")
 
 Progress = Callable[[waiters.WaitProgress], None]
 
+#: ``_path()`` without a name: the collection itself (``None`` is refused as a name).
+_COLLECTION: object = object()
+
 #: The ``waiter`` name of the progress reported while a change waits out the organization lock.
 ORGANIZATION_LOCK = "ORGANIZATION_LOCK"
 
@@ -73,9 +76,14 @@ class Operations:
         self._client = client
 
     def _path(self, name: str) -> str:
-        if name.startswith("organizations/"):
-            return f"v1/{name}"
-        return f"v1/{self._client.parent}/operations/{name}"
+        short = names.own_name(
+            name,
+            parent=self._client.parent,
+            collection="operations",
+            validate=names.validate_operation_id,
+            field="operation",
+        )
+        return f"v1/{self._client.parent}/operations/{short}"
 
     def get(self, name: str) -> Operation:
         """Read an operation by its full name or its id."""
@@ -139,11 +147,18 @@ class EndpointAttachments:
     def __init__(self, client: ApigeeClient) -> None:
         self._client = client
 
-    def _path(self, name: str | None = None) -> str:
+    def _path(self, name: object = _COLLECTION) -> str:
         base = f"v1/{self._client.parent}/endpointAttachments"
-        if name is None:
+        if name is _COLLECTION:
             return base
-        return f"{base}/{names.validate_endpoint_attachment_id(_short(name), 'endpoint_attachment')}"
+        short = names.own_name(
+            name,
+            parent=self._client.parent,
+            collection="endpointAttachments",
+            validate=names.validate_endpoint_attachment_id,
+            field="endpoint_attachment",
+        )
+        return f"{base}/{short}"
 
     def create(
         self,
@@ -230,7 +245,7 @@ class EndpointAttachments:
         the diagnosis) if they last until ``timeout``. An attachment that never becomes
         ACTIVE raises :class:`~apigee_psc.errors.WaitTimeout`.
         """
-        names.validate_endpoint_attachment_id(_short(name), "endpoint_attachment")
+        self._path(name)
         tenant: list[str | None] = []
 
         def explain(value: EndpointAttachment) -> Diagnosis:
@@ -270,7 +285,7 @@ class EndpointAttachments:
             waiters.ATTACHMENT_READY,
             lambda: self.get(name),
             timeout=timeout,
-            subject=f"{self._client.parent}/endpointAttachments/{_short(name)}",
+            subject=self._path(name).removeprefix("v1/"),
             schedule=schedule or self._client.schedule,
             on_failure=failed,
             on_timeout=timed_out,
@@ -294,7 +309,7 @@ class EndpointAttachments:
             waiters.ATTACHMENT_DELETED,
             lambda: self.get(name),
             timeout=timeout,
-            subject=f"{self._client.parent}/endpointAttachments/{_short(name)}",
+            subject=self._path(name).removeprefix("v1/"),
             schedule=schedule or self._client.schedule,
             progress=progress,
             clock=self._client.clock,
@@ -308,11 +323,18 @@ class DnsZones:
     def __init__(self, client: ApigeeClient) -> None:
         self._client = client
 
-    def _path(self, name: str | None = None) -> str:
+    def _path(self, name: object = _COLLECTION) -> str:
         base = f"v1/{self._client.parent}/dnsZones"
-        if name is None:
+        if name is _COLLECTION:
             return base
-        return f"{base}/{names.validate_dns_zone_id(_short(name), 'dns_zone')}"
+        short = names.own_name(
+            name,
+            parent=self._client.parent,
+            collection="dnsZones",
+            validate=names.validate_dns_zone_id,
+            field="dns_zone",
+        )
+        return f"{base}/{short}"
 
     def create(
         self,
@@ -384,7 +406,7 @@ class DnsZones:
             waiters.DNS_ZONE_ACTIVE,
             lambda: self.get(name),
             timeout=timeout,
-            subject=f"{self._client.parent}/dnsZones/{_short(name)}",
+            subject=self._path(name).removeprefix("v1/"),
             schedule=schedule or self._client.schedule,
             progress=progress,
             clock=self._client.clock,
@@ -406,16 +428,12 @@ class DnsZones:
             waiters.DNS_ZONE_DELETED,
             lambda: self.get(name),
             timeout=timeout,
-            subject=f"{self._client.parent}/dnsZones/{_short(name)}",
+            subject=self._path(name).removeprefix("v1/"),
             schedule=schedule or self._client.schedule,
             progress=progress,
             clock=self._client.clock,
             sleep=self._client.sleep,
         )
-
-
-def _short(name: str) -> str:
-    return name.rsplit("/", 1)[-1]
 
 
 def _same_service_attachment(a: str, b: str) -> bool:

@@ -653,3 +653,45 @@ def test_dns_zone_create_org_lock_bounded_by_timeout(
             "my-zone", domain="example.com.", target_project_id="my-project", target_network_id="default", timeout=3
         )
     assert clock.elapsed <= 3.0 + 1e-9
+
+
+# -- names that are not the client's own ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c: c.endpoint_attachments.delete("organizations/other-org/endpointAttachments/x"),
+        lambda c: c.endpoint_attachments.get("organizations/other-org/endpointAttachments/x"),
+        lambda c: c.endpoint_attachments.get(None),
+        lambda c: c.endpoint_attachments.delete(None),
+        lambda c: c.endpoint_attachments.get(""),
+        lambda c: c.endpoint_attachments.get("Bad_Name"),
+        lambda c: c.endpoint_attachments.get("organizations/my-organization/dnsZones/x"),
+        lambda c: c.endpoint_attachments.get("organizations/my-organization/endpointAttachments/x/y"),
+        lambda c: c.endpoint_attachments.wait_until_ready("organizations/other-org/endpointAttachments/x"),
+        lambda c: c.dns_zones.delete("organizations/other-org/dnsZones/my-zone"),
+        lambda c: c.dns_zones.get(None),
+        lambda c: c.dns_zones.delete(None),
+        lambda c: c.operations.get("organizations/other-org/operations/1234"),
+        lambda c: c.operations.get(None),
+        lambda c: c.operations.get("../../x"),
+        lambda c: c.operations.wait("organizations/other-org/operations/1234", timeout=5),
+    ],
+)
+def test_names_not_of_this_organization_refused_before_any_call(
+    rsps: responses.RequestsMock, client: ApigeeClient, call: Any
+) -> None:
+    with pytest.raises(errors.ValidationError):
+        call(client)
+    assert len(rsps.calls) == 0
+
+
+def test_own_full_names_accepted(rsps: responses.RequestsMock, client: ApigeeClient) -> None:
+    rsps.get(f"{EA_URL}/gkebackend", json=attachment())
+    rsps.delete(f"{ZONE_URL}/my-zone", json=operation())
+    rsps.get(OP_URL, json=operation(done=True))
+    assert client.endpoint_attachments.get("organizations/my-organization/endpointAttachments/gkebackend").name
+    client.dns_zones.delete("organizations/my-organization/dnsZones/my-zone")
+    assert client.operations.get(OP_NAME).done
+    assert [c.request.method for c in rsps.calls] == ["GET", "DELETE", "GET"]
