@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from apigee_psc import errors, names, waiters
-from apigee_psc._http import RetryPolicy, Transport
+from apigee_psc._http import RereadPolicy, RetryPolicy, Transport
 from apigee_psc.models import Operation
 
 if TYPE_CHECKING:
@@ -58,9 +58,6 @@ logger = logging.getLogger("apigee_psc")
 DNS_PEER_ROLE = "roles/dns.peer"
 APIGEE_SERVICE_AGENT_DOMAIN = "gcp-sa-apigee.iam.gserviceaccount.com"
 
-_IAM_DEADLINE = 30.0
-_IAM_FIRST_DELAY = 1.0
-_IAM_MAX_DELAY = 8.0
 _DNS_ATTEMPTS = 4
 _SERVICE = "servicenetworking.googleapis.com"
 _MEMBER = re.compile(r"^(allUsers|allAuthenticatedUsers|[A-Za-z]+:\S+)$")
@@ -526,6 +523,19 @@ def _remove_member(policy: dict[str, Any], role: str, member: str) -> bool:
     return changed
 
 
+def _is_stale_etag(error: BaseException) -> bool:
+    if isinstance(error, errors.FailedPrecondition):
+        return error.status_code == 412
+    return isinstance(error, errors.Conflict)
+
+
+#: A ``setIamPolicy`` refused for a stale etag (409 ABORTED, or 412) redoes the whole
+#: read-modify-write, backing off from 1 s to 8 s, for about 30 s (as the Terraform provider).
+IAM_ETAG_STALE = RereadPolicy(
+    "iam: project policy", _is_stale_etag, attempts=None, initial=1.0, maximum=8.0, deadline=30.0
+)
+
+
 class ResourceManagerClient(_Client):
     """Cloud Resource Manager v3: project numbers and project IAM policies.
 
@@ -584,32 +594,21 @@ class ResourceManagerClient(_Client):
         return changed
 
     def _read_modify_write(self, project: str, modify: Callable[[dict[str, Any]], bool]) -> bool:
-        """Read the policy, apply ``modify``, write it back with its etag; a stale etag
-        (409 ABORTED, or 412) redoes the whole cycle with backoff from 1 s for ~30 s."""
-        start = self.clock()
-        delay = _IAM_FIRST_DELAY
+        """Read the policy, apply ``modify``, write it back with its etag; a stale etag is
+        handled by :data:`IAM_ETAG_STALE` (the whole cycle again, for about 30 s)."""
         ref = _project_ref(project)
-        while True:
+
+        def cycle() -> bool:
             policy = self._raw_policy(project)
             if not modify(policy):
                 return False
             policy["version"] = 3
-            try:
-                self.transport.request(
-                    "POST", f"v3/projects/{ref}:setIamPolicy", json={"policy": policy}, wait_out_lock=False
-                )
-                return True
-            except (errors.Conflict, errors.FailedPrecondition) as exc:
-                if isinstance(exc, errors.FailedPrecondition) and exc.status_code != 412:
-                    raise
-                pause = self._rng.uniform(delay / 2, delay)
-                if self.clock() - start + pause > _IAM_DEADLINE:
-                    raise
-                logger.info(
-                    "iam: policy of %s changed meanwhile (%s), retrying in %.1fs", project, exc.status_code, pause
-                )
-                self.sleep(pause)
-                delay = min(delay * 2, _IAM_MAX_DELAY)
+            self.transport.request(
+                "POST", f"v3/projects/{ref}:setIamPolicy", json={"policy": policy}, wait_out_lock=False
+            )
+            return True
+
+        return IAM_ETAG_STALE.call(cycle, sleep=self.sleep, clock=self.clock, rng=self._rng)
 
     def apigee_service_agent(self, apigee_project_id: str) -> str:
         """The Apigee service agent email for the organization's ``apigeeProjectId``."""

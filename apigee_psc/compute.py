@@ -41,7 +41,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from apigee_psc import errors, names, waiters
-from apigee_psc._http import RetryPolicy, Transport, _credentials, resolve_endpoint, retry_call
+from apigee_psc._http import (
+    OnRetry,
+    RereadPolicy,
+    RetryPolicy,
+    Transport,
+    _credentials,
+    endpoint_source,
+    error_from_exception,
+    resolve_endpoint,
+    retry_call,
+    unreachable_warning,
+)
 from apigee_psc.models import WireEnum
 
 if TYPE_CHECKING:
@@ -71,7 +82,6 @@ logger = logging.getLogger("apigee_psc")
 LONG_POLL_SCHEDULE = waiters.Schedule(windows=((0.0, 0.01),), grow_after=1.0, multiplier=2.0, maximum=1.0)
 
 _WAIT_CALL_TIMEOUT = 150.0  # regionOperations.wait holds a request for up to ~2 minutes
-_FINGERPRINT_ATTEMPTS = 5
 _DEFAULT_WAIT = 600.0
 _OPERATION_LINK = re.compile(
     r"projects/(?P<project>[^/]+)/(?:regions/(?P<region>[^/]+)|global)/operations/(?P<op>[^/?]+)"
@@ -597,7 +607,7 @@ def _to_dict(message: Any) -> dict[str, Any]:
     return dict(data)
 
 
-def _map_exception(exc: Exception, method: str, url: str) -> Exception:
+def _map_exception(exc: Exception, method: str, url: str) -> BaseException:
     """This library's error for an exception raised by google-cloud-compute (or below it)."""
     from google.api_core import exceptions as gexc
 
@@ -616,17 +626,7 @@ def _map_exception(exc: Exception, method: str, url: str) -> Exception:
         code = exc.code if isinstance(exc.code, int) else 0
         body = {"error": {"code": code, "message": exc.message or str(exc), "errors": list(exc.errors or [])}}
         return errors.error_from_response(code, body, method=method, url=url)
-    import requests
-
-    if isinstance(exc, requests.exceptions.RequestException):
-        return errors.TransportError(f"{type(exc).__name__}: {errors.redact(str(exc))}", method=method, url=url)
-    if type(exc).__module__.startswith("google.auth"):
-        return errors.Unauthenticated(
-            f"credentials could not be refreshed: {type(exc).__name__}: {errors.redact(str(exc))}",
-            method=method,
-            url=url,
-        )
-    return exc
+    return error_from_exception(exc, method=method, url=url)
 
 
 class _Backend:
@@ -644,11 +644,13 @@ class _Backend:
         timeout: float,
         sleep: Callable[[float], None],
         clock: Callable[[], float],
+        on_retry: OnRetry | None = None,
     ) -> None:
         self.project = project
         self.region = region
         self.endpoint = endpoint
         self.root_url, self.is_emulator = resolve_endpoint("compute", endpoint)
+        self.on_retry = unreachable_warning(self.root_url, endpoint_source(endpoint), on_retry)
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
         self.sleep = sleep
@@ -701,7 +703,9 @@ class _Backend:
                     retry=self.retry,
                     sleep=self.sleep,
                     clock=self.clock,
+                    on_retry=self.on_retry,
                 )
+                self._rest.endpoint_source = None  # self.on_retry already warns, naming the real source
             return self._rest
 
     # -- paths -----------------------------------------------------------------------
@@ -732,8 +736,12 @@ class _Backend:
 
     # -- calls -----------------------------------------------------------------------
 
-    def call(self, fn: Callable[[], Any], *, method: str, path: str, mutating: bool = False) -> Any:
-        """Run one google-cloud-compute call with errors mapped and retries applied."""
+    def call(
+        self, fn: Callable[[], Any], *, method: str, path: str, mutating: bool = False, timeout: float | None = None
+    ) -> Any:
+        """Run one google-cloud-compute call with errors mapped and retries applied; on a
+        mutation, another operation on the resource (409 ``operationInProgress``, 400
+        ``resourceNotReady``) is waited out, within ``timeout`` seconds when given."""
         url = self.url(path)
 
         def once() -> Any:
@@ -752,6 +760,8 @@ class _Backend:
             what=f"{method} {url}",
             sleep=self.sleep,
             clock=self.clock,
+            timeout=timeout,
+            on_retry=self.on_retry,
         )
 
     def get(self, client: str, request_type: str, path: str, **fields: Any) -> dict[str, Any]:
@@ -799,8 +809,9 @@ class _Backend:
         answer (or operation error) raises :class:`~apigee_psc.errors.AlreadyExists` with it.
         """
         request_id = str(uuid.uuid4())
+        started = self.clock()
         try:
-            result = self.call(lambda: send(request_id), method=method, path=path, mutating=True)
+            result = self.call(lambda: send(request_id), method=method, path=path, mutating=True, timeout=timeout)
         except errors.AlreadyExists as exc:
             if created is not None:
                 exc.resource_name = created
@@ -809,7 +820,8 @@ class _Backend:
         logger.debug("compute: %s %s -> operation %s (requestId %s)", method, path, operation.name, request_id)
         if not wait:
             return operation
-        return self.wait_operation(operation, timeout=timeout, created=created)
+        left = max(0.0, timeout - (self.clock() - started))
+        return self.wait_operation(operation, timeout=left, created=created)
 
     def wait_operation(
         self, operation: ComputeOperation, *, timeout: float = _DEFAULT_WAIT, created: str | None = None
@@ -1600,8 +1612,14 @@ class ServiceAttachments(_Collection):
     ) -> ComputeOperation | None:
         """Replace any of these fields (``None`` leaves a field alone; an empty list clears it).
 
-        Only fields that differ from the current attachment are sent. Returns ``None`` when
-        nothing differs.
+        Only fields that differ from the current attachment are sent, in one JSON merge
+        patch that also carries ``name``, ``enableProxyProtocol`` and the fingerprint.
+        Switching to ``ACCEPT_AUTOMATIC`` clears both consumer lists in the same patch
+        (non-empty lists with it are a :class:`~apigee_psc.errors.ValidationError`). A
+        project's ``connection_limit`` changes by passing its :class:`ConsumerProjectLimit`
+        with the new limit. ``reconcile_connections=True`` makes Google apply list changes to
+        connections that are already ACCEPTED or REJECTED, not only to new or pending ones.
+        Returns ``None`` when nothing differs.
         """
         wanted: dict[str, Any] = {}
         if connection_preference is not None:
@@ -1621,11 +1639,25 @@ class ServiceAttachments(_Collection):
             wanted["enableProxyProtocol"] = bool(enable_proxy_protocol)
         if reconcile_connections is not None:
             wanted["reconcileConnections"] = bool(reconcile_connections)
+        if wanted.get("connectionPreference") == ConnectionPreference.ACCEPT_AUTOMATIC.value:
+            given = wanted.get("consumerAcceptLists") or wanted.get("consumerRejectLists")
+            if given:
+                raise errors.ValidationError(
+                    "service_attachment.consumer_accept_lists"
+                    if wanted.get("consumerAcceptLists")
+                    else "service_attachment.consumer_reject_lists",
+                    given,
+                    "empty when connection_preference is ACCEPT_AUTOMATIC",
+                )
+            # Automatic takes no lists: those not given are cleared (an explicit []) in the same PATCH.
+            wanted.setdefault("consumerAcceptLists", [])
+            wanted.setdefault("consumerRejectLists", [])
 
         def change(current: ServiceAttachment) -> dict[str, Any] | None:
             have = current.to_api()
             have.setdefault("consumerAcceptLists", [])
             have.setdefault("consumerRejectLists", [])
+            have.setdefault("reconcileConnections", False)
             patch = {}
             for key, value in wanted.items():
                 if key == "natSubnets":
@@ -1648,26 +1680,61 @@ class ServiceAttachments(_Collection):
     ) -> ComputeOperation | None:
         names.validate_compute_name(name, "service_attachment.name")
         path = self._b.regional("serviceAttachments", name)
-        for attempt in range(1, _FINGERPRINT_ATTEMPTS + 1):
+
+        def cycle() -> ComputeOperation | None:
             current = self.get(name)
             patch = change(current)
             if patch is None:
                 logger.debug("compute: service attachment %s already as wanted", name)
                 return None
-            body = {**patch, "fingerprint": current.fingerprint}
-            request_id = str(uuid.uuid4())
-            try:
-                data = self._b.rest.request("PATCH", f"compute/v1/{path}", params={"requestId": request_id}, json=body)
-            except errors.FailedPrecondition as exc:
-                stale = exc.status_code == 412 or exc.reason == "conditionNotMet"
-                if not stale or attempt == _FINGERPRINT_ATTEMPTS:
-                    raise
-                logger.info("compute: service attachment %s changed meanwhile (412), re-reading", name)
-                self._b.sleep(min(0.2 * 2 ** (attempt - 1), 2.0))
-                continue
-            operation = ComputeOperation.from_api(data)
-            return self._b.wait_operation(operation, timeout=timeout) if wait else operation
-        return None  # pragma: no cover - the loop returns or raises
+            _check_lists_allowed(current, patch)
+            # Like the Terraform provider's update encoder: the API validates these on every PATCH.
+            body = {
+                "name": current.name,
+                "enableProxyProtocol": current.enable_proxy_protocol,
+                **patch,
+                "fingerprint": current.fingerprint,
+            }
+            data = self._b.rest.request(
+                "PATCH", f"compute/v1/{path}", params={"requestId": str(uuid.uuid4())}, json=body, deadline=timeout
+            )
+            return ComputeOperation.from_api(data)
+
+        started = self._b.clock()
+        operation = FINGERPRINT_STALE.call(cycle, sleep=self._b.sleep, clock=self._b.clock)
+        if operation is None or not wait:
+            return operation
+        return self._b.wait_operation(operation, timeout=max(0.0, timeout - (self._b.clock() - started)))
+
+
+def _is_stale_fingerprint(error: BaseException) -> bool:
+    return isinstance(error, errors.FailedPrecondition) and (
+        error.status_code == 412 or error.reason == "conditionNotMet"
+    )
+
+
+#: A PATCH whose fingerprint is stale (412 ``conditionNotMet``) re-reads the attachment and
+#: recomputes the change: up to 5 times within 30 s.
+FINGERPRINT_STALE = RereadPolicy(
+    "compute: service attachment", _is_stale_fingerprint, attempts=5, initial=0.2, maximum=2.0, deadline=30.0
+)
+
+
+def _check_lists_allowed(current: ServiceAttachment, patch: Mapping[str, Any]) -> None:
+    """Refuse, before writing, a PATCH that would leave ACCEPT_AUTOMATIC with consumer lists:
+    Google answers 400 "Incorrect combination of connection preference with accept and/or
+    reject list" (terraform-provider-google #17153)."""
+    preference = patch.get("connectionPreference", str(current.connection_preference))
+    if preference != ConnectionPreference.ACCEPT_AUTOMATIC.value:
+        return
+    accept = patch.get("consumerAcceptLists", [e.to_api() for e in current.consumer_accept_lists])
+    reject = patch.get("consumerRejectLists", list(current.consumer_reject_lists))
+    if accept or reject:
+        raise errors.ValidationError(
+            "service_attachment.consumer_accept_lists" if accept else "service_attachment.consumer_reject_lists",
+            accept or reject,
+            "empty when connection_preference is ACCEPT_AUTOMATIC (switch to ACCEPT_MANUAL to list consumers)",
+        )
 
 
 def _accept_entries(values: Iterable[ConsumerProjectLimit | str]) -> tuple[ConsumerProjectLimit, ...]:
@@ -1699,8 +1766,11 @@ class ComputeClient:
     ``backend_services``, ``forwarding_rules``, ``service_attachments`` and ``operations``.
     Credentials default to ADC (anonymous for the emulator); ``endpoint`` overrides the
     Compute root URL (``APIGEE_PSC_EMULATOR_HOST`` is honoured). ``timeout`` is the
-    per-request timeout in seconds; ``retry`` bounds retries of failed requests; ``sleep``
-    and ``clock`` are injectable for tests. Nothing is imported or resolved before first use.
+    per-request timeout in seconds; ``retry`` bounds retries of failed requests and
+    ``on_retry`` hears of each (a :class:`~apigee_psc._http.RetryEvent`). A mutation's
+    ``timeout`` bounds all of it: waiting out another operation on the resource (409
+    ``operationInProgress``), the request and the operation wait. ``sleep`` and ``clock``
+    are injectable for tests. Nothing is imported or resolved before first use.
     """
 
     def __init__(
@@ -1715,6 +1785,7 @@ class ComputeClient:
         timeout: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        on_retry: OnRetry | None = None,
     ) -> None:
         self.project = names.validate_project_id(project, "project")
         self.region = names.validate_region(region, "region")
@@ -1728,6 +1799,7 @@ class ComputeClient:
             timeout=timeout,
             sleep=sleep,
             clock=clock,
+            on_retry=on_retry,
         )
         self._backend = backend
         self.networks = Networks(backend)

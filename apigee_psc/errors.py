@@ -17,6 +17,7 @@ Every exception this library raises on purpose derives from :class:`ApigeePscErr
     │   └── TransportError           no usable HTTP answer (connection reset, timeout)
     ├── OperationFailed              a long-running operation ended with ``error``
     ├── WaitTimeout                  a wait hit its deadline (names what, last state, operation)
+    │   └── LockTimeout              the deadline passed while another operation held the lock
     └── ConnectionNotAccepted        the endpoint attachment's connection cannot become ACCEPTED
 
 ``OperationFailed``, ``WaitTimeout`` and ``ConnectionNotAccepted`` are also ``ApiError``
@@ -44,6 +45,7 @@ __all__ = [
     "Conflict",
     "ConnectionNotAccepted",
     "FailedPrecondition",
+    "LockTimeout",
     "NotFound",
     "OperationFailed",
     "PermissionDenied",
@@ -276,6 +278,25 @@ class WaitTimeout(ApiError):
 
     def _format(self) -> str:
         return self.message
+
+
+class LockTimeout(WaitTimeout):
+    """The time allowed ran out while another operation held what the request changes: the
+    Apigee organization lock (one long-running operation at a time per organization) or a
+    Compute resource another operation is still changing.
+
+    ``holder`` names that operation when the API said which; ``error`` is the last answer
+    (its ``method`` and ``url`` are this error's too).
+    """
+
+    def __init__(self, awaited: str, *, holder: str | None, error: ApiError, elapsed: float) -> None:
+        self.holder = holder
+        self.error = error
+        held = f" (held by operation {holder})" if holder else ""
+        state = f"{error.status_code} {error.rpc_status or ''}".replace("  ", " ").strip()
+        super().__init__(f"{awaited}{held}", last_state=f"{state}: {error.message[:200]}", elapsed=elapsed)
+        self.method = error.method
+        self.url = error.url
 
 
 class ConnectionNotAccepted(ApiError):

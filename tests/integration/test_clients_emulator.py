@@ -18,7 +18,7 @@ from apigee_psc.cloud import (
     ServiceNetworkingClient,
     apigee_service_agent,
 )
-from apigee_psc.compute import ComputeClient, ConnectedEndpointStatus, ConnectionPreference
+from apigee_psc.compute import ComputeClient, ConnectedEndpointStatus, ConnectionPreference, ConsumerProjectLimit
 
 PROJECT = "my-project"
 REGION = "us-west1"
@@ -168,3 +168,72 @@ def test_service_networking_peered_dns_domain_lifecycle(apigee_emulator: Any) ->
     sn.delete_peered_dns_domain(number, "default", "my-zone", timeout=60)
     assert [d.name for d in sn.list_peered_dns_domains(number, "default")] == []
     assert sn.delete_peered_dns_domain(number, "default", "my-zone", missing_ok=True) is None
+
+
+def test_service_attachment_limit_reconcile_and_switch_to_automatic(compute: ComputeClient, tenant: str) -> None:
+    _producer(compute)
+    compute.service_attachments.create(
+        "gkebackend",
+        target_service="fr-ilb",
+        nat_subnets=["psc-subnet"],
+        connection_preference="ACCEPT_MANUAL",
+        consumer_accept_lists=[ConsumerProjectLimit(tenant, 20)],
+        description="managed by apigee-psc",
+    )
+    apigee = ApigeeClient("my-organization")
+    operation = apigee.endpoint_attachments.create(
+        "gkebackend", location=REGION, service_attachment=compute.service_attachment_path("gkebackend")
+    )
+    apigee.operations.wait(operation, timeout=60)
+    apigee.endpoint_attachments.wait_until_ready("gkebackend", timeout=60)
+
+    # The connection limit of an accept-listed project changes in place.
+    compute.service_attachments.update("gkebackend", consumer_accept_lists=[ConsumerProjectLimit(tenant, 15)])
+    sa = compute.service_attachments.get("gkebackend")
+    assert sa.accepted_projects == {tenant: 15} and sa.description == "managed by apigee-psc"
+
+    # Rejecting the tenant leaves its ACCEPTED connection alone unless reconcileConnections is set.
+    compute.service_attachments.update("gkebackend", consumer_accept_lists=[], consumer_reject_lists=[tenant])
+    assert [e.status for e in compute.service_attachments.get("gkebackend").connected_endpoints] == [
+        ConnectedEndpointStatus.ACCEPTED
+    ]
+    compute.service_attachments.update("gkebackend", reconcile_connections=True)
+    sa = compute.service_attachments.get("gkebackend")
+    assert sa.reconcile_connections is True
+    assert [e.status for e in sa.connected_endpoints] == [ConnectedEndpointStatus.REJECTED]
+
+    # Switching to automatic clears the reject list in the same PATCH (else Google answers 400).
+    compute.service_attachments.update("gkebackend", connection_preference="ACCEPT_AUTOMATIC")
+    sa = compute.service_attachments.get("gkebackend")
+    assert sa.connection_preference is ConnectionPreference.ACCEPT_AUTOMATIC
+    assert sa.consumer_accept_lists == () and sa.consumer_reject_lists == ()
+    assert [e.status for e in sa.connected_endpoints] == [ConnectedEndpointStatus.ACCEPTED]
+
+
+def test_delete_while_emulator_answers_409_operation_in_progress_is_waited_out(
+    compute: ComputeClient, apigee_emulator: Any
+) -> None:
+    _producer(compute)
+    compute.service_attachments.create("gkebackend", target_service="fr-ilb", nat_subnets=["psc-subnet"])
+    apigee_emulator.set_faults(
+        [
+            {
+                "api": "compute",
+                "method": "DELETE",
+                "path": "/serviceAttachments/",
+                "status": 409,
+                "reason": "operationInProgress",
+                "count": 2,
+            }
+        ]
+    )
+    events: list[Any] = []
+    busy = ComputeClient(
+        PROJECT, REGION, retry=RetryPolicy(initial=0.01, maximum=0.05, deadline=10.0), on_retry=events.append
+    )
+    busy.service_attachments.delete("gkebackend", timeout=30)
+    assert [e.cause for e in events] == ["resource_busy", "resource_busy"]
+    with pytest.raises(errors.NotFound):
+        compute.service_attachments.get("gkebackend")
+    deletes = [r for r in apigee_emulator.requests(api="compute", method="DELETE") if "serviceAttachments" in str(r)]
+    assert len(deletes) == 3

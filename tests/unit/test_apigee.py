@@ -601,3 +601,97 @@ def test_dns_zones_wait_until_deleted_404_is_success(rsps: responses.RequestsMoc
 def test_client_repr_and_context_manager(client: ApigeeClient) -> None:
     with client as c:
         assert repr(c) == "ApigeeClient('my-organization', endpoint='https://apigee.example.test/')"
+
+
+# -- the organization lock, bounded by the caller ------------------------------------------------------
+
+
+def test_create_org_lock_stops_at_timeout_naming_the_holder_with_progress(
+    rsps: responses.RequestsMock, client: ApigeeClient, clock: FakeClock
+) -> None:
+    rsps.post(EA_URL, status=400, json=ORG_LOCK)
+    seen: list[WaitProgress] = []
+    with pytest.raises(errors.LockTimeout) as info:
+        client.endpoint_attachments.create(
+            "gkebackend", location="us-west1", service_attachment=SA, timeout=10, progress=seen.append
+        )
+    assert 9.0 <= clock.elapsed <= 10.0 + 1e-9
+    assert info.value.holder == "organizations/my-organization/operations/11111111"
+    assert "timed out after 10s waiting for the Apigee organization lock" in str(info.value)
+    assert seen and {p.waiter for p in seen} == {"ORGANIZATION_LOCK"}
+    assert seen[0].subject == "organizations/my-organization/operations/11111111"
+    assert "waiting on the organization lock" in seen[0].state
+    assert [p.polls for p in seen] == list(range(1, len(seen) + 1))
+
+
+def test_create_org_lock_released_within_timeout_succeeds(
+    rsps: responses.RequestsMock, client: ApigeeClient, clock: FakeClock
+) -> None:
+    rsps.post(EA_URL, status=400, json=ORG_LOCK)
+    rsps.post(EA_URL, json=operation(done=False))
+    op = client.endpoint_attachments.create("gkebackend", location="us-west1", service_attachment=SA, timeout=60)
+    assert op.name == OP_NAME and len(rsps.calls) == 2
+
+
+@pytest.mark.parametrize("kind", ["endpoint_attachments", "dns_zones"])
+def test_delete_org_lock_bounded_by_timeout(
+    rsps: responses.RequestsMock, client: ApigeeClient, clock: FakeClock, kind: str
+) -> None:
+    url = EA_URL if kind == "endpoint_attachments" else ZONE_URL
+    rsps.delete(f"{url}/gkebackend", status=400, json=ORG_LOCK)
+    with pytest.raises(errors.LockTimeout):
+        getattr(client, kind).delete("gkebackend", timeout=5)
+    assert clock.elapsed <= 5.0 + 1e-9
+
+
+def test_dns_zone_create_org_lock_bounded_by_timeout(
+    rsps: responses.RequestsMock, client: ApigeeClient, clock: FakeClock
+) -> None:
+    rsps.post(ZONE_URL, status=400, json=ORG_LOCK)
+    with pytest.raises(errors.LockTimeout):
+        client.dns_zones.create(
+            "my-zone", domain="example.com.", target_project_id="my-project", target_network_id="default", timeout=3
+        )
+    assert clock.elapsed <= 3.0 + 1e-9
+
+
+# -- names that are not the client's own ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c: c.endpoint_attachments.delete("organizations/other-org/endpointAttachments/x"),
+        lambda c: c.endpoint_attachments.get("organizations/other-org/endpointAttachments/x"),
+        lambda c: c.endpoint_attachments.get(None),
+        lambda c: c.endpoint_attachments.delete(None),
+        lambda c: c.endpoint_attachments.get(""),
+        lambda c: c.endpoint_attachments.get("Bad_Name"),
+        lambda c: c.endpoint_attachments.get("organizations/my-organization/dnsZones/x"),
+        lambda c: c.endpoint_attachments.get("organizations/my-organization/endpointAttachments/x/y"),
+        lambda c: c.endpoint_attachments.wait_until_ready("organizations/other-org/endpointAttachments/x"),
+        lambda c: c.dns_zones.delete("organizations/other-org/dnsZones/my-zone"),
+        lambda c: c.dns_zones.get(None),
+        lambda c: c.dns_zones.delete(None),
+        lambda c: c.operations.get("organizations/other-org/operations/1234"),
+        lambda c: c.operations.get(None),
+        lambda c: c.operations.get("../../x"),
+        lambda c: c.operations.wait("organizations/other-org/operations/1234", timeout=5),
+    ],
+)
+def test_names_not_of_this_organization_refused_before_any_call(
+    rsps: responses.RequestsMock, client: ApigeeClient, call: Any
+) -> None:
+    with pytest.raises(errors.ValidationError):
+        call(client)
+    assert len(rsps.calls) == 0
+
+
+def test_own_full_names_accepted(rsps: responses.RequestsMock, client: ApigeeClient) -> None:
+    rsps.get(f"{EA_URL}/gkebackend", json=attachment())
+    rsps.delete(f"{ZONE_URL}/my-zone", json=operation())
+    rsps.get(OP_URL, json=operation(done=True))
+    assert client.endpoint_attachments.get("organizations/my-organization/endpointAttachments/gkebackend").name
+    client.dns_zones.delete("organizations/my-organization/dnsZones/my-zone")
+    assert client.operations.get(OP_NAME).done
+    assert [c.request.method for c in rsps.calls] == ["GET", "DELETE", "GET"]

@@ -73,6 +73,10 @@ def attachment(**fields: Any) -> dict[str, Any]:
     return data
 
 
+#: What every service attachment PATCH carries besides the change (as Terraform's encoder sends).
+ALWAYS = {"name": "gkebackend", "enableProxyProtocol": False}
+
+
 def body(call: Any) -> dict[str, Any]:
     raw = call.request.body
     return dict(json.loads(raw.decode() if isinstance(raw, bytes) else raw))
@@ -465,6 +469,7 @@ def test_accept_project_adds_entry_with_fingerprint(compute: ComputeClient, rsps
 
     assert patch.call_count == 1
     assert body(rsps.calls[-1]) == {
+        **ALWAYS,
         "consumerRejectLists": [],
         "consumerAcceptLists": [
             {"projectIdOrNum": TENANT, "connectionLimit": 10},
@@ -498,7 +503,7 @@ def test_reject_project_moves_it_from_accept_list_clearing_it(
     compute.service_attachments.reject_project("gkebackend", TENANT)
 
     sent = body(rsps.calls[1])
-    assert sent == {"consumerRejectLists": [TENANT], "consumerAcceptLists": [], "fingerprint": "fp-1="}
+    assert sent == {**ALWAYS, "consumerRejectLists": [TENANT], "consumerAcceptLists": [], "fingerprint": "fp-1="}
     assert b'"consumerAcceptLists": []' in rsps.calls[1].request.body
 
 
@@ -511,7 +516,7 @@ def test_remove_project_last_entry_puts_empty_list_on_the_wire(
     compute.service_attachments.remove_project("gkebackend", TENANT)
 
     raw = rsps.calls[1].request.body
-    assert json.loads(raw) == {"consumerAcceptLists": [], "fingerprint": "fp-1="}
+    assert json.loads(raw) == {**ALWAYS, "consumerAcceptLists": [], "fingerprint": "fp-1="}
     assert b'"consumerAcceptLists": []' in raw
     assert rsps.calls[1].request.method == "PATCH"
 
@@ -531,6 +536,7 @@ def test_set_connection_preference_automatic_clears_both_lists(
     compute.service_attachments.set_connection_preference("gkebackend", ConnectionPreference.ACCEPT_AUTOMATIC)
 
     assert body(rsps.calls[1]) == {
+        **ALWAYS,
         "connectionPreference": "ACCEPT_AUTOMATIC",
         "consumerAcceptLists": [],
         "consumerRejectLists": [],
@@ -592,12 +598,132 @@ def test_update_replaces_lists_and_skips_equal_fields(compute: ComputeClient, rs
         nat_subnets=["psc-subnet"],
         enable_proxy_protocol=True,
     )
-    assert body(rsps.calls[1]) == {"consumerAcceptLists": [], "enableProxyProtocol": True, "fingerprint": "fp-1="}
+    assert body(rsps.calls[1]) == {
+        "name": "gkebackend",
+        "consumerAcceptLists": [],
+        "enableProxyProtocol": True,
+        "fingerprint": "fp-1=",
+    }
 
 
 def test_update_nothing_different_returns_none(compute: ComputeClient, rsps: responses.RequestsMock) -> None:
     rsps.get(f"{REG}/serviceAttachments/gkebackend", json=attachment())
     assert compute.service_attachments.update("gkebackend", consumer_accept_lists=[TENANT]) is None
+
+
+def test_update_connection_limit_of_accepted_project_is_patched(
+    compute: ComputeClient, rsps: responses.RequestsMock
+) -> None:
+    rsps.get(
+        f"{REG}/serviceAttachments/gkebackend",
+        json=attachment(
+            consumerAcceptLists=[
+                {"projectIdOrNum": TENANT, "connectionLimit": 20},
+                {"projectIdOrNum": OTHER, "connectionLimit": 5},
+            ]
+        ),
+    )
+    rsps.patch(f"{REG}/serviceAttachments/gkebackend", json=op("op-p", status="DONE"))
+
+    compute.service_attachments.update(
+        "gkebackend",
+        consumer_accept_lists=[ConsumerProjectLimit(TENANT, 15), ConsumerProjectLimit(OTHER, 5)],
+    )
+
+    assert body(rsps.calls[1]) == {
+        **ALWAYS,
+        "consumerAcceptLists": [
+            {"projectIdOrNum": TENANT, "connectionLimit": 15},
+            {"projectIdOrNum": OTHER, "connectionLimit": 5},
+        ],
+        "fingerprint": "fp-1=",
+    }
+
+
+def test_update_to_automatic_clears_lists_in_the_same_patch(
+    compute: ComputeClient, rsps: responses.RequestsMock
+) -> None:
+    rsps.get(f"{REG}/serviceAttachments/gkebackend", json=attachment(consumerRejectLists=[OTHER]))
+    rsps.patch(f"{REG}/serviceAttachments/gkebackend", json=op("op-p", status="DONE"))
+
+    compute.service_attachments.update("gkebackend", connection_preference="ACCEPT_AUTOMATIC")
+
+    assert body(rsps.calls[1]) == {
+        **ALWAYS,
+        "connectionPreference": "ACCEPT_AUTOMATIC",
+        "consumerAcceptLists": [],
+        "consumerRejectLists": [],
+        "fingerprint": "fp-1=",
+    }
+
+
+def test_update_to_automatic_with_accept_list_raises_before_any_call(
+    compute: ComputeClient, rsps: responses.RequestsMock
+) -> None:
+    with pytest.raises(errors.ValidationError) as info:
+        compute.service_attachments.update(
+            "gkebackend", connection_preference="ACCEPT_AUTOMATIC", consumer_accept_lists=[TENANT]
+        )
+    assert info.value.field == "service_attachment.consumer_accept_lists"
+    assert len(rsps.calls) == 0
+
+
+def test_update_accept_list_on_automatic_attachment_raises_before_patch(
+    compute: ComputeClient, rsps: responses.RequestsMock
+) -> None:
+    rsps.get(
+        f"{REG}/serviceAttachments/gkebackend",
+        json=attachment(connectionPreference="ACCEPT_AUTOMATIC", consumerAcceptLists=[]),
+    )
+    with pytest.raises(errors.ValidationError):
+        compute.service_attachments.update("gkebackend", consumer_accept_lists=[TENANT])
+    assert [c.request.method for c in rsps.calls] == ["GET"]
+
+
+def test_update_reconcile_connections_and_proxy_protocol_kept_from_current(
+    compute: ComputeClient, rsps: responses.RequestsMock
+) -> None:
+    rsps.get(f"{REG}/serviceAttachments/gkebackend", json=attachment(enableProxyProtocol=True))
+    rsps.patch(f"{REG}/serviceAttachments/gkebackend", json=op("op-p", status="DONE"))
+
+    compute.service_attachments.update("gkebackend", reconcile_connections=True)
+
+    assert body(rsps.calls[1]) == {
+        "name": "gkebackend",
+        "enableProxyProtocol": True,
+        "reconcileConnections": True,
+        "fingerprint": "fp-1=",
+    }
+
+
+def test_update_reconcile_false_when_absent_sends_nothing(compute: ComputeClient, rsps: responses.RequestsMock) -> None:
+    rsps.get(f"{REG}/serviceAttachments/gkebackend", json=attachment())
+    assert compute.service_attachments.update("gkebackend", reconcile_connections=False) is None
+
+
+def test_service_attachment_reconcile_connections_round_trips(
+    compute: ComputeClient, rsps: responses.RequestsMock
+) -> None:
+    rsps.post(f"{REG}/serviceAttachments", json=op("op-c", status="DONE"))
+    rsps.get(f"{REG}/serviceAttachments/gkebackend", json=attachment(reconcileConnections=True))
+    compute.service_attachments.create(
+        "gkebackend",
+        target_service="fr-ilb",
+        nat_subnets=["psc-subnet"],
+        reconcile_connections=True,
+        description="managed by apigee-psc",
+    )
+    sent = body(rsps.calls[0])
+    assert sent["reconcileConnections"] is True and sent["description"] == "managed by apigee-psc"
+    assert compute.service_attachments.get("gkebackend").reconcile_connections is True
+
+
+def test_subnet_and_firewall_create_send_description(compute: ComputeClient, rsps: responses.RequestsMock) -> None:
+    rsps.post(f"{REG}/subnetworks", json=op("op-s", status="DONE"))
+    rsps.post(f"{GLOB}/firewalls", json=op("op-f", status="DONE", scope="global"))
+    compute.subnets.create("psc-subnet", ip_cidr_range="10.100.0.0/28", description="managed by apigee-psc")
+    compute.firewalls.create("fw", source_ranges="10.100.0.0/28", ports=[80], description="managed by apigee-psc")
+    assert [body(c)["description"] for c in rsps.calls] == ["managed by apigee-psc"] * 2
 
 
 def test_google_cloud_compute_drops_empty_lists_which_is_why_patches_are_raw(rsps: responses.RequestsMock) -> None:
@@ -644,6 +770,68 @@ def test_patch_retried_503_reuses_request_id(compute: ComputeClient, rsps: respo
 
     ids = [query(c)["requestId"][0] for c in rsps.calls if c.request.method == "PATCH"]
     assert len(ids) == 2 and ids[0] == ids[1]
+
+
+def _busy(reason: str = "operationInProgress", status: int = 409) -> dict[str, Any]:
+    message = (
+        f"The resource 'projects/{PROJECT}/regions/{REGION}/serviceAttachments/gkebackend' is being changed by "
+        "operation 'operation-77' (patch); retry when that operation is DONE."
+    )
+    return {"error": {"code": status, "message": message, "errors": [{"reason": reason, "message": message}]}}
+
+
+def test_delete_409_operation_in_progress_waited_out_same_request_id(
+    compute: ComputeClient, rsps: responses.RequestsMock, clock: FakeClock
+) -> None:
+    rsps.delete(f"{REG}/serviceAttachments/gkebackend", status=409, json=_busy())
+    rsps.delete(f"{REG}/serviceAttachments/gkebackend", status=400, json=_busy("resourceNotReady", 400))
+    rsps.delete(f"{REG}/serviceAttachments/gkebackend", json=op("op-d", status="DONE"))
+
+    assert compute.service_attachments.delete("gkebackend") is not None
+
+    deletes = [c for c in rsps.calls if c.request.method == "DELETE"]
+    assert len(deletes) == 3 and len({query(c)["requestId"][0] for c in deletes}) == 1
+    assert len(clock.sleeps) == 2
+
+
+def test_delete_409_operation_in_progress_outlasting_timeout_raises_lock_timeout(
+    compute: ComputeClient, rsps: responses.RequestsMock, clock: FakeClock
+) -> None:
+    rsps.delete(f"{REG}/serviceAttachments/gkebackend", status=409, json=_busy())
+    with pytest.raises(errors.LockTimeout) as info:
+        compute.service_attachments.delete("gkebackend", timeout=8)
+    assert clock.elapsed <= 8.0 + 1e-9
+    assert info.value.holder == "operation-77"
+    assert isinstance(info.value.error, errors.Conflict) and info.value.error.reason == "operationInProgress"
+
+
+def test_patch_409_operation_in_progress_waited_out_and_reported(
+    rsps: responses.RequestsMock, clock: FakeClock
+) -> None:
+    events: list[Any] = []
+    compute = ComputeClient(
+        PROJECT,
+        REGION,
+        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        endpoint=ROOT,
+        sleep=clock.sleep,
+        clock=clock.now,
+        on_retry=events.append,
+    )
+    rsps.get(f"{REG}/serviceAttachments/gkebackend", json=attachment())
+    rsps.patch(f"{REG}/serviceAttachments/gkebackend", status=409, json=_busy())
+    rsps.patch(f"{REG}/serviceAttachments/gkebackend", json=op("op-p", status="DONE"))
+
+    compute.service_attachments.remove_project("gkebackend", TENANT)
+
+    assert [e.cause for e in events] == ["resource_busy"] and events[0].holder == "operation-77"
+
+
+def test_get_409_is_not_waited_out(compute: ComputeClient, rsps: responses.RequestsMock) -> None:
+    rsps.get(f"{REG}/serviceAttachments/gkebackend", status=409, json=_busy())
+    with pytest.raises(errors.Conflict):
+        compute.service_attachments.get("gkebackend")
+    assert len(rsps.calls) == 1
 
 
 def test_two_mutations_use_different_request_ids(compute: ComputeClient, rsps: responses.RequestsMock) -> None:
