@@ -10,8 +10,10 @@ re-run after a crash converges without creating anything twice.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
+import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -19,7 +21,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from apigee_psc import errors, waiters
+import tenacity
+
+from apigee_psc import errors, names, waiters
 from apigee_psc.apigee import ApigeeClient, organization_lock
 from apigee_psc.diagnosis import Diagnosis, diagnose
 from apigee_psc.models import EndpointAttachment, Operation, Organization
@@ -64,6 +68,17 @@ KIND_RECORD = "DnsRecord"
 #: Kinds apply may delete and create again when they differ from the spec (nothing depends on them).
 REPLACEABLE = frozenset({KIND_FIREWALL})
 
+#: How the Compute resources apigee-psc creates are marked (the start of their ``description``).
+OWNER_MARK = "managed by apigee-psc"
+#: The TXT record beside an A record apigee-psc wrote (the external-dns registry's idea).
+OWNER_TXT_PREFIX = "heritage=apigee-psc"
+_OPEN_CONNECTIONS = frozenset({"ACCEPTED", "PENDING", "NEEDS_ATTENTION"})
+
+
+def owned_by_us(description: str | None) -> bool:
+    """True if a Compute resource's ``description`` carries apigee-psc's mark."""
+    return (description or "").startswith(OWNER_MARK)
+
 
 class PlanRefused(errors.ApigeePscError):
     """A plan cannot be applied: it has preflight problems or would replace a resource."""
@@ -105,6 +120,9 @@ class _Observed:
     dns_zone: _Read = field(default_factory=_Read)
     peered_domain: _Read = field(default_factory=_Read)
     record: _Read = field(default_factory=_Read)
+    record_owner: _Read = field(default_factory=_Read)
+    managed_zone: _Read = field(default_factory=_Read)
+    complete: bool = False  # False when status skipped the reads only a plan needs
 
     @property
     def tenant(self) -> str | None:
@@ -145,6 +163,11 @@ class Southbound:
     Clients are built on first use with ``credentials``/``quota_project_id``/``endpoint``
     (or ``APIGEE_PSC_EMULATOR_HOST``), unless given. ``timeout`` bounds each wait;
     ``schedule`` is the polling schedule of Apigee waits.
+
+    Ownership: what apigee-psc creates is marked (Compute ``description``, a TXT record beside
+    the A record). A resource that exists and matches the spec is adopted without a write; one
+    that differs and is not marked is never changed, replaced or deleted (a plan problem)
+    unless ``adopt=True`` or the spec says ``adopt: true``.
     """
 
     def __init__(
@@ -161,12 +184,14 @@ class Southbound:
         service_networking: ServiceNetworkingClient | None = None,
         schedule: waiters.Schedule | None = None,
         timeout: float = 1800.0,
+        adopt: bool = False,
         max_workers: int = 6,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.spec = spec
         self.timeout = timeout
+        self.adopt = adopt or spec.adopt
         self.schedule = schedule
         self.max_workers = max_workers
         self._common: dict[str, Any] = {
@@ -299,7 +324,11 @@ class Southbound:
         if dns is not None and dns.record and dns.managed_zone:
             record, managed_zone = dns.record, dns.managed_zone
             reads["record"] = lambda: self.dns.get_record(spec.project, managed_zone, record, "A")
+            reads["record_owner"] = lambda: self.dns.get_record(spec.project, managed_zone, record, "TXT")
+            if not for_status:
+                reads["managed_zone"] = lambda: self.dns.get_managed_zone(spec.project, managed_zone)
 
+        seen.complete = not for_status
         with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="apigee-psc-read") as pool:
             futures = {key: pool.submit(_read, fn) for key, fn in reads.items()}
             for key, future in futures.items():
@@ -321,6 +350,7 @@ class Southbound:
 
         org = self.apigee.organization_info()
         project = org.project_id or org.name or self.spec.organization
+        names.validate_project_id(project, f"projectId of organization {self.spec.organization}")
         return apigee_service_agent(self._project_number(project))
 
     def _iam_grant(self) -> _Grant:
@@ -341,14 +371,29 @@ class Southbound:
         return self._plan(seen)
 
     def _plan(self, seen: _Observed) -> Plan:
-        spec = self.spec
-        changes: list[Change] = []
-        problems: list[Problem] = []
-
         for read in vars(seen).values():
             if isinstance(read, _Read) and read.error is not None:
                 raise read.error
+        problems: list[Problem] = []
+        changes = self._changes(seen, problems)
+        org = seen.organization
+        return Plan(
+            spec_source=self.spec.source,
+            organization=self.spec.organization,
+            changes=tuple(changes),
+            problems=tuple(problems),
+            apigee_project_id=org.apigee_project_id if org else None,
+            disable_vpc_peering=org.disable_vpc_peering if org else None,
+        )
 
+    def _changes(self, seen: _Observed, problems: list[Problem]) -> list[Change]:
+        """The ordered changes from ``seen`` to the spec, with the problems that stop them.
+
+        The one diff of every kind: :meth:`plan` returns it, :meth:`apply` carries it out and
+        :meth:`status` reports an entity in sync only when its change here is a no-op.
+        """
+        spec = self.spec
+        changes: list[Change] = []
         fr = seen.forwarding_rule.value
         if fr is None:
             problems.append(
@@ -368,12 +413,24 @@ class Southbound:
         changes.append(self._plan_subnet(seen, problems))
         if spec.firewall is not None:
             changes.append(self._plan_firewall(seen))
-        changes.append(self._plan_service_attachment(seen))
+        changes.append(self._plan_service_attachment(seen, problems))
         self._check_forwarding_rule_free(seen, problems)
         changes.append(self._plan_endpoint_attachment(seen, problems))
-        changes.extend(self._plan_dns(seen))
+        changes.extend(self._plan_dns(seen, problems))
+        owners = self._ownership(seen)
         for change in changes:
-            if change.action is Action.REPLACE and change.kind not in REPLACEABLE:
+            if change.action not in (Action.UPDATE, Action.REPLACE):
+                continue
+            if owners.get(change.kind) is False and not self.adopt:
+                problems.append(
+                    Problem(
+                        change.kind,
+                        f"{change.name} exists and differs from the spec ({'; '.join(change.diffs)}), but apigee-psc"
+                        " did not create it, so it will not change it: make the spec match it, or set adopt: true"
+                        " in the spec (--adopt) to take it over",
+                    )
+                )
+            elif change.action is Action.REPLACE and change.kind not in REPLACEABLE:
                 problems.append(
                     Problem(
                         change.kind,
@@ -381,15 +438,36 @@ class Southbound:
                         "delete what may be in use: destroy it first, or change the spec back",
                     )
                 )
-        org = seen.organization
-        return Plan(
-            spec_source=spec.source,
-            organization=spec.organization,
-            changes=tuple(changes),
-            problems=tuple(problems),
-            apigee_project_id=org.apigee_project_id if org else None,
-            disable_vpc_peering=org.disable_vpc_peering if org else None,
-        )
+        return changes
+
+    def _ownership(self, seen: _Observed) -> dict[str, bool | None]:
+        """Per kind: True if the live resource carries apigee-psc's mark, False if it exists
+        without it, None if it does not exist or has no mark to carry (Apigee resources)."""
+
+        def marked(read: _Read) -> bool | None:
+            return None if read.value is None else owned_by_us(read.value.description)
+
+        record = None if seen.record.value is None else self._record_owned(seen)
+        return {
+            KIND_SUBNET: marked(seen.subnet),
+            KIND_FIREWALL: marked(seen.firewall),
+            KIND_SERVICE_ATTACHMENT: marked(seen.service_attachment),
+            KIND_RECORD: record,
+        }
+
+    @staticmethod
+    def _record_owned(seen: _Observed) -> bool:
+        txt = seen.record_owner.value
+        return txt is not None and any(OWNER_TXT_PREFIX in value for value in txt.rrdatas)
+
+    @property
+    def _mark(self) -> str:
+        """The ``description`` of the Compute resources this spec creates."""
+        return f"{OWNER_MARK} for {self.spec.endpoint_attachment_path}"
+
+    @property
+    def _owner_txt(self) -> str:
+        return f'"{OWNER_TXT_PREFIX},apigee-psc/owner={self.spec.endpoint_attachment_path}"'
 
     def _check_forwarding_rule_free(self, seen: _Observed, problems: list[Problem]) -> None:
         """A forwarding rule can be published by one service attachment only."""
@@ -474,17 +552,109 @@ class Southbound:
             wanted.setdefault(seen.tenant, sa.connection_limit)
         return wanted
 
-    def _plan_service_attachment(self, seen: _Observed) -> Change:
+    def _sa_target(self, live: ServiceAttachment | None, seen: _Observed) -> _SaTarget:
+        """What the service attachment's preference, lists and ``reconcileConnections`` must be,
+        starting from ``live``: plan diffs against it and apply sends it, so they cannot disagree.
+
+        Consumers on the live lists that the spec does not name are kept (others may have added
+        them) unless ``prune``; the Apigee project comes off the reject list unless the spec
+        rejects it. A switch to ACCEPT_AUTOMATIC clears both lists, so it lets in every consumer
+        they held back: that needs ``allow_widening``.
+        """
+        from apigee_psc.compute import ConsumerProjectLimit
+
+        sa = self.spec.service_attachment
+        tenant = seen.tenant
+        wanted = self._wanted_accept(seen)
+        diffs: list[str] = []
+        kept: list[str] = []
+        problems: list[str] = []
+        live_pref = str(live.connection_preference) if live is not None else None
+        live_accept = list(live.consumer_accept_lists) if live is not None else []
+        live_reject = list(live.consumer_reject_lists) if live is not None else []
+        if live_pref is not None and live_pref != sa.connection_preference:
+            diffs.append(f"connection_preference: {live_pref} -> {sa.connection_preference}")
+        if sa.connection_preference == "ACCEPT_AUTOMATIC":
+            accept: list[ConsumerProjectLimit] = []
+            reject: list[str] = []
+            if live_pref == "ACCEPT_MANUAL":
+                for project in live_reject:
+                    diffs.append(f"consumer {project}: rejected -> accepted (ACCEPT_AUTOMATIC accepts every consumer)")
+                for entry in live_accept:
+                    who = entry.project or entry.network_url or entry.endpoint_url
+                    diffs.append(f"consumer {who}: accepted up to {entry.connection_limit} -> accepted without limit")
+                if live_reject and not sa.allow_widening:
+                    problems.append(
+                        f"switching {sa.name} to ACCEPT_AUTOMATIC would accept {', '.join(live_reject)}, which its "
+                        "reject list refuses today; set service_attachment.allow_widening: true to confirm, or keep "
+                        "ACCEPT_MANUAL"
+                    )
+        else:
+            reject = [
+                p
+                for p in live_reject
+                if (p != tenant or p in sa.reject_projects) and (not sa.prune or p in sa.reject_projects)
+            ]
+            reject += [p for p in sa.reject_projects if p not in reject]
+            accept = []
+            for entry in live_accept:
+                consumer = entry.project
+                if consumer is not None and consumer in reject:
+                    continue
+                if consumer is not None and consumer in wanted:
+                    accept.append(dataclasses.replace(entry, connection_limit=wanted[consumer]))
+                elif not sa.prune:
+                    accept.append(entry)
+                    kept.append(f"accept {consumer or entry.network_url or entry.endpoint_url}")
+            present = {entry.project for entry in accept}
+            accept += [ConsumerProjectLimit(p, limit) for p, limit in wanted.items() if p not in present]
+            kept += [f"reject {p}" for p in reject if p not in sa.reject_projects]
+            if live is not None:
+                diffs += _list_diffs(live_accept, accept, live_reject, reject, sa.prune)
+        accepts_tenant = tenant is not None and (
+            sa.connection_preference == "ACCEPT_AUTOMATIC" or any(e.project == tenant for e in accept)
+        )
+        reconcile, reason = sa.reconcile_connections, self._repair_reason(seen, accepts_tenant)
+        if reason and reconcile is False:
+            problems.append(
+                f"{reason}, and the spec sets service_attachment.reconcile_connections to false: set it to true (or"
+                " leave it out), or delete the endpoint attachment so that it connects anew"
+            )
+        elif reason:
+            reconcile = True
+        live_reconcile = bool(live.reconcile_connections) if live is not None else False
+        if reconcile is not None and live is not None and reconcile != live_reconcile:
+            diffs.append(
+                f"reconcile_connections: {str(live_reconcile).lower()} -> {str(reconcile).lower()}"
+                + (f" ({reason})" if reason else "")
+            )
+        elif live is not None:
+            reconcile = None
+        return _SaTarget(sa.connection_preference, tuple(accept), tuple(reject), reconcile, diffs, kept, problems)
+
+    def _repair_reason(self, seen: _Observed, accepts_tenant: bool) -> str | None:
+        """Why the Apigee project's existing connection needs ``reconcileConnections``: Google
+        re-decides an ACCEPTED or REJECTED connection on list changes only with it."""
+        ea: EndpointAttachment | None = seen.endpoint_attachment.value
+        state = str(ea.connection_state) if ea is not None else ""
+        if state == "REJECTED" and accepts_tenant:
+            return f"the connection of the Apigee project {seen.tenant} is REJECTED and must be re-decided"
+        rejected = self.spec.service_attachment.reject_projects
+        if state in ("ACCEPTED", "ACCEPTED_LIMITED_CAPACITY") and not accepts_tenant and seen.tenant in rejected:
+            return f"the connection of the Apigee project {seen.tenant} is ACCEPTED but the spec rejects it"
+        return None
+
+    def _plan_service_attachment(self, seen: _Observed, problems: list[Problem]) -> Change:
         spec = self.spec
         sa = spec.service_attachment
         live = seen.service_attachment.value
+        target = self._sa_target(live, seen)
+        problems.extend(Problem(KIND_SERVICE_ATTACHMENT, message) for message in target.problems)
         if live is None:
             details = [f"connection_preference: {sa.connection_preference}"]
-            accept = self._wanted_accept(seen)
-            if accept:
-                details.append(f"accept: {sorted(accept)}")
+            if target.accept:
+                details.append(f"accept: {sorted(str(e.project) for e in target.accept)}")
             return Change(Action.CREATE, KIND_SERVICE_ATTACHMENT, sa.name, self.service_attachment_path, tuple(details))
-        diffs: list[str] = []
         replace: list[str] = []
         live_fr = _short(live.target_service)
         if live_fr and live_fr != spec.forwarding_rule_name:
@@ -494,26 +664,13 @@ class Southbound:
             replace.append(f"nat_subnets: {nat} -> {[spec.nat_subnet.name]}")
         if live.enable_proxy_protocol != sa.enable_proxy_protocol:
             replace.append(f"enable_proxy_protocol -> {sa.enable_proxy_protocol}")
-        pref = str(live.connection_preference)
-        if pref != sa.connection_preference:
-            diffs.append(f"connection_preference: {pref} -> {sa.connection_preference}")
-        accepted = live.accepted_projects
-        for project, limit in self._wanted_accept(seen).items():
-            if project not in accepted:
-                diffs.append(f"accept: + {project} (limit {limit})")
-        rejected = set(live.consumer_reject_lists)
-        for project in sa.reject_projects:
-            if project not in rejected:
-                diffs.append(f"reject: + {project}")
-        if seen.tenant and seen.tenant in rejected and seen.tenant not in sa.reject_projects:
-            diffs.append(f"reject: - {seen.tenant} (the Apigee project)")
-        if replace:
-            return Change(
-                Action.REPLACE, KIND_SERVICE_ATTACHMENT, sa.name, self.service_attachment_path, tuple(replace + diffs)
-            )
-        if diffs:
-            return Change(Action.UPDATE, KIND_SERVICE_ATTACHMENT, sa.name, self.service_attachment_path, tuple(diffs))
-        return Change(Action.NOOP, KIND_SERVICE_ATTACHMENT, sa.name, self.service_attachment_path)
+        note = ""
+        if target.kept:
+            note = f"kept, not in the spec: {', '.join(target.kept)} (prune: true removes them)"
+        action = Action.REPLACE if replace else Action.UPDATE if target.diffs else Action.NOOP
+        return Change(
+            action, KIND_SERVICE_ATTACHMENT, sa.name, self.service_attachment_path, (*replace, *target.diffs), note
+        )
 
     def _plan_endpoint_attachment(self, seen: _Observed, problems: list[Problem]) -> Change:
         spec = self.spec
@@ -562,11 +719,19 @@ class Southbound:
             )
         return Change(Action.NOOP, KIND_ENDPOINT_ATTACHMENT, name, path, note=f"host {live.host}")
 
-    def _plan_dns(self, seen: _Observed) -> list[Change]:
+    def _plan_dns(self, seen: _Observed, problems: list[Problem]) -> list[Change]:
         dns = self.spec.dns
         if dns is None:
             return []
         changes: list[Change] = []
+        if dns.managed_zone and not seen.managed_zone.found and seen.managed_zone.error is None and seen.complete:
+            problems.append(
+                Problem(
+                    "ManagedZone",
+                    f"Cloud DNS managed zone {dns.managed_zone} does not exist in project {self.spec.project}: create"
+                    " it (a private zone on the producer network) or correct dns.managed_zone",
+                )
+            )
         if dns.zone is not None:
             zone = dns.zone
             if seen.peering_disabled:
@@ -707,7 +872,11 @@ class Southbound:
             KIND_SUBNET,
             spec.nat_subnet.name,
             lambda: self.compute.subnets.create(
-                spec.nat_subnet.name, network=spec.network, ip_cidr_range=spec.nat_subnet.range, timeout=self.timeout
+                spec.nat_subnet.name,
+                network=spec.network,
+                ip_cidr_range=spec.nat_subnet.range,
+                description=self._mark,
+                timeout=self.timeout,
             ),
         )
 
@@ -727,6 +896,7 @@ class Southbound:
                 source_ranges=[spec.nat_subnet.range],
                 ports=list(fw.ports),
                 target_tags=list(fw.target_tags),
+                description=self._mark,
                 timeout=self.timeout,
             ),
         )
@@ -739,56 +909,34 @@ class Southbound:
     def _apply_service_attachment(self, change: Change, seen: _Observed) -> None:
         spec = self.spec
         sa = spec.service_attachment
-        accept = self._wanted_accept(seen)
         if change.action is Action.CREATE:
-            from apigee_psc.compute import ConsumerProjectLimit
-
-            def create() -> None:
+            target = self._sa_target(None, seen)
+            try:
                 self.compute.service_attachments.create(
                     sa.name,
                     target_service=spec.forwarding_rule,
                     nat_subnets=[spec.nat_subnet.name],
                     connection_preference=sa.connection_preference,
-                    consumer_accept_lists=[ConsumerProjectLimit(project, limit) for project, limit in accept.items()],
-                    consumer_reject_lists=list(sa.reject_projects),
+                    consumer_accept_lists=list(target.accept),
+                    consumer_reject_lists=list(target.reject),
                     enable_proxy_protocol=sa.enable_proxy_protocol,
                     domain_names=list(sa.domain_names),
+                    reconcile_connections=target.reconcile,
+                    description=self._mark,
                     timeout=self.timeout,
                 )
-
-            try:
-                create()
                 return
             except errors.AlreadyExists:
                 logger.info("apply: service attachment %s already exists; adopting it", sa.name)
-        live = self.compute.service_attachments.get(sa.name)
-        accept_list, reject_list = self._desired_lists(live, accept, seen.tenant)
+        target = self._sa_target(self.compute.service_attachments.get(sa.name), seen)
         self.compute.service_attachments.update(
             sa.name,
-            connection_preference=sa.connection_preference,
-            consumer_accept_lists=accept_list,
-            consumer_reject_lists=reject_list,
+            connection_preference=target.preference,
+            consumer_accept_lists=list(target.accept),
+            consumer_reject_lists=list(target.reject),
+            reconcile_connections=target.reconcile,
             timeout=self.timeout,
         )
-
-    def _desired_lists(
-        self, live: ServiceAttachment, accept: dict[str, int], tenant: str | None
-    ) -> tuple[list[ConsumerProjectLimit], list[str]]:
-        """The accept and reject lists to send in one PATCH: what the spec asks for added to what
-        is there (consumers added by others are kept), the Apigee project taken off the reject
-        list unless the spec rejects it, and both lists empty for ACCEPT_AUTOMATIC (Compute
-        refuses lists there, and google-cloud-compute would silently drop an empty one)."""
-        from apigee_psc.compute import ConsumerProjectLimit
-
-        sa = self.spec.service_attachment
-        if sa.connection_preference == "ACCEPT_AUTOMATIC":
-            return [], []
-        rejected = [p for p in live.consumer_reject_lists if p != tenant or tenant in sa.reject_projects]
-        rejected += [p for p in sa.reject_projects if p not in rejected]
-        entries = [e for e in live.consumer_accept_lists if e.project not in rejected]
-        present = {e.project for e in entries}
-        entries += [ConsumerProjectLimit(p, limit) for p, limit in accept.items() if p not in present]
-        return entries, rejected
 
     def _apply_endpoint_attachment(self, change: Change, run: _Run) -> None:
         spec = self.spec
@@ -831,18 +979,20 @@ class Southbound:
         started = self.clock()
         if change.action is Action.CREATE:
             with organization_lock(spec.organization):
-                operation = self._create_zone_while_iam_propagates(zone.name, zone.domain, zone.description)
-                if operation is not None:
-                    self.apigee.operations.wait(operation, timeout=self.timeout, progress=run.waiting(label, started))
+                self._create_zone_while_iam_propagates(zone.name, zone.domain, zone.description, run, label, started)
         self.apigee.dns_zones.wait_until_active(zone.name, timeout=self.timeout, progress=run.waiting(label, started))
 
-    def _create_zone_while_iam_propagates(self, name: str, domain: str, description: str | None) -> Operation | None:
-        """Create the zone, retrying PERMISSION_DENIED while the dns.peer grant propagates (bounded)."""
-        deadline = self.clock() + IAM_PROPAGATION_SECONDS
-        delay = 2.0
-        while True:
+    def _create_zone_while_iam_propagates(
+        self, name: str, domain: str, description: str | None, run: _Run, label: str, started: float
+    ) -> None:
+        """Create the zone and wait for its operation, again while the dns.peer grant propagates:
+        Apigee refuses the create at once (403) or fails its operation (code 7 PERMISSION_DENIED).
+        Runs under :data:`IAM_PROPAGATION` (exponential from 2 s to 30 s, jittered, within
+        ``IAM_PROPAGATION_SECONDS``)."""
+
+        def attempt() -> None:
             try:
-                return self.apigee.dns_zones.create(
+                operation = self.apigee.dns_zones.create(
                     name,
                     domain=domain,
                     description=description or "",
@@ -851,15 +1001,10 @@ class Southbound:
                 )
             except errors.AlreadyExists:
                 logger.info("apply: DNS zone %s already exists; adopting it", name)
-                return None
-            except errors.PermissionDenied:
-                if self.clock() + delay > deadline:
-                    raise
-                logger.info(
-                    "apply: DNS zone %s refused (PERMISSION_DENIED); the IAM grant may still be propagating", name
-                )
-                self.sleep(delay)
-                delay = min(delay * 2, 30.0)
+                return
+            self.apigee.operations.wait(operation, timeout=self.timeout, progress=run.waiting(label, started))
+
+        IAM_PROPAGATION.call(attempt, sleep=self.sleep, clock=self.clock)
 
     def _apply_peered_domain(self) -> None:
         spec = self.spec
@@ -881,7 +1026,11 @@ class Southbound:
             raise errors.FailedPrecondition(
                 f"endpoint attachment {attachment.name} has no host yet; cannot write the A record", status_code=0
             )
-        self.dns.upsert_a_record(spec.project, spec.dns.managed_zone, spec.dns.record, [attachment.host])
+        zone, record = spec.dns.managed_zone, spec.dns.record
+        # The ownership mark goes first: a crash between the two writes leaves a mark that the
+        # next run completes, never an unmarked record that apigee-psc would then not own.
+        self.dns.upsert_record(spec.project, zone, record, [self._owner_txt], type="TXT")
+        self.dns.upsert_a_record(spec.project, zone, record, [attachment.host])
 
     # -- status ------------------------------------------------------------------
 
@@ -949,7 +1098,9 @@ class Southbound:
         if host:
             record = spec.dns.record if spec.dns and spec.dns.record else None
             url = target_url(record or host, spec.target.path if spec.target else "/")
-        return RealizationReport.of(details, spec_source=spec.source, host=host, target_url=url)
+        return RealizationReport.of(
+            _with_changes(details, self._changes(seen, [])), spec_source=spec.source, host=host, target_url=url
+        )
 
     def _sa_status(self, seen: _Observed) -> EntityStatus:
         read = seen.service_attachment
@@ -961,23 +1112,6 @@ class Southbound:
                 KIND_SERVICE_ATTACHMENT, ident, Realization.NOT_FOUND, "service attachment does not exist"
             )
         live = read.value
-        want = self.spec.service_attachment.connection_preference
-        pref = str(live.connection_preference)
-        if pref != want:
-            return EntityStatus(
-                KIND_SERVICE_ATTACHMENT,
-                ident,
-                Realization.IN_PROGRESS,
-                f"connection preference is {pref}, spec says {want}",
-            )
-        accepted = live.accepted_projects
-        if want == "ACCEPT_MANUAL" and seen.tenant and seen.tenant not in accepted:
-            return EntityStatus(
-                KIND_SERVICE_ATTACHMENT,
-                ident,
-                Realization.IN_PROGRESS,
-                f"the Apigee project {seen.tenant!r} is not on the accept list",
-            )
         observed = {"connected_endpoints": [str(e.status) for e in live.connected_endpoints]}
         return EntityStatus(KIND_SERVICE_ATTACHMENT, ident, Realization.IN_SYNC, observed=observed)
 
@@ -1211,6 +1345,48 @@ class Southbound:
 IAM_PROPAGATION_SECONDS = 180.0
 
 
+def _grant_not_yet_seen(error: BaseException) -> bool:
+    """True for the two forms of "the service agent lacks roles/dns.peer" that a fresh grant
+    cures once it has propagated."""
+    if isinstance(error, errors.PermissionDenied):
+        return True
+    code: object = getattr(error, "code", None)
+    return isinstance(error, errors.OperationFailed) and code == 7
+
+
+@dataclass(frozen=True)
+class _PropagationPolicy:
+    """A declared retry for IAM propagation, run by tenacity (like the waiters and the
+    transport's retries): ``initial`` seconds doubled up to ``maximum``, jittered over the upper
+    half, for as long as ``retryable`` holds and the module's ``IAM_PROPAGATION_SECONDS`` allow."""
+
+    retryable: Callable[[BaseException], bool]
+    initial: float = 2.0
+    maximum: float = 30.0
+
+    def call(self, fn: Callable[[], None], *, sleep: Callable[[float], None], clock: Callable[[], float]) -> None:
+        start = clock()
+        jitter = random.Random()
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            cap = min(self.maximum, self.initial * 2.0 ** (state.attempt_number - 1))
+            delay = jitter.uniform(cap / 2, cap)
+            logger.info("apply: DNS zone refused (PERMISSION_DENIED); the IAM grant may still be propagating")
+            return delay
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            cap = min(self.maximum, self.initial * 2.0 ** (state.attempt_number - 1))
+            return clock() - start + cap > IAM_PROPAGATION_SECONDS
+
+        tenacity.Retrying(
+            retry=tenacity.retry_if_exception(self.retryable), wait=wait, stop=stop, sleep=sleep, reraise=True
+        )(fn)
+
+
+#: The DNS zone create's retry while a fresh roles/dns.peer grant propagates.
+IAM_PROPAGATION = _PropagationPolicy(_grant_not_yet_seen)
+
+
 def diagnose_attachment(
     organization: str, name: str, *, apigee: ApigeeClient | None = None, **options: Any
 ) -> tuple[EndpointAttachment, Diagnosis]:
@@ -1260,6 +1436,69 @@ def _ignore_missing(fn: Callable[[], Any]) -> None:
         fn()
     except errors.NotFound:
         logger.info("destroy: already gone")
+
+
+def _with_changes(details: Sequence[EntityStatus], changes: Sequence[Change]) -> list[EntityStatus]:
+    """Status agrees with plan by construction: an entity read as in sync whose plan change is
+    not a no-op is reported ``in_progress`` with the plan's diffs (apply would change it); an
+    in-sync entity keeps the plan's note (e.g. consumers kept that the spec does not name)."""
+    by_kind = {change.kind: change for change in changes}
+    out: list[EntityStatus] = []
+    for detail in details:
+        change = by_kind.get(detail.sub_system_type)
+        if change is not None and detail.state is Realization.IN_SYNC:
+            if change.action is not Action.NOOP:
+                what = "; ".join(change.diffs) or change.note or change.action.value
+                detail = dataclasses.replace(
+                    detail,
+                    state=Realization.IN_PROGRESS,
+                    failure_message=f"differs from the spec, apply would {change.action.value} it: {what}",
+                )
+            elif change.note and not detail.failure_message and change.kind == KIND_SERVICE_ATTACHMENT:
+                detail = dataclasses.replace(detail, failure_message=change.note)
+        out.append(detail)
+    return out
+
+
+@dataclass(frozen=True)
+class _SaTarget:
+    """The service attachment's wanted connection settings (see :meth:`Southbound._sa_target`)."""
+
+    preference: str
+    accept: tuple[ConsumerProjectLimit, ...]
+    reject: tuple[str, ...]
+    reconcile: bool | None  # None: leave the live value
+    diffs: list[str]
+    kept: list[str]
+    problems: list[str]
+
+
+def _list_diffs(
+    live_accept: Sequence[ConsumerProjectLimit],
+    accept: Sequence[ConsumerProjectLimit],
+    live_reject: Sequence[str],
+    reject: Sequence[str],
+    prune: bool,
+) -> list[str]:
+    """``field: live -> wanted`` lines for the consumer lists, one per consumer that changes."""
+    diffs: list[str] = []
+    before = {e.project: e.connection_limit for e in live_accept if e.project}
+    after = {e.project: e.connection_limit for e in accept if e.project}
+    for project, limit in after.items():
+        if project not in before:
+            diffs.append(f"accept: + {project} (limit {limit})")
+        elif before[project] != limit:
+            diffs.append(f"connection_limit of {project}: {before[project]} -> {limit}")
+    for project in before:
+        if project not in after:
+            diffs.append(f"accept: - {project}" + (" (prune)" if prune and project not in reject else ""))
+    for project in reject:
+        if project not in live_reject:
+            diffs.append(f"reject: + {project}")
+    for project in live_reject:
+        if project not in reject:
+            diffs.append(f"reject: - {project}" + (" (prune)" if prune else ""))
+    return diffs
 
 
 class _Run:

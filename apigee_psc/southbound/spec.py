@@ -219,6 +219,15 @@ class ServiceAttachmentSpec:
     ``connection_limit`` is the limit given to every accepted project.
     ``enable_proxy_protocol`` and ``domain_names`` (at most one, ending with a dot) are passed
     through to Compute.
+
+    ``reconcile_connections`` is Compute's ``reconcileConnections``: when true, list changes
+    also re-decide connections that are already ACCEPTED or REJECTED (Google's default only
+    applies them to new or pending connections). Left unset (``None``), apigee-psc keeps the
+    live value and turns it on only when a repair needs it (the Apigee project's connection
+    was rejected); ``false`` forbids that. ``prune`` removes consumers that the live lists
+    hold and the spec does not name (by default they are kept: others may have added them).
+    ``allow_widening`` confirms a switch to ``ACCEPT_AUTOMATIC`` that would let in consumers
+    the live lists reject or have not accepted.
     """
 
     name: str
@@ -228,6 +237,9 @@ class ServiceAttachmentSpec:
     reject_projects: tuple[str, ...] = ()
     enable_proxy_protocol: bool = False
     domain_names: tuple[str, ...] = ()
+    reconcile_connections: bool | None = None
+    prune: bool = False
+    allow_widening: bool = False
 
     def __post_init__(self) -> None:
         names.validate_compute_name(self.name, "name")
@@ -262,6 +274,10 @@ class ServiceAttachmentSpec:
             if project in lists["accept_projects"]:
                 raise ValidationError(f"reject_projects[{index}]", project, "not also listed in accept_projects")
         _boolean(self.enable_proxy_protocol, "enable_proxy_protocol")
+        if self.reconcile_connections is not None:
+            _boolean(self.reconcile_connections, "reconcile_connections")
+        _boolean(self.prune, "prune")
+        _boolean(self.allow_widening, "allow_widening")
         raw_domains = _sequence(self.domain_names, "domain_names", "DNS domains")
         domains = tuple(names.validate_domain(v, f"domain_names[{i}]") for i, v in enumerate(raw_domains))
         if len(domains) > _MAX_DOMAIN_NAMES:
@@ -380,6 +396,7 @@ class SouthboundSpec:
     endpoint_attachment: EndpointAttachmentSpec
     dns: DnsSpec | None = None
     target: TargetSpec | None = None
+    adopt: bool = False
     source: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -395,6 +412,7 @@ class SouthboundSpec:
         names.validate_project_id(self.project, "project")
         names.validate_region(self.region, "region")
         names.validate_compute_name(self.network, "network")
+        _boolean(self.adopt, "adopt")
         self._parse_forwarding_rule()
         for key, cls in (
             ("nat_subnet", NatSubnetSpec),
@@ -565,6 +583,11 @@ class SouthboundSpec:
             sa_out["enable_proxy_protocol"] = True
         if sa.domain_names:
             sa_out["domain_names"] = list(sa.domain_names)
+        if sa.reconcile_connections is not None:
+            sa_out["reconcile_connections"] = sa.reconcile_connections
+        for flag in ("prune", "allow_widening"):
+            if getattr(sa, flag):
+                sa_out[flag] = True
         out["service_attachment"] = sa_out
         ea_out: dict[str, Any] = {"name": self.endpoint_attachment.name}
         if self.endpoint_attachment.location is not None:
@@ -584,6 +607,8 @@ class SouthboundSpec:
             out["dns"] = dns_out
         if self.target is not None:
             out["target"] = {"path": self.target.path}
+        if self.adopt:
+            out["adopt"] = True
         return out
 
     def to_yaml(self) -> str:
@@ -658,6 +683,7 @@ _TOP_KEYS: dict[str, bool] = {  # key -> required
     "endpoint_attachment": True,
     "dns": False,
     "target": False,
+    "adopt": False,
 }
 _NAT_KEYS = {"name": True, "range": True}
 _FIREWALL_KEYS = {"name": True, "ports": True, "target_tags": False}
@@ -669,6 +695,9 @@ _SA_KEYS = {
     "reject_projects": False,
     "enable_proxy_protocol": False,
     "domain_names": False,
+    "reconcile_connections": False,
+    "prune": False,
+    "allow_widening": False,
 }
 _EA_KEYS = {"name": True, "location": False}
 _DNS_KEYS = {"zone": False, "managed_zone": False, "record": False}
@@ -744,6 +773,9 @@ def _parse_service_attachment(value: object) -> ServiceAttachmentSpec:
         reject_projects=_opt_list(d, "reject_projects"),
         enable_proxy_protocol=cast(Any, d.get("enable_proxy_protocol", False)),
         domain_names=_opt_list(d, "domain_names"),
+        reconcile_connections=cast(Any, d.get("reconcile_connections")),
+        prune=cast(Any, d.get("prune", False)),
+        allow_widening=cast(Any, d.get("allow_widening", False)),
     )
 
 
@@ -803,6 +835,7 @@ def _parse_spec(data: object, source: str | None) -> SouthboundSpec:
         region=cast(str, d["region"]),
         network=cast(str, d["network"]),
         forwarding_rule=cast(str, d["forwarding_rule"]),
+        adopt=cast(Any, d.get("adopt", False)),
         source=source,
         **sections,
     )

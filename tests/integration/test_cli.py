@@ -245,7 +245,10 @@ def test_diagnose_reads_the_service_attachment_lists(producer: EmulatorServer, t
 
     path = write_spec(tmp_path, service_attachment={"name": "gkebackend", "connection_preference": "ACCEPT_MANUAL"})
     assert run("apply", path, "--yes")[0] == 0
-    ComputeClient("my-project", "us-west1").service_attachments.reject_project("gkebackend", tenant)
+    # Rejecting an accepted connection takes reconcileConnections (else Google keeps it ACCEPTED).
+    ComputeClient("my-project", "us-west1").service_attachments.update(
+        "gkebackend", consumer_accept_lists=[], consumer_reject_lists=[tenant], reconcile_connections=True
+    )
     code, out, _ = run("diagnose", "--org", "my-organization", "gkebackend", "-o", "json")
     assert code == 1
     data = json.loads(out)

@@ -10,6 +10,7 @@ import pytest
 from integration_helpers import FAST, last_seq, mutations, southbound
 
 from apigee_psc import ApigeeClient, ComputeClient, errors
+from apigee_psc.errors import ConnectionNotAccepted
 from apigee_psc.emulator import EmulatorServer
 from apigee_psc.southbound import Action, PlanRefused, ProgressEvent, Realization, SouthboundSpec, apply_fleet
 
@@ -217,15 +218,55 @@ def test_apply_rejected_connection_fails_with_diagnosis(
 def test_reapply_repairs_a_rejection_made_out_of_band(
     producer: EmulatorServer, make_spec: Callable[..., SouthboundSpec], tenant: str
 ) -> None:
+    """Someone rejects the Apigee project on an attachment whose connection is ACCEPTED: as on
+    Google, the connection stays ACCEPTED (no reconcileConnections), status says the service
+    attachment differs from the spec, and re-apply puts the lists back."""
     spec = make_spec(service_attachment={"name": "gkebackend", "connection_preference": "ACCEPT_MANUAL"})
     southbound(spec).apply()
     ComputeClient("my-project", "us-west1").service_attachments.reject_project("gkebackend", tenant)
-    assert southbound(spec).status().state is Realization.FAILED
+    report = southbound(spec).status()
+    assert report.state is Realization.IN_PROGRESS
+    sa_detail = next(d for d in report.details if d.sub_system_type == "ServiceAttachment")
+    assert "reject: - " + tenant in (sa_detail.failure_message or "")
+    ea_detail = next(d for d in report.details if d.sub_system_type == "EndpointAttachment")
+    assert ea_detail.observed["connection_state"] == "ACCEPTED"
 
     plan = southbound(spec).plan()
     sa_change = next(c for c in plan.changes if c.kind == "ServiceAttachment")
     assert sa_change.action is Action.UPDATE
+    assert not any("reconcile" in d for d in sa_change.diffs)
     assert southbound(spec).apply().ok
+    assert southbound(spec).plan().has_changes is False
+
+
+def test_rejected_connection_stays_rejected_until_apply_sets_reconcile_connections(
+    producer: EmulatorServer, make_spec: Callable[..., SouthboundSpec], tenant: str
+) -> None:
+    """Google re-decides an existing REJECTED connection only when the service attachment has
+    reconcileConnections: moving the project to the accept list alone leaves it REJECTED; the
+    library's repair turns reconcileConnections on in the same PATCH."""
+    manual = {"name": "gkebackend", "connection_preference": "ACCEPT_MANUAL"}
+    rejecting = make_spec(service_attachment={**manual, "reject_projects": [tenant]})
+    with pytest.raises(ConnectionNotAccepted):
+        southbound(rejecting).apply()
+    compute = ComputeClient("my-project", "us-west1")
+    compute.service_attachments.accept_project("gkebackend", tenant)  # out of band, no reconcile
+    attachment = ApigeeClient("my-organization").endpoint_attachments.get("gkebackend")
+    assert str(attachment.connection_state) == "REJECTED"
+
+    refusing = make_spec(service_attachment={**manual, "reconcile_connections": False})
+    plan = southbound(refusing).plan()
+    assert any("reconcile_connections to false" in p.message for p in plan.problems)
+
+    spec = make_spec(service_attachment=manual)
+    plan = southbound(spec).plan()
+    sa_change = next(c for c in plan.changes if c.kind == "ServiceAttachment")
+    assert sa_change.action is Action.UPDATE
+    assert any(d.startswith("reconcile_connections: false -> true") for d in sa_change.diffs)
+    assert southbound(spec).apply().ok
+    assert compute.service_attachments.get("gkebackend").reconcile_connections is True
+    assert str(ApigeeClient("my-organization").endpoint_attachments.get("gkebackend").connection_state) == "ACCEPTED"
+    assert not southbound(spec).plan().has_changes
 
 
 def test_plan_missing_forwarding_rule_is_a_problem_and_apply_refuses(

@@ -379,7 +379,8 @@ def test_wait_until_ready_rejected_names_fix(rsps: responses.RequestsMock, clien
     rsps.get(API, json=organization())
     with pytest.raises(errors.ConnectionNotAccepted) as info:
         client.endpoint_attachments.wait_until_ready("gkebackend")
-    assert info.value.diagnosis.fix == f"remove '{TENANT}' from the reject list of {SA} and add it to the accept list"
+    fix = info.value.diagnosis.fix or ""
+    assert fix.startswith(f"remove '{TENANT}' from the reject list of {SA}, add it to the accept list")
 
 
 @pytest.mark.parametrize("state", ["PENDING", "NEEDS_ATTENTION"])
