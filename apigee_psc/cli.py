@@ -164,14 +164,22 @@ def cli(ctx: click.Context, debug: bool, endpoint: str | None, quota_project: st
     )
 
 
+ADOPT = click.option(
+    "--adopt",
+    is_flag=True,
+    help="Take over existing resources that differ from the spec and were not created by apigee-psc.",
+)
+
+
 @cli.command()
 @click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
+@ADOPT
 @OUTPUT
 @click.pass_obj
-def plan(state: _State, specs: tuple[str, ...], output: str) -> None:
+def plan(state: _State, specs: tuple[str, ...], adopt: bool, output: str) -> None:
     """Show what apply would change (reads only)."""
     with _errors(state):
-        plans = [_southbound(spec, state).plan() for spec in _load(specs)]
+        plans = [_southbound(spec, state, adopt=adopt).plan() for spec in _load(specs)]
     _emit(
         output,
         [p.to_dict() for p in plans] if len(plans) > 1 else plans[0].to_dict(),
@@ -184,15 +192,16 @@ def plan(state: _State, specs: tuple[str, ...], output: str) -> None:
 @click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--timeout", type=float, default=1800.0, show_default=True, help="Seconds to wait for each step.")
+@ADOPT
 @OUTPUT
 @click.pass_obj
-def apply(state: _State, specs: tuple[str, ...], yes: bool, timeout: float, output: str) -> None:
+def apply(state: _State, specs: tuple[str, ...], yes: bool, timeout: float, adopt: bool, output: str) -> None:
     """Create or update everything the specs describe, and wait until ACTIVE and ACCEPTED."""
     from apigee_psc.southbound.engine import apply_fleet
 
     with _errors(state):
         loaded = _load(specs)
-        plans = [_southbound(spec, state, timeout=timeout).plan() for spec in loaded]
+        plans = [_southbound(spec, state, timeout=timeout, adopt=adopt).plan() for spec in loaded]
         click.echo("\n\n".join(p.to_text() for p in plans), err=True)
         if not all(p.ok for p in plans):
             _fail("the plan cannot be applied (see the problems marked ! above)", EXIT_NOT_READY)
@@ -203,10 +212,12 @@ def apply(state: _State, specs: tuple[str, ...], yes: bool, timeout: float, outp
         progress = _Progress(sys.stderr.isatty())
         try:
             if len(loaded) == 1:
-                reports = [_southbound(loaded[0], state, timeout=timeout).apply(progress=progress, plan=plans[0])]
+                reports = [
+                    _southbound(loaded[0], state, timeout=timeout, adopt=adopt).apply(progress=progress, plan=plans[0])
+                ]
                 failures: list[BaseException] = []
             else:
-                results = apply_fleet(loaded, progress=progress, timeout=timeout, **_options(state))
+                results = apply_fleet(loaded, progress=progress, timeout=timeout, adopt=adopt, **_options(state))
                 reports = [r.report for r in results if r.report is not None]
                 failures = [r.error for r in results if r.error is not None]
                 for result in results:
@@ -242,10 +253,21 @@ def status(state: _State, specs: tuple[str, ...], output: str) -> None:
 @click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--revoke-iam", is_flag=True, help="Also revoke the roles/dns.peer grant.")
+@click.option("--force", is_flag=True, help="Delete the service attachment even if other consumers are connected.")
+@ADOPT
 @click.option("--timeout", type=float, default=7200.0, show_default=True, help="Seconds to wait for each deletion.")
 @OUTPUT
 @click.pass_obj
-def destroy(state: _State, specs: tuple[str, ...], yes: bool, revoke_iam: bool, timeout: float, output: str) -> None:
+def destroy(
+    state: _State,
+    specs: tuple[str, ...],
+    yes: bool,
+    revoke_iam: bool,
+    force: bool,
+    adopt: bool,
+    timeout: float,
+    output: str,
+) -> None:
     """Delete what the specs own, in reverse order (never the forwarding rule or the managed zone)."""
     with _errors(state):
         loaded = _load(specs)
@@ -254,7 +276,8 @@ def destroy(state: _State, specs: tuple[str, ...], yes: bool, revoke_iam: bool, 
         done = []
         try:
             for spec in reversed(loaded):
-                done.extend(_southbound(spec, state, timeout=timeout).destroy(revoke_iam=revoke_iam, progress=progress))
+                southbound = _southbound(spec, state, timeout=timeout, adopt=adopt)
+                done.extend(southbound.destroy(revoke_iam=revoke_iam, force=force, progress=progress))
         finally:
             progress.close()
     _emit(output, [c.to_dict() for c in done], "\n".join(c.to_text() for c in done))

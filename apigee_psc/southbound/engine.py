@@ -960,9 +960,18 @@ class Southbound:
                     self.apigee.operations.wait(operation, timeout=self.timeout, progress=run.waiting(label, started))
         elif change.operation:
             self.apigee.operations.wait(change.operation, timeout=self.timeout, progress=run.waiting(label, started))
-        attachment = self.apigee.endpoint_attachments.wait_until_ready(
-            name, timeout=self.timeout, progress=run.waiting(label, started)
-        )
+        try:
+            attachment = self.apigee.endpoint_attachments.wait_until_ready(
+                name, timeout=self.timeout, progress=run.waiting(label, started)
+            )
+        except errors.ConnectionNotAccepted as exc:
+            if not isinstance(exc.attachment, EndpointAttachment):
+                raise
+            sa_live = _read(lambda: self.compute.service_attachments.get(spec.service_attachment.name)).value
+            tenant = self.apigee.organization_info().apigee_project_id
+            raise errors.ConnectionNotAccepted(
+                self._diagnosis(exc.attachment, sa_live, tenant), attachment=exc.attachment
+            ) from None
         run.event(
             label,
             "done",
@@ -1125,15 +1134,7 @@ class Southbound:
             return EntityStatus(
                 KIND_ENDPOINT_ATTACHMENT, ident, Realization.NOT_FOUND, "endpoint attachment does not exist"
             ), None
-        sa_live = seen.service_attachment.value
-        diagnosis = diagnose(
-            live.connection_state,
-            apigee_project_id=seen.tenant,
-            service_attachment=live.service_attachment or self.service_attachment_path,
-            accept_projects=list(sa_live.accepted_projects) if sa_live else None,
-            reject_projects=list(sa_live.consumer_reject_lists) if sa_live else None,
-            connection_preference=str(sa_live.connection_preference) if sa_live else None,
-        )
+        diagnosis = self._diagnosis(live, seen.service_attachment.value, seen.tenant)
         observed = {"state": str(live.state), "connection_state": str(live.connection_state), "host": live.host}
         if str(live.state) in ("CREATING", "UPDATING", "STATE_UNSPECIFIED"):
             return EntityStatus(
@@ -1152,6 +1153,20 @@ class Southbound:
             return EntityStatus(KIND_ENDPOINT_ATTACHMENT, ident, Realization.IN_SYNC, message, observed), live.host
         state = Realization.FAILED if diagnosis.terminal else Realization.IN_PROGRESS
         return EntityStatus(KIND_ENDPOINT_ATTACHMENT, ident, state, str(diagnosis), observed), live.host
+
+    def _diagnosis(
+        self, attachment: EndpointAttachment, sa_live: ServiceAttachment | None, tenant: str | None
+    ) -> Diagnosis:
+        """The one diagnosis of a connection, for status and for apply's failure alike: with
+        the service attachment's real preference and lists when it could be read."""
+        return diagnose(
+            attachment.connection_state,
+            apigee_project_id=tenant,
+            service_attachment=attachment.service_attachment or self.service_attachment_path,
+            accept_projects=list(sa_live.accepted_projects) if sa_live else None,
+            reject_projects=list(sa_live.consumer_reject_lists) if sa_live else None,
+            connection_preference=str(sa_live.connection_preference) if sa_live else None,
+        )
 
     def _dns_status(self, seen: _Observed, host: str | None) -> list[EntityStatus]:
         dns = self.spec.dns
@@ -1216,11 +1231,16 @@ class Southbound:
 
     # -- destroy -----------------------------------------------------------------
 
-    def destroy(self, *, revoke_iam: bool = False, progress: ProgressCallback | None = None) -> list[Change]:
+    def destroy(
+        self, *, revoke_iam: bool = False, force: bool = False, progress: ProgressCallback | None = None
+    ) -> list[Change]:
         """Delete what the spec owns, in reverse order, waiting until each is gone.
 
-        Never deletes what the spec only references (the forwarding rule, the managed zone).
-        The IAM grant is left unless ``revoke_iam``. Returns the changes made (and notes).
+        Never deletes what the spec only references (the forwarding rule, the managed zone),
+        nor a Compute resource or A record that apigee-psc did not create (unless ``adopt``).
+        Refuses (:class:`PlanRefused`, before any delete) to delete a service attachment that
+        still serves connected endpoints of other consumers, unless ``force``. The IAM grant is
+        left unless ``revoke_iam``. Returns the changes made (and notes).
         """
         run = _Run(self, "destroy", progress)
         spec = self.spec
@@ -1228,14 +1248,26 @@ class Southbound:
         seen = self._observe(for_status=True)
         if seen.org_error is not None:
             raise seen.org_error
+        owners = self._ownership(seen)
+        self._refuse_destroy(seen, owners, force)
 
         def gone(kind: str, name: str, ident: str, note: str = "") -> None:
             done.append(Change(Action.DELETE, kind, name, ident, note=note))
 
+        def ours(kind: str, name: str, ident: str) -> bool:
+            if owners.get(kind) is not False or self.adopt:
+                return True
+            note = "not created by apigee-psc: kept (adopt: true / --adopt lets destroy delete it)"
+            done.append(Change(Action.NOOP, kind, name, ident, note=note))
+            run.event(f"{kind} {name}", "skipped", note)
+            return False
+
         dns = spec.dns
-        if dns is not None and dns.record and dns.managed_zone and seen.record.found:
+        record_zone = dns.managed_zone if dns is not None and dns.record and seen.record.found else None
+        if dns is not None and dns.record and record_zone and ours(KIND_RECORD, dns.record, self._record_path):
             run.event(f"{KIND_RECORD} {dns.record}", "started", "delete")
-            self.dns.delete_record(spec.project, dns.managed_zone, dns.record, "A")
+            self.dns.delete_record(spec.project, record_zone, dns.record, "A")
+            self.dns.delete_record(spec.project, record_zone, dns.record, "TXT")
             gone(KIND_RECORD, dns.record, self._record_path)
         if dns is not None and dns.zone is not None:
             if seen.dns_zone.found:
@@ -1261,14 +1293,20 @@ class Southbound:
                 run, f"{KIND_ENDPOINT_ATTACHMENT} {name}", name, attachments.delete, attachments.wait_until_deleted
             )
             gone(KIND_ENDPOINT_ATTACHMENT, name, self.endpoint_attachment_path)
-        if seen.service_attachment.found:
+        if seen.service_attachment.found and ours(
+            KIND_SERVICE_ATTACHMENT, spec.service_attachment.name, self.service_attachment_path
+        ):
             run.event(f"{KIND_SERVICE_ATTACHMENT} {spec.service_attachment.name}", "started", "delete")
             _ignore_missing(
                 lambda: self.compute.service_attachments.delete(spec.service_attachment.name, timeout=self.timeout)
             )
             gone(KIND_SERVICE_ATTACHMENT, spec.service_attachment.name, self.service_attachment_path)
         last: list[Callable[[], None]] = []
-        if spec.firewall is not None and seen.firewall.found:
+        if (
+            spec.firewall is not None
+            and seen.firewall.found
+            and ours(KIND_FIREWALL, spec.firewall.name, self._firewall_path)
+        ):
             fw_name = spec.firewall.name
 
             def drop_firewall() -> None:
@@ -1277,7 +1315,7 @@ class Southbound:
                 gone(KIND_FIREWALL, fw_name, self._firewall_path)
 
             last.append(drop_firewall)
-        if seen.subnet.found:
+        if seen.subnet.found and ours(KIND_SUBNET, spec.nat_subnet.name, self._subnet_path):
 
             def drop_subnet() -> None:
                 run.event(f"{KIND_SUBNET} {spec.nat_subnet.name}", "started", "delete")
@@ -1303,6 +1341,28 @@ class Southbound:
             ident = f"projects/{spec.project}/managedZones/{dns.managed_zone}"
             done.append(Change(Action.NOOP, "ManagedZone", dns.managed_zone, ident, note=kept))
         return done
+
+    def _refuse_destroy(self, seen: _Observed, owners: dict[str, bool | None], force: bool) -> None:
+        """Deleting a service attachment closes every connection to it: refuse while consumers
+        other than this organization's Apigee project are connected, unless ``force``."""
+        live = seen.service_attachment.value
+        if live is None or force or (owners.get(KIND_SERVICE_ATTACHMENT) is False and not self.adopt):
+            return
+        own = f"projects/{seen.tenant}/" if seen.tenant else None
+        others = [
+            e.endpoint
+            for e in live.connected_endpoints
+            if str(e.status) in _OPEN_CONNECTIONS and not (own and own in (e.endpoint or ""))
+        ]
+        if others:
+            problem = Problem(
+                KIND_SERVICE_ATTACHMENT,
+                f"service attachment {live.name} still serves {len(others)} connected endpoint(s) of other consumers"
+                f" ({', '.join(_short(e) for e in others)}); deleting it would close their connections: nothing"
+                " was deleted (force=True, or --force, deletes it anyway)",
+            )
+            plan = Plan(self.spec.source, self.spec.organization, (), (problem,))
+            raise PlanRefused(plan, [f"{problem.kind}: {problem.message}"])
 
     def _delete_apigee(
         self,

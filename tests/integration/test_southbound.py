@@ -10,8 +10,8 @@ import pytest
 from integration_helpers import FAST, last_seq, mutations, southbound
 
 from apigee_psc import ApigeeClient, ComputeClient, errors
-from apigee_psc.errors import ConnectionNotAccepted
 from apigee_psc.emulator import EmulatorServer
+from apigee_psc.errors import ConnectionNotAccepted
 from apigee_psc.southbound import Action, PlanRefused, ProgressEvent, Realization, SouthboundSpec, apply_fleet
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
