@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -42,6 +43,34 @@ class _State:
     debug: bool = False
     endpoint: str | None = None
     quota_project: str | None = None
+
+
+if TYPE_CHECKING:
+    _FloatParam = click.ParamType[float]
+else:  # ParamType is generic in the click versions that type it, plain in older ones
+    _FloatParam = click.ParamType
+
+
+class _Seconds(_FloatParam):
+    """A finite number of seconds above ``minimum`` (NaN, infinity and negatives are bad input)."""
+
+    name = "seconds"
+
+    def __init__(self, *, allow_zero: bool = False) -> None:
+        self.allow_zero = allow_zero
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{str(value)[:40]!r} is not a number of seconds", param, ctx)
+        low = "0 or more" if self.allow_zero else "more than 0"
+        if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not self.allow_zero):
+            self.fail(f"{str(value)[:40]!r} is not a finite number of seconds ({low})", param, ctx)
+        return seconds
+
+
+SECONDS = _Seconds()
 
 
 def _fail(message: str, code: int, *, extra: str | None = None) -> NoReturn:
@@ -191,7 +220,7 @@ def plan(state: _State, specs: tuple[str, ...], adopt: bool, output: str) -> Non
 @cli.command()
 @click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--timeout", type=float, default=1800.0, show_default=True, help="Seconds to wait for each step.")
+@click.option("--timeout", type=SECONDS, default=1800.0, show_default=True, help="Seconds to wait for each step.")
 @ADOPT
 @OUTPUT
 @click.pass_obj
@@ -255,7 +284,7 @@ def status(state: _State, specs: tuple[str, ...], output: str) -> None:
 @click.option("--revoke-iam", is_flag=True, help="Also revoke the roles/dns.peer grant.")
 @click.option("--force", is_flag=True, help="Delete the service attachment even if other consumers are connected.")
 @ADOPT
-@click.option("--timeout", type=float, default=7200.0, show_default=True, help="Seconds to wait for each deletion.")
+@click.option("--timeout", type=SECONDS, default=7200.0, show_default=True, help="Seconds to wait for each deletion.")
 @OUTPUT
 @click.pass_obj
 def destroy(
@@ -378,7 +407,13 @@ def emulator(args: tuple[str, ...]) -> None:
 
 
 @cli.command()
-@click.option("--op-seconds", type=float, default=1.0, show_default=True, help="Seconds an Apigee operation takes.")
+@click.option(
+    "--op-seconds",
+    type=_Seconds(allow_zero=True),
+    default=1.0,
+    show_default=True,
+    help="Seconds an Apigee operation takes.",
+)
 @click.option("--keep-running", is_flag=True, help="Leave the emulator running at the end (Ctrl-C to stop).")
 @OUTPUT
 @click.pass_obj

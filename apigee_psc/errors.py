@@ -96,7 +96,18 @@ class ValidationError(ApigeePscError, ValueError):
         self.rule = rule
         self.source = source
         where = f"{source}: " if source else ""
-        super().__init__(redact(f"{where}{field}: {value!r} is invalid: {rule}"))
+        super().__init__(redact(f"{where}{field}: {_shown(value)} is invalid: {rule}"))
+
+
+#: How much of an invalid value an error quotes (a 100 KB value is not echoed back whole).
+MAX_QUOTED = 120
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    if len(text) <= MAX_QUOTED:
+        return text
+    return f"{text[: MAX_QUOTED - 20]}... ({len(text)} characters)"
 
 
 class ApiError(ApigeePscError):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import logging
+import math
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -189,8 +190,10 @@ class Southbound:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
+            raise errors.ValidationError("timeout", timeout, "a finite number of seconds, more than 0")
         self.spec = spec
-        self.timeout = timeout
+        self.timeout = float(timeout)
         self.adopt = adopt or spec.adopt
         self.schedule = schedule
         self.max_workers = max_workers

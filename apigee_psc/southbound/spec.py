@@ -35,7 +35,10 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import ipaddress
+import os
 import re
+import stat
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -523,15 +526,7 @@ class SouthboundSpec:
     def from_yaml(cls, path: str | Path) -> SouthboundSpec:
         """Read and validate a spec file. Every problem is a ValidationError naming the file."""
         source = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ValidationError(
-                FILE_FIELD,
-                source,
-                f"a readable UTF-8 spec file ({exc.__class__.__name__}: {exc})",
-                source=source,
-            ) from None
+        text = read_spec_text(path)
         data = _load_yaml(text, source)
         return cls.from_dict(cast(Mapping[str, Any], data), source=source)
 
@@ -624,13 +619,70 @@ class SouthboundSpec:
 
 # --------------------------------------------------------------------------- YAML loading
 
+#: A spec is a few hundred bytes; anything past this is refused before it is read whole.
+MAX_SPEC_BYTES = 1024 * 1024
+#: Deeper nesting than any spec needs is refused while composing (no RecursionError).
+MAX_SPEC_DEPTH = 32
+#: YAML aliases a spec may use (none is needed; a few are harmless; many make an alias bomb).
+MAX_SPEC_ALIASES = 64
+
+
+def read_spec_text(path: str | Path) -> str:
+    """The text of a spec file: a regular file (never a FIFO, device or directory, which could
+    block or never end) of at most :data:`MAX_SPEC_BYTES`, in UTF-8. Anything else is a
+    :class:`ValidationError` naming the file."""
+    source = str(path)
+    if source == "-":
+        data = sys.stdin.buffer.read(MAX_SPEC_BYTES + 1)
+    else:
+        try:
+            info = os.stat(path)
+            if not stat.S_ISREG(info.st_mode):
+                raise ValidationError(FILE_FIELD, source, "a regular file (not a FIFO, device or directory)")
+            if info.st_size > MAX_SPEC_BYTES:
+                raise ValidationError(FILE_FIELD, source, f"a spec file of at most {MAX_SPEC_BYTES} bytes")
+            with open(path, "rb") as handle:
+                data = handle.read(MAX_SPEC_BYTES + 1)
+        except OSError as exc:
+            raise ValidationError(
+                FILE_FIELD, source, f"a readable spec file ({exc.__class__.__name__}: {exc.strerror})", source=source
+            ) from None
+        except ValidationError as exc:
+            raise ValidationError(exc.field, exc.value, exc.rule, source=source) from None
+    if len(data) > MAX_SPEC_BYTES:
+        raise ValidationError(FILE_FIELD, source, f"a spec of at most {MAX_SPEC_BYTES} bytes", source=source)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        rule = f"UTF-8 text ({exc.reason} at byte {exc.start})"
+        raise ValidationError(FILE_FIELD, source, rule, source=source) from None
+
 
 def _load_yaml(text: str, source: str) -> object:
     """Parse YAML safely; syntax errors and duplicate keys become ValidationErrors."""
     import yaml
 
     class _Loader(yaml.SafeLoader):
-        pass
+        depth = 0
+        aliases = 0
+
+        def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+            if self.check_event(yaml.AliasEvent):
+                self.aliases += 1
+                if self.aliases > MAX_SPEC_ALIASES:
+                    raise ValidationError(
+                        FILE_FIELD, f"{self.aliases} aliases", f"at most {MAX_SPEC_ALIASES} YAML aliases", source=source
+                    )
+            self.depth += 1
+            if self.depth > MAX_SPEC_DEPTH:
+                line = cast(Any, self).peek_event().start_mark.line + 1
+                raise ValidationError(
+                    FILE_FIELD, f"line {line}", f"at most {MAX_SPEC_DEPTH} levels of nesting", source=source
+                )
+            try:
+                return super().compose_node(parent, index)  # type: ignore[no-any-return,unused-ignore]
+            finally:
+                self.depth -= 1
 
     def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
         loader.flatten_mapping(node)
