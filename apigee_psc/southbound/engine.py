@@ -16,8 +16,9 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -951,10 +952,14 @@ class Southbound:
             return
         run.event(label, "started", change.action.value)
         if change.action is Action.CREATE:
-            with organization_lock(spec.organization):
+            with self._org_lock(run, label, started):
                 try:
                     operation = self.apigee.endpoint_attachments.create(
-                        name, location=spec.region, service_attachment=self.service_attachment_path
+                        name,
+                        location=spec.region,
+                        service_attachment=self.service_attachment_path,
+                        timeout=self.timeout,
+                        progress=run.waiting(label, started),
                     )
                 except errors.AlreadyExists:
                     logger.info("apply: endpoint attachment %s already exists; adopting it", name)
@@ -990,7 +995,7 @@ class Southbound:
         label = f"{KIND_DNS_ZONE} {zone.name}"
         started = self.clock()
         if change.action is Action.CREATE:
-            with organization_lock(spec.organization):
+            with self._org_lock(run, label, started):
                 self._create_zone_while_iam_propagates(zone.name, zone.domain, zone.description, run, label, started)
         self.apigee.dns_zones.wait_until_active(zone.name, timeout=self.timeout, progress=run.waiting(label, started))
 
@@ -1010,6 +1015,8 @@ class Southbound:
                     description=description or "",
                     target_project_id=self.spec.project,
                     target_network_id=self.spec.network,
+                    timeout=self.timeout,
+                    progress=run.waiting(label, started),
                 )
             except errors.AlreadyExists:
                 logger.info("apply: DNS zone %s already exists; adopting it", name)
@@ -1367,21 +1374,39 @@ class Southbound:
             plan = Plan(self.spec.source, self.spec.organization, (), (problem,))
             raise PlanRefused(plan, [f"{problem.kind}: {problem.message}"])
 
+    @contextmanager
+    def _org_lock(self, run: _Run, label: str, started: float) -> Iterator[None]:
+        """Hold this process's lock on the organization (one Apigee operation at a time), waiting
+        for it at most ``timeout`` seconds and saying so while another spec of the process holds it."""
+        lock = organization_lock(self.spec.organization)
+        if not lock.acquire(blocking=False):
+            run.event(label, "waiting", "for the organization lock (another operation of this process)")
+            if not lock.acquire(timeout=self.timeout):
+                raise errors.WaitTimeout(
+                    f"the organization lock of {self.spec.organization} (held by another operation of this process)",
+                    last_state="locked",
+                    elapsed=self.clock() - started,
+                )
+        try:
+            yield
+        finally:
+            lock.release()
+
     def _delete_apigee(
         self,
         run: _Run,
         label: str,
         name: str,
-        delete: Callable[[str], Operation],
+        delete: Callable[..., Operation],
         wait_until_deleted: Callable[..., None],
     ) -> None:
         """Delete an Apigee resource holding this process's organization lock until its
         operation is done, then wait until it is gone (a 404 on the delete means it already is)."""
         started = self.clock()
         run.event(label, "started", "delete")
-        with organization_lock(self.spec.organization):
+        with self._org_lock(run, label, started):
             try:
-                operation = delete(name)
+                operation = delete(name, timeout=self.timeout, progress=run.waiting(label, started))
                 self.apigee.operations.wait(operation, timeout=self.timeout, progress=run.waiting(label, started))
             except errors.NotFound:
                 logger.info("destroy: %s already gone", label)
@@ -1584,7 +1609,10 @@ class _Run:
     def waiting(self, step: str, started: float) -> Callable[[waiters.WaitProgress], None]:
         def report(update: waiters.WaitProgress) -> None:
             waiter = waiters.WAITERS.get(update.waiter)
-            awaited = f"for {waiter.awaits}" if waiter else update.waiter
+            if update.waiter == "ORGANIZATION_LOCK":
+                awaited = f"for the organization lock (held by {update.subject})"
+            else:
+                awaited = f"for {waiter.awaits}" if waiter else update.waiter
             self.event(step, "waiting", awaited, state=update.state, elapsed=self.owner.clock() - started)
 
         return report

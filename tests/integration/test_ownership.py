@@ -203,3 +203,30 @@ def test_missing_managed_zone_fails_the_plan_before_any_write(
     with pytest.raises(PlanRefused):
         southbound(spec).apply()
     assert mutations(producer, before) == []
+
+
+# -- issue 10.4: every wait is bounded by the caller's timeout ------------------------------
+
+
+def test_organization_lock_held_forever_stops_at_the_timeout_and_names_the_holder(
+    producer: EmulatorServer, seed_spec: SouthboundSpec
+) -> None:
+    import time
+
+    from apigee_psc.cloud import ResourceManagerClient, apigee_service_agent
+    from apigee_psc.southbound import ProgressEvent
+
+    crm = ResourceManagerClient()
+    crm.grant("my-project", "roles/dns.peer", f"serviceAccount:{apigee_service_agent(crm.project_number('my-organization'))}")
+    producer.configure(op_seconds_overrides={"apigee.dnsZones": 3600.0})
+    holder = ApigeeClient("my-organization").dns_zones.create(
+        "someone-else", domain="else.example.com.", target_project_id="my-project", target_network_id="default"
+    )
+    events: list[ProgressEvent] = []
+    started = time.monotonic()
+    with pytest.raises(errors.LockTimeout) as caught:
+        southbound(seed_spec, timeout=3.0).apply(progress=events.append)
+    elapsed = time.monotonic() - started
+    assert elapsed < 20.0, elapsed  # not the 30-minute lock deadline
+    assert caught.value.holder is not None and caught.value.holder.endswith(holder.name.rsplit("/", 1)[-1])
+    assert any("organization lock" in e.detail for e in events if e.status == "waiting")
