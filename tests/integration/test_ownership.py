@@ -217,7 +217,8 @@ def test_organization_lock_held_forever_stops_at_the_timeout_and_names_the_holde
     from apigee_psc.southbound import ProgressEvent
 
     crm = ResourceManagerClient()
-    crm.grant("my-project", "roles/dns.peer", f"serviceAccount:{apigee_service_agent(crm.project_number('my-organization'))}")
+    agent = apigee_service_agent(crm.project_number("my-organization"))
+    crm.grant("my-project", "roles/dns.peer", f"serviceAccount:{agent}")
     producer.configure(op_seconds_overrides={"apigee.dnsZones": 3600.0})
     holder = ApigeeClient("my-organization").dns_zones.create(
         "someone-else", domain="else.example.com.", target_project_id="my-project", target_network_id="default"
