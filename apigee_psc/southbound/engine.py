@@ -45,6 +45,8 @@ from apigee_psc.target import target_endpoint_xml, target_url
 if TYPE_CHECKING:
     import google.auth.credentials
 
+    from apigee_psc._http import RetryPolicy
+
     from apigee_psc.cloud import CloudDnsClient, ResourceManagerClient, ServiceNetworkingClient
     from apigee_psc.compute import ComputeClient, ConsumerProjectLimit, ServiceAttachment
 
@@ -164,7 +166,8 @@ class Southbound:
 
     Clients are built on first use with ``credentials``/``quota_project_id``/``endpoint``
     (or ``APIGEE_PSC_EMULATOR_HOST``), unless given. ``timeout`` bounds each wait;
-    ``schedule`` is the polling schedule of Apigee waits.
+    ``schedule`` is the polling schedule of Apigee waits; ``retry`` (a
+    :class:`~apigee_psc.RetryPolicy`) how every client retries failed requests.
 
     Ownership: what apigee-psc creates is marked (Compute ``description``, a TXT record beside
     the A record). A resource that exists and matches the spec is adopted without a write; one
@@ -185,6 +188,7 @@ class Southbound:
         resource_manager: ResourceManagerClient | None = None,
         service_networking: ServiceNetworkingClient | None = None,
         schedule: waiters.Schedule | None = None,
+        retry: RetryPolicy | None = None,
         timeout: float = 1800.0,
         adopt: bool = False,
         max_workers: int = 6,
@@ -202,6 +206,7 @@ class Southbound:
             "credentials": credentials,
             "quota_project_id": quota_project_id,
             "endpoint": endpoint,
+            "retry": retry,
             "sleep": sleep,
             "clock": clock,
         }
