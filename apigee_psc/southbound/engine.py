@@ -46,7 +46,6 @@ if TYPE_CHECKING:
     import google.auth.credentials
 
     from apigee_psc._http import RetryPolicy
-
     from apigee_psc.cloud import CloudDnsClient, ResourceManagerClient, ServiceNetworkingClient
     from apigee_psc.compute import ComputeClient, ConsumerProjectLimit, ServiceAttachment
 

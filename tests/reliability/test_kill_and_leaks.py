@@ -91,7 +91,8 @@ def test_token_never_leaks_to_output_logs_or_errors(
 
     spec_path = _spec_file(tmp_path)
     outputs = []
-    for args in (["plan", str(spec_path)], ["--debug", "plan", str(spec_path)], ["status", str(spec_path), "-o", "json"]):
+    commands = (["plan", str(spec_path)], ["--debug", "plan", str(spec_path)], ["status", str(spec_path), "-o", "json"])
+    for args in commands:
         process = _cli(server, *args)
         out, err = process.communicate(timeout=60)
         outputs.append((args, process.returncode, out, err))
