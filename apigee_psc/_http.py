@@ -41,12 +41,17 @@ __all__ = [
     "RetryEvent",
     "RetryPolicy",
     "Transport",
+    "check_quota_project",
+    "credentials_for",
+    "endpoint_source",
+    "error_from_exception",
     "is_org_lock",
     "is_transient",
     "lock_holder",
     "resolve_endpoint",
     "retry_call",
     "retry_cause",
+    "unreachable_warning",
 ]
 
 logger = logging.getLogger("apigee_psc")
@@ -384,7 +389,7 @@ def _network_failure(exc: BaseException) -> bool:
     return False
 
 
-def _credentials(
+def credentials_for(
     credentials: google.auth.credentials.Credentials | None,
     quota_project_id: str | None,
     emulator: bool,
@@ -449,7 +454,7 @@ class Transport:
                     import google.auth.credentials
                     from google.auth.transport.requests import AuthorizedSession
 
-                    creds = _credentials(self._credentials_arg, self._quota_project_id, self.is_emulator)
+                    creds = credentials_for(self._credentials_arg, self._quota_project_id, self.is_emulator)
                     # Anonymous credentials cannot refresh: google-auth would turn every 401 into
                     # "Anonymous credentials cannot be refreshed" and drop the server's answer.
                     anonymous = isinstance(creds, google.auth.credentials.AnonymousCredentials)

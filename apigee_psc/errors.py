@@ -56,6 +56,7 @@ __all__ = [
     "ValidationError",
     "WaitTimeout",
     "error_from_response",
+    "operation_error",
     "redact",
 ]
 
@@ -315,6 +316,68 @@ class ConnectionNotAccepted(ApiError):
 
     def _format(self) -> str:
         return self.message
+
+
+#: google.rpc code numbers (as a failed operation's ``error.code`` carries them) to names.
+RPC_CODE_NAMES: dict[int, str] = {
+    1: "CANCELLED",
+    2: "UNKNOWN",
+    3: "INVALID_ARGUMENT",
+    4: "DEADLINE_EXCEEDED",
+    5: "NOT_FOUND",
+    6: "ALREADY_EXISTS",
+    7: "PERMISSION_DENIED",
+    8: "RESOURCE_EXHAUSTED",
+    9: "FAILED_PRECONDITION",
+    10: "ABORTED",
+    11: "OUT_OF_RANGE",
+    12: "UNIMPLEMENTED",
+    13: "INTERNAL",
+    14: "UNAVAILABLE",
+    15: "DATA_LOSS",
+    16: "UNAUTHENTICATED",
+}
+
+
+def operation_error(
+    operation: str,
+    message: str,
+    *,
+    code: int | None = None,
+    http_status: int | None = None,
+    reason: str | None = None,
+    details: Sequence[Mapping[str, Any]] = (),
+    errors: Sequence[Mapping[str, Any]] = (),
+    url: str | None = None,
+    resource_name: str | None = None,
+) -> ApiError:
+    """The one place where a finished long-running operation's ``error`` becomes an exception.
+
+    ``code`` is the google.rpc code (Apigee, Service Networking), ``http_status`` and
+    ``reason`` what a Compute operation reports (``httpErrorStatusCode``, ``errors[].code``).
+    An operation that failed because its resource already exists raises
+    :class:`AlreadyExists` (naming ``resource_name``); any other failure
+    :class:`OperationFailed`, whose ``rpc_status`` is the code's name.
+    """
+    rpc_status = RPC_CODE_NAMES.get(code) if code is not None else None
+    exists = (
+        rpc_status == "ALREADY_EXISTS"
+        or "ALREADY_EXISTS" in (reason or "").upper()
+        or (http_status == 409 and "exist" in message.lower())
+    )
+    common: dict[str, Any] = {"reason": reason, "details": details, "errors": errors, "url": url}
+    if exists:
+        return AlreadyExists(
+            message, resource_name=resource_name, status_code=http_status or 409, rpc_status="ALREADY_EXISTS", **common
+        )
+    return OperationFailed(
+        message,
+        operation=operation,
+        code=code if code is not None else http_status,
+        status_code=http_status,
+        rpc_status=rpc_status,
+        **common,
+    )
 
 
 _BY_RPC_STATUS: dict[str, type[ApiError]] = {
