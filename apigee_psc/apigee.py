@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from apigee_psc import errors, names, waiters
@@ -111,27 +112,24 @@ class Operations:
         method) at the deadline. An operation name may be passed to resume a wait.
         """
         name = operation if isinstance(operation, str) else operation.name
-        first: Any = waiters._MISSING if isinstance(operation, str) else operation
 
         def failed(value: Operation | None, error: BaseException | None) -> BaseException:
-            assert value is not None and value.error is not None
-            return errors.OperationFailed(
-                value.error.message, operation=name, code=value.error.code, details=list(value.error.details)
-            )
+            return (value.exception() if value is not None else None) or error or errors.ApiError(f"{name} failed")
 
-        result: Operation | None = waiters.wait(
+        run = partial(
+            waiters.wait,
             waiters.OPERATION_DONE,
             lambda: self.get(name),
             timeout=timeout,
             subject=f"{name} ({_describe_target(operation)})" if not isinstance(operation, str) else name,
             schedule=schedule or self._client.schedule,
-            first=first,
             operation=name,
             on_failure=failed,
             progress=progress,
             clock=self._client.clock,
             sleep=self._client.sleep,
         )
+        result: Operation | None = run() if isinstance(operation, str) else run(first=operation)
         assert result is not None
         return result
 

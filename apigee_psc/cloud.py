@@ -730,9 +730,7 @@ class ServiceNetworkingClient(_Client):
             raise errors.ValidationError("operation", op.name, "an operations/... name")
 
         def failed(value: Operation | None, error: BaseException | None) -> BaseException:
-            if value is not None and value.error is not None:
-                return errors.OperationFailed(value.error.message, operation=value.name, code=value.error.code)
-            return error or errors.ApiError(f"operation {op.name} failed")
+            return (value.exception() if value is not None else None) or error or errors.ApiError(f"{op.name} failed")
 
         result = waiters.wait(
             waiters.OPERATION_DONE,

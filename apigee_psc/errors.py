@@ -355,16 +355,13 @@ def operation_error(
 
     ``code`` is the google.rpc code (Apigee, Service Networking), ``http_status`` and
     ``reason`` what a Compute operation reports (``httpErrorStatusCode``, ``errors[].code``).
-    An operation that failed because its resource already exists raises
-    :class:`AlreadyExists` (naming ``resource_name``); any other failure
-    :class:`OperationFailed`, whose ``rpc_status`` is the code's name.
+    A Compute insert whose operation failed because the resource already exists raises
+    :class:`AlreadyExists` (naming ``resource_name``), as the request itself would have; any
+    other failure raises :class:`OperationFailed`, whose ``rpc_status`` names the google.rpc
+    code (``ALREADY_EXISTS`` for code 6).
     """
     rpc_status = RPC_CODE_NAMES.get(code) if code is not None else None
-    exists = (
-        rpc_status == "ALREADY_EXISTS"
-        or "ALREADY_EXISTS" in (reason or "").upper()
-        or (http_status == 409 and "exist" in message.lower())
-    )
+    exists = "ALREADY_EXISTS" in (reason or "").upper() or (http_status == 409 and "exist" in message.lower())
     common: dict[str, Any] = {"reason": reason, "details": details, "errors": errors, "url": url}
     if exists:
         return AlreadyExists(
@@ -455,21 +452,22 @@ def _parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - _dt.datetime.now(_dt.timezone.utc)).total_seconds())
 
 
-def error_class_for(status_code: int, rpc_status: str | None, reason: str | None) -> type[ApiError]:
-    """Choose the exception class from the google.rpc status first, then the HTTP status."""
-    if reason and reason in _COMPUTE_REASONS:
-        return _COMPUTE_REASONS[reason]
-    if status_code == 403 and reason and _CONCURRENCY_MARKER in reason:
+def error_class_for(status_code: int, rpc_status: str | None, reason: str | None, message: str = "") -> type[ApiError]:
+    """The exception class of an error answer, from registries (as api-core's
+    ``exception_class_for_http_status``, but the google.rpc status wins over the HTTP code,
+    and a Compute ``errors[].reason`` over both): over REST a 409 may be ALREADY_EXISTS or
+    ABORTED, a 403 may be a rate limit."""
+    if status_code == 403 and _CONCURRENCY_MARKER in f"{reason or ''} {message}":
         return RateLimited
-    if rpc_status and rpc_status in _BY_RPC_STATUS:
-        cls = _BY_RPC_STATUS[rpc_status]
-        # RESOURCE_EXHAUSTED over a non-429 status is still a rate/quota answer.
-        return cls
-    if status_code in _BY_HTTP_STATUS:
-        return _BY_HTTP_STATUS[status_code]
-    if status_code >= 500:
-        return ServerError
-    return ApiError
+    lookups: tuple[tuple[Mapping[Any, type[ApiError]], object], ...] = (
+        (_COMPUTE_REASONS, reason),
+        (_BY_RPC_STATUS, rpc_status),
+        (_BY_HTTP_STATUS, status_code),
+    )
+    for registry, key in lookups:
+        if key is not None and key in registry:
+            return registry[key]
+    return ServerError if status_code >= 500 else ApiError
 
 
 def error_from_response(
@@ -512,9 +510,7 @@ def error_from_response(
                 reason = str(item["reason"])
                 break
     retry_after = _parse_retry_after(_header(headers, "Retry-After"))
-    cls = error_class_for(status_code, rpc_status, reason)
-    if status_code == 403 and _CONCURRENCY_MARKER in message:
-        cls = RateLimited
+    cls = error_class_for(status_code, rpc_status, reason, message)
     common: dict[str, Any] = {
         "status_code": status_code,
         "rpc_status": rpc_status,
