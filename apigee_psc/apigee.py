@@ -22,11 +22,29 @@ from apigee_psc.models import DnsZone, EndpointAttachment, Operation, Organizati
 if TYPE_CHECKING:
     import google.auth.credentials
 
-__all__ = ["ORGANIZATION_LOCK", "ApigeeClient", "DnsZones", "EndpointAttachments", "Operations", "organization_lock"]
+__all__ = [
+    "MAX_PAGE_SIZE",
+    "ORGANIZATION_LOCK",
+    "ApigeeClient",
+    "DnsZones",
+    "EndpointAttachments",
+    "Operations",
+    "organization_lock",
+]
 
 logger = logging.getLogger("apigee_psc")
 
 Progress = Callable[[waiters.WaitProgress], None]
+
+#: The largest ``pageSize`` Apigee list calls take (AIP-158's ceiling); without one they answer 25.
+MAX_PAGE_SIZE = 1000
+
+
+def _page_size(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PAGE_SIZE:
+        raise errors.ValidationError("page_size", value, f"an integer from 1 to {MAX_PAGE_SIZE}")
+    return value
+
 
 #: ``_path()`` without a name: the collection itself (``None`` is refused as a name).
 _COLLECTION: object = object()
@@ -90,10 +108,10 @@ class Operations:
         """Read an operation by its full name or its id."""
         return Operation.from_api(self._client.transport.request("GET", self._path(name)))
 
-    def list(self, *, page_size: int | None = None) -> Iterator[Operation]:
-        """Every operation of the organization, over all pages."""
+    def list(self, *, page_size: int = MAX_PAGE_SIZE) -> Iterator[Operation]:
+        """Every operation of the organization, over all pages of ``page_size`` (default 1000)."""
         for item in self._client.transport.paginate(
-            f"v1/{self._client.parent}/operations", "operations", page_size=page_size
+            f"v1/{self._client.parent}/operations", "operations", page_size=_page_size(page_size)
         ):
             yield Operation.from_api(item)
 
@@ -195,15 +213,21 @@ class EndpointAttachments:
         """Read one endpoint attachment (by id or full name)."""
         return EndpointAttachment.from_api(self._client.transport.request("GET", self._path(name)))
 
-    def list(self, *, page_size: int | None = None) -> Iterator[EndpointAttachment]:
-        """Every endpoint attachment of the organization, over all pages."""
-        for item in self._client.transport.paginate(self._path(), "endpointAttachments", page_size=page_size):
+    def list(self, *, page_size: int = MAX_PAGE_SIZE) -> Iterator[EndpointAttachment]:
+        """Every endpoint attachment of the organization, over all pages of ``page_size``
+        (default 1000, the API's maximum; Apigee answers 25 a page when not asked)."""
+        pages = self._client.transport.paginate(self._path(), "endpointAttachments", page_size=_page_size(page_size))
+        for item in pages:
             yield EndpointAttachment.from_api(item)
 
-    def find_by_service_attachment(self, service_attachment: str) -> EndpointAttachment | None:
-        """The endpoint attachment that uses ``service_attachment``, if any (one is allowed per org)."""
+    def find_by_service_attachment(
+        self, service_attachment: str, *, page_size: int = MAX_PAGE_SIZE
+    ) -> EndpointAttachment | None:
+        """The endpoint attachment that uses ``service_attachment``, if any (one is allowed per
+        org). It scans the organization's attachments ``page_size`` at a time (by default the
+        API's maximum, 1000: an organization with 10,000 attachments costs 10 requests)."""
         wanted = names.validate_service_attachment(service_attachment)
-        for attachment in self.list():
+        for attachment in self.list(page_size=page_size):
             if _same_service_attachment(attachment.service_attachment, wanted):
                 return attachment
         return None
@@ -378,9 +402,9 @@ class DnsZones:
         """Read one DNS zone."""
         return DnsZone.from_api(self._client.transport.request("GET", self._path(name)))
 
-    def list(self, *, page_size: int | None = None) -> Iterator[DnsZone]:
-        """Every DNS zone of the organization, over all pages."""
-        for item in self._client.transport.paginate(self._path(), "dnsZones", page_size=page_size):
+    def list(self, *, page_size: int = MAX_PAGE_SIZE) -> Iterator[DnsZone]:
+        """Every DNS zone of the organization, over all pages of ``page_size`` (default 1000)."""
+        for item in self._client.transport.paginate(self._path(), "dnsZones", page_size=_page_size(page_size)):
             yield DnsZone.from_api(item)
 
     def delete(self, name: str, *, timeout: float | None = None, progress: Progress | None = None) -> Operation:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from apigee_psc import errors, names, waiters
-from apigee_psc._http import RereadPolicy, RetryPolicy, Transport
+from apigee_psc._http import OnRetry, RereadPolicy, RetryPolicy, Transport
 from apigee_psc.models import Operation
 
 if TYPE_CHECKING:
@@ -66,7 +66,9 @@ _RECORD_TYPE = re.compile(r"^[A-Z][A-Z0-9]{0,9}$")
 
 
 class _Client:
-    """Shared constructor: one :class:`Transport` for ``api``."""
+    """Shared constructor: one :class:`Transport` for ``api`` with the same settings as every
+    client (``credentials``, ``quota_project_id``, ``endpoint``, ``retry``, ``on_retry``,
+    ``timeout``, ``sleep``, ``clock``)."""
 
     _api = ""
 
@@ -81,6 +83,7 @@ class _Client:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        on_retry: OnRetry | None = None,
     ) -> None:
         self.sleep = sleep
         self.clock = clock
@@ -96,6 +99,7 @@ class _Client:
             sleep=sleep,
             clock=clock,
             rng=self._rng,
+            on_retry=on_retry,
         )
 
     def close(self) -> None:
