@@ -54,7 +54,7 @@ __all__ = [
     "unreachable_warning",
 ]
 
-logger = logging.getLogger("apigee_psc")
+logger = logging.getLogger("apigee_psc.http")
 R = TypeVar("R")
 
 EMULATOR_ENV = "APIGEE_PSC_EMULATOR_HOST"

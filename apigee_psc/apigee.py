@@ -32,7 +32,7 @@ __all__ = [
     "organization_lock",
 ]
 
-logger = logging.getLogger("apigee_psc")
+logger = logging.getLogger("apigee_psc.apigee")
 
 Progress = Callable[[waiters.WaitProgress], None]
 

@@ -52,7 +52,7 @@ __all__ = [
     "apigee_service_agent_for",
 ]
 
-logger = logging.getLogger("apigee_psc")
+logger = logging.getLogger("apigee_psc.cloud")
 
 #: The role the Apigee service agent needs on the producer project for DNS peering.
 DNS_PEER_ROLE = "roles/dns.peer"
