@@ -8,10 +8,11 @@ attachment go out as JSON so that an emptied list is sent as ``[]``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableSequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from apigee_psc.compute._gapic import prepare
 from apigee_psc.models import WireEnum
@@ -39,6 +40,7 @@ __all__ = [
 
 E = TypeVar("E", bound=WireEnum)
 R = TypeVar("R", bound="_FromProto")
+T = TypeVar("T")
 
 
 class ConnectionPreference(WireEnum):
@@ -83,6 +85,19 @@ def relative(link: str) -> str:
     """The ``projects/...`` part of a Compute URL (or the link itself when it has none)."""
     at = link.find("projects/")
     return link[at:] if at >= 0 else link
+
+
+def _fields(cls: type[T], message: Message, **given: object) -> T:
+    """Dataclass ``cls`` from the same-named fields of ``message``: repeated fields become
+    tuples and a field the message does not set keeps the dataclass default; ``given``
+    supplies the fields whose names or shapes differ."""
+    values: dict[str, Any] = dict(given)
+    for item in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if item.name in values or item.name not in type(message).meta.fields or item.name not in message:
+            continue
+        value = getattr(message, item.name)
+        values[item.name] = tuple(value) if isinstance(value, MutableSequence) else value
+    return cls(**values)
 
 
 class _FromProto:
@@ -161,20 +176,9 @@ class ComputeOperation(_FromProto):
         """Build from a google-cloud-compute ``Operation``."""
         failure = None
         if "error" in message:
-            items = tuple({"code": e.code, "message": e.message} for e in message.error.errors)
-            failure = ComputeOperationError(items)
-        return cls(
-            name=message.name,
-            status=message.status.name if "status" in message else "PENDING",
-            error=failure,
-            target_link=_opt(message, "target_link"),
-            http_error_status_code=message.http_error_status_code or None,
-            http_error_message=_opt(message, "http_error_message"),
-            operation_type=_opt(message, "operation_type"),
-            self_link=_opt(message, "self_link"),
-            region=short(message.region) or None,
-            progress=message.progress if "progress" in message else None,
-        )
+            failure = ComputeOperationError(tuple({"code": e.code, "message": e.message} for e in message.error.errors))
+        status = message.status.name if "status" in message else "PENDING"
+        return _fields(cls, message, status=status, error=failure, region=short(message.region) or None)
 
 
 @dataclass(frozen=True)
@@ -191,8 +195,7 @@ class Network(_FromProto):
     @classmethod
     def from_proto(cls, message: compute.Network) -> Network:
         """Build from a google-cloud-compute ``Network``."""
-        auto = message.auto_create_subnetworks if "auto_create_subnetworks" in message else None
-        return cls(message.name, message.self_link, auto, tuple(message.subnetworks))
+        return _fields(cls, message)
 
 
 @dataclass(frozen=True)
@@ -213,16 +216,7 @@ class Subnet(_FromProto):
     @classmethod
     def from_proto(cls, message: compute.Subnetwork) -> Subnet:
         """Build from a google-cloud-compute ``Subnetwork``."""
-        return cls(
-            name=message.name,
-            ip_cidr_range=message.ip_cidr_range,
-            network=message.network,
-            region=short(message.region),
-            purpose=_opt(message, "purpose"),
-            description=message.description,
-            self_link=message.self_link,
-            fingerprint=_opt(message, "fingerprint"),
-        )
+        return _fields(cls, message, region=short(message.region))
 
     def to_proto(self) -> compute.Subnetwork:
         """The message that creates this subnet."""
@@ -274,18 +268,8 @@ class Firewall(_FromProto):
     @classmethod
     def from_proto(cls, message: compute.Firewall) -> Firewall:
         """Build from a google-cloud-compute ``Firewall``."""
-        return cls(
-            name=message.name,
-            network=message.network,
-            direction=message.direction or "INGRESS",
-            priority=message.priority if "priority" in message else 1000,
-            source_ranges=tuple(message.source_ranges),
-            target_tags=tuple(message.target_tags),
-            allowed=tuple(FirewallAllowed(a.I_p_protocol, tuple(a.ports)) for a in message.allowed),
-            description=message.description,
-            disabled=message.disabled,
-            self_link=message.self_link,
-        )
+        allowed = tuple(FirewallAllowed(a.I_p_protocol, tuple(a.ports)) for a in message.allowed)
+        return _fields(cls, message, allowed=allowed)
 
     def to_proto(self) -> compute.Firewall:
         """The message that creates this rule."""
@@ -335,21 +319,12 @@ class ForwardingRule(_FromProto):
     @classmethod
     def from_proto(cls, message: compute.ForwardingRule) -> ForwardingRule:
         """Build from a google-cloud-compute ``ForwardingRule``."""
-        return cls(
-            name=message.name,
+        return _fields(
+            cls,
+            message,
             region=short(message.region),
             ip_address=_opt(message, "I_p_address"),
             ip_protocol=_opt(message, "I_p_protocol"),
-            ports=tuple(message.ports),
-            all_ports=message.all_ports,
-            load_balancing_scheme=_opt(message, "load_balancing_scheme"),
-            backend_service=_opt(message, "backend_service"),
-            target=_opt(message, "target"),
-            network=_opt(message, "network"),
-            subnetwork=_opt(message, "subnetwork"),
-            allow_global_access=message.allow_global_access if "allow_global_access" in message else None,
-            description=message.description,
-            self_link=message.self_link,
         )
 
 
@@ -393,16 +368,7 @@ class BackendService(_FromProto):
     @classmethod
     def from_proto(cls, message: compute.BackendService) -> BackendService:
         """Build from a google-cloud-compute ``BackendService`` (``backends`` keeps each ``group``)."""
-        return cls(
-            name=message.name,
-            region=short(message.region),
-            protocol=_opt(message, "protocol"),
-            load_balancing_scheme=_opt(message, "load_balancing_scheme"),
-            health_checks=tuple(message.health_checks),
-            backends=tuple(b.group for b in message.backends),
-            network=_opt(message, "network"),
-            self_link=message.self_link,
-        )
+        return _fields(cls, message, region=short(message.region), backends=tuple(b.group for b in message.backends))
 
 
 @dataclass(frozen=True)
@@ -421,12 +387,8 @@ class ConsumerProjectLimit:
     @classmethod
     def from_proto(cls, message: compute.ServiceAttachmentConsumerProjectLimit) -> ConsumerProjectLimit:
         """Build from a google-cloud-compute ``ServiceAttachmentConsumerProjectLimit``."""
-        return cls(
-            project=_opt(message, "project_id_or_num"),
-            connection_limit=message.connection_limit,
-            network_url=_opt(message, "network_url"),
-            endpoint_url=_opt(message, "endpoint_url"),
-        )
+        project = _opt(message, "project_id_or_num")
+        return _fields(cls, message, project=project, connection_limit=message.connection_limit)
 
     def to_api(self) -> dict[str, str | int]:
         """The JSON of this entry (in a merge patch)."""
@@ -469,13 +431,9 @@ class ConnectedEndpoint:
     @classmethod
     def from_proto(cls, message: compute.ServiceAttachmentConnectedEndpoint) -> ConnectedEndpoint:
         """Build from a google-cloud-compute ``ServiceAttachmentConnectedEndpoint``."""
-        return cls(
-            endpoint=message.endpoint,
-            status=_enum(ConnectedEndpointStatus, message.status, ConnectedEndpointStatus.STATUS_UNSPECIFIED),
-            psc_connection_id=str(message.psc_connection_id) if "psc_connection_id" in message else None,
-            consumer_network=_opt(message, "consumer_network"),
-            nat_ips=tuple(message.nat_ips),
-        )
+        status = _enum(ConnectedEndpointStatus, message.status, ConnectedEndpointStatus.STATUS_UNSPECIFIED)
+        connection = str(message.psc_connection_id) if "psc_connection_id" in message else None
+        return _fields(cls, message, status=status, psc_connection_id=connection)
 
 
 @dataclass(frozen=True)
@@ -527,21 +485,14 @@ class ServiceAttachment(_FromProto):
     def from_proto(cls, message: compute.ServiceAttachment) -> ServiceAttachment:
         """Build from a google-cloud-compute ``ServiceAttachment``."""
         unset = ConnectionPreference.CONNECTION_PREFERENCE_UNSPECIFIED
-        return cls(
-            name=message.name,
+        return _fields(
+            cls,
+            message,
             region=short(message.region),
             connection_preference=_enum(ConnectionPreference, message.connection_preference, unset),
             target_service=message.target_service or message.producer_forwarding_rule or None,
-            nat_subnets=tuple(message.nat_subnets),
             consumer_accept_lists=tuple(ConsumerProjectLimit.from_proto(e) for e in message.consumer_accept_lists),
-            consumer_reject_lists=tuple(message.consumer_reject_lists),
-            enable_proxy_protocol=message.enable_proxy_protocol,
-            domain_names=tuple(message.domain_names),
-            reconcile_connections=message.reconcile_connections if "reconcile_connections" in message else None,
             connected_endpoints=tuple(ConnectedEndpoint.from_proto(e) for e in message.connected_endpoints),
-            description=message.description,
-            fingerprint=_opt(message, "fingerprint"),
-            self_link=message.self_link,
         )
 
     def to_proto(self) -> compute.ServiceAttachment:
