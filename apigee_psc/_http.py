@@ -8,7 +8,15 @@ error answers to :mod:`apigee_psc.errors`, and retries (tenacity) bounded by dea
 * transient answers (429 rate limits, 500, 502, 503, 504, connection errors) are retried
   with full-jitter exponential backoff, honouring ``Retry-After``, within ``deadline``;
 * on mutating calls, the Apigee organization lock (HTTP 400 "... locked by another
-  operation ...") and Compute's ``resourceNotReady`` are waited out within ``lock_deadline``.
+  operation ...") and Compute's busy answers (409 ``operationInProgress``, 400
+  ``resourceNotReady``) are waited out within ``lock_deadline``;
+* a caller's ``deadline`` bounds the whole call (a lock that outlasts it raises
+  :class:`~apigee_psc.errors.LockTimeout` naming the operation that holds it), and an
+  ``on_retry`` hook hears of every retry (:class:`RetryEvent`);
+* errors that cannot heal (a request that cannot be built, a malformed quota project) are
+  never retried; an endpoint someone chose that refuses connections is named in a warning.
+
+Settings and loggers are documented in ``docs/retries.md``.
 """
 
 from __future__ import annotations
