@@ -293,12 +293,12 @@ class Southbound:
                 reads["dns_zone"] = lambda: self.apigee.dns_zones.get(zone.name)
                 reads["iam"] = self._iam_grant
             else:
-                reads["peered_domain"] = lambda: self.service_networking.get_peered_dns_domain(
+                reads["peered_domain"] = lambda: self.service_networking.peered_dns_domains.get(
                     self._project_number(spec.project), spec.network, zone.name
                 )
         if dns is not None and dns.record and dns.managed_zone:
             record, managed_zone = dns.record, dns.managed_zone
-            reads["record"] = lambda: self.dns.get_record(spec.project, managed_zone, record, "A")
+            reads["record"] = lambda: self.dns.records.get(spec.project, managed_zone, record, "A")
 
         with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="apigee-psc-read") as pool:
             futures = {key: pool.submit(_read, fn) for key, fn in reads.items()}
@@ -311,7 +311,7 @@ class Southbound:
         return seen
 
     def _project_number(self, project: str) -> str:
-        return self.resource_manager.project_number(project)
+        return self.resource_manager.projects.number(project)
 
     def _service_agent(self) -> str:
         """The Apigee per-project service agent: ``service-{N}@gcp-sa-apigee...`` where N is the
@@ -325,7 +325,7 @@ class Southbound:
 
     def _iam_grant(self) -> _Grant:
         member = f"serviceAccount:{self._service_agent()}"
-        return _Grant(member, self.resource_manager.has_binding(self.spec.project, DNS_PEER_ROLE, member))
+        return _Grant(member, self.resource_manager.iam.has_binding(self.spec.project, DNS_PEER_ROLE, member))
 
     def _pending_operation(self, target: str) -> Operation | None:
         for operation in self.apigee.operations.list():
@@ -734,7 +734,7 @@ class Southbound:
     def _apply_iam(self) -> None:
         member = f"serviceAccount:{self._service_agent()}"
         logger.info("apply: granting %s to %s on %s", DNS_PEER_ROLE, member, self.spec.project)
-        self.resource_manager.grant(self.spec.project, DNS_PEER_ROLE, member)
+        self.resource_manager.iam.grant(self.spec.project, DNS_PEER_ROLE, member)
 
     def _apply_service_attachment(self, change: Change, seen: _Observed) -> None:
         spec = self.spec
@@ -867,7 +867,7 @@ class Southbound:
         zone = spec.dns.zone
         number = self._project_number(spec.project)
         try:
-            self.service_networking.create_peered_dns_domain(
+            self.service_networking.peered_dns_domains.create(
                 number, spec.network, zone.name, zone.domain, timeout=self.timeout
             )
         except errors.AlreadyExists:
@@ -881,7 +881,7 @@ class Southbound:
             raise errors.FailedPrecondition(
                 f"endpoint attachment {attachment.name} has no host yet; cannot write the A record", status_code=0
             )
-        self.dns.upsert_a_record(spec.project, spec.dns.managed_zone, spec.dns.record, [attachment.host])
+        self.dns.records.upsert_a(spec.project, spec.dns.managed_zone, spec.dns.record, [attachment.host])
 
     # -- status ------------------------------------------------------------------
 
@@ -1101,7 +1101,7 @@ class Southbound:
         dns = spec.dns
         if dns is not None and dns.record and dns.managed_zone and seen.record.found:
             run.event(f"{KIND_RECORD} {dns.record}", "started", "delete")
-            self.dns.delete_record(spec.project, dns.managed_zone, dns.record, "A")
+            self.dns.records.delete(spec.project, dns.managed_zone, dns.record, "A")
             gone(KIND_RECORD, dns.record, self._record_path)
         if dns is not None and dns.zone is not None:
             if seen.dns_zone.found:
@@ -1112,7 +1112,7 @@ class Southbound:
                 gone(KIND_DNS_ZONE, dns.zone.name, self._zone_path)
             if seen.peered_domain.found:
                 number = self._project_number(spec.project)
-                self.service_networking.delete_peered_dns_domain(
+                self.service_networking.peered_dns_domains.delete(
                     number, spec.network, dns.zone.name, timeout=self.timeout
                 )
                 gone(
@@ -1155,7 +1155,7 @@ class Southbound:
         if dns is not None and dns.zone is not None and seen.peering_disabled:
             if revoke_iam:
                 member = f"serviceAccount:{self._service_agent()}"
-                self.resource_manager.revoke(spec.project, DNS_PEER_ROLE, member)
+                self.resource_manager.iam.revoke(spec.project, DNS_PEER_ROLE, member)
                 gone(KIND_IAM, DNS_PEER_ROLE, f"projects/{spec.project}")
             elif seen.iam.found and seen.iam.value.granted:
                 note = "left in place: other zones may rely on it (use revoke_iam / --revoke-iam)"
