@@ -26,13 +26,18 @@ if TYPE_CHECKING:
     import proto
     from google.cloud.compute_v1.types import compute
 
-__all__ = ["OperationsService", "Request", "Service", "map_exception", "prepare", "service"]
+__all__ = ["METADATA", "OperationsService", "Request", "Service", "map_exception", "prepare", "service"]
 
 _PACKAGE = "google.cloud.compute_v1"
 _lock = threading.Lock()
 
 M = TypeVar("M", covariant=True)
 Request = dict[str, "str | int | proto.Message"]
+Metadata = Sequence[tuple[str, str]]
+
+#: Sent with every call: google-cloud-compute puts ``client_info`` in ``x-goog-api-client``
+#: only, and the REST transport turns call metadata into HTTP headers.
+METADATA: Metadata = (("user-agent", f"apigee-psc/{__version__}"),)
 
 
 class Page(Protocol[M]):
@@ -55,19 +60,19 @@ class Pager(Protocol[M]):
 class Service(Protocol[M]):
     """The calls this library makes on a google-cloud-compute client of resources ``M``."""
 
-    def get(self, request: Request, *, timeout: float) -> M: ...
+    def get(self, request: Request, *, timeout: float, metadata: Metadata) -> M: ...
 
-    def list(self, request: Request, *, timeout: float) -> Pager[M]: ...
+    def list(self, request: Request, *, timeout: float, metadata: Metadata) -> Pager[M]: ...
 
-    def insert_unary(self, request: Request, *, timeout: float) -> compute.Operation: ...
+    def insert_unary(self, request: Request, *, timeout: float, metadata: Metadata) -> compute.Operation: ...
 
-    def delete_unary(self, request: Request, *, timeout: float) -> compute.Operation: ...
+    def delete_unary(self, request: Request, *, timeout: float, metadata: Metadata) -> compute.Operation: ...
 
 
 class OperationsService(Protocol):
     """``regionOperations`` / ``globalOperations``: a server-side long poll."""
 
-    def wait(self, request: Request, *, timeout: float) -> compute.Operation: ...
+    def wait(self, request: Request, *, timeout: float, metadata: Metadata) -> compute.Operation: ...
 
 
 def _package() -> None:

@@ -236,7 +236,11 @@ class _Backend:
         path = f"{self.scope(bool(region), project, region)}/operations/{operation.name}/wait"
 
         def poll() -> ComputeOperation:
-            answer = self.call(lambda: api.wait(request, timeout=_WAIT_CALL_TIMEOUT), method="POST", path=path)
+            answer = self.call(
+                lambda: api.wait(request, timeout=_WAIT_CALL_TIMEOUT, metadata=_gapic.METADATA),
+                method="POST",
+                path=path,
+            )
             return ComputeOperation.from_proto(answer)
 
         def failed(value: ComputeOperation | None, error: BaseException | None) -> BaseException:
@@ -310,7 +314,9 @@ class _Collection(Generic[M, R]):
         short = self._own(name)
         request = self._request(**{self._kind.key: short})
         message = self._b.call(
-            lambda: self._api.get(request, timeout=self._b.timeout), method="GET", path=self.path(short)
+            lambda: self._api.get(request, timeout=self._b.timeout, metadata=_gapic.METADATA),
+            method="GET",
+            path=self.path(short),
         )
         return self._kind.convert(message)
 
@@ -322,7 +328,7 @@ class _Collection(Generic[M, R]):
         token, seen = "", set[str]()
         while True:
             request = self._request(max_results=page_size, **({"page_token": token} if token else {}))
-            call = partial(self._api.list, request, timeout=self._b.timeout)
+            call = partial(self._api.list, request, timeout=self._b.timeout, metadata=_gapic.METADATA)
             pager = self._b.call(call, method="GET", path=self._base())
             page = next(iter(pager.pages))
             yield from (self._kind.convert(item) for item in page.items)
@@ -340,7 +346,7 @@ class _Collection(Generic[M, R]):
 
         def send(request_id: str) -> compute.Operation:
             request = self._request(**{self._kind.key: short, "request_id": request_id})
-            return self._api.delete_unary(request, timeout=self._b.timeout)
+            return self._api.delete_unary(request, timeout=self._b.timeout, metadata=_gapic.METADATA)
 
         try:
             return self._b.mutate(send, method="DELETE", path=self.path(short), wait=wait, timeout=timeout)
@@ -352,7 +358,7 @@ class _Collection(Generic[M, R]):
     def _insert(self, resource: Message, name: str, *, wait: bool, timeout: float) -> ComputeOperation:
         def send(request_id: str) -> compute.Operation:
             request = self._request(**{f"{self._kind.key}_resource": resource, "request_id": request_id})
-            return self._api.insert_unary(request, timeout=self._b.timeout)
+            return self._api.insert_unary(request, timeout=self._b.timeout, metadata=_gapic.METADATA)
 
         return self._b.mutate(
             send, method="POST", path=self._base(), wait=wait, timeout=timeout, created=self.path(name)
@@ -600,7 +606,9 @@ class ForwardingRules(_Collection["compute.ForwardingRule", ForwardingRule]):
         short = names.validate_compute_name(name, "forwarding_rule.name")
         request: _gapic.Request = {"project": project, "region": region, "forwarding_rule": short}
         path = f"{self._b.scope(True, project, region)}/forwardingRules/{short}"
-        message = self._b.call(lambda: self._api.get(request, timeout=self._b.timeout), method="GET", path=path)
+        message = self._b.call(
+            lambda: self._api.get(request, timeout=self._b.timeout, metadata=_gapic.METADATA), method="GET", path=path
+        )
         return ForwardingRule.from_proto(message)
 
     def find(self, name_or_url: str) -> ForwardingRule | None:

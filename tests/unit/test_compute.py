@@ -1039,3 +1039,13 @@ def test_one_service_imports_only_its_own_google_cloud_compute_module() -> None:
     # A service client imports the operations client it uses for ExtendedOperation, nothing else.
     assert set(first.split(",")) == {"region_operations", "service_attachments"}
     assert second == "FirewallsClient True"  # the whole package is still there for whoever asks
+
+
+def test_compute_requests_carry_the_library_user_agent(compute: ComputeClient, rsps: responses.RequestsMock) -> None:
+    from apigee_psc._version import __version__
+
+    rsps.get(f"{REG}/serviceAttachments/gkebackend", json=attachment())
+    compute.service_attachments.get("gkebackend")
+    headers = rsps.calls[0].request.headers
+    assert f"apigee-psc/{__version__}" in headers["User-Agent"]
+    assert "x-goog-api-client" in {k.lower() for k in headers}
