@@ -26,7 +26,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 __all__ = [
     "APIGEE_SERVICE_AGENT_DOMAIN",
     "DNS_PEER_ROLE",
+    "DNS_RECORD_STALE",
+    "IAM_ETAG_STALE",
     "CloudDnsClient",
     "DnsChange",
     "IamBinding",
@@ -60,7 +62,6 @@ logger = logging.getLogger("apigee_psc.cloud")
 DNS_PEER_ROLE = "roles/dns.peer"
 APIGEE_SERVICE_AGENT_DOMAIN = "gcp-sa-apigee.iam.gserviceaccount.com"
 
-_DNS_ATTEMPTS = 4
 _SERVICE = "servicenetworking.googleapis.com"
 _MEMBER = re.compile(r"^(allUsers|allAuthenticatedUsers|[A-Za-z]+:\S+)$")
 _ROLE = re.compile(r"^(roles/|projects/[^/]+/roles/|organizations/[^/]+/roles/)[A-Za-z0-9_.]+$")
@@ -114,6 +115,15 @@ class _Client:
 
 
 # -- Cloud DNS ------------------------------------------------------------------------------
+
+
+def _record_changed(error: BaseException) -> bool:
+    return isinstance(error, (errors.AlreadyExists, errors.Conflict, errors.FailedPrecondition, errors.NotFound))
+
+
+#: An upsert whose write finds the record changed meanwhile (409, 412, or 404 for a record
+#: just read) reads it again and redoes the change: 4 times, 0.5 s to 2 s apart.
+DNS_RECORD_STALE = RereadPolicy("dns: record", _record_changed, attempts=4, initial=0.5, maximum=2.0, deadline=30.0)
 
 
 class RecordResult(str, enum.Enum):
@@ -377,30 +387,34 @@ class Records:
         if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 0:
             raise errors.ValidationError("record.ttl", ttl, "a TTL in seconds of at least 0")
         wanted = RecordSet(name, kind, ttl, _rrdatas(kind, rrdatas))
-        for attempt in range(1, _DNS_ATTEMPTS + 1):
+        reads: list[RecordSet | None] = []
+
+        def cycle() -> RecordResult:
             current = self.find(project, zone, name, kind)
-            try:
-                if current is None:
-                    self._c.transport.request(
-                        "POST",
-                        f"{self._c._zone_path(project, zone)}/rrsets",
-                        params={"clientOperationId": str(uuid.uuid4())},
-                        json=wanted.to_api(),
-                    )
-                    logger.info("dns: created %s %s -> %s", kind, name, ", ".join(wanted.rrdatas))
-                    return RecordResult.CREATED
-                if current.same_as(wanted):
-                    return RecordResult.UNCHANGED
-                change = self._change(project, zone, additions=[wanted], deletions=[current])
-                self._wait_change(project, zone, change, timeout)
-                logger.info("dns: replaced %s %s -> %s", kind, name, ", ".join(wanted.rrdatas))
-                return RecordResult.REPLACED
-            except (errors.AlreadyExists, errors.Conflict, errors.FailedPrecondition, errors.NotFound) as exc:
-                if attempt == _DNS_ATTEMPTS or (isinstance(exc, errors.NotFound) and current is None):
-                    raise
-                logger.info("dns: %s %s changed meanwhile (%s), re-reading", kind, name, exc.status_code)
-                self._c.sleep(0.5 * attempt)
-        raise AssertionError("unreachable")  # pragma: no cover
+            reads.append(current)
+            if current is None:
+                self._c.transport.request(
+                    "POST",
+                    f"{self._c._zone_path(project, zone)}/rrsets",
+                    params={"clientOperationId": str(uuid.uuid4())},
+                    json=wanted.to_api(),
+                )
+                logger.info("dns: created %s %s -> %s", kind, name, ", ".join(wanted.rrdatas))
+                return RecordResult.CREATED
+            if current.same_as(wanted):
+                return RecordResult.UNCHANGED
+            change = self._change(project, zone, additions=[wanted], deletions=[current])
+            self._wait_change(project, zone, change, timeout)
+            logger.info("dns: replaced %s %s -> %s", kind, name, ", ".join(wanted.rrdatas))
+            return RecordResult.REPLACED
+
+        def stale(error: BaseException) -> bool:
+            # A 404 after reading no record means the zone is missing: that does not heal.
+            gone = isinstance(error, errors.NotFound) and bool(reads) and reads[-1] is not None
+            return gone or isinstance(error, (errors.AlreadyExists, errors.Conflict, errors.FailedPrecondition))
+
+        policy = replace(DNS_RECORD_STALE, stale=stale)
+        return policy.call(cycle, sleep=self._c.sleep, clock=self._c.clock, rng=self._c._rng)
 
     def upsert_a(self, project: str, zone: str, name: str, ip: str | Iterable[str], *, ttl: int = 300) -> RecordResult:
         """:meth:`upsert` for an A record (``ip`` one address or several)."""

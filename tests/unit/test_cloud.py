@@ -391,3 +391,11 @@ def test_peered_dns_domain_project_id_instead_of_number_raises(
     with pytest.raises(errors.ValidationError):
         sn.peered_dns_domains.create("my-project", "default", "my-zone", "example.com.")
     assert len(rsps.calls) == 0
+
+
+def test_upsert_into_missing_zone_is_not_retried(dns: CloudDnsClient, rsps: responses.RequestsMock) -> None:
+    rsps.get(f"{ZONE}/rrsets/orders.example.com./A", status=404, json=rpc_error(404, "NOT_FOUND", "no record"))
+    rsps.post(f"{ZONE}/rrsets", status=404, json=rpc_error(404, "NOT_FOUND", "The managed zone does not exist"))
+    with pytest.raises(errors.NotFound):
+        dns.records.upsert_a(PROJECT, "my-private-zone", "orders.example.com.", ["10.0.0.2"])
+    assert [c.request.method for c in rsps.calls] == ["GET", "POST"]
