@@ -222,17 +222,24 @@ class RereadPolicy:
 
         def wait(state: tenacity.RetryCallState) -> float:
             cap = min(self.maximum, self.initial * 2 ** (state.attempt_number - 1))
-            delay = min(jitter.uniform(cap / 2, cap), max(0.0, remaining()))
+            return min(jitter.uniform(cap / 2, cap), max(0.0, remaining()))
+
+        def announce(state: tenacity.RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
+            delay = state.next_action.sleep if state.next_action else 0.0
             logger.info("%s: changed meanwhile (%s), re-reading in %.1fs", self.what, _short(exc), delay)
-            return delay
 
         def stop(state: tenacity.RetryCallState) -> bool:
             used_up = self.attempts is not None and state.attempt_number >= self.attempts
             return used_up or remaining() <= 0
 
         retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception(self.stale), wait=wait, stop=stop, sleep=sleep, reraise=True
+            retry=tenacity.retry_if_exception(self.stale),
+            wait=wait,
+            stop=stop,
+            sleep=sleep,
+            before_sleep=announce,
+            reraise=True,
         )
         return retrying(cycle)
 
@@ -653,7 +660,12 @@ def retry_call(
         hint = getattr(exc, "retry_after", None)
         if isinstance(hint, (int, float)):
             delay = max(delay, min(float(hint), policy.max_retry_after))
-        delay = min(delay, max(0.0, remaining(exc)))
+        return min(delay, max(0.0, remaining(exc)))
+
+    def announce(state: tenacity.RetryCallState) -> None:
+        # Called only when a retry will really happen (after the stop check), with its pause.
+        exc = state.outcome.exception() if state.outcome else None
+        delay = state.next_action.sleep if state.next_action else 0.0
         assert exc is not None
         event = RetryEvent(
             what=shown,
@@ -668,7 +680,6 @@ def retry_call(
         logger.info("retry: %s failed (%s), attempt %d, retrying in %.1fs", shown, _short(exc), event.attempt, delay)
         if on_retry is not None:
             on_retry(event)
-        return delay
 
     def stop(state: tenacity.RetryCallState) -> bool:
         exc = state.outcome.exception() if state.outcome else None
@@ -680,7 +691,12 @@ def retry_call(
         return isinstance(hint, (int, float)) and policy.max_retry_after >= hint > left
 
     retrying = tenacity.Retrying(
-        retry=tenacity.retry_if_exception(retryable), wait=wait, stop=stop, sleep=sleep, reraise=True
+        retry=tenacity.retry_if_exception(retryable),
+        wait=wait,
+        stop=stop,
+        sleep=sleep,
+        before_sleep=announce,
+        reraise=True,
     )
     try:
         return retrying(fn)

@@ -237,3 +237,31 @@ def test_delete_while_emulator_answers_409_operation_in_progress_is_waited_out(
         compute.service_attachments.get("gkebackend")
     deletes = [r for r in apigee_emulator.requests(api="compute", method="DELETE") if "serviceAttachments" in str(r)]
     assert len(deletes) == 3
+
+
+def test_endpoint_attachment_create_stops_at_its_timeout_while_the_org_is_locked(apigee_emulator: Any) -> None:
+    holder = "organizations/my-organization/operations/0a1b2c3d-held-by-someone-else"
+    apigee_emulator.set_faults(
+        [
+            {
+                "api": "apigee",
+                "method": "POST",
+                "path": "/endpointAttachments$",
+                "status": 400,
+                "message": f"the resource is locked by another operation: {holder}",
+            }
+        ]
+    )
+    apigee = ApigeeClient("my-organization", retry=RetryPolicy(initial=0.05, maximum=0.2))
+    seen: list[Any] = []
+    with pytest.raises(errors.LockTimeout) as info:
+        apigee.endpoint_attachments.create(
+            "gkebackend",
+            location=REGION,
+            service_attachment=f"projects/{PROJECT}/regions/{REGION}/serviceAttachments/gkebackend",
+            timeout=1.0,
+            progress=seen.append,
+        )
+    assert info.value.holder == holder and info.value.elapsed <= 1.5
+    assert seen and all(p.waiter == "ORGANIZATION_LOCK" for p in seen)
+    assert len(apigee_emulator.requests(api="apigee", method="POST")) == len(seen) + 1

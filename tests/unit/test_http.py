@@ -369,6 +369,7 @@ def test_request_org_lock_stops_at_the_callers_deadline_and_reports_progress(
         .startswith("waiting on the organization lock held by organizations/my-organization/operations/11111111")
     )
     assert all(e.remaining <= 10.0 for e in events)
+    assert len(events) == len(rsps.calls) - 1  # one event per retry that really happened
 
 
 def test_request_deadline_bounds_transient_retries_too(
