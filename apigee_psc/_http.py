@@ -8,7 +8,15 @@ error answers to :mod:`apigee_psc.errors`, and retries (tenacity) bounded by dea
 * transient answers (429 rate limits, 500, 502, 503, 504, connection errors) are retried
   with full-jitter exponential backoff, honouring ``Retry-After``, within ``deadline``;
 * on mutating calls, the Apigee organization lock (HTTP 400 "... locked by another
-  operation ...") and Compute's ``resourceNotReady`` are waited out within ``lock_deadline``.
+  operation ...") and Compute's busy answers (409 ``operationInProgress``, 400
+  ``resourceNotReady``) are waited out within ``lock_deadline``;
+* a caller's ``deadline`` bounds the whole call (a lock that outlasts it raises
+  :class:`~apigee_psc.errors.LockTimeout` naming the operation that holds it), and an
+  ``on_retry`` hook hears of every retry (:class:`RetryEvent`);
+* errors that cannot heal (a request that cannot be built, a malformed quota project) are
+  never retried; an endpoint someone chose that refuses connections is named in a warning.
+
+Settings and loggers are documented in ``docs/retries.md``.
 """
 
 from __future__ import annotations
@@ -41,15 +49,20 @@ __all__ = [
     "RetryEvent",
     "RetryPolicy",
     "Transport",
+    "check_quota_project",
+    "credentials_for",
+    "endpoint_source",
+    "error_from_exception",
     "is_org_lock",
     "is_transient",
     "lock_holder",
     "resolve_endpoint",
     "retry_call",
     "retry_cause",
+    "unreachable_warning",
 ]
 
-logger = logging.getLogger("apigee_psc")
+logger = logging.getLogger("apigee_psc.http")
 R = TypeVar("R")
 
 EMULATOR_ENV = "APIGEE_PSC_EMULATOR_HOST"
@@ -209,17 +222,24 @@ class RereadPolicy:
 
         def wait(state: tenacity.RetryCallState) -> float:
             cap = min(self.maximum, self.initial * 2 ** (state.attempt_number - 1))
-            delay = min(jitter.uniform(cap / 2, cap), max(0.0, remaining()))
+            return min(jitter.uniform(cap / 2, cap), max(0.0, remaining()))
+
+        def announce(state: tenacity.RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
+            delay = state.next_action.sleep if state.next_action else 0.0
             logger.info("%s: changed meanwhile (%s), re-reading in %.1fs", self.what, _short(exc), delay)
-            return delay
 
         def stop(state: tenacity.RetryCallState) -> bool:
             used_up = self.attempts is not None and state.attempt_number >= self.attempts
             return used_up or remaining() <= 0
 
         retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception(self.stale), wait=wait, stop=stop, sleep=sleep, reraise=True
+            retry=tenacity.retry_if_exception(self.stale),
+            wait=wait,
+            stop=stop,
+            sleep=sleep,
+            before_sleep=announce,
+            reraise=True,
         )
         return retrying(cycle)
 
@@ -384,7 +404,7 @@ def _network_failure(exc: BaseException) -> bool:
     return False
 
 
-def _credentials(
+def credentials_for(
     credentials: google.auth.credentials.Credentials | None,
     quota_project_id: str | None,
     emulator: bool,
@@ -449,7 +469,7 @@ class Transport:
                     import google.auth.credentials
                     from google.auth.transport.requests import AuthorizedSession
 
-                    creds = _credentials(self._credentials_arg, self._quota_project_id, self.is_emulator)
+                    creds = credentials_for(self._credentials_arg, self._quota_project_id, self.is_emulator)
                     # Anonymous credentials cannot refresh: google-auth would turn every 401 into
                     # "Anonymous credentials cannot be refreshed" and drop the server's answer.
                     anonymous = isinstance(creds, google.auth.credentials.AnonymousCredentials)
@@ -640,7 +660,12 @@ def retry_call(
         hint = getattr(exc, "retry_after", None)
         if isinstance(hint, (int, float)):
             delay = max(delay, min(float(hint), policy.max_retry_after))
-        delay = min(delay, max(0.0, remaining(exc)))
+        return min(delay, max(0.0, remaining(exc)))
+
+    def announce(state: tenacity.RetryCallState) -> None:
+        # Called only when a retry will really happen (after the stop check), with its pause.
+        exc = state.outcome.exception() if state.outcome else None
+        delay = state.next_action.sleep if state.next_action else 0.0
         assert exc is not None
         event = RetryEvent(
             what=shown,
@@ -655,7 +680,6 @@ def retry_call(
         logger.info("retry: %s failed (%s), attempt %d, retrying in %.1fs", shown, _short(exc), event.attempt, delay)
         if on_retry is not None:
             on_retry(event)
-        return delay
 
     def stop(state: tenacity.RetryCallState) -> bool:
         exc = state.outcome.exception() if state.outcome else None
@@ -667,7 +691,12 @@ def retry_call(
         return isinstance(hint, (int, float)) and policy.max_retry_after >= hint > left
 
     retrying = tenacity.Retrying(
-        retry=tenacity.retry_if_exception(retryable), wait=wait, stop=stop, sleep=sleep, reraise=True
+        retry=tenacity.retry_if_exception(retryable),
+        wait=wait,
+        stop=stop,
+        sleep=sleep,
+        before_sleep=announce,
+        reraise=True,
     )
     try:
         return retrying(fn)

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from apigee_psc import errors, names, waiters
@@ -21,11 +22,29 @@ from apigee_psc.models import DnsZone, EndpointAttachment, Operation, Organizati
 if TYPE_CHECKING:
     import google.auth.credentials
 
-__all__ = ["ORGANIZATION_LOCK", "ApigeeClient", "DnsZones", "EndpointAttachments", "Operations", "organization_lock"]
+__all__ = [
+    "MAX_PAGE_SIZE",
+    "ORGANIZATION_LOCK",
+    "ApigeeClient",
+    "DnsZones",
+    "EndpointAttachments",
+    "Operations",
+    "organization_lock",
+]
 
-logger = logging.getLogger("apigee_psc")
+logger = logging.getLogger("apigee_psc.apigee")
 
 Progress = Callable[[waiters.WaitProgress], None]
+
+#: The largest ``pageSize`` Apigee list calls take (AIP-158's ceiling); without one they answer 25.
+MAX_PAGE_SIZE = 1000
+
+
+def _page_size(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PAGE_SIZE:
+        raise errors.ValidationError("page_size", value, f"an integer from 1 to {MAX_PAGE_SIZE}")
+    return value
+
 
 #: ``_path()`` without a name: the collection itself (``None`` is refused as a name).
 _COLLECTION: object = object()
@@ -89,10 +108,10 @@ class Operations:
         """Read an operation by its full name or its id."""
         return Operation.from_api(self._client.transport.request("GET", self._path(name)))
 
-    def list(self, *, page_size: int | None = None) -> Iterator[Operation]:
-        """Every operation of the organization, over all pages."""
+    def list(self, *, page_size: int = MAX_PAGE_SIZE) -> Iterator[Operation]:
+        """Every operation of the organization, over all pages of ``page_size`` (default 1000)."""
         for item in self._client.transport.paginate(
-            f"v1/{self._client.parent}/operations", "operations", page_size=page_size
+            f"v1/{self._client.parent}/operations", "operations", page_size=_page_size(page_size)
         ):
             yield Operation.from_api(item)
 
@@ -111,27 +130,24 @@ class Operations:
         method) at the deadline. An operation name may be passed to resume a wait.
         """
         name = operation if isinstance(operation, str) else operation.name
-        first: Any = waiters._MISSING if isinstance(operation, str) else operation
 
         def failed(value: Operation | None, error: BaseException | None) -> BaseException:
-            assert value is not None and value.error is not None
-            return errors.OperationFailed(
-                value.error.message, operation=name, code=value.error.code, details=list(value.error.details)
-            )
+            return (value.exception() if value is not None else None) or error or errors.ApiError(f"{name} failed")
 
-        result: Operation | None = waiters.wait(
+        run = partial(
+            waiters.wait,
             waiters.OPERATION_DONE,
             lambda: self.get(name),
             timeout=timeout,
             subject=f"{name} ({_describe_target(operation)})" if not isinstance(operation, str) else name,
             schedule=schedule or self._client.schedule,
-            first=first,
             operation=name,
             on_failure=failed,
             progress=progress,
             clock=self._client.clock,
             sleep=self._client.sleep,
         )
+        result: Operation | None = run() if isinstance(operation, str) else run(first=operation)
         assert result is not None
         return result
 
@@ -197,15 +213,21 @@ class EndpointAttachments:
         """Read one endpoint attachment (by id or full name)."""
         return EndpointAttachment.from_api(self._client.transport.request("GET", self._path(name)))
 
-    def list(self, *, page_size: int | None = None) -> Iterator[EndpointAttachment]:
-        """Every endpoint attachment of the organization, over all pages."""
-        for item in self._client.transport.paginate(self._path(), "endpointAttachments", page_size=page_size):
+    def list(self, *, page_size: int = MAX_PAGE_SIZE) -> Iterator[EndpointAttachment]:
+        """Every endpoint attachment of the organization, over all pages of ``page_size``
+        (default 1000, the API's maximum; Apigee answers 25 a page when not asked)."""
+        pages = self._client.transport.paginate(self._path(), "endpointAttachments", page_size=_page_size(page_size))
+        for item in pages:
             yield EndpointAttachment.from_api(item)
 
-    def find_by_service_attachment(self, service_attachment: str) -> EndpointAttachment | None:
-        """The endpoint attachment that uses ``service_attachment``, if any (one is allowed per org)."""
+    def find_by_service_attachment(
+        self, service_attachment: str, *, page_size: int = MAX_PAGE_SIZE
+    ) -> EndpointAttachment | None:
+        """The endpoint attachment that uses ``service_attachment``, if any (one is allowed per
+        org). It scans the organization's attachments ``page_size`` at a time (by default the
+        API's maximum, 1000: an organization with 10,000 attachments costs 10 requests)."""
         wanted = names.validate_service_attachment(service_attachment)
-        for attachment in self.list():
+        for attachment in self.list(page_size=page_size):
             if _same_service_attachment(attachment.service_attachment, wanted):
                 return attachment
         return None
@@ -380,9 +402,9 @@ class DnsZones:
         """Read one DNS zone."""
         return DnsZone.from_api(self._client.transport.request("GET", self._path(name)))
 
-    def list(self, *, page_size: int | None = None) -> Iterator[DnsZone]:
-        """Every DNS zone of the organization, over all pages."""
-        for item in self._client.transport.paginate(self._path(), "dnsZones", page_size=page_size):
+    def list(self, *, page_size: int = MAX_PAGE_SIZE) -> Iterator[DnsZone]:
+        """Every DNS zone of the organization, over all pages of ``page_size`` (default 1000)."""
+        for item in self._client.transport.paginate(self._path(), "dnsZones", page_size=_page_size(page_size)):
             yield DnsZone.from_api(item)
 
     def delete(self, name: str, *, timeout: float | None = None, progress: Progress | None = None) -> Operation:

@@ -326,15 +326,15 @@ class Southbound:
                 reads["dns_zone"] = lambda: self.apigee.dns_zones.get(zone.name)
                 reads["iam"] = self._iam_grant
             else:
-                reads["peered_domain"] = lambda: self.service_networking.get_peered_dns_domain(
+                reads["peered_domain"] = lambda: self.service_networking.peered_dns_domains.get(
                     self._project_number(spec.project), spec.network, zone.name
                 )
         if dns is not None and dns.record and dns.managed_zone:
             record, managed_zone = dns.record, dns.managed_zone
-            reads["record"] = lambda: self.dns.get_record(spec.project, managed_zone, record, "A")
-            reads["record_owner"] = lambda: self.dns.get_record(spec.project, managed_zone, record, "TXT")
+            reads["record"] = lambda: self.dns.records.get(spec.project, managed_zone, record, "A")
+            reads["record_owner"] = lambda: self.dns.records.get(spec.project, managed_zone, record, "TXT")
             if not for_status:
-                reads["managed_zone"] = lambda: self.dns.get_managed_zone(spec.project, managed_zone)
+                reads["managed_zone"] = lambda: self.dns.managed_zones.get(spec.project, managed_zone)
 
         seen.complete = not for_status
         with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="apigee-psc-read") as pool:
@@ -348,7 +348,7 @@ class Southbound:
         return seen
 
     def _project_number(self, project: str) -> str:
-        return self.resource_manager.project_number(project)
+        return self.resource_manager.projects.number(project)
 
     def _service_agent(self) -> str:
         """The Apigee per-project service agent: ``service-{N}@gcp-sa-apigee...`` where N is the
@@ -363,7 +363,7 @@ class Southbound:
 
     def _iam_grant(self) -> _Grant:
         member = f"serviceAccount:{self._service_agent()}"
-        return _Grant(member, self.resource_manager.has_binding(self.spec.project, DNS_PEER_ROLE, member))
+        return _Grant(member, self.resource_manager.iam.has_binding(self.spec.project, DNS_PEER_ROLE, member))
 
     def _pending_operation(self, target: str) -> Operation | None:
         for operation in self.apigee.operations.list():
@@ -912,7 +912,7 @@ class Southbound:
     def _apply_iam(self) -> None:
         member = f"serviceAccount:{self._service_agent()}"
         logger.info("apply: granting %s to %s on %s", DNS_PEER_ROLE, member, self.spec.project)
-        self.resource_manager.grant(self.spec.project, DNS_PEER_ROLE, member)
+        self.resource_manager.iam.grant(self.spec.project, DNS_PEER_ROLE, member)
 
     def _apply_service_attachment(self, change: Change, seen: _Observed) -> None:
         spec = self.spec
@@ -1035,7 +1035,7 @@ class Southbound:
         zone = spec.dns.zone
         number = self._project_number(spec.project)
         try:
-            self.service_networking.create_peered_dns_domain(
+            self.service_networking.peered_dns_domains.create(
                 number, spec.network, zone.name, zone.domain, timeout=self.timeout
             )
         except errors.AlreadyExists:
@@ -1052,8 +1052,8 @@ class Southbound:
         zone, record = spec.dns.managed_zone, spec.dns.record
         # The ownership mark goes first: a crash between the two writes leaves a mark that the
         # next run completes, never an unmarked record that apigee-psc would then not own.
-        self.dns.upsert_record(spec.project, zone, record, [self._owner_txt], type="TXT")
-        self.dns.upsert_a_record(spec.project, zone, record, [attachment.host])
+        self.dns.records.upsert(spec.project, zone, record, [self._owner_txt], type="TXT")
+        self.dns.records.upsert_a(spec.project, zone, record, [attachment.host])
 
     # -- status ------------------------------------------------------------------
 
@@ -1280,8 +1280,8 @@ class Southbound:
         record_zone = dns.managed_zone if dns is not None and dns.record and seen.record.found else None
         if dns is not None and dns.record and record_zone and ours(KIND_RECORD, dns.record, self._record_path):
             run.event(f"{KIND_RECORD} {dns.record}", "started", "delete")
-            self.dns.delete_record(spec.project, record_zone, dns.record, "A")
-            self.dns.delete_record(spec.project, record_zone, dns.record, "TXT")
+            self.dns.records.delete(spec.project, record_zone, dns.record, "A")
+            self.dns.records.delete(spec.project, record_zone, dns.record, "TXT")
             gone(KIND_RECORD, dns.record, self._record_path)
         if dns is not None and dns.zone is not None:
             if seen.dns_zone.found:
@@ -1292,7 +1292,7 @@ class Southbound:
                 gone(KIND_DNS_ZONE, dns.zone.name, self._zone_path)
             if seen.peered_domain.found:
                 number = self._project_number(spec.project)
-                self.service_networking.delete_peered_dns_domain(
+                self.service_networking.peered_dns_domains.delete(
                     number, spec.network, dns.zone.name, timeout=self.timeout
                 )
                 gone(
@@ -1341,7 +1341,7 @@ class Southbound:
         if dns is not None and dns.zone is not None and seen.peering_disabled:
             if revoke_iam:
                 member = f"serviceAccount:{self._service_agent()}"
-                self.resource_manager.revoke(spec.project, DNS_PEER_ROLE, member)
+                self.resource_manager.iam.revoke(spec.project, DNS_PEER_ROLE, member)
                 gone(KIND_IAM, DNS_PEER_ROLE, f"projects/{spec.project}")
             elif seen.iam.found and seen.iam.value.granted:
                 note = "left in place: other zones may rely on it (use revoke_iam / --revoke-iam)"

@@ -122,13 +122,13 @@ def test_foreign_a_record_is_neither_overwritten_nor_deleted(
     producer: EmulatorServer, seed_spec: SouthboundSpec
 ) -> None:
     dns = CloudDnsClient()
-    dns.upsert_a_record("my-project", "my-private-zone", "orders.example.com.", ["10.9.9.9"])
+    dns.records.upsert_a("my-project", "my-private-zone", "orders.example.com.", ["10.9.9.9"])
     plan = southbound(seed_spec).plan()
     assert any("orders.example.com." in p.message and "did not create it" in p.message for p in plan.problems)
     with pytest.raises(PlanRefused):
         southbound(seed_spec).apply()
     southbound(seed_spec).destroy()
-    assert dns.get_record("my-project", "my-private-zone", "orders.example.com.").rrdatas == ("10.9.9.9",)
+    assert dns.records.get("my-project", "my-private-zone", "orders.example.com.").rrdatas == ("10.9.9.9",)
 
 
 def test_matching_resources_built_by_hand_are_adopted_without_a_write(
@@ -217,8 +217,8 @@ def test_organization_lock_held_forever_stops_at_the_timeout_and_names_the_holde
     from apigee_psc.southbound import ProgressEvent
 
     crm = ResourceManagerClient()
-    agent = apigee_service_agent(crm.project_number("my-organization"))
-    crm.grant("my-project", "roles/dns.peer", f"serviceAccount:{agent}")
+    agent = apigee_service_agent(crm.projects.number("my-organization"))
+    crm.iam.grant("my-project", "roles/dns.peer", f"serviceAccount:{agent}")
     producer.configure(op_seconds_overrides={"apigee.dnsZones": 3600.0})
     holder = ApigeeClient("my-organization").dns_zones.create(
         "someone-else", domain="else.example.com.", target_project_id="my-project", target_network_id="default"

@@ -27,7 +27,7 @@ def _state_counts(server: EmulatorServer) -> dict[str, int]:
 
     compute = ComputeClient("my-project", "us-west1")
     apigee = ApigeeClient("my-organization")
-    records = CloudDnsClient().list_records("my-project", "my-private-zone", type="A")
+    records = CloudDnsClient().records.list("my-project", "my-private-zone", type="A")
     return {
         "subnets": sum(1 for s in compute.subnets.list() if s.purpose == "PRIVATE_SERVICE_CONNECT"),
         "service_attachments": len(list(compute.service_attachments.list())),
@@ -173,8 +173,8 @@ def test_apply_waits_out_the_organization_lock_held_by_another_client(
     from apigee_psc.cloud import ResourceManagerClient, apigee_service_agent
 
     crm = ResourceManagerClient()
-    agent = apigee_service_agent(crm.project_number("my-organization"))
-    crm.grant("my-project", "roles/dns.peer", f"serviceAccount:{agent}")
+    agent = apigee_service_agent(crm.projects.number("my-organization"))
+    crm.iam.grant("my-project", "roles/dns.peer", f"serviceAccount:{agent}")
     producer.configure(op_seconds_overrides={"apigee.dnsZones": 2.0})
     other = ApigeeClient("my-organization")
     other.dns_zones.create(
@@ -329,7 +329,7 @@ def test_destroy_deletes_owned_resources_and_keeps_referenced_ones(
     assert "IamBinding" in kept and "ForwardingRule" in kept and "ManagedZone" in kept
     compute = ComputeClient("my-project", "us-west1")
     assert compute.forwarding_rules.find("fr-ilb") is not None
-    assert CloudDnsClient().get_managed_zone("my-project", "my-private-zone").dns_name == "example.com."
+    assert CloudDnsClient().managed_zones.get("my-project", "my-private-zone").dns_name == "example.com."
     with pytest.raises(errors.NotFound):
         compute.service_attachments.get("gkebackend")
     with pytest.raises(errors.NotFound):
@@ -338,7 +338,7 @@ def test_destroy_deletes_owned_resources_and_keeps_referenced_ones(
     assert {d.sub_system_type: d.state for d in report.details}["IamBinding"] is Realization.IN_SYNC
 
     southbound(seed_spec).destroy(revoke_iam=True)
-    policy = ResourceManagerClient().get_iam_policy("my-project")
+    policy = ResourceManagerClient().iam.get_policy("my-project")
     assert not any(b.role == "roles/dns.peer" and b.members for b in policy.bindings)
 
 
@@ -374,7 +374,7 @@ def _fleet_producer() -> list[SouthboundSpec]:
         backend = f"be-{spec.forwarding_rule_name}"
         compute.backend_services.create(backend, health_check="hc-fleet")
         compute.forwarding_rules.create(spec.forwarding_rule_name, backend_service=backend, ports=[80])
-    CloudDnsClient().create_managed_zone("my-project", "fleet-private-zone", "fleet.example.com.")
+    CloudDnsClient().managed_zones.create("my-project", "fleet-private-zone", "fleet.example.com.")
     return specs
 
 

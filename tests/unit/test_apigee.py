@@ -247,12 +247,12 @@ def test_operations_list_every_page(rsps: responses.RequestsMock, client: Apigee
     rsps.get(
         f"{API}/operations",
         json={"operations": [operation()], "nextPageToken": "t"},
-        match=[matchers.query_param_matcher({})],
+        match=[matchers.query_param_matcher({"pageSize": "1000"})],
     )
     rsps.get(
         f"{API}/operations",
         json={"operations": [operation(done=True)]},
-        match=[matchers.query_param_matcher({"pageToken": "t"})],
+        match=[matchers.query_param_matcher({"pageSize": "1000", "pageToken": "t"})],
     )
     assert [op.done for op in client.operations.list()] == [False, True]
 
@@ -555,14 +555,20 @@ def test_dns_zones_get_parses_zone(rsps: responses.RequestsMock, client: ApigeeC
 
 def test_dns_zones_list_every_page(rsps: responses.RequestsMock, client: ApigeeClient) -> None:
     rsps.get(
-        ZONE_URL, json={"dnsZones": [dns_zone("a")], "nextPageToken": "t"}, match=[matchers.query_param_matcher({})]
+        ZONE_URL,
+        json={"dnsZones": [dns_zone("a")], "nextPageToken": "t"},
+        match=[matchers.query_param_matcher({"pageSize": "1000"})],
     )
     rsps.get(
         ZONE_URL,
         json={"dnsZones": [dns_zone("b")], "nextPageToken": "u"},
-        match=[matchers.query_param_matcher({"pageToken": "t"})],
+        match=[matchers.query_param_matcher({"pageSize": "1000", "pageToken": "t"})],
     )
-    rsps.get(ZONE_URL, json={"dnsZones": [dns_zone("c")]}, match=[matchers.query_param_matcher({"pageToken": "u"})])
+    rsps.get(
+        ZONE_URL,
+        json={"dnsZones": [dns_zone("c")]},
+        match=[matchers.query_param_matcher({"pageSize": "1000", "pageToken": "u"})],
+    )
     assert [z.name for z in client.dns_zones.list()] == ["a", "b", "c"]
 
 
@@ -696,3 +702,22 @@ def test_own_full_names_accepted(rsps: responses.RequestsMock, client: ApigeeCli
     client.dns_zones.delete("organizations/my-organization/dnsZones/my-zone")
     assert client.operations.get(OP_NAME).done
     assert [c.request.method for c in rsps.calls] == ["GET", "DELETE", "GET"]
+
+
+def test_find_by_service_attachment_scans_at_the_maximum_page_size(
+    rsps: responses.RequestsMock, client: ApigeeClient
+) -> None:
+    rsps.get(
+        EA_URL,
+        json={"endpointAttachments": [attachment()]},
+        match=[matchers.query_param_matcher({"pageSize": "1000"})],
+    )
+    found = client.endpoint_attachments.find_by_service_attachment(SA)
+    assert found is not None and len(rsps.calls) == 1
+
+
+@pytest.mark.parametrize("size", [0, 1001, -1, True, "10"])
+def test_list_bad_page_size_refused(rsps: responses.RequestsMock, client: ApigeeClient, size: Any) -> None:
+    with pytest.raises(errors.ValidationError):
+        list(client.endpoint_attachments.list(page_size=size))
+    assert len(rsps.calls) == 0

@@ -173,17 +173,29 @@ def test_subnet_get_returns_dataclass(compute: ComputeClient, rsps: responses.Re
     assert subnet.ip_cidr_range == "10.100.0.0/28"
     assert subnet.purpose == "PRIVATE_SERVICE_CONNECT"
     assert subnet.region == REGION
-    assert type(subnet).__module__ == "apigee_psc.compute"
+    assert type(subnet).__module__.startswith("apigee_psc.compute")  # this library's dataclass, not proto-plus
 
 
 def test_subnet_list_follows_every_page(compute: ComputeClient, rsps: responses.RequestsMock) -> None:
     rsps.get(
         f"{REG}/subnetworks",
         json={"items": [{"name": "b", "ipCidrRange": "10.1.0.0/24"}]},
-        match=[responses.matchers.query_param_matcher({"pageToken": "t2"})],
+        match=[responses.matchers.query_param_matcher({"pageToken": "t2", "maxResults": "500"})],
     )
-    rsps.get(f"{REG}/subnetworks", json={"items": [{"name": "a", "ipCidrRange": "10.0.0.0/24"}], "nextPageToken": "t2"})
+    rsps.get(
+        f"{REG}/subnetworks",
+        json={"items": [{"name": "a", "ipCidrRange": "10.0.0.0/24"}], "nextPageToken": "t2"},
+        match=[responses.matchers.query_param_matcher({"maxResults": "500"})],
+    )
     assert [s.name for s in compute.subnets.list()] == ["a", "b"]
+
+
+def test_list_page_size_sent_and_checked(compute: ComputeClient, rsps: responses.RequestsMock) -> None:
+    rsps.get(f"{REG}/serviceAttachments", json={"items": [{"name": "a"}]})
+    assert [s.name for s in compute.service_attachments.list(page_size=7)] == ["a"]
+    assert query(rsps.calls[0])["maxResults"] == ["7"]
+    with pytest.raises(errors.ValidationError):
+        list(compute.firewalls.list(page_size=501))
 
 
 def test_subnet_delete_missing_ok_returns_none(compute: ComputeClient, rsps: responses.RequestsMock) -> None:
@@ -963,3 +975,77 @@ def test_import_compute_does_not_import_google_cloud_compute() -> None:
         "assert 'google.cloud.compute_v1' not in sys.modules, 'compute_v1 imported eagerly'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+# -- names that are not the client's own -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c: c.service_attachments.delete(f"projects/other-project/regions/{REGION}/serviceAttachments/x"),
+        lambda c: c.service_attachments.get(f"projects/{PROJECT}/regions/europe-west4/serviceAttachments/x"),
+        lambda c: c.service_attachments.get(None),
+        lambda c: c.service_attachments.delete(None),
+        lambda c: c.service_attachments.remove_project(
+            f"projects/other-project/regions/{REGION}/serviceAttachments/x", TENANT
+        ),
+        lambda c: c.subnets.get(f"projects/{PROJECT}/regions/{REGION}/firewalls/x"),
+        lambda c: c.subnets.delete(""),
+        lambda c: c.firewalls.delete("projects/other-project/global/firewalls/fw"),
+        lambda c: c.firewalls.get(f"projects/{PROJECT}/regions/{REGION}/firewalls/fw"),
+        lambda c: c.networks.get("projects/other-project/global/networks/default"),
+        lambda c: c.health_checks.delete("Bad_Name"),
+        lambda c: c.operations.wait(
+            ComputeOperation("op", self_link=f"{ROOT}compute/v1/projects/other-project/regions/{REGION}/operations/op")
+        ),
+    ],
+)
+def test_names_not_of_this_project_and_region_refused_before_any_call(
+    compute: ComputeClient, rsps: responses.RequestsMock, call: Any
+) -> None:
+    with pytest.raises(errors.ValidationError):
+        call(compute)
+    assert len(rsps.calls) == 0
+
+
+def test_own_full_names_and_urls_accepted(compute: ComputeClient, rsps: responses.RequestsMock) -> None:
+    rsps.get(f"{REG}/serviceAttachments/gkebackend", json=attachment())
+    rsps.delete(f"{GLOB}/firewalls/fw", json=op("op-f", status="DONE", scope="global"))
+    assert compute.service_attachments.get(f"projects/{PROJECT}/regions/{REGION}/serviceAttachments/gkebackend").name
+    assert compute.service_attachments.get(f"{REG}/serviceAttachments/gkebackend").name == "gkebackend"
+    compute.firewalls.delete(f"projects/{PROJECT}/global/firewalls/fw")
+    assert [c.request.method for c in rsps.calls] == ["GET", "GET", "DELETE"]
+
+
+# -- only the services a call needs are imported ---------------------------------------------------
+
+
+def test_one_service_imports_only_its_own_google_cloud_compute_module() -> None:
+    probe = (
+        "import sys\n"
+        "from google.auth.credentials import AnonymousCredentials\n"
+        "from apigee_psc.compute import _gapic\n"
+        "_gapic.service('service_attachments', 'ServiceAttachmentsClient', credentials=AnonymousCredentials(),"
+        " api_endpoint='http://127.0.0.1:1')\n"
+        "loaded = sorted(m.rsplit('.', 1)[-1] for m in sys.modules"
+        " if m.startswith('google.cloud.compute_v1.services.') and m.count('.') == 4)\n"
+        "print(','.join(loaded))\n"
+        "from google.cloud import compute_v1\n"
+        "print(compute_v1.FirewallsClient.__name__, 'google.cloud.compute_v1.services.firewalls' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True, timeout=120)
+    first, second = out.stdout.strip().splitlines()
+    # A service client imports the operations client it uses for ExtendedOperation, nothing else.
+    assert set(first.split(",")) == {"region_operations", "service_attachments"}
+    assert second == "FirewallsClient True"  # the whole package is still there for whoever asks
+
+
+def test_compute_requests_carry_the_library_user_agent(compute: ComputeClient, rsps: responses.RequestsMock) -> None:
+    from apigee_psc._version import __version__
+
+    rsps.get(f"{REG}/serviceAttachments/gkebackend", json=attachment())
+    compute.service_attachments.get("gkebackend")
+    headers = rsps.calls[0].request.headers
+    assert f"apigee-psc/{__version__}" in headers["User-Agent"]
+    assert "x-goog-api-client" in {k.lower() for k in headers}

@@ -369,6 +369,7 @@ def test_request_org_lock_stops_at_the_callers_deadline_and_reports_progress(
         .startswith("waiting on the organization lock held by organizations/my-organization/operations/11111111")
     )
     assert all(e.remaining <= 10.0 for e in events)
+    assert len(events) == len(rsps.calls) - 1  # one event per retry that really happened
 
 
 def test_request_deadline_bounds_transient_retries_too(
@@ -747,3 +748,40 @@ def test_reread_policy_other_errors_are_not_retried(clock: FakeClock) -> None:
     with pytest.raises(errors.PermissionDenied):
         policy.call(cycle, sleep=clock.sleep, clock=clock.now)
     assert len(calls) == 1 and clock.sleeps == []
+
+
+# -- loggers per layer; the token never logged -----------------------------------------------------
+
+
+class _TokenCredentials(AnonymousCredentials):
+    """Credentials that put a real-looking bearer token on every request."""
+
+    def before_request(self, request: Any, method: Any, url: Any, headers: Any) -> None:
+        headers["authorization"] = "Bearer ya29.a0-very-secret-token"
+
+
+def test_loggers_are_per_layer_children_of_apigee_psc_and_never_show_the_token(
+    rsps: responses.RequestsMock, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    transport = Transport(
+        "apigee",
+        credentials=_TokenCredentials(),  # type: ignore[no-untyped-call]
+        endpoint=ENDPOINT,
+        sleep=clock.sleep,
+        clock=clock.now,
+    )
+    rsps.post(
+        f"{ORG_URL}/endpointAttachments",
+        status=400,
+        json=rpc_error(400, "INVALID_ARGUMENT", "bad header Bearer ya29.a0-very-secret-token echoed"),
+    )
+    rsps.get(ORG_URL, status=503, json=rpc_error(503, "UNAVAILABLE", "down"))
+    rsps.get(ORG_URL, json={})
+    with caplog.at_level(logging.DEBUG):
+        transport.request("GET", ORG_PATH)
+        with pytest.raises(errors.BadRequest) as info:
+            transport.request("POST", f"{ORG_PATH}/endpointAttachments")
+    assert rsps.calls[0].request.headers["authorization"].startswith("Bearer ya29.")  # it was sent
+    assert {r.name for r in caplog.records if r.name.startswith("apigee_psc")} == {"apigee_psc.http"}
+    assert "very-secret-token" not in caplog.text
+    assert "very-secret-token" not in str(info.value) and "very-secret-token" not in repr(info.value)
