@@ -94,6 +94,11 @@ def _explain(exc: BaseException) -> tuple[int, str, str | None]:
         diagnosis = exc.diagnosis
         detail = f"  cause: {diagnosis.cause}\n  fix:   {diagnosis.fix or 'nothing to do'}"
         return EXIT_NOT_READY, f"the endpoint attachment's connection is {diagnosis.state}", detail
+    if isinstance(exc, errors.WaitTimeout) and exc.operation:
+        # The library's advice is a Python call; on the command line, the command itself resumes.
+        python_advice = f"resume with operations.wait({exc.operation!r})"
+        cli_advice = f"run the same command again to resume: it waits on operation {exc.operation}"
+        return EXIT_NOT_READY, str(exc).replace(python_advice, cli_advice), None
     return EXIT_NOT_READY, str(exc), None
 
 

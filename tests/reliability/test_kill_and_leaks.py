@@ -103,3 +103,22 @@ def test_token_never_leaks_to_output_logs_or_errors(
     assert "Traceback" in debug_err  # --debug did print the traceback, redacted
     report = json.loads(outputs[2][2])
     assert report["state"] != "in_sync" and TOKEN not in json.dumps(report)
+
+
+@pytest.mark.parametrize("through", ["cli", "python"])
+def test_timeout_advice_is_in_the_users_terms(server: EmulatorServer, tmp_path: Path, through: str) -> None:
+    """An operation that outlasts the timeout: the CLI says to run the command again, the
+    Python API names the call that resumes the wait."""
+    server.set_faults({"operations": [{"kind": "apigee.endpointAttachments.create", "outcome": "never", "count": 5}]})
+    operation = "organizations/my-organization/operations/"
+    if through == "cli":
+        process = _cli(server, "apply", str(_spec_file(tmp_path)), "--yes", "--timeout", "2")
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 1
+        assert f"run the same command again to resume: it waits on operation {operation}" in err
+        assert "operations.wait(" not in err
+    else:
+        spec = SouthboundSpec.from_yaml(_spec_file(tmp_path))
+        with pytest.raises(errors.WaitTimeout) as caught:
+            southbound(spec, timeout=2.0).apply()
+        assert f"resume with operations.wait('{operation}" in str(caught.value)
