@@ -860,7 +860,8 @@ class Southbound:
             step(KIND_PEERED_DOMAIN, lambda c: self._apply_peered_domain())()
         if KIND_RECORD in by_kind:
             step(KIND_RECORD, lambda c: self._apply_record())()
-        report = self.status()
+        # Nothing written: what was just read is the report (no second round of reads).
+        report = self.status() if current.has_changes else self._report(seen)
         run.event("SouthboundConnection", "done", report.state.value, elapsed=self.clock() - run.started)
         return report
 
