@@ -27,46 +27,12 @@ from apigee_psc import RetryPolicy, errors
 from apigee_psc.demo import SEED_SPEC
 from apigee_psc.emulator import EmulatorServer, seed_producer
 from apigee_psc.southbound import Southbound, SouthboundSpec
+from apigee_psc.testing import fault_mix, inventory
 from apigee_psc.waiters import Schedule
 
 FAST = Schedule(windows=((0.0, 0.05),), grow_after=1.0, multiplier=1.5, maximum=0.3)
 RETRY = RetryPolicy(initial=0.01, maximum=0.1, deadline=20.0, lock_deadline=20.0)
-OURS = ("compute#subnetwork", "compute#firewall", "compute#serviceAttachment")
 SEED_RESOURCES = 7
-
-
-def inventory(server: EmulatorServer) -> Counter[tuple[str, str]]:
-    state = server.state()
-    counts: Counter[tuple[str, str]] = Counter()
-    for resource in state["compute"]["resources"]:
-        if resource.get("kind") in OURS and resource["name"] != "default":
-            counts[(resource["kind"], resource["name"])] += 1
-    for attachment in state["apigee"]["endpointAttachments"]:
-        counts[("endpointAttachment", attachment["name"])] += 1
-    for zone in state["apigee"]["dnsZones"]:
-        counts[("dnsZone", zone["name"])] += 1
-    for managed in state["dns"]["managedZones"]:
-        for rrset in managed.get("rrsets", []):
-            if rrset["type"] in ("A", "TXT"):
-                counts[(rrset["type"], rrset["name"])] += 1
-    return counts
-
-
-def fault_mix(seed: int) -> dict[str, object]:
-    return {
-        "seed": seed,
-        "rules": [
-            {"api": "compute", "status": 503, "rate": 0.15},
-            {"api": "apigee", "status": 429, "retry_after": 0, "rate": 0.15},
-            {"api": "dns", "status": 500, "rate": 0.1},
-            {"api": "crm", "status": 503, "rate": 0.1},
-            {"method": "POST", "reset": "after", "rate": 0.1},
-            {"method": "DELETE", "reset": "after", "rate": 0.1},
-        ],
-        "operations": [{"kind": "apigee.endpointAttachments.create", "outcome": "fail", "code": 13, "count": 1}]
-        if seed % 3 == 0
-        else [],
-    }
 
 
 def one(seed: int) -> dict[str, int | float]:
@@ -75,6 +41,7 @@ def one(seed: int) -> dict[str, int | float]:
     os.environ["APIGEE_PSC_EMULATOR_HOST"] = server.url.split("//", 1)[1].rstrip("/")
     try:
         seed_producer(server)
+        baseline = inventory(server)
         spec = SouthboundSpec.from_dict(SEED_SPEC, source="seed.yaml")
         server.set_faults(fault_mix(seed))
         started = time.monotonic()
@@ -85,11 +52,11 @@ def one(seed: int) -> dict[str, int | float]:
                 ok = Southbound(spec, schedule=FAST, retry=RETRY, timeout=20.0).apply().ok
             except errors.ApigeePscError:
                 ok = False
-        counts = inventory(server)
+        counts = inventory(server) - baseline
         faults = sum(1 for r in server.requests() if r.get("fault"))
         server.set_faults({"rules": []})
         Southbound(spec, schedule=FAST, retry=RETRY, timeout=20.0).destroy()
-        leaks = sum(inventory(server).values())
+        leaks = sum((inventory(server) - baseline).values())
         return {
             "runs": runs,
             "converged": int(ok),

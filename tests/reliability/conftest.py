@@ -13,6 +13,7 @@ import pytest
 from apigee_psc import RetryPolicy
 from apigee_psc.emulator import EmulatorServer, seed_producer
 from apigee_psc.southbound import Southbound, SouthboundSpec
+from apigee_psc.testing import inventory as managed
 from apigee_psc.waiters import Schedule
 
 FAST = Schedule(windows=((0.0, 0.05),), grow_after=1.0, multiplier=1.5, maximum=0.3)
@@ -41,27 +42,12 @@ def southbound(spec: SouthboundSpec, **options: Any) -> Southbound:
     return Southbound(spec, **options)
 
 
-OURS = ("compute#subnetwork", "compute#firewall", "compute#serviceAttachment")
 _BASELINE: weakref.WeakKeyDictionary[EmulatorServer, Counter[tuple[str, str]]] = weakref.WeakKeyDictionary()
 
 
 def inventory(emulator: EmulatorServer) -> Counter[tuple[str, str]]:
-    """How many of each resource apigee-psc creates the emulator holds, by (kind, name),
-    leaving out what the test's producer already had."""
-    state = emulator.state()
-    counts: Counter[tuple[str, str]] = Counter()
-    for resource in state["compute"]["resources"]:
-        if resource.get("kind") in OURS:
-            counts[(resource["kind"], resource["name"])] += 1
-    for attachment in state["apigee"]["endpointAttachments"]:
-        counts[("apigee#endpointAttachment", attachment["name"])] += 1
-    for zone in state["apigee"]["dnsZones"]:
-        counts[("apigee#dnsZone", zone["name"])] += 1
-    for managed in state["dns"]["managedZones"]:
-        for rrset in managed.get("rrsets", []):
-            if rrset["type"] in ("A", "TXT"):
-                counts[(f"dns#{rrset['type']}", rrset["name"])] += 1
-    return counts - _BASELINE.get(emulator, Counter())
+    """:func:`apigee_psc.testing.inventory`, leaving out what the test's producer already had."""
+    return managed(emulator) - _BASELINE.get(emulator, Counter())
 
 
 def assert_one_of_each(emulator: EmulatorServer, expected: int) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 import pytest
 from conftest import assert_one_of_each, inventory, southbound
@@ -13,32 +12,16 @@ from apigee_psc.demo import SEED_SPEC
 from apigee_psc.emulator import EmulatorServer
 from apigee_psc.emulator.producer import seed_producer_for
 from apigee_psc.southbound import SouthboundSpec, apply_fleet
+from apigee_psc.testing import fault_mix
 
 #: subnet, firewall, service attachment, endpoint attachment, DNS zone, A and TXT records
 SEED_RESOURCES = 7
 
 
-def _fault_mix(seed: int) -> dict[str, Any]:
-    return {
-        "seed": seed,
-        "rules": [
-            {"api": "compute", "status": 503, "rate": 0.15},
-            {"api": "apigee", "status": 429, "retry_after": 0, "rate": 0.15},
-            {"api": "dns", "status": 500, "rate": 0.1},
-            {"api": "crm", "status": 503, "rate": 0.1},
-            {"method": "POST", "reset": "after", "rate": 0.1},
-            {"method": "DELETE", "reset": "after", "rate": 0.1},
-        ],
-        "operations": [{"kind": "apigee.endpointAttachments.create", "outcome": "fail", "code": 13, "count": 1}]
-        if seed % 3 == 0
-        else [],
-    }
-
-
 @pytest.mark.parametrize("seed", range(1, 13))
 def test_fault_mix_converges_without_duplicates_then_destroy_leaves_nothing(server: EmulatorServer, seed: int) -> None:
     spec = SouthboundSpec.from_dict(SEED_SPEC, source="seed.yaml")
-    server.set_faults(_fault_mix(seed))
+    server.set_faults(fault_mix(seed))
     runs = 0
     report = None
     while report is None or not report.ok:
