@@ -938,6 +938,10 @@ class Southbound:
             except errors.AlreadyExists:
                 logger.info("apply: service attachment %s already exists; adopting it", sa.name)
         target = self._sa_target(self.compute.service_attachments.get(sa.name), seen)
+        if target.problems:  # it changed since the plan in a way the plan would have refused
+            problems = tuple(Problem(KIND_SERVICE_ATTACHMENT, message) for message in target.problems)
+            plan = Plan(spec.source, spec.organization, (change,), problems)
+            raise PlanRefused(plan, [f"{KIND_SERVICE_ATTACHMENT}: {message}" for message in target.problems])
         self.compute.service_attachments.update(
             sa.name,
             connection_preference=target.preference,
