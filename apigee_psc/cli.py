@@ -31,6 +31,7 @@ EXIT_OK = 0
 EXIT_NOT_READY = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+EXIT_CHANGES = 3  # plan --exit-code: the plan has changes
 
 logger = logging.getLogger("apigee_psc")
 
@@ -73,7 +74,15 @@ class _Seconds(_FloatParam):
 SECONDS = _Seconds()
 
 
-def _fail(message: str, code: int, *, extra: str | None = None) -> NoReturn:
+def _fail(message: str, code: int, *, extra: str | None = None, kind: str = "Error") -> NoReturn:
+    """Say what went wrong on stderr (as JSON under ``-o json``) and exit with ``code``."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.params.get("output") == "json":
+        error: dict[str, Any] = {"type": kind, "message": errors.redact(message), "exit_code": code}
+        if extra:
+            error["detail"] = errors.redact(extra).splitlines()
+        click.echo(json.dumps({"error": error}), err=True)
+        sys.exit(code)
     click.echo(f"error: {errors.redact(message)}", err=True)
     if extra:
         click.echo(errors.redact(extra), err=True)
@@ -111,7 +120,7 @@ def _errors(state: _State) -> Iterator[None]:
         if state.debug:
             raise
         code, message, detail = _explain(exc)
-        _fail(message, code, extra=detail)
+        _fail(message, code, extra=detail, kind=type(exc).__name__)
 
 
 def _options(state: _State) -> dict[str, Any]:
@@ -208,9 +217,12 @@ ADOPT = click.option(
 @cli.command()
 @click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
 @ADOPT
+@click.option(
+    "--exit-code", "detailed_exit", is_flag=True, help="Exit 3 when the plan has changes (0: none; 1, 2 as usual)."
+)
 @OUTPUT
 @click.pass_obj
-def plan(state: _State, specs: tuple[str, ...], adopt: bool, output: str) -> None:
+def plan(state: _State, specs: tuple[str, ...], adopt: bool, detailed_exit: bool, output: str) -> None:
     """Show what apply would change (reads only)."""
     with _errors(state):
         plans = [_southbound(spec, state, adopt=adopt).plan() for spec in _load(specs)]
@@ -219,7 +231,9 @@ def plan(state: _State, specs: tuple[str, ...], adopt: bool, output: str) -> Non
         [p.to_dict() for p in plans] if len(plans) > 1 else plans[0].to_dict(),
         "\n\n".join(p.to_text() for p in plans),
     )
-    sys.exit(EXIT_OK if all(p.ok for p in plans) else EXIT_NOT_READY)
+    if not all(p.ok for p in plans):
+        sys.exit(EXIT_NOT_READY)
+    sys.exit(EXIT_CHANGES if detailed_exit and any(p.has_changes for p in plans) else EXIT_OK)
 
 
 @cli.command()
@@ -319,7 +333,9 @@ def destroy(
 
 
 @cli.command()
-@click.option("--org", "organization", required=True, help="Apigee organization.")
+@click.option(
+    "--org", "organization", required=True, envvar="APIGEE_PSC_ORGANIZATION", help="Apigee organization."
+)
 @click.argument("name")
 @OUTPUT
 @click.pass_obj
@@ -348,7 +364,9 @@ def diagnose(state: _State, organization: str, name: str, output: str) -> None:
 
 
 @cli.command(name="list")
-@click.option("--org", "organization", required=True, help="Apigee organization.")
+@click.option(
+    "--org", "organization", required=True, envvar="APIGEE_PSC_ORGANIZATION", help="Apigee organization."
+)
 @OUTPUT
 @click.pass_obj
 def list_(state: _State, organization: str, output: str) -> None:

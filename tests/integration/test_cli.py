@@ -262,3 +262,26 @@ def test_target_xml_json_gives_url_and_xml(producer: EmulatorServer) -> None:
     data = json.loads(out)
     assert data["url"] == "http://orders.example.com/orders"
     assert data["xml"].startswith('<TargetEndpoint name="default">')
+
+
+def test_plan_exit_code_says_whether_there_are_changes(producer: EmulatorServer) -> None:
+    assert run("plan", SEED, "--exit-code")[0] == 3
+    assert run("plan", SEED)[0] == 0  # without the flag, changes are not an error
+    assert run("apply", SEED, "--yes")[0] == 0
+    assert run("plan", SEED, "--exit-code")[0] == 0
+
+
+def test_errors_are_json_on_stderr_under_output_json(producer: EmulatorServer, tmp_path: Path) -> None:
+    missing = str(tmp_path / "nope.yaml")
+    code, out, err = run("plan", missing, "-o", "json")
+    assert code == 2 and out == ""
+    error = json.loads(err)["error"]
+    assert error["type"] == "ValidationError" and error["exit_code"] == 2 and "nope.yaml" in error["message"]
+
+
+def test_org_falls_back_to_apigee_psc_organization(producer: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert run("apply", SEED, "--yes")[0] == 0
+    monkeypatch.setenv("APIGEE_PSC_ORGANIZATION", "my-organization")
+    code, out, _ = run("list", "-o", "json")
+    assert code == 0
+    assert [a["name"] for a in json.loads(out)] == ["gkebackend"]
