@@ -869,11 +869,34 @@ class Southbound:
         if plan.problems:
             raise PlanRefused(plan, [f"{p.kind}: {p.message}" for p in plan.problems])
 
-    def _adopt(self, kind: str, name: str, create: Callable[[], Any]) -> None:
+    def _adopt(
+        self,
+        kind: str,
+        name: str,
+        create: Callable[[], Any],
+        observe: Callable[[], _Observed],
+        diff: Callable[[_Observed], Change],
+    ) -> None:
+        """Create, or adopt what appeared under the same name since the plan, but only if it
+        matches the spec or is apigee-psc's own: someone else's differing resource is refused."""
         try:
             create()
+            return
         except errors.AlreadyExists:
-            logger.info("apply: %s %s already exists; adopting it", kind, name)
+            seen = observe()
+        self._refuse_foreign(kind, name, diff(seen), self._ownership(seen).get(kind))
+        logger.info("apply: %s %s already exists; adopting it", kind, name)
+
+    def _refuse_foreign(self, kind: str, name: str, change: Change, owned: bool | None) -> None:
+        if change.action is Action.NOOP or owned is not False or self.adopt:
+            return
+        problem = Problem(
+            kind,
+            f"{name} appeared since the plan, was not created by apigee-psc and differs from the spec"
+            f" ({'; '.join(change.diffs)}): it is left as it is (adopt: true / --adopt takes it over)",
+        )
+        plan = Plan(self.spec.source, self.spec.organization, (change,), (problem,))
+        raise PlanRefused(plan, [f"{kind}: {problem.message}"])
 
     def _apply_subnet(self) -> None:
         spec = self.spec
@@ -887,6 +910,8 @@ class Southbound:
                 description=self._mark,
                 timeout=self.timeout,
             ),
+            lambda: _Observed(subnet=_read(lambda: self.compute.subnets.get(spec.nat_subnet.name))),
+            lambda seen: self._plan_subnet(seen, []),
         )
 
     def _apply_firewall(self, change: Change) -> None:
@@ -908,6 +933,8 @@ class Southbound:
                 description=self._mark,
                 timeout=self.timeout,
             ),
+            lambda: _Observed(firewall=_read(lambda: self.compute.firewalls.get(fw.name))),
+            self._plan_firewall,
         )
 
     def _apply_iam(self) -> None:
@@ -936,6 +963,14 @@ class Southbound:
                 )
                 return
             except errors.AlreadyExists:
+                live = self.compute.service_attachments.get(sa.name)
+                appeared = _Observed(service_attachment=_Read(live), organization=seen.organization)
+                self._refuse_foreign(
+                    KIND_SERVICE_ATTACHMENT,
+                    sa.name,
+                    self._plan_service_attachment(appeared, []),
+                    owned_by_us(live.description),
+                )
                 logger.info("apply: service attachment %s already exists; adopting it", sa.name)
         target = self._sa_target(self.compute.service_attachments.get(sa.name), seen)
         if target.problems:  # it changed since the plan in a way the plan would have refused

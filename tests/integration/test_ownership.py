@@ -231,3 +231,21 @@ def test_organization_lock_held_forever_stops_at_the_timeout_and_names_the_holde
     assert elapsed < 20.0, elapsed  # not the 30-minute lock deadline
     assert caught.value.holder is not None and caught.value.holder.endswith(holder.name.rsplit("/", 1)[-1])
     assert any("organization lock" in e.detail for e in events if e.status == "waiting")
+
+
+def test_foreign_resource_appearing_after_the_plan_is_not_adopted(
+    producer: EmulatorServer, make_spec: Callable[..., SouthboundSpec]
+) -> None:
+    """The plan saw no firewall rule; by apply time someone else made one of that name that
+    differs: apply's create meets ALREADY_EXISTS, re-reads it, and refuses instead of adopting."""
+    spec = make_spec()
+    plan = southbound(spec).plan()
+    assert next(c for c in plan.changes if c.kind == "Firewall").action is Action.CREATE
+    compute = ComputeClient("my-project", "us-west1")
+    compute.firewalls.create(
+        "allow-psc-nat-80", network="default", source_ranges=["192.168.0.0/16"], ports=[22], target_tags=["psc-demo"]
+    )
+    with pytest.raises(PlanRefused) as caught:
+        southbound(spec).apply(plan=plan)
+    assert "appeared since the plan" in str(caught.value)
+    assert compute.firewalls.get("allow-psc-nat-80").tcp_ports == (22,)
