@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from apigee_psc.models import ConnectionState
 
-__all__ = ["Diagnosis", "diagnose"]
+__all__ = ["Diagnosis", "diagnose", "diagnose_connection"]
 
 _FAILED = {ConnectionState.REJECTED, ConnectionState.CLOSED, ConnectionState.FROZEN}
 _WAITABLE = {
@@ -154,6 +155,28 @@ def diagnose(
         state,
         f"the connection from {tenant} to {sa} is in a state this version of apigee-psc does not know",
         f"describe the endpoint attachment and {sa}",
+    )
+
+
+def diagnose_connection(
+    connection_state: ConnectionState | str | None,
+    *,
+    apigee_project_id: str | None,
+    service_attachment: str | None,
+    live_service_attachment: Any = None,
+) -> Diagnosis:
+    """The one diagnosis of an endpoint attachment's connection, used alike by status, by
+    apply's failure and by ``apigee-psc diagnose``: :func:`diagnose` with the service
+    attachment's real preference and lists when it could be read (``live_service_attachment``,
+    a :class:`~apigee_psc.compute.ServiceAttachment`), or without them."""
+    live = live_service_attachment
+    return diagnose(
+        connection_state,
+        apigee_project_id=apigee_project_id,
+        service_attachment=service_attachment,
+        accept_projects=list(live.accepted_projects) if live is not None else None,
+        reject_projects=list(live.consumer_reject_lists) if live is not None else None,
+        connection_preference=str(live.connection_preference) if live is not None else None,
     )
 
 

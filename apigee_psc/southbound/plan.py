@@ -15,14 +15,19 @@ import html
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from apigee_psc.errors import ValidationError
 from apigee_psc.models import WireEnum
+
+if TYPE_CHECKING:
+    from apigee_psc.southbound.spec import SouthboundSpec
 
 __all__ = [
     "Action",
     "Change",
     "EntityStatus",
+    "FieldDiff",
     "Plan",
     "Problem",
     "ProgressEvent",
@@ -52,19 +57,100 @@ _SYMBOL = {
 }
 
 
+def _show(value: object) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return str(list(value))
+    return str(value)
+
+
+@dataclass(frozen=True)
+class FieldDiff:
+    """One difference between a live resource and the spec.
+
+    ``op`` is ``set`` (``field`` goes from ``before`` to ``after``; with ``before`` None it is
+    set for the first time, as on a create), ``add`` (``after`` joins the list ``field``) or
+    ``remove`` (``before`` leaves it). ``note`` says why, when that is not obvious.
+    """
+
+    field: str
+    before: Any = None
+    after: Any = None
+    op: str = "set"
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("before", "after"):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
+
+    def __str__(self) -> str:
+        if self.op == "add":
+            text = f"{self.field}: + {_show(self.after)}"
+        elif self.op == "remove":
+            text = f"{self.field}: - {_show(self.before)}"
+        elif self.before is None:
+            text = f"{self.field}: {_show(self.after)}"
+        else:
+            text = f"{self.field}: {_show(self.before)} -> {_show(self.after)}"
+        return f"{text} ({self.note})" if self.note else text
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary."""
+        from apigee_psc.southbound.codec import encode
+
+        data: dict[str, Any] = {"field": self.field, "op": self.op}
+        if self.before is not None:
+            data["before"] = encode(self.before)
+        if self.after is not None:
+            data["after"] = encode(self.after)
+        if self.note:
+            data["note"] = self.note
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FieldDiff:
+        """The inverse of :meth:`to_dict`."""
+        from apigee_psc.southbound.codec import decode
+
+        return cls(
+            str(data["field"]),
+            decode(data.get("before")),
+            decode(data.get("after")),
+            str(data.get("op", "set")),
+            str(data.get("note", "")),
+        )
+
+
 @dataclass(frozen=True)
 class Change:
     """One step of a plan: ``action`` on the resource ``kind``/``name`` (``resource_id`` is its
-    full path), with the differences found (``diffs``, as ``field: live -> wanted`` lines).
-    ``operation`` names an operation already in flight that a ``wait`` change resumes."""
+    full path).
+
+    ``live`` is the resource as read (``None`` when absent) and ``wanted`` what the spec asks
+    for (a kind's own object, e.g. a :class:`~apigee_psc.compute.Firewall`); ``fields`` are
+    the typed differences between them, from which ``diffs`` (``field: live -> wanted`` lines),
+    the JSON and the HTML are rendered. ``operation`` names an operation already in flight
+    that a ``wait`` change resumes.
+    """
 
     action: Action
     kind: str
     name: str
     resource_id: str
-    diffs: tuple[str, ...] = ()
+    fields: tuple[FieldDiff, ...] = ()
     note: str = ""
     operation: str | None = None
+    live: Any = field(default=None, compare=False)
+    wanted: Any = field(default=None, compare=False)
+    owned: bool | None = field(default=None, compare=False)
+
+    @property
+    def diffs(self) -> tuple[str, ...]:
+        """The differences as ``field: live -> wanted`` lines."""
+        return tuple(str(diff) for diff in self.fields)
 
     @property
     def writes(self) -> bool:
@@ -72,20 +158,48 @@ class Change:
         return self.action not in (Action.NOOP, Action.WAIT)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dictionary."""
+        """A JSON-ready dictionary; :meth:`from_dict` reads it back (``live``/``wanted`` included)."""
+        from apigee_psc.southbound.codec import encode
+
         data: dict[str, Any] = {
             "action": self.action.value,
             "kind": self.kind,
             "name": self.name,
             "id": self.resource_id,
         }
-        if self.diffs:
+        if self.fields:
             data["diffs"] = list(self.diffs)
+            data["fields"] = [diff.to_dict() for diff in self.fields]
         if self.note:
             data["note"] = self.note
         if self.operation:
             data["operation"] = self.operation
+        if self.live is not None:
+            data["live"] = encode(self.live)
+        if self.wanted is not None:
+            data["wanted"] = encode(self.wanted)
+        if self.owned is not None:
+            data["owned"] = self.owned
         return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Change:
+        """The inverse of :meth:`to_dict`."""
+        from apigee_psc.southbound.codec import decode
+
+        kind = str(data["kind"])
+        return cls(
+            Action(data["action"]),
+            kind,
+            str(data["name"]),
+            str(data["id"]),
+            tuple(FieldDiff.from_dict(item) for item in data.get("fields") or ()),
+            str(data.get("note", "")),
+            data.get("operation"),
+            decode(data.get("live"), where=f"changes[{kind}].live"),
+            decode(data.get("wanted"), where=f"changes[{kind}].wanted"),
+            data.get("owned"),
+        )
 
     def to_text(self) -> str:
         """One line (plus indented diffs) for a terminal."""
@@ -107,9 +221,18 @@ class Problem:
         return {"kind": self.kind, "message": self.message}
 
 
+#: The ``format`` of :meth:`Plan.to_dict`; :meth:`Plan.from_dict` reads only this one.
+PLAN_FORMAT = "apigee-psc/plan/v1"
+
+
 @dataclass(frozen=True)
 class Plan:
-    """Ordered changes for one spec, made without any write. ``problems`` must be empty to apply."""
+    """Ordered changes for one spec, made without any write. ``problems`` must be empty to apply.
+
+    ``references`` are the resources the spec only refers to (the forwarding rule, the Cloud
+    DNS zone) as read, never changed; the organization's fields and ``spec`` record what the
+    plan was made from, so that :meth:`Southbound.apply` can use its reads.
+    """
 
     spec_source: str | None
     organization: str
@@ -117,6 +240,10 @@ class Plan:
     problems: tuple[Problem, ...] = ()
     apigee_project_id: str | None = None
     disable_vpc_peering: bool | None = None
+    organization_project_id: str | None = None
+    authorized_network: str | None = None
+    spec: SouthboundSpec | None = field(default=None, compare=False)
+    references: tuple[Change, ...] = ()
 
     @property
     def has_changes(self) -> bool:
@@ -135,17 +262,69 @@ class Plan:
             counts[change.action.value] = counts.get(change.action.value, 0) + 1
         return counts
 
+    def change(self, kind: str) -> Change | None:
+        """The change (or reference) of resource ``kind`` (``"ServiceAttachment"``), if any."""
+        return next((change for change in (*self.changes, *self.references) if change.kind == kind), None)
+
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dictionary."""
-        return {
+        """A JSON-ready dictionary: what the CLI prints with ``-o json`` and what
+        :meth:`from_dict` reads back into an equal plan (with the spec, what was read and what
+        is wanted), so a plan can be saved, reviewed and applied later."""
+        data: dict[str, Any] = {
+            "format": PLAN_FORMAT,
             "spec": self.spec_source,
             "organization": self.organization,
             "apigee_project_id": self.apigee_project_id,
             "disable_vpc_peering": self.disable_vpc_peering,
+            "organization_project_id": self.organization_project_id,
+            "authorized_network": self.authorized_network,
             "changes": [change.to_dict() for change in self.changes],
+            "references": [change.to_dict() for change in self.references],
             "problems": [problem.to_dict() for problem in self.problems],
             "summary": self.counts(),
         }
+        if self.spec is not None:
+            data["spec_document"] = self.spec.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Plan:
+        """A plan from :meth:`to_dict`'s output. Anything else (another ``format``, missing keys,
+        unknown object types) is a :class:`~apigee_psc.errors.ValidationError`."""
+        if not isinstance(data, Mapping) or data.get("format") != PLAN_FORMAT:
+            found = data.get("format") if isinstance(data, Mapping) else type(data).__name__
+            raise ValidationError("plan.format", found, f"a plan written by apigee-psc ({PLAN_FORMAT})")
+        try:
+            spec = None
+            if data.get("spec_document") is not None:
+                from apigee_psc.southbound.spec import SouthboundSpec
+
+                spec = SouthboundSpec.from_dict(data["spec_document"], source=data.get("spec"))
+            return cls(
+                spec_source=data.get("spec"),
+                organization=str(data["organization"]),
+                changes=tuple(Change.from_dict(item) for item in data.get("changes") or ()),
+                problems=tuple(Problem(str(p["kind"]), str(p["message"])) for p in data.get("problems") or ()),
+                apigee_project_id=data.get("apigee_project_id"),
+                disable_vpc_peering=data.get("disable_vpc_peering"),
+                organization_project_id=data.get("organization_project_id"),
+                authorized_network=data.get("authorized_network"),
+                spec=spec,
+                references=tuple(Change.from_dict(item) for item in data.get("references") or ()),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, ValidationError):
+                raise
+            raise ValidationError("plan", type(exc).__name__, f"a complete plan ({exc})") from None
+
+    @classmethod
+    def from_json(cls, text: str) -> Plan:
+        """A plan from :meth:`to_json`'s output."""
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ValidationError("plan", text[:40], f"JSON ({exc})") from None
+        return cls.from_dict(data)
 
     def to_json(self) -> str:
         """The plan as indented JSON."""

@@ -509,6 +509,40 @@ class SouthboundSpec:
         return f"organizations/{self.organization}/endpointAttachments/{self.endpoint_attachment.name}"
 
     @property
+    def firewall_path(self) -> str | None:
+        """``projects/P/global/firewalls/NAME`` (``None`` without a firewall)."""
+        return f"projects/{self.project}/global/firewalls/{self.firewall.name}" if self.firewall else None
+
+    @property
+    def dns_zone_path(self) -> str | None:
+        """``organizations/ORG/dnsZones/NAME`` of the Apigee DNS zone (``None`` without one)."""
+        if self.dns is None or self.dns.zone is None:
+            return None
+        return f"organizations/{self.organization}/dnsZones/{self.dns.zone.name}"
+
+    @property
+    def managed_zone_path(self) -> str | None:
+        """``projects/P/managedZones/NAME`` of the Cloud DNS zone (``None`` without one)."""
+        if self.dns is None or self.dns.managed_zone is None:
+            return None
+        return f"projects/{self.project}/managedZones/{self.dns.managed_zone}"
+
+    @property
+    def record_path(self) -> str | None:
+        """``projects/P/managedZones/ZONE/rrsets/NAME/A`` of the A record (``None`` without one)."""
+        zone = self.managed_zone_path
+        if zone is None or self.dns is None or self.dns.record is None:
+            return None
+        return f"{zone}/rrsets/{self.dns.record}/A"
+
+    def peered_dns_domain_path(self, project: str, network: str) -> str | None:
+        """``projects/P/global/networks/NET/peeredDnsDomains/NAME`` on the network peered with
+        Apigee (``project``/``network``, read from the organization; ``None`` without a zone)."""
+        if self.dns is None or self.dns.zone is None:
+            return None
+        return f"projects/{project}/global/networks/{network}/peeredDnsDomains/{self.dns.zone.name}"
+
+    @property
     def target_host_name(self) -> str | None:
         """The DNS name to use in a TargetEndpoint URL (``dns.record`` without its final dot)."""
         if self.dns is None or self.dns.record is None:

@@ -54,6 +54,10 @@ def test_plan_fresh_environment_lists_creates_and_writes_nothing(
         ("DnsZone", Action.CREATE),
         ("DnsRecord", Action.CREATE),
     ]
+    assert [(c.kind, c.action) for c in plan.references] == [
+        ("ForwardingRule", Action.NOOP),  # referenced: checked, never changed
+        ("ManagedZone", Action.NOOP),
+    ]
 
 
 def test_apply_seed_scenario_converges_in_sync(producer: EmulatorServer, seed_spec: SouthboundSpec) -> None:
@@ -63,7 +67,7 @@ def test_apply_seed_scenario_converges_in_sync(producer: EmulatorServer, seed_sp
     assert report.state is Realization.IN_SYNC, report.to_text()
     assert {d.sub_system_type for d in report.details} == {
         "NatSubnet", "Firewall", "ForwardingRule", "ServiceAttachment", "EndpointAttachment",
-        "IamBinding", "DnsZone", "DnsRecord",
+        "IamBinding", "DnsZone", "ManagedZone", "DnsRecord",
     }  # fmt: skip
     attachment = ApigeeClient("my-organization").endpoint_attachments.get("gkebackend")
     assert attachment.ready
@@ -449,9 +453,9 @@ def test_apply_retries_dns_zone_while_the_iam_grant_propagates(
 def test_dns_zone_permission_denied_beyond_the_window_is_raised(
     producer: EmulatorServer, seed_spec: SouthboundSpec, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from apigee_psc.southbound import engine
+    from apigee_psc.southbound.resources import dns_zone
 
-    monkeypatch.setattr(engine, "IAM_PROPAGATION_SECONDS", 0.0)
+    monkeypatch.setattr(dns_zone, "IAM_PROPAGATION_SECONDS", 0.0)
     producer.configure(iam_propagation_seconds=60.0)
     with pytest.raises(errors.PermissionDenied) as caught:
         southbound(seed_spec).apply()

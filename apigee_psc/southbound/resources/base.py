@@ -1,0 +1,503 @@
+"""The protocol every resource kind implements, and what the runner hands to it.
+
+A :class:`Reconciler` knows one kind of resource (the NAT subnet, the service attachment, ...):
+how to :meth:`~Reconciler.read` it, how it differs from the spec (:meth:`~Reconciler.diff`,
+a typed :class:`~apigee_psc.southbound.plan.Change` holding the live and the wanted object),
+how to carry a change out (:meth:`~Reconciler.apply`), how to report it
+(:meth:`~Reconciler.realize`) and how to delete it. The engine knows no kind: it reads every
+kind, diffs, orders steps by ``depends_on`` and reports, in the manner of octoDNS's
+``BaseProvider.plan()/apply()`` that know nothing about record types.
+
+``realize`` is built on ``diff``: an entity is ``in_sync`` exactly when its assessment is a
+no-op without problems, so status can never call in sync what plan would change.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from apigee_psc import errors, names
+from apigee_psc.southbound.plan import Action, Change, EntityStatus, FieldDiff, Plan, Problem, Realization
+
+if TYPE_CHECKING:
+    import google.auth.credentials
+
+    from apigee_psc._http import RetryPolicy
+    from apigee_psc.apigee import ApigeeClient
+    from apigee_psc.cloud import CloudDnsClient, ResourceManagerClient, ServiceNetworkingClient
+    from apigee_psc.compute import ComputeClient
+    from apigee_psc.southbound.spec import SouthboundSpec
+    from apigee_psc.waiters import Schedule, WaitProgress
+
+__all__ = [
+    "OWNER_MARK",
+    "OWNER_TXT_PREFIX",
+    "Assessment",
+    "Clients",
+    "Context",
+    "Grant",
+    "OrgInfo",
+    "PlanRefused",
+    "PlanStale",
+    "Reconciler",
+    "Seen",
+    "Snapshot",
+    "Step",
+    "owned_by_us",
+]
+
+logger = logging.getLogger("apigee_psc")
+
+#: How the Compute resources apigee-psc creates are marked (the start of their ``description``).
+OWNER_MARK = "managed by apigee-psc"
+#: The TXT record beside an A record apigee-psc wrote (the external-dns registry's idea).
+OWNER_TXT_PREFIX = "heritage=apigee-psc"
+
+
+def owned_by_us(description: str | None) -> bool:
+    """True if a Compute resource's ``description`` carries apigee-psc's mark."""
+    return (description or "").startswith(OWNER_MARK)
+
+
+def short(name: str | None) -> str:
+    """The last segment of a resource name or URL."""
+    return (name or "").rstrip("/").rsplit("/", 1)[-1]
+
+
+def message(error: BaseException) -> str:
+    """An error as one line for a report."""
+    if isinstance(error, errors.ApiError):
+        return f"{error.status_code} {error.rpc_status or ''}: {error.message}".replace(" :", ":")
+    return str(error)
+
+
+class PlanRefused(errors.ApigeePscError):
+    """A plan cannot be applied: it has problems (including a resource apigee-psc must not
+    change or delete), or it no longer describes the live state."""
+
+    def __init__(self, plan: Plan, reasons: list[str] | tuple[str, ...]) -> None:
+        self.plan = plan
+        self.reasons = list(reasons)
+        super().__init__("cannot apply: " + "; ".join(self.reasons))
+
+    @classmethod
+    def of(cls, spec: SouthboundSpec, kind: str, text: str, change: Change | None = None) -> PlanRefused:
+        """Refuse with one problem of ``kind``."""
+        plan = Plan(spec.source, spec.organization, (change,) if change else (), (Problem(kind, text),))
+        return cls(plan, [f"{kind}: {text}"])
+
+
+class PlanStale(PlanRefused):
+    """A saved plan no longer matches what a fresh read of the resources it changes shows."""
+
+
+@dataclass(frozen=True)
+class OrgInfo:
+    """What the engine needs of the Apigee organization (read once per plan)."""
+
+    name: str
+    apigee_project_id: str | None = None
+    disable_vpc_peering: bool = False
+    project_id: str | None = None
+    authorized_network: str | None = None
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> OrgInfo:
+        """From the organization's JSON (``authorizedNetwork`` is kept for VPC-peered orgs)."""
+        from apigee_psc.models import Organization
+
+        org = Organization.from_api(data)
+        network = data.get("authorizedNetwork")
+        return cls(org.name, org.apigee_project_id, org.disable_vpc_peering, org.project_id, network or None)
+
+    @classmethod
+    def from_plan(cls, plan: Plan) -> OrgInfo:
+        """The organization as the plan saw it."""
+        return cls(
+            plan.organization,
+            plan.apigee_project_id,
+            bool(plan.disable_vpc_peering),
+            plan.organization_project_id,
+            plan.authorized_network,
+        )
+
+    @property
+    def own_project(self) -> str:
+        """The organization's own project (``projectId``), checked: a bad value is reported as
+        the organization's, not as the spec's ``project``."""
+        project = self.project_id or self.name
+        return names.validate_project_id(project, f"projectId of organization {self.name}")
+
+    @property
+    def peered_network(self) -> tuple[str, str]:
+        """(project, network) of the VPC network peered with Apigee: the organization's
+        ``authorizedNetwork`` (``NAME`` in its own project, or ``projects/P/global/networks/NAME``)."""
+        parts = (self.authorized_network or "default").strip("/").split("/")
+        if "projects" in parts[:-1]:
+            return parts[parts.index("projects") + 1], parts[-1]
+        return self.own_project, parts[-1]
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Whether ``member`` (the Apigee service agent) holds ``role`` on ``project``."""
+
+    member: str
+    granted: bool
+    role: str = "roles/dns.peer"
+    project: str = ""
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What one kind's read found: the live object (``None`` when absent), or the error that
+    stopped the read; ``extra`` holds the side reads a kind needs for planning (other subnets
+    of the network, an operation in flight, ...)."""
+
+    live: Any = None
+    error: BaseException | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def found(self) -> bool:
+        """True if the resource exists."""
+        return self.live is not None
+
+
+Snapshot = Mapping[str, Seen]
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """One kind's diff: the change, the problems that stop an apply, and whether the live
+    resource is apigee-psc's own (``None``: absent, or a kind that carries no mark)."""
+
+    change: Change
+    problems: tuple[str, ...] = ()
+    owned: bool | None = None
+
+    @property
+    def noop(self) -> bool:
+        """True when apply has nothing to do and nothing stops it: the entity is in sync."""
+        return self.change.action is Action.NOOP and not self.problems
+
+
+class Clients:
+    """The API clients of one connection, each built on first use with the same options."""
+
+    def __init__(
+        self,
+        spec: SouthboundSpec,
+        *,
+        credentials: google.auth.credentials.Credentials | None = None,
+        quota_project_id: str | None = None,
+        endpoint: str | None = None,
+        retry: RetryPolicy | None = None,
+        schedule: Schedule | None = None,
+        sleep: Callable[[float], None],
+        clock: Callable[[], float],
+        given: Mapping[str, object] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.schedule = schedule
+        self.options: dict[str, Any] = {
+            "credentials": credentials,
+            "quota_project_id": quota_project_id,
+            "endpoint": endpoint,
+            "retry": retry,
+            "sleep": sleep,
+            "clock": clock,
+        }
+        for key, value in (given or {}).items():
+            if value is not None:
+                self.__dict__[key] = value
+
+    @cached_property
+    def apigee(self) -> ApigeeClient:
+        """The Apigee client of the spec's organization."""
+        from apigee_psc.apigee import ApigeeClient
+
+        return ApigeeClient(self.spec.organization, schedule=self.schedule, **self.options)
+
+    @cached_property
+    def compute(self) -> ComputeClient:
+        """The Compute client of the producer project and region."""
+        from apigee_psc.compute import ComputeClient
+
+        return ComputeClient(self.spec.project, self.spec.region, **self.options)
+
+    @cached_property
+    def dns(self) -> CloudDnsClient:
+        """The Cloud DNS client."""
+        from apigee_psc.cloud import CloudDnsClient
+
+        return CloudDnsClient(**self.options)
+
+    @cached_property
+    def resource_manager(self) -> ResourceManagerClient:
+        """The Resource Manager client (project numbers, IAM)."""
+        from apigee_psc.cloud import ResourceManagerClient
+
+        return ResourceManagerClient(**self.options)
+
+    @cached_property
+    def service_networking(self) -> ServiceNetworkingClient:
+        """The Service Networking client (peered DNS domains)."""
+        from apigee_psc.cloud import ServiceNetworkingClient
+
+        return ServiceNetworkingClient(**self.options)
+
+
+@dataclass
+class Context:
+    """What every reconciler works with: the spec, the clients, the organization as read, and
+    the run's options (``adopt``, ``timeout``, ``revoke_iam`` for destroy)."""
+
+    spec: SouthboundSpec
+    clients: Clients
+    org: OrgInfo
+    adopt: bool = False
+    timeout: float = 1800.0
+    sleep: Callable[[float], None] = field(default=lambda _: None)
+    clock: Callable[[], float] = field(default=lambda: 0.0)
+    revoke_iam: bool = False
+
+    @property
+    def mark(self) -> str:
+        """The ``description`` of the Compute resources this spec creates."""
+        return f"{OWNER_MARK} for {self.spec.endpoint_attachment_path}"
+
+    @property
+    def owner_txt(self) -> str:
+        """The TXT record that marks the A record as this spec's."""
+        return f'"{OWNER_TXT_PREFIX},apigee-psc/owner={self.spec.endpoint_attachment_path}"'
+
+
+class Step(Protocol):
+    """What the runner gives a reconciler's ``apply``/``delete``: progress and the org lock."""
+
+    label: str
+
+    def event(self, status: str, detail: str = "", *, state: str | None = None) -> None:
+        """Report progress (``started``, ``waiting``, ``done``, ``skipped``)."""
+
+    def waiting(self) -> Callable[[WaitProgress], None]:
+        """A ``progress`` callback for a client's wait, reported as this step's."""
+
+    def org_lock(self) -> AbstractContextManager[None]:
+        """Hold this process's lock on the organization (one Apigee operation at a time)."""
+
+
+class Reconciler:
+    """One kind of resource. Subclasses set ``kind`` and ``depends_on`` and implement
+    ``applies``, ``name``, ``path``, ``read``, ``diff``, ``apply`` and ``delete``.
+
+    ``managed`` is False for what the spec only references (never created nor deleted);
+    ``replaceable`` allows apply to delete and create it again when it differs.
+    """
+
+    kind: ClassVar[str]
+    depends_on: ClassVar[tuple[str, ...]] = ()
+    managed: ClassVar[bool] = True
+    replaceable: ClassVar[bool] = False
+    #: Compute resources carry apigee-psc's mark in their ``description``.
+    marked: ClassVar[bool] = False
+
+    def applies(self, spec: SouthboundSpec, org: OrgInfo) -> bool:
+        """True if the spec (and the organization's networking mode) has this kind."""
+        return True
+
+    def name(self, spec: SouthboundSpec) -> str:
+        """The resource's short name."""
+        raise NotImplementedError
+
+    def path(self, spec: SouthboundSpec, org: OrgInfo) -> str:
+        """The resource's full path (built by the spec)."""
+        raise NotImplementedError
+
+    def read(self, ctx: Context, *, full: bool) -> Seen:
+        """Read the live resource; ``full`` adds the side reads only a plan needs."""
+        raise NotImplementedError
+
+    def diff(self, ctx: Context, snap: Snapshot) -> Assessment:
+        """How the live resource differs from the spec."""
+        raise NotImplementedError
+
+    def apply(self, ctx: Context, change: Change, snap: Snapshot, step: Step) -> Any:
+        """Carry out ``change``; returns the resource as it now is when known (else ``None``)."""
+        raise NotImplementedError
+
+    def delete(self, ctx: Context, seen: Seen, step: Step) -> None:
+        """Delete the live resource (it exists and apigee-psc may delete it)."""
+        raise NotImplementedError
+
+    # -- shared behaviour -------------------------------------------------------------
+
+    def owner(self, ctx: Context, seen: Seen) -> bool | None:
+        """True if the live resource is apigee-psc's, False if not, None when absent or unmarked."""
+        if "owned" in seen.extra:  # as a saved plan recorded it
+            return bool(seen.extra["owned"]) if seen.extra["owned"] is not None else None
+        if not self.marked or seen.live is None:
+            return None
+        return owned_by_us(getattr(seen.live, "description", ""))
+
+    def change(
+        self,
+        ctx: Context,
+        action: Action,
+        live: Any,
+        wanted: Any,
+        fields: tuple[FieldDiff, ...] | list[FieldDiff] = (),
+        note: str = "",
+        operation: str | None = None,
+    ) -> Change:
+        """A change of this kind."""
+        spec = ctx.spec
+        return Change(
+            action, self.kind, self.name(spec), self.path(spec, ctx.org), tuple(fields), note, operation, live, wanted
+        )
+
+    def assess(self, ctx: Context, snap: Snapshot) -> Assessment:
+        """:meth:`diff` plus the rules every kind obeys: what apigee-psc did not create is
+        never changed unless adopted, and only a ``replaceable`` kind is ever replaced."""
+        found = self.diff(ctx, snap)
+        change, problems = found.change, list(found.problems)
+        owned = self.owner(ctx, snap.get(self.kind, Seen()))
+        diffs = "; ".join(change.diffs)
+        if change.action in (Action.UPDATE, Action.REPLACE):
+            if owned is False and not ctx.adopt:
+                problems.append(
+                    f"{change.name} exists and differs from the spec ({diffs}), but apigee-psc did not create it,"
+                    " so it will not change it: make the spec match it, or set adopt: true in the spec (--adopt)"
+                    " to take it over"
+                )
+            elif change.action is Action.REPLACE and not self.replaceable:
+                problems.append(
+                    f"{change.name} would have to be replaced ({diffs}); apigee-psc does not delete what may be in"
+                    " use: destroy it first, or change the spec back"
+                )
+        return Assessment(replace(change, owned=owned), tuple(problems), owned)
+
+    def realize(self, ctx: Context, snap: Snapshot, assessment: Assessment) -> EntityStatus:
+        """The entity's realization: ``in_sync`` exactly when ``assessment`` is a no-op;
+        otherwise why not (see :meth:`lifecycle` for kinds with a lifecycle of their own)."""
+        seen = snap.get(self.kind, Seen())
+        change = assessment.change
+        ident = change.resource_id
+        if seen.error is not None:
+            return EntityStatus(self.kind, ident, Realization.UNKNOWN, message(seen.error))
+        observed = self.observed(seen)
+        if assessment.noop:
+            return EntityStatus(self.kind, ident, Realization.IN_SYNC, self.in_sync_note(ctx, snap, change), observed)
+        if seen.live is None:
+            text = assessment.problems[0] if assessment.problems else self.missing(change)
+            return EntityStatus(self.kind, ident, Realization.NOT_FOUND, text, observed)
+        state, text = self.lifecycle(ctx, snap, assessment)
+        return EntityStatus(self.kind, ident, state, text, observed)
+
+    def lifecycle(self, ctx: Context, snap: Snapshot, assessment: Assessment) -> tuple[Realization, str]:
+        """State and message of an existing entity that is not in sync (by default: apply
+        would change it, so it is in progress)."""
+        change = assessment.change
+        if change.action is Action.NOOP:
+            return Realization.FAILED, "; ".join(assessment.problems)
+        what = "; ".join(change.diffs) or change.note or change.action.value
+        return Realization.IN_PROGRESS, f"differs from the spec, apply would {change.action.value} it: {what}"
+
+    def in_sync_note(self, ctx: Context, snap: Snapshot, change: Change) -> str | None:
+        """A message for an in-sync entity (e.g. consumers kept that the spec does not name)."""
+        return None
+
+    def missing(self, change: Change) -> str:
+        """Why an absent entity is not in sync."""
+        return f"{self.kind} does not exist"
+
+    def summary(self, live: Any) -> tuple[str, str | None]:
+        """The detail and state of the ``done`` progress event after applying (by default none)."""
+        return "", None
+
+    def delete_problem(self, ctx: Context, seen: Seen) -> str | None:
+        """Why deleting the live resource would harm others (a destroy problem unless forced)."""
+        return None
+
+    def keep_reason(self, ctx: Context, seen: Seen) -> str | None:
+        """Why destroy leaves this resource in place (``None``: it deletes it if it may)."""
+        return None if self.managed else "referenced, not owned: kept"
+
+    def observed(self, seen: Seen) -> dict[str, Any]:
+        """Live values worth showing beside the state."""
+        return {}
+
+    def adopt_existing(self, ctx: Context, snap: Snapshot, step: Step, create: Callable[[], object]) -> Any:
+        """Create; if it appeared under the same name since the plan, adopt it only if it
+        matches the spec or is apigee-psc's own (then bring it to the spec), else refuse."""
+        try:
+            create()
+            return None
+        except errors.AlreadyExists:
+            fresh = {**snap, self.kind: self.read(ctx, full=False)}
+        found = self.assess(ctx, fresh)
+        if found.noop:
+            logger.info("apply: %s %s already exists and matches the spec; adopting it", self.kind, found.change.name)
+            return fresh[self.kind].live
+        if (found.owned is False and not ctx.adopt) or found.problems:
+            text = (
+                f"{found.change.name} appeared since the plan, was not created by apigee-psc and differs from the"
+                f" spec ({'; '.join(found.change.diffs)}): it is left as it is (adopt: true / --adopt takes it over)"
+            )
+            raise PlanRefused.of(ctx.spec, self.kind, text, found.change)
+        return self.apply(ctx, found.change, fresh, step)
+
+
+def read_or_error(fn: Callable[[], Any], **extra: Callable[[], Any]) -> Seen:
+    """A :class:`Seen` from ``fn`` (NotFound is absence, other library errors are kept), with
+    side reads ``extra`` (each absent on NotFound)."""
+    try:
+        live = fn()
+    except errors.NotFound:
+        live = None
+    except errors.ApigeePscError as exc:
+        return Seen(None, exc)
+    side: dict[str, Any] = {}
+    for key, read in extra.items():
+        try:
+            side[key] = read()
+        except errors.NotFound:
+            side[key] = None
+        except errors.ApigeePscError as exc:
+            return Seen(live, exc)
+    return Seen(live, None, side)
+
+
+def delete_apigee(
+    ctx: Context, step: Step, name: str, delete: Callable[..., Any], wait_until_deleted: Callable[..., Any]
+) -> None:
+    """Delete an Apigee resource holding this process's organization lock until its operation
+    is done, then wait until it is gone (a 404 on the delete means it already is)."""
+    with step.org_lock():
+        try:
+            operation = delete(name, timeout=ctx.timeout, progress=step.waiting())
+            ctx.clients.apigee.operations.wait(operation, timeout=ctx.timeout, progress=step.waiting())
+        except errors.NotFound:
+            logger.info("destroy: %s already gone", step.label)
+    wait_until_deleted(name, timeout=ctx.timeout, progress=step.waiting())
+
+
+def with_live(snap: Snapshot, kind: str, live: Any) -> dict[str, Seen]:
+    """``snap`` with ``kind``'s live object replaced."""
+    return {**snap, kind: replace(snap.get(kind, Seen()), live=live, error=None)}
+
+
+def live_of(snap: Snapshot, kind: str) -> Any:
+    """The live object of ``kind`` in ``snap`` (``None`` when absent or unread)."""
+    seen = snap.get(kind)
+    return seen.live if seen is not None else None
+
+
+#: Types of this package that plans carry (see :mod:`apigee_psc.southbound.codec`).
+WIRE_TYPES: list[type[Any]] = [Grant, OrgInfo]

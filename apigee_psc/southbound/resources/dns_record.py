@@ -1,0 +1,99 @@
+"""The A record pointing at the endpoint attachment's host, with its ownership TXT record.
+
+Like external-dns's TXT registry, apigee-psc writes a TXT record of the same name that names
+the spec owning the A record (before the A record, so a crash between the two leaves a mark,
+never an unmarked record). An A record without this spec's mark is someone else's: it is
+never overwritten nor deleted unless adopted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apigee_psc import errors
+from apigee_psc.cloud import RecordSet
+from apigee_psc.models import EndpointAttachment
+from apigee_psc.southbound.plan import Action, Change, FieldDiff
+from apigee_psc.southbound.resources.base import (
+    Assessment,
+    Context,
+    OrgInfo,
+    Reconciler,
+    Seen,
+    Snapshot,
+    Step,
+    live_of,
+    read_or_error,
+)
+from apigee_psc.southbound.spec import SouthboundSpec
+
+TTL = 300
+UNKNOWN_HOST = "(host known after apply)"
+
+
+class DnsRecordReconciler(Reconciler):
+    """``dns.record`` in ``dns.managed_zone``: an A record to the endpoint attachment's host."""
+
+    kind = "DnsRecord"
+    depends_on = ("EndpointAttachment", "DnsZone", "PeeredDnsDomain", "ManagedZone")
+
+    def applies(self, spec: SouthboundSpec, org: OrgInfo) -> bool:
+        return spec.dns is not None and spec.dns.record is not None and spec.dns.managed_zone is not None
+
+    def name(self, spec: SouthboundSpec) -> str:
+        assert spec.dns is not None and spec.dns.record is not None
+        return spec.dns.record
+
+    def path(self, spec: SouthboundSpec, org: object) -> str:
+        return spec.record_path or ""
+
+    def _zone(self, ctx: Context) -> str:
+        assert ctx.spec.dns is not None and ctx.spec.dns.managed_zone is not None
+        return ctx.spec.dns.managed_zone
+
+    def read(self, ctx: Context, *, full: bool) -> Seen:
+        records, project, zone, name = ctx.clients.dns.records, ctx.spec.project, self._zone(ctx), self.name(ctx.spec)
+        return read_or_error(
+            lambda: records.get(project, zone, name, "A"), txt=lambda: records.get(project, zone, name, "TXT")
+        )
+
+    def owner(self, ctx: Context, seen: Seen) -> bool | None:
+        if "owned" in seen.extra or seen.live is None:
+            return super().owner(ctx, seen)
+        txt: RecordSet | None = seen.extra.get("txt")
+        return txt is not None and ctx.owner_txt in txt.rrdatas
+
+    def diff(self, ctx: Context, snap: Snapshot) -> Assessment:
+        attachment: EndpointAttachment | None = live_of(snap, "EndpointAttachment")
+        host = attachment.host if attachment is not None else None
+        wanted = RecordSet(self.name(ctx.spec), "A", TTL, (host,) if host else ())
+        live: RecordSet | None = live_of(snap, self.kind)
+        if live is None:
+            return Assessment(
+                self.change(ctx, Action.CREATE, None, wanted, [FieldDiff("A", None, host or UNKNOWN_HOST)])
+            )
+        values = tuple(sorted(live.rrdatas))
+        if host is None or values != (host,):
+            return Assessment(
+                self.change(ctx, Action.UPDATE, live, wanted, [FieldDiff("A", values, host or UNKNOWN_HOST)])
+            )
+        return Assessment(self.change(ctx, Action.NOOP, live, wanted, note=f"A {host}"))
+
+    def apply(self, ctx: Context, change: Change, snap: Snapshot, step: Step) -> Any:
+        spec = ctx.spec
+        attachment: EndpointAttachment | None = live_of(snap, "EndpointAttachment")
+        if attachment is None or not attachment.host:
+            attachment = ctx.clients.apigee.endpoint_attachments.get(spec.endpoint_attachment.name)
+        if not attachment.host:
+            raise errors.FailedPrecondition(
+                f"endpoint attachment {attachment.name} has no host yet; cannot write the A record", status_code=0
+            )
+        records, zone, name = ctx.clients.dns.records, self._zone(ctx), self.name(spec)
+        records.upsert(spec.project, zone, name, [ctx.owner_txt], type="TXT", ttl=TTL)
+        records.upsert_a(spec.project, zone, name, [attachment.host], ttl=TTL)
+        return RecordSet(name, "A", TTL, (attachment.host,))
+
+    def delete(self, ctx: Context, seen: Seen, step: Step) -> None:
+        records, zone, name = ctx.clients.dns.records, self._zone(ctx), self.name(ctx.spec)
+        records.delete(ctx.spec.project, zone, name, "A")
+        records.delete(ctx.spec.project, zone, name, "TXT")

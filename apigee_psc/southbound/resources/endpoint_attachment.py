@@ -1,0 +1,172 @@
+"""The Apigee endpoint attachment the spec creates, and its connection.
+
+Created under the organization lock (one Apigee operation at a time), then waited on until
+ACTIVE and ACCEPTED. Its realization follows the connection state through the one
+:func:`~apigee_psc.diagnosis.diagnose_connection`, so status and a failed apply explain a
+connection the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apigee_psc import errors
+from apigee_psc.diagnosis import Diagnosis, diagnose_connection
+from apigee_psc.models import EndpointAttachment, Operation
+from apigee_psc.southbound.plan import Action, Change, FieldDiff, Realization
+from apigee_psc.southbound.resources.base import (
+    Assessment,
+    Context,
+    OrgInfo,
+    Reconciler,
+    Seen,
+    Snapshot,
+    Step,
+    delete_apigee,
+    live_of,
+    logger,
+    read_or_error,
+    short,
+)
+from apigee_psc.southbound.spec import SouthboundSpec
+
+_SETTING_UP = ("CREATING", "UPDATING", "STATE_UNSPECIFIED")
+
+
+def explain(ctx: Context, attachment: EndpointAttachment, service_attachment: Any) -> Diagnosis:
+    """The diagnosis of ``attachment``'s connection with the live service attachment (or ``None``)."""
+    return diagnose_connection(
+        attachment.connection_state,
+        apigee_project_id=ctx.org.apigee_project_id,
+        service_attachment=attachment.service_attachment or ctx.spec.service_attachment_path,
+        live_service_attachment=service_attachment,
+    )
+
+
+class EndpointAttachmentReconciler(Reconciler):
+    """``endpoint_attachment``: in the spec's region, on the spec's service attachment."""
+
+    kind = "EndpointAttachment"
+    depends_on = ("ServiceAttachment",)
+
+    def name(self, spec: SouthboundSpec) -> str:
+        return spec.endpoint_attachment.name
+
+    def path(self, spec: SouthboundSpec, org: OrgInfo) -> str:
+        return spec.endpoint_attachment_path
+
+    def read(self, ctx: Context, *, full: bool) -> Seen:
+        attachments = ctx.clients.apigee.endpoint_attachments
+        seen = read_or_error(lambda: attachments.get(self.name(ctx.spec)))
+        if not full or seen.error is not None:
+            return seen
+        extra: dict[str, Any] = {}
+        side = read_or_error(lambda: attachments.find_by_service_attachment(ctx.spec.service_attachment_path))
+        if side.error is not None:
+            return Seen(seen.live, side.error)
+        extra["attachment_for_sa"] = side.live
+        if seen.live is None:
+            pending = read_or_error(lambda: self._pending(ctx))
+            if pending.error is not None:
+                return Seen(None, pending.error)
+            extra["pending_operation"] = pending.live
+        return Seen(seen.live, None, extra)
+
+    @staticmethod
+    def _pending(ctx: Context) -> Operation | None:
+        for operation in ctx.clients.apigee.operations.list():
+            if not operation.done and operation.target == ctx.spec.endpoint_attachment_path:
+                return operation
+        return None
+
+    def diff(self, ctx: Context, snap: Snapshot) -> Assessment:
+        spec = ctx.spec
+        seen = snap.get(self.kind, Seen())
+        wanted = EndpointAttachment(
+            spec.endpoint_attachment.name, spec.region, spec.service_attachment_path, spec.endpoint_attachment_path
+        )
+        problems: list[str] = []
+        other: EndpointAttachment | None = seen.extra.get("attachment_for_sa")
+        if other is not None and other.name != wanted.name:
+            problems.append(
+                f"endpoint attachment {other.name} of organization {spec.organization} already uses "
+                f"{spec.service_attachment_path}; Apigee allows one endpoint attachment per service "
+                f"attachment (rename endpoint_attachment.name to {other.name!r} to adopt it)"
+            )
+        live: EndpointAttachment | None = seen.live
+        if live is None:
+            pending: Operation | None = seen.extra.get("pending_operation")
+            if pending is not None:
+                note = f"operation {pending.name} in progress"
+                return Assessment(self.change(ctx, Action.WAIT, None, wanted, (), note, pending.name), tuple(problems))
+            created = [FieldDiff("service_attachment", None, spec.service_attachment_path)]
+            return Assessment(self.change(ctx, Action.CREATE, None, wanted, created), tuple(problems))
+        if short(live.service_attachment) != spec.service_attachment.name or live.location != spec.region:
+            moved = FieldDiff("service_attachment", live.service_attachment, spec.service_attachment_path)
+            return Assessment(self.change(ctx, Action.REPLACE, live, wanted, [moved]), tuple(problems))
+        if not live.ready:
+            note = f"{live.state}/{live.connection_state}"
+            return Assessment(self.change(ctx, Action.WAIT, live, wanted, note=note), tuple(problems))
+        return Assessment(self.change(ctx, Action.NOOP, live, wanted, note=f"host {live.host}"), tuple(problems))
+
+    def lifecycle(self, ctx: Context, snap: Snapshot, assessment: Assessment) -> tuple[Realization, str]:
+        live: EndpointAttachment = snap[self.kind].live
+        if assessment.change.action is not Action.WAIT:
+            return super().lifecycle(ctx, snap, assessment)
+        if str(live.state) in _SETTING_UP:
+            return Realization.IN_PROGRESS, f"state {live.state}"
+        if str(live.state) == "DELETING":
+            return Realization.FAILED, "the endpoint attachment is being deleted"
+        diagnosis = explain(ctx, live, live_of(snap, "ServiceAttachment"))
+        return (Realization.FAILED if diagnosis.terminal else Realization.IN_PROGRESS), str(diagnosis)
+
+    def in_sync_note(self, ctx: Context, snap: Snapshot, change: Change) -> str | None:
+        diagnosis = explain(ctx, snap[self.kind].live, live_of(snap, "ServiceAttachment"))
+        return str(diagnosis) if diagnosis.fix else None
+
+    def observed(self, seen: Seen) -> dict[str, Any]:
+        live: EndpointAttachment | None = seen.live
+        if live is None:
+            return {}
+        return {"state": str(live.state), "connection_state": str(live.connection_state), "host": live.host}
+
+    def summary(self, live: Any) -> tuple[str, str | None]:
+        if not isinstance(live, EndpointAttachment):
+            return "", None
+        return f"host {live.host}", f"{live.state}/{live.connection_state}"
+
+    def apply(self, ctx: Context, change: Change, snap: Snapshot, step: Step) -> Any:
+        spec = ctx.spec
+        apigee = ctx.clients.apigee
+        name = self.name(spec)
+        if change.action is Action.CREATE:
+            with step.org_lock():
+                try:
+                    operation = apigee.endpoint_attachments.create(
+                        name,
+                        location=spec.region,
+                        service_attachment=spec.service_attachment_path,
+                        timeout=ctx.timeout,
+                        progress=step.waiting(),
+                    )
+                except errors.AlreadyExists:
+                    logger.info("apply: endpoint attachment %s already exists; adopting it", name)
+                else:
+                    step.event("waiting", f"operation {operation.name}", state=operation.state)
+                    apigee.operations.wait(operation, timeout=ctx.timeout, progress=step.waiting())
+        elif change.operation:
+            apigee.operations.wait(change.operation, timeout=ctx.timeout, progress=step.waiting())
+        try:
+            return apigee.endpoint_attachments.wait_until_ready(name, timeout=ctx.timeout, progress=step.waiting())
+        except errors.ConnectionNotAccepted as exc:
+            if not isinstance(exc.attachment, EndpointAttachment):
+                raise
+            service_attachment = read_or_error(
+                lambda: ctx.clients.compute.service_attachments.get(spec.service_attachment.name)
+            ).live
+            diagnosis = explain(ctx, exc.attachment, service_attachment)
+            raise errors.ConnectionNotAccepted(diagnosis, attachment=exc.attachment) from None
+
+    def delete(self, ctx: Context, seen: Seen, step: Step) -> None:
+        attachments = ctx.clients.apigee.endpoint_attachments
+        delete_apigee(ctx, step, self.name(ctx.spec), attachments.delete, attachments.wait_until_deleted)
