@@ -1,4 +1,4 @@
-"""Declarative southbound connections: the spec (desired state) and, later, its engine.
+"""Declarative southbound connections: the spec (desired state), plans and the engine.
 
 Names are resolved lazily (PEP 562) so importing this package stays light.
 """
@@ -8,11 +8,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from apigee_psc.southbound.engine import FleetResult, PlanRefused, Southbound, apply_fleet, diagnose_attachment
+    from apigee_psc.southbound.engine import (
+        FleetResult,
+        PlanRefused,
+        PlanStale,
+        Southbound,
+        apply_fleet,
+        diagnose_attachment,
+    )
     from apigee_psc.southbound.plan import (
         Action,
         Change,
         EntityStatus,
+        FieldDiff,
         Plan,
         Problem,
         ProgressEvent,
@@ -37,11 +45,13 @@ __all__ = [
     "DnsZoneSpec",
     "EndpointAttachmentSpec",
     "EntityStatus",
+    "FieldDiff",
     "FirewallSpec",
     "FleetResult",
     "NatSubnetSpec",
     "Plan",
     "PlanRefused",
+    "PlanStale",
     "Problem",
     "ProgressEvent",
     "Realization",
@@ -54,8 +64,18 @@ __all__ = [
     "diagnose_attachment",
 ]
 
-_ENGINE = {"FleetResult", "PlanRefused", "Southbound", "apply_fleet", "diagnose_attachment"}
-_PLAN = {"Action", "Change", "EntityStatus", "Plan", "Problem", "ProgressEvent", "Realization", "RealizationReport"}
+_ENGINE = {"FleetResult", "PlanRefused", "PlanStale", "Southbound", "apply_fleet", "diagnose_attachment"}
+_PLAN = {
+    "Action",
+    "Change",
+    "EntityStatus",
+    "FieldDiff",
+    "Plan",
+    "Problem",
+    "ProgressEvent",
+    "Realization",
+    "RealizationReport",
+}
 _LAZY = {
     name: "apigee_psc.southbound.engine"
     if name in _ENGINE

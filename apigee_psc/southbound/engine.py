@@ -13,15 +13,12 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from apigee_psc import errors, waiters
-from apigee_psc.apigee import organization_lock
-from apigee_psc.southbound.plan import Action, Change, EntityStatus, Plan, Problem, ProgressEvent, Realization
+from apigee_psc.southbound.plan import Action, Change, EntityStatus, Plan, Problem, Realization
 from apigee_psc.southbound.plan import RealizationReport as Report
 from apigee_psc.southbound.resources import RECONCILERS, Reconciler
 from apigee_psc.southbound.resources.base import (
@@ -35,8 +32,8 @@ from apigee_psc.southbound.resources.base import (
     Seen,
     message,
     owned_by_us,
-    read_or_error,
 )
+from apigee_psc.southbound.runner import ProgressCallback, Run, StepReporter
 from apigee_psc.southbound.spec import SouthboundSpec
 from apigee_psc.target import target_endpoint_xml, target_url
 
@@ -47,14 +44,20 @@ if TYPE_CHECKING:
     from apigee_psc.apigee import ApigeeClient
     from apigee_psc.cloud import CloudDnsClient, ResourceManagerClient, ServiceNetworkingClient
     from apigee_psc.compute import ComputeClient
-    from apigee_psc.diagnosis import Diagnosis
     from apigee_psc.models import EndpointAttachment
 
-__all__ = ["OWNER_MARK", "FleetResult", "PlanRefused", "PlanStale", "Southbound", "apply_fleet", "owned_by_us"]
+__all__ = [
+    "OWNER_MARK",
+    "FleetResult",
+    "PlanRefused",
+    "PlanStale",
+    "Southbound",
+    "apply_fleet",
+    "diagnose_attachment",
+    "owned_by_us",
+]
 
 logger = logging.getLogger("apigee_psc")
-ProgressCallback = Callable[[ProgressEvent], None]
-Work = Callable[[Reconciler], tuple[bool, Any]]
 
 
 class Southbound:
@@ -215,7 +218,7 @@ class Southbound:
         after a crash finds what exists and waits on what is in progress. Raises
         :class:`~apigee_psc.errors.ConnectionNotAccepted` if the connection cannot be accepted.
         """
-        run = _Run(self, "apply", progress)
+        run = Run(self, "apply", progress)
         fresh = plan is None
         plan = self.plan() if plan is None else plan
         ctx = self._context(OrgInfo.from_plan(plan))
@@ -234,7 +237,7 @@ class Southbound:
                 return False, None
             started = self.clock()
             run.event(r, "started", change.action.value)
-            live = r.apply(ctx, change, snap, _Step(run, r, started))
+            live = r.apply(ctx, change, snap, StepReporter(run, r, started))
             if live is not None:
                 snap[r.kind] = Seen(live, None, {"owned": True if change.action is Action.CREATE else change.owned})
             detail, state = r.summary(live)
@@ -296,7 +299,7 @@ class Southbound:
         of other consumers, unless ``force``. The IAM grant is left unless ``revoke_iam``.
         Returns the changes made (and notes of what was kept).
         """
-        run = _Run(self, "destroy", progress)
+        run = Run(self, "destroy", progress)
         ctx = self._context(self._org(), revoke_iam=revoke_iam)
         kinds = self._kinds(ctx.org)
         snap = self._read(ctx, kinds, full=False)
@@ -322,7 +325,7 @@ class Southbound:
         def step(r: Reconciler) -> tuple[bool, Any]:
             run.event(r, "started", "delete")
             started = self.clock()
-            r.delete(ctx, snap[r.kind], _Step(run, r, started))
+            r.delete(ctx, snap[r.kind], StepReporter(run, r, started))
             done.append(r.change(ctx, Action.DELETE, snap[r.kind].live, None))
             run.event(r, "done", elapsed=self.clock() - started)
             return True, None
@@ -346,155 +349,6 @@ class Southbound:
         return target_endpoint_xml(host, self.spec.target_path)
 
 
-class _Run:
-    """Progress reporting and the dependency-ordered, overlapping execution of one apply or destroy."""
-
-    def __init__(self, owner: Southbound, phase: str, progress: ProgressCallback | None) -> None:
-        self.owner, self.phase, self.progress = owner, phase, progress
-        self.started = owner.clock()
-
-    def event(
-        self, r: Reconciler | None, status: str, detail: str = "", *, state: str | None = None, elapsed: float = 0.0
-    ) -> None:
-        spec = self.owner.spec
-        label = f"{r.kind} {r.name(spec)}" if r is not None else "SouthboundConnection"
-        event = ProgressEvent(self.phase, label, status, detail, state, elapsed, spec.source)
-        logger.info("%s", event.to_text())
-        if self.progress is not None:
-            self.progress(event)
-
-    def graph(self, kinds: Sequence[Reconciler], work: Work, *, reverse: bool = False) -> dict[str, tuple[bool, Any]]:
-        """Run ``work`` for each kind as soon as what it depends on (or, ``reverse``, what
-        depends on it) is done; the first failure stops new starts and is raised once the
-        running ones end."""
-        present = {r.kind for r in kinds}
-        after = {r.kind: {d for d in r.depends_on if d in present} for r in kinds}
-        if reverse:
-            after = {k: {o for o, deps in after.items() if k in deps} for k in after}
-        waiting = {r.kind: r for r in kinds}
-        running: dict[Future[tuple[bool, Any]], str] = {}
-        done: dict[str, tuple[bool, Any]] = {}
-        failure: BaseException | None = None
-        workers = max(1, min(self.owner.max_workers, len(kinds)))
-        with ThreadPoolExecutor(workers, thread_name_prefix=f"apigee-psc-{self.phase}") as pool:
-            while waiting or running:
-                for kind in [k for k in waiting if failure is None and after[k] <= done.keys()]:
-                    running[pool.submit(work, waiting.pop(kind))] = kind
-                if not running:
-                    break
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    kind = running.pop(future)
-                    if future.exception() is not None:
-                        failure = failure or future.exception()
-                    else:
-                        done[kind] = future.result()
-        if failure is not None:
-            raise failure
-        return done
-
-
-class _Step:
-    """What a reconciler's apply/delete reports through: progress, waits, the org lock."""
-
-    def __init__(self, run: _Run, r: Reconciler, started: float) -> None:
-        self.run, self.r, self.started = run, r, started
-        self.label = f"{r.kind} {r.name(run.owner.spec)}"
-
-    def event(self, status: str, detail: str = "", *, state: str | None = None) -> None:
-        self.run.event(self.r, status, detail, state=state, elapsed=self.run.owner.clock() - self.started)
-
-    def waiting(self) -> Callable[[waiters.WaitProgress], None]:
-        def report(update: waiters.WaitProgress) -> None:
-            waiter = waiters.WAITERS.get(update.waiter)
-            if update.waiter == "ORGANIZATION_LOCK":
-                awaited = f"for the organization lock (held by {update.subject})"
-            else:
-                awaited = f"for {waiter.awaits}" if waiter else update.waiter
-            self.event("waiting", awaited, state=update.state)
-
-        return report
-
-    @contextmanager
-    def org_lock(self) -> Iterator[None]:
-        """Hold this process's lock on the organization, waiting at most the timeout for it."""
-        owner = self.run.owner
-        lock = organization_lock(owner.spec.organization)
-        if not lock.acquire(blocking=False):
-            self.event("waiting", "for the organization lock (another operation of this process)")
-            if not lock.acquire(timeout=owner.timeout):
-                raise errors.WaitTimeout(
-                    f"the organization lock of {owner.spec.organization} (held by another operation of this process)",
-                    last_state="locked",
-                    elapsed=owner.clock() - self.started,
-                )
-        try:
-            yield
-        finally:
-            lock.release()
-
-
-def diagnose_attachment(
-    organization: str, name: str, *, apigee: ApigeeClient | None = None, **options: Any
-) -> tuple[EndpointAttachment, Diagnosis]:
-    """Read an endpoint attachment and explain its connection state, with the same diagnosis
-    as status and apply: the service attachment it points to is read too when the credentials
-    allow (else the diagnosis relies on the attachment alone). ``options`` are client options."""
-    from apigee_psc import names
-    from apigee_psc.apigee import ApigeeClient
-    from apigee_psc.compute import ComputeClient
-    from apigee_psc.diagnosis import diagnose_connection
-
-    client = apigee or ApigeeClient(organization, **options)
-    attachment = client.endpoint_attachments.get(name)
-
-    def read_service_attachment() -> Any:
-        project, region, sa_name = names.parse_service_attachment(attachment.service_attachment)
-        return ComputeClient(project, region, **options).service_attachments.get(sa_name)
-
-    seen = read_or_error(read_service_attachment)
-    if seen.error is not None:
-        logger.info("diagnose: service attachment %s not read: %s", attachment.service_attachment, seen.error)
-    diagnosis = diagnose_connection(
-        attachment.connection_state,
-        apigee_project_id=client.apigee_project_id(),
-        service_attachment=attachment.service_attachment,
-        live_service_attachment=seen.live,
-    )
-    return attachment, diagnosis
-
-
-@dataclass(frozen=True)
-class FleetResult:
-    """The outcome of one spec of a fleet: its report, or the error that stopped it."""
-
-    spec: SouthboundSpec
-    report: Report | None = None
-    error: BaseException | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True when the connection is in sync."""
-        return self.report is not None and self.report.ok
-
-
-def apply_fleet(
-    specs: Sequence[SouthboundSpec],
-    *,
-    progress: ProgressCallback | None = None,
-    max_workers: int = 4,
-    **options: Any,
-) -> list[FleetResult]:
-    """Apply several specs at once: Compute steps run concurrently across specs, and each
-    spec's Apigee operation starts as soon as its own service attachment exists (one at a time
-    per organization). Every spec is attempted; results come back in the order of ``specs``."""
-
-    def one(spec: SouthboundSpec) -> FleetResult:
-        try:
-            return FleetResult(spec, report=Southbound(spec, **options).apply(progress=progress))
-        except errors.ApigeePscError as exc:
-            logger.error("apply: %s failed: %s", spec.source or spec.endpoint_attachment.name, exc)
-            return FleetResult(spec, error=exc)
-
-    with ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="apigee-psc-fleet") as pool:
-        return list(pool.map(one, specs))
+# Public names that live beside the engine, importable from here as before.
+from apigee_psc.southbound.fleet import FleetResult, apply_fleet  # noqa: E402
+from apigee_psc.southbound.resources.endpoint_attachment import diagnose_attachment  # noqa: E402

@@ -22,9 +22,10 @@ from resource_kit import ORG, TENANT, context, ea, report, sa, snapshot, spec
 from apigee_psc import errors
 from apigee_psc.compute import ConnectedEndpoint, ConsumerProjectLimit, ForwardingRule
 from apigee_psc.southbound import Action, Plan, Realization, Southbound
-from apigee_psc.southbound.engine import PlanRefused, PlanStale, _Run
+from apigee_psc.southbound.engine import PlanRefused, PlanStale
 from apigee_psc.southbound.resources import RECONCILERS
 from apigee_psc.southbound.resources.base import Reconciler, Seen
+from apigee_psc.southbound.runner import Run
 
 NO_DNS = {"dns": None, "firewall": None}
 
@@ -150,7 +151,7 @@ def test_apply_with_a_plan_rereads_only_what_it_changes(monkeypatch: pytest.Monk
     plan = southbound.plan()
     assert [c.kind for c in plan.changes if c.action is not Action.NOOP] == ["EndpointAttachment"]
     reads.clear()
-    monkeypatch.setattr(_Run, "graph", lambda self, kinds, work, reverse=False: {})
+    monkeypatch.setattr(Run, "graph", lambda self, kinds, work, reverse=False: {})
     southbound.apply(plan=plan)
     assert reads[0] == "EndpointAttachment" and "ServiceAttachment" not in reads
 
@@ -229,12 +230,12 @@ def test_runner_starts_each_step_once_its_dependencies_are_done_and_overlaps_the
             log.append(f"end {r.kind}")
         return True, r.kind
 
-    done = _Run(Southbound(spec(**NO_DNS)), "apply", None).graph(kinds, work)
+    done = Run(Southbound(spec(**NO_DNS)), "apply", None).graph(kinds, work)
     assert set(done) == {"A", "B", "C", "D"}
     assert log.index("end A") < log.index("start C") and log.index("end C") < log.index("start D")
     assert log.index("end B") < log.index("start D")
     backwards: list[str] = []
-    _Run(Southbound(spec(**NO_DNS)), "destroy", None).graph(
+    Run(Southbound(spec(**NO_DNS)), "destroy", None).graph(
         kinds, lambda r: (backwards.append(r.kind), (True, None))[1], reverse=True
     )
     assert backwards.index("D") < backwards.index("C") < backwards.index("A")
@@ -250,7 +251,7 @@ def test_runner_failure_stops_new_steps_and_is_raised() -> None:
         return True, None
 
     with pytest.raises(errors.ServerError):
-        _Run(Southbound(spec(**NO_DNS)), "apply", None).graph([_Kind("A"), _Kind("C", ("A",))], work)
+        Run(Southbound(spec(**NO_DNS)), "apply", None).graph([_Kind("A"), _Kind("C", ("A",))], work)
     assert started == ["A"]
 
 

@@ -8,7 +8,7 @@ connection the same way.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apigee_psc import errors
 from apigee_psc.diagnosis import Diagnosis, diagnose_connection
@@ -29,6 +29,9 @@ from apigee_psc.southbound.resources.base import (
     short,
 )
 from apigee_psc.southbound.spec import SouthboundSpec
+
+if TYPE_CHECKING:
+    from apigee_psc.apigee import ApigeeClient
 
 _SETTING_UP = ("CREATING", "UPDATING", "STATE_UNSPECIFIED")
 
@@ -170,3 +173,32 @@ class EndpointAttachmentReconciler(Reconciler):
     def delete(self, ctx: Context, seen: Seen, step: Step) -> None:
         attachments = ctx.clients.apigee.endpoint_attachments
         delete_apigee(ctx, step, self.name(ctx.spec), attachments.delete, attachments.wait_until_deleted)
+
+
+def diagnose_attachment(
+    organization: str, name: str, *, apigee: ApigeeClient | None = None, **options: Any
+) -> tuple[EndpointAttachment, Diagnosis]:
+    """Read an endpoint attachment and explain its connection state, with the same diagnosis
+    as status and apply: the service attachment it points to is read too when the credentials
+    allow (else the diagnosis relies on the attachment alone). ``options`` are client options."""
+    from apigee_psc import names
+    from apigee_psc.apigee import ApigeeClient
+    from apigee_psc.compute import ComputeClient
+
+    client = apigee or ApigeeClient(organization, **options)
+    attachment = client.endpoint_attachments.get(name)
+
+    def read_service_attachment() -> Any:
+        project, region, sa_name = names.parse_service_attachment(attachment.service_attachment)
+        return ComputeClient(project, region, **options).service_attachments.get(sa_name)
+
+    seen = read_or_error(read_service_attachment)
+    if seen.error is not None:
+        logger.info("diagnose: service attachment %s not read: %s", attachment.service_attachment, seen.error)
+    diagnosis = diagnose_connection(
+        attachment.connection_state,
+        apigee_project_id=client.apigee_project_id(),
+        service_attachment=attachment.service_attachment,
+        live_service_attachment=seen.live,
+    )
+    return attachment, diagnosis

@@ -1,0 +1,56 @@
+"""Applying several specs at once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from apigee_psc import errors
+from apigee_psc.southbound.plan import RealizationReport as Report
+from apigee_psc.southbound.runner import ProgressCallback
+from apigee_psc.southbound.spec import SouthboundSpec
+
+__all__ = ["FleetResult", "apply_fleet"]
+
+logger = logging.getLogger("apigee_psc")
+
+
+@dataclass(frozen=True)
+class FleetResult:
+    """The outcome of one spec of a fleet: its report, or the error that stopped it."""
+
+    spec: SouthboundSpec
+    report: Report | None = None
+    error: BaseException | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the connection is in sync."""
+        return self.report is not None and self.report.ok
+
+
+def apply_fleet(
+    specs: Sequence[SouthboundSpec],
+    *,
+    progress: ProgressCallback | None = None,
+    max_workers: int = 4,
+    **options: Any,
+) -> list[FleetResult]:
+    """Apply several specs at once: Compute steps run concurrently across specs, and each
+    spec's Apigee operation starts as soon as its own service attachment exists (one at a time
+    per organization). Every spec is attempted; results come back in the order of ``specs``."""
+
+    from apigee_psc.southbound.engine import Southbound
+
+    def one(spec: SouthboundSpec) -> FleetResult:
+        try:
+            return FleetResult(spec, report=Southbound(spec, **options).apply(progress=progress))
+        except errors.ApigeePscError as exc:
+            logger.error("apply: %s failed: %s", spec.source or spec.endpoint_attachment.name, exc)
+            return FleetResult(spec, error=exc)
+
+    with ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="apigee-psc-fleet") as pool:
+        return list(pool.map(one, specs))

@@ -1,0 +1,117 @@
+"""Progress and the dependency-ordered, overlapping execution of one apply or destroy.
+
+:class:`Run` reports :class:`~apigee_psc.southbound.plan.ProgressEvent` s and runs a step per
+kind as soon as the kinds it depends on are done (:meth:`Run.graph`); :class:`StepReporter`
+is what a reconciler's ``apply``/``delete`` sees: progress, waits and the organization lock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from apigee_psc import errors, waiters
+from apigee_psc.apigee import organization_lock
+from apigee_psc.southbound.plan import ProgressEvent
+from apigee_psc.southbound.resources.base import Reconciler
+
+if TYPE_CHECKING:
+    from apigee_psc.southbound.engine import Southbound
+
+__all__ = ["ProgressCallback", "Run", "StepReporter", "Work"]
+
+logger = logging.getLogger("apigee_psc")
+ProgressCallback = Callable[[ProgressEvent], None]
+#: One step: returns (whether it wrote or waited, the resource as it now is or ``None``).
+Work = Callable[[Reconciler], tuple[bool, Any]]
+
+
+class Run:
+    """Progress reporting and the dependency-ordered, overlapping execution of one apply or destroy."""
+
+    def __init__(self, owner: Southbound, phase: str, progress: ProgressCallback | None) -> None:
+        self.owner, self.phase, self.progress = owner, phase, progress
+        self.started = owner.clock()
+
+    def event(
+        self, r: Reconciler | None, status: str, detail: str = "", *, state: str | None = None, elapsed: float = 0.0
+    ) -> None:
+        spec = self.owner.spec
+        label = f"{r.kind} {r.name(spec)}" if r is not None else "SouthboundConnection"
+        event = ProgressEvent(self.phase, label, status, detail, state, elapsed, spec.source)
+        logger.info("%s", event.to_text())
+        if self.progress is not None:
+            self.progress(event)
+
+    def graph(self, kinds: Sequence[Reconciler], work: Work, *, reverse: bool = False) -> dict[str, tuple[bool, Any]]:
+        """Run ``work`` for each kind as soon as what it depends on (or, ``reverse``, what
+        depends on it) is done; the first failure stops new starts and is raised once the
+        running ones end."""
+        present = {r.kind for r in kinds}
+        after = {r.kind: {d for d in r.depends_on if d in present} for r in kinds}
+        if reverse:
+            after = {k: {o for o, deps in after.items() if k in deps} for k in after}
+        waiting = {r.kind: r for r in kinds}
+        running: dict[Future[tuple[bool, Any]], str] = {}
+        done: dict[str, tuple[bool, Any]] = {}
+        failure: BaseException | None = None
+        workers = max(1, min(self.owner.max_workers, len(kinds)))
+        with ThreadPoolExecutor(workers, thread_name_prefix=f"apigee-psc-{self.phase}") as pool:
+            while waiting or running:
+                for kind in [k for k in waiting if failure is None and after[k] <= done.keys()]:
+                    running[pool.submit(work, waiting.pop(kind))] = kind
+                if not running:
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    kind = running.pop(future)
+                    if future.exception() is not None:
+                        failure = failure or future.exception()
+                    else:
+                        done[kind] = future.result()
+        if failure is not None:
+            raise failure
+        return done
+
+
+class StepReporter:
+    """What a reconciler's apply/delete reports through: progress, waits, the org lock."""
+
+    def __init__(self, run: Run, r: Reconciler, started: float) -> None:
+        self.run, self.r, self.started = run, r, started
+        self.label = f"{r.kind} {r.name(run.owner.spec)}"
+
+    def event(self, status: str, detail: str = "", *, state: str | None = None) -> None:
+        self.run.event(self.r, status, detail, state=state, elapsed=self.run.owner.clock() - self.started)
+
+    def waiting(self) -> Callable[[waiters.WaitProgress], None]:
+        def report(update: waiters.WaitProgress) -> None:
+            waiter = waiters.WAITERS.get(update.waiter)
+            if update.waiter == "ORGANIZATION_LOCK":
+                awaited = f"for the organization lock (held by {update.subject})"
+            else:
+                awaited = f"for {waiter.awaits}" if waiter else update.waiter
+            self.event("waiting", awaited, state=update.state)
+
+        return report
+
+    @contextmanager
+    def org_lock(self) -> Iterator[None]:
+        """Hold this process's lock on the organization, waiting at most the timeout for it."""
+        owner = self.run.owner
+        lock = organization_lock(owner.spec.organization)
+        if not lock.acquire(blocking=False):
+            self.event("waiting", "for the organization lock (another operation of this process)")
+            if not lock.acquire(timeout=owner.timeout):
+                raise errors.WaitTimeout(
+                    f"the organization lock of {owner.spec.organization} (held by another operation of this process)",
+                    last_state="locked",
+                    elapsed=owner.clock() - self.started,
+                )
+        try:
+            yield
+        finally:
+            lock.release()
