@@ -249,3 +249,100 @@ def test_foreign_resource_appearing_after_the_plan_is_not_adopted(
         southbound(spec).apply(plan=plan)
     assert "appeared since the plan" in str(caught.value)
     assert compute.firewalls.get("allow-psc-nat-80").tcp_ports == (22,)
+
+
+# -- issue 8.3: a saved plan is applied with its own reads, and refused once stale -----------
+
+
+def test_saved_plan_round_trips_through_json_and_applies(producer: EmulatorServer, seed_spec: SouthboundSpec) -> None:
+    from apigee_psc.southbound import Plan
+
+    saved = southbound(seed_spec).plan().to_json()
+    plan = Plan.from_json(saved)
+    assert plan.spec == seed_spec and plan.has_changes
+    assert southbound(seed_spec).apply(plan=plan).ok
+    assert not southbound(seed_spec).plan().has_changes
+    # Applying the same (now old) plan again: its creates are found done, nothing is written.
+    before = last_seq(producer)
+    assert southbound(seed_spec).apply(plan=Plan.from_json(saved)).ok
+    assert mutations(producer, before) == []
+
+
+def test_apply_of_an_in_sync_plan_makes_no_request_at_all(producer: EmulatorServer, seed_spec: SouthboundSpec) -> None:
+    southbound(seed_spec).apply()
+    plan = southbound(seed_spec).plan()
+    assert not plan.has_changes
+    before = last_seq(producer)
+    report = southbound(seed_spec).apply(plan=plan)
+    assert report.ok and report.host
+    assert producer.requests(since=before) == []  # the report is the plan's reads
+
+
+def test_stale_plan_is_refused_before_any_write(
+    producer: EmulatorServer, make_spec: Callable[..., SouthboundSpec], tenant: str
+) -> None:
+    from apigee_psc.southbound import PlanStale
+
+    manual = {"name": "gkebackend", "connection_preference": "ACCEPT_MANUAL"}
+    southbound(make_spec(service_attachment={**manual, "connection_limit": 20})).apply()
+    lower = make_spec(service_attachment={**manual, "connection_limit": 15})
+    plan = southbound(lower).plan()
+    assert plan.change("ServiceAttachment").diffs == (f"connection_limit of {tenant}: 20 -> 15",)  # type: ignore[union-attr]
+    ComputeClient("my-project", "us-west1").service_attachments.accept_project("gkebackend", tenant, 5)
+    before = last_seq(producer)
+    with pytest.raises(PlanStale) as caught:
+        southbound(lower).apply(plan=plan)
+    assert f"connection_limit of {tenant}: 5 -> 15" in str(caught.value)
+    assert mutations(producer, before) == []
+    assert southbound(lower).apply(plan=southbound(lower).plan()).ok  # planned again, it applies
+
+
+# -- issue 8.4: VPC-peered organizations --------------------------------------------------------
+
+
+def test_peered_dns_domain_goes_on_the_organizations_authorized_network(
+    producer: EmulatorServer, make_spec: Callable[..., SouthboundSpec]
+) -> None:
+    from apigee_psc.cloud import ResourceManagerClient, ServiceNetworkingClient
+
+    producer.configure(orgs=["peered-org:peered"])
+    spec = make_spec(organization="peered-org")
+    plan = southbound(spec).plan()
+    change = plan.change("PeeredDnsDomain")
+    assert change is not None and change.resource_id.startswith("projects/peered-org/global/networks/default/")
+    assert "authorizedNetwork" in change.note and "not the spec's network default of project my-project" in change.note
+    assert southbound(spec).apply().ok
+    domains = ServiceNetworkingClient().peered_dns_domains
+    number = ResourceManagerClient().projects.number("peered-org")
+    assert [d.dns_suffix for d in domains.list(number, "default")] == ["example.com."]
+    assert domains.list(ResourceManagerClient().projects.number("my-project"), "default") == []
+    southbound(spec).destroy()
+    assert domains.list(number, "default") == []
+
+
+# -- issue 10.1: the Apigee DNS zone is marked too --------------------------------------------
+
+
+def test_dns_zone_made_by_hand_is_adopted_and_kept_by_destroy(
+    producer: EmulatorServer, seed_spec: SouthboundSpec
+) -> None:
+    from apigee_psc.cloud import ResourceManagerClient, apigee_service_agent
+
+    crm = ResourceManagerClient()
+    crm.iam.grant(
+        "my-project", "roles/dns.peer", f"serviceAccount:{apigee_service_agent(crm.projects.number('my-organization'))}"
+    )
+    apigee = ApigeeClient("my-organization")
+    operation = apigee.dns_zones.create(
+        "my-zone",
+        domain="example.com.",
+        description="by hand",
+        target_project_id="my-project",
+        target_network_id="default",
+    )
+    apigee.operations.wait(operation, timeout=20)
+    assert southbound(seed_spec).apply().ok
+    done = southbound(seed_spec).destroy()
+    kept = [c for c in done if c.kind == "DnsZone"]
+    assert kept and kept[0].action is Action.NOOP and "not created by apigee-psc" in kept[0].note
+    assert apigee.dns_zones.get("my-zone").description == "by hand"
