@@ -302,11 +302,11 @@ class Southbound:
         run = Run(self, "destroy", progress)
         ctx = self._context(self._org(), revoke_iam=revoke_iam)
         kinds = self._kinds(ctx.org)
-        snap = self._read(ctx, kinds, full=False)
+        snap = self._read(ctx, [r for r in kinds if r.managed], full=False)  # references are only kept
         done: list[Change] = []
         doomed: list[Reconciler] = []
         for r in kinds:
-            seen = snap[r.kind]
+            seen = snap.get(r.kind, Seen())
             reason = r.keep_reason(ctx, seen)
             if reason is None and seen.found and r.owner(ctx, seen) is False and not self.adopt:
                 reason = "not created by apigee-psc: kept (adopt: true / --adopt lets destroy delete it)"
