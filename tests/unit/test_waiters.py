@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import itertools
 import json
+import math
+import random
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,12 +27,19 @@ from apigee_psc.waiters import (
     DEFAULT_SCHEDULE,
     DNS_ZONE_ACTIVE,
     DNS_ZONE_DELETED,
+    LEAN_SCHEDULE,
     OPERATION_DONE,
+    PRIORS,
     WAITERS,
     Acceptor,
+    AdaptiveSchedule,
+    DurationHistory,
+    DurationPrior,
     Schedule,
     Waiter,
     WaitProgress,
+    history_for,
+    operation_kind,
     wait,
 )
 
@@ -235,38 +247,251 @@ def test_waiter_definition_well_formed(name: str) -> None:
 # -- schedules ----------------------------------------------------------------------------------------------
 
 
-def test_schedule_default_poll_times_sparse_then_dense_then_backoff() -> None:
-    times = DEFAULT_SCHEDULE.poll_times(200)
-    assert times[:4] == [0.0, 20.0, 30.0, 40.0]
-    assert times[4:18] == [40.0 + 7.5 * i for i in range(1, 15)]  # every 7.5 s from 40 s ...
-    assert times[18] == 150.0  # ... never skipping the start of the back-off
-    assert times[19:] == [157.5, 168.75, 185.625, 210.9375]
-
-
-def test_schedule_default_beats_fixed_10s_where_operations_end() -> None:
-    """Completions spread over 30-120 s: no more requests than Terraform's 10 s, and less lag."""
-    default = DEFAULT_SCHEDULE.poll_times(400)
-    fixed = Schedule.fixed(10).poll_times(400)
-
-    def cost(times: list[float], zero_is_request: bool) -> tuple[float, float]:
-        requests = lags = 0.0
-        samples = [30 + i * 0.1 for i in range(1, 901)]
-        for done_at in samples:
-            detected = next(t for t in times if t >= done_at)
-            requests += sum(1 for t in times if t <= detected and (t > 0 or zero_is_request))
-            lags += detected - done_at
-        return requests / len(samples), lags / len(samples)
-
-    ours, terraform = cost(default, False), cost(fixed, True)
-    assert ours[0] <= terraform[0]
-    assert ours[1] < terraform[1] - 1.0
-
-
-def test_schedule_default_intervals_capped_at_maximum() -> None:
+def test_schedule_default_poll_times_quick_then_hazard_shaped() -> None:
     times = DEFAULT_SCHEDULE.poll_times(1800)
+    assert times[:7] == [0.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0]  # quick operations are not held
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert max(gaps) == pytest.approx(30.0)
-    assert gaps[-5:] == pytest.approx([30.0] * 5)
+    assert max(gaps) <= 15.0 + 1e-9  # no completion up to 30 minutes is seen more than 15 s late
+    body = [gap for t, gap in zip(times, gaps, strict=False) if 30 <= t <= 400]
+    # Sparse right after the quick window, densest where creates usually end (the hazard
+    # rises), then growing again as the hazard of a lognormal falls.
+    assert body[0] > 12.0
+    densest = min(range(len(body)), key=body.__getitem__)
+    assert 0 < densest < len(body) - 1
+    assert all(b <= a + 1e-9 for a, b in itertools.pairwise(body[: densest + 1]))
+    assert body[densest] < 7.0
+
+
+def test_schedule_default_backs_off_after_30_minutes() -> None:
+    times = DEFAULT_SCHEDULE.poll_times(7200)
+    late = [b - a for a, b in itertools.pairwise(times) if a >= 1800]
+    assert 15.0 <= late[0] <= 22.5 and late[1] == pytest.approx(late[0] * 1.5) and max(late) == pytest.approx(60.0)
+    assert 1800.0 in times  # the back-off starts exactly at 30 minutes
+    assert all(b >= a - 1e-6 for a, b in itertools.pairwise(late))
+
+
+def _lognormal_sample(count: int = 2000) -> list[float]:
+    rng = random.Random(7)
+    sigma = math.log(190 / 42) / (2 * 1.6448536)
+    return [rng.lognormvariate(math.log(91), sigma) for _ in range(count)]
+
+
+def _cost(times: list[float], samples: list[float]) -> tuple[float, float, float]:
+    """(mean requests after t=0, mean lag, max lag) of a poll-time list on completion times."""
+    requests = lags = worst = 0.0
+    for done_at in samples:
+        index = bisect.bisect_left(times, done_at)
+        requests += index
+        lag = times[index] - done_at
+        lags += lag
+        worst = max(worst, lag)
+    return requests / len(samples), lags / len(samples), worst
+
+
+def test_schedule_default_on_the_issue_distribution_meets_lag_targets() -> None:
+    samples = _lognormal_sample()
+    requests, mean_lag, max_lag = _cost(DEFAULT_SCHEDULE.poll_times(4000), samples)
+    assert mean_lag <= 3.4 and max_lag <= 15.0
+    # the price of polling every 5 s in the first 30 s: about 4 requests more than LEAN
+    assert 15.0 <= requests <= 16.5
+
+
+def test_schedule_lean_beats_fixed_10s_on_requests_and_lag() -> None:
+    samples = _lognormal_sample()
+    lean = _cost(LEAN_SCHEDULE.poll_times(4000), samples)
+    terraform = _cost(Schedule.fixed(10).poll_times(4000), samples)
+    assert lean[0] <= 10.5 and lean[0] <= terraform[0]
+    assert lean[1] < terraform[1] - 0.8
+    assert lean[2] <= 15.0
+
+
+def test_adaptive_interval_solves_the_hazard_equation() -> None:
+    """d * P(end in (t, t+d] | running at t) = 2 / lag_cost wherever the caps do not bind."""
+    schedule = AdaptiveSchedule(lag_cost=3.0, quick_until=0.0)
+    prior = DurationPrior.lognormal(91.0, 190.0)
+    for t in (60.0, 90.0, 120.0):
+        d = schedule.interval(prior, t)
+        assert 1.0 < d < 15.0
+        assert d * (1 - prior.survival(t + d) / prior.survival(t)) == pytest.approx(2 / 3.0, rel=1e-6)
+    # four times the lag cost: intervals about half as long (d ~ 1/sqrt(lag_cost * hazard))
+    dearer = AdaptiveSchedule(lag_cost=12.0, quick_until=0.0)
+    assert dearer.interval(prior, 90.0) == pytest.approx(schedule.interval(prior, 90.0) / 2, rel=0.1)
+
+
+def test_adaptive_interval_capped_and_floored() -> None:
+    schedule = AdaptiveSchedule(min_interval=2.0, max_interval=12.0, quick_until=0.0)
+    assert schedule.interval(DurationPrior.lognormal(1000.0, 2000.0), 10.0) == pytest.approx(12.0)
+    assert schedule.interval(DurationPrior.lognormal(10.0, 10.5), 9.9) == pytest.approx(2.0)
+
+
+def test_duration_prior_lognormal_quantiles() -> None:
+    prior = DurationPrior.lognormal(91.0, 190.0)
+    assert prior.quantile(0.5) == pytest.approx(91.0, rel=1e-6)
+    assert prior.quantile(0.95) == pytest.approx(190.0, rel=1e-6)
+    assert prior.survival(0) == 1.0 and prior.survival(1e6) < 1e-9
+
+
+def test_duration_prior_updated_moves_towards_observations() -> None:
+    prior = DurationPrior.lognormal(91.0, 190.0)
+    learned = prior.updated([20.0] * 8)
+    assert learned.quantile(0.5) < 30.0
+    assert prior.updated([]) is prior
+    assert [c[0] for c in learned.components] == [2.0] + [1.0] * 8  # the prior weighs as much as 2 observations
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"lag_cost": 0.0},
+        {"min_interval": 0.0},
+        {"min_interval": 20.0},
+        {"priors": {"x": DurationPrior.lognormal(1, 2)}},
+    ],
+)
+def test_adaptive_schedule_invalid_refused(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        AdaptiveSchedule(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("median", "p95", "components"),
+    [(0.0, 1.0, None), (2.0, 1.0, None), (None, None, ((1.0, 0.0, 1.0),)), (None, None, ())],
+)
+def test_duration_prior_invalid_refused(median: Any, p95: Any, components: Any) -> None:
+    with pytest.raises(ValueError):
+        if components is None:
+            DurationPrior.lognormal(median, p95)
+        else:
+            DurationPrior(components)
+
+
+# -- the adaptive default inside wait(): kinds, history, progress -----------------------------------------
+
+
+def apigee_op(org: str, collection: str, kind: str, *, done: bool, percent: float | None = None) -> Operation:
+    metadata: dict[str, Any] = {
+        "operationType": kind,
+        "targetResourceName": f"organizations/{org}/{collection}/x",
+        "state": "FINISHED" if done else "IN_PROGRESS",
+    }
+    if percent is not None:
+        metadata["progress"] = {"percentDone": percent}
+    return Operation(name=f"organizations/{org}/operations/1", done=done, metadata=metadata)
+
+
+def timed_wait(
+    clock: FakeClock,
+    done_after: float,
+    *,
+    org: str = "o",
+    collection: str = "endpointAttachments",
+    kind: str = "INSERT",
+    schedule: Schedule = DEFAULT_SCHEDULE,
+    progress: bool = False,
+) -> tuple[int, float]:
+    """Wait on an operation that ends ``done_after`` s after it starts; (requests, lag)."""
+    started = clock.now()
+    requests = 0
+
+    def state() -> Operation:
+        elapsed = clock.now() - started
+        percent = min(100.0, 100.0 * elapsed / done_after) if progress else None
+        return apigee_op(org, collection, kind, done=elapsed >= done_after, percent=percent)
+
+    def poll() -> Operation:
+        nonlocal requests
+        requests += 1
+        return state()
+
+    wait(OPERATION_DONE, poll, timeout=1800, first=state(), schedule=schedule, clock=clock.now, sleep=clock.sleep)
+    return requests, clock.now() - started - done_after
+
+
+def test_operation_kind_read_from_metadata() -> None:
+    assert operation_kind(apigee_op("o", "endpointAttachments", "INSERT", done=False)) == (
+        "o",
+        "endpointAttachments.INSERT",
+    )
+    assert operation_kind(apigee_op("p", "dnsZones", "DELETE", done=False)) == ("p", "dnsZones.DELETE")
+    assert operation_kind({"metadata": {"operationType": "INSERT", "targetResourceName": "x"}}) is None
+    assert operation_kind(op()) is None
+    assert operation_kind(ComputeOp("RUNNING")) is None
+
+
+def test_wait_kind_prior_chosen_from_operation() -> None:
+    """A DNS zone create and an endpoint attachment create are polled differently after 30 s."""
+    first, second = FakeClock(), FakeClock()
+    timed_wait(first, 300.0, collection="endpointAttachments")
+    timed_wait(second, 300.0, collection="dnsZones")
+    assert first.sleeps[:6] == second.sleeps[:6] == [5.0] * 6
+    assert first.sleeps[6:12] != second.sleeps[6:12]
+    zone = PRIORS["dnsZones.INSERT"]
+    assert second.sleeps[7] == pytest.approx(DEFAULT_SCHEDULE_ADAPTIVE.interval(zone, 30.0 + second.sleeps[6]))
+
+
+DEFAULT_SCHEDULE_ADAPTIVE = DEFAULT_SCHEDULE if isinstance(DEFAULT_SCHEDULE, AdaptiveSchedule) else AdaptiveSchedule()
+
+
+def test_wait_learns_durations_per_organization_and_kind(clock: FakeClock) -> None:
+    """Operations of one organization and kind that take 40 s: later waits see them sooner and cheaper."""
+    cold = timed_wait(clock, 40.0)
+    for _ in range(6):
+        timed_wait(clock, 40.0)
+    warm = timed_wait(clock, 40.0)
+    assert warm[1] < cold[1] and warm[1] <= 2.5
+    history = history_for(clock.now)
+    seen = history.durations(("o", "endpointAttachments.INSERT"))
+    assert len(seen) == 8 and all(35.0 <= d <= 45.0 for d in seen)
+    # another organization, or another kind, starts from the prior again
+    assert timed_wait(clock, 40.0, org="other") == cold
+    assert history.durations(("o", "endpointAttachments.DELETE")) == ()
+
+
+def test_wait_learning_kept_per_clock() -> None:
+    first, second = FakeClock(), FakeClock()
+    for _ in range(5):
+        timed_wait(first, 40.0)
+    assert history_for(first.now) is history_for(first.now)
+    assert history_for(second.now).durations(("o", "endpointAttachments.INSERT")) == ()
+    assert history_for(time.monotonic) is history_for(time.perf_counter)  # both are the real time line
+
+
+def test_wait_fixed_schedule_not_changed_by_history(clock: FakeClock) -> None:
+    for _ in range(5):
+        timed_wait(clock, 40.0)
+    before = len(clock.sleeps)
+    timed_wait(clock, 40.0, schedule=Schedule.fixed(10))
+    assert clock.sleeps[before:] == [10.0] * 4
+
+
+def test_wait_percent_done_moving_brings_polls_to_the_expected_end() -> None:
+    """An operation reporting percentDone that grows linearly to its end at 200 s."""
+    blind, informed = FakeClock(), FakeClock()
+    without = timed_wait(blind, 200.0)
+    with_progress = timed_wait(informed, 200.0, progress=True)
+    assert with_progress[1] < without[1]
+    assert with_progress[1] <= 3.0
+    assert with_progress[0] <= without[0] - 10  # 15 s apart until the expected end draws near
+
+
+def test_duration_history_bounded_and_thread_safe() -> None:
+    history = DurationHistory(per_key=4, keys=3)
+    keys = [("o", f"k{i}") for i in range(5)]
+
+    def record(key: tuple[str, str]) -> None:
+        for i in range(200):
+            history.record(key, float(i))
+
+    threads = [threading.Thread(target=record, args=(key,)) for key in keys]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    kept = [key for key in keys if history.durations(key)]
+    assert len(kept) == 3
+    assert all(history.durations(key) == (196.0, 197.0, 198.0, 199.0) for key in kept)
+    history.clear()
+    assert all(history.durations(key) == () for key in keys)
 
 
 def test_schedule_fixed_poll_times_every_interval() -> None:
@@ -319,7 +544,7 @@ def test_wait_first_not_done_then_polls_on_schedule(clock: FakeClock) -> None:
     result = run(OPERATION_DONE, poll, clock, first=op(), schedule=DEFAULT_SCHEDULE)
     assert result is not None and result.done
     assert len(seen) == 3  # t=0 was the value in hand
-    assert clock.sleeps == [20.0, 10.0, 10.0]
+    assert clock.sleeps == [5.0, 5.0, 5.0]
 
 
 def test_wait_success_returns_last_value_and_counts_polls(clock: FakeClock) -> None:
@@ -443,7 +668,7 @@ def test_wait_progress_called_with_states(clock: FakeClock) -> None:
 def test_wait_default_schedule_used_when_none_given(clock: FakeClock) -> None:
     poll, _seen = scripted(op(), op(), op(), op(done=True))
     wait(OPERATION_DONE, poll, timeout=600, clock=clock.now, sleep=clock.sleep)
-    assert clock.sleeps == [20.0, 10.0, 10.0]
+    assert clock.sleeps == [5.0, 5.0, 5.0]
 
 
 def test_wait_long_wait_never_sleeps_past_deadline(clock: FakeClock) -> None:
@@ -451,5 +676,38 @@ def test_wait_long_wait_never_sleeps_past_deadline(clock: FakeClock) -> None:
     with pytest.raises(errors.WaitTimeout):
         wait(OPERATION_DONE, poll, timeout=1800, clock=clock.now, sleep=clock.sleep)
     assert clock.elapsed == pytest.approx(1800)
-    assert max(clock.sleeps) <= 30.0
+    assert max(clock.sleeps) <= 15.0
     assert len(seen) == len(DEFAULT_SCHEDULE.poll_times(1800))
+
+
+def test_wait_on_a_resource_learns_under_its_waiter_name(clock: FakeClock) -> None:
+    """wait_until_ready-style waits carry no operation: the organization comes from the subject."""
+    poll, _seen = scripted(ea("CREATING", "UNAVAILABLE"), ea("CREATING", "UNAVAILABLE"), ea("ACTIVE", "ACCEPTED"))
+    wait(
+        ATTACHMENT_READY,
+        poll,
+        timeout=600,
+        subject="organizations/org-1/endpointAttachments/gkebackend",
+        clock=clock.now,
+        sleep=clock.sleep,
+    )
+    assert clock.sleeps == [5.0, 5.0]  # the quick window of an attachment create's prior
+    assert history_for(clock.now).durations(("org-1", "ATTACHMENT_READY")) == (7.5,)  # between 5 and 10 s
+
+
+def test_history_for_clock_that_cannot_be_weakly_referenced_shares_one() -> None:
+    class Slotted:
+        __slots__ = ()
+
+        def __call__(self) -> float:
+            return 0.0
+
+    first, second = Slotted(), Slotted()
+    assert history_for(first) is history_for(second)
+
+
+def test_fixed_schedule_plan_ignores_values() -> None:
+    plan = Schedule.fixed(10).begin(waiter="OPERATION_DONE", subject="organizations/o/operations/1")
+    plan.observe(apigee_op("o", "endpointAttachments", "INSERT", done=False, percent=50), 0.0)
+    assert [plan.delay(t) for t in (0.0, 10.0)] == [10.0, 10.0]
+    plan.succeeded(20.0)
