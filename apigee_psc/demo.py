@@ -39,6 +39,7 @@ SEED_SPEC: dict[str, Any] = {
     "target": {"path": "/orders"},
 }
 
+
 @contextmanager
 def _environment(name: str, value: str) -> Iterator[None]:
     previous = os.environ.get(name)

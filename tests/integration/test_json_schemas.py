@@ -116,8 +116,10 @@ def test_the_spec_schema_is_generated_from_the_dataclasses() -> None:
         assert set(node["properties"]) == keys, cls.__name__
         for f in dataclasses.fields(cls):
             for candidate in vars(spec_module).values():
-                if isinstance(candidate, type) and dataclasses.is_dataclass(candidate) and candidate.__name__ in str(
-                    f.type
+                if (
+                    isinstance(candidate, type)
+                    and dataclasses.is_dataclass(candidate)
+                    and candidate.__name__ in str(f.type)
                 ):
                     classes.append(candidate)
     assert {"NatSubnetSpec", "ServiceAttachmentSpec", "DnsSpec", "DnsZoneSpec"} <= seen
