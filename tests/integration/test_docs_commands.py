@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import glob
 import json
+import os
 import re
 import shlex
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGES = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
 SHELLS = {"", "bash", "sh", "shell", "console", "zsh"}
 SEPARATORS = {"&&", "||", ";", "|", "&", "(", ")"}
+REDIRECTIONS = {">", ">>", "<", "2>", "&>"}
 # What a placeholder in the docs stands for when the command is parsed and run.
 PLACEHOLDERS = {
     "SPEC.yaml": "examples/seed-scenario.yaml",
@@ -51,12 +55,14 @@ class Shown:
     line: int
     argv: tuple[str, ...]
     inline: bool
+    env: tuple[tuple[str, str], ...] = ()  # what ``export`` lines before it in its block set
+    stdin: str | None = None  # the file given with ``<``
 
     def __str__(self) -> str:
         return f"{self.page}:{self.line}: apigee-psc {' '.join(self.argv)}"
 
 
-def _commands(text: str) -> list[list[str]]:
+def _commands(text: str) -> list[tuple[list[str], str | None]]:
     """The ``apigee-psc`` command lines in one line of shell (after ``$``, ``&&``, ``|``...)."""
     lexer = shlex.shlex(text, posix=True, punctuation_chars=True)
     lexer.whitespace_split = True
@@ -65,14 +71,25 @@ def _commands(text: str) -> list[list[str]]:
         words = list(lexer)
     except ValueError:
         return []
-    found, current = [], []
+    found: list[tuple[list[str], str | None]] = []
+    current: list[str] = []
+    redirect: str | None = None
+    stdin: str | None = None
     for word in [*words, ";"]:
+        if redirect is not None:
+            stdin = word if redirect == "<" else stdin
+            redirect = None
+            continue
+        if word in REDIRECTIONS:
+            redirect = word  # the file redirected to or from is not an argument
+            continue
         if word in SEPARATORS:
+            completion = False
             while current and re.fullmatch(r"[A-Z_]+=\S*", current[0]):
-                current.pop(0)
-            if current and Path(current[0]).name == "apigee-psc":
-                found.append(current[1:])
-            current = []
+                completion |= current.pop(0).startswith("_APIGEE_PSC_COMPLETE=")  # tested on its own
+            if current and Path(current[0]).name == "apigee-psc" and not completion:
+                found.append((current[1:], stdin))
+            current, stdin = [], None
         else:
             current.append(word)
     return found
@@ -83,10 +100,12 @@ def shown_commands() -> list[Shown]:
     for page in PAGES:
         name = page.relative_to(ROOT).as_posix()
         fence: str | None = None
+        env: dict[str, str] = {}
         for number, raw in enumerate(page.read_text(encoding="utf-8").splitlines(), start=1):
             line = raw.strip()
             if line.startswith("```"):
                 fence = line[3:].strip().lower() if fence is None else None
+                env = {}
                 continue
             if fence is not None:
                 if fence not in SHELLS:
@@ -95,7 +114,11 @@ def shown_commands() -> list[Shown]:
                     if not line.startswith("$ "):
                         continue
                     line = line[2:]
-                shown += [Shown(name, number, tuple(argv), False) for argv in _commands(line)]
+                exported = re.match(r"export ([A-Z_]+)=(\S+)", line)
+                if exported:
+                    env[exported.group(1)] = exported.group(2)
+                found = _commands(line)
+                shown += [Shown(name, number, tuple(a), False, tuple(env.items()), stdin) for a, stdin in found]
             else:
                 for span in re.findall(r"`(apigee-psc [^`]+)`", raw):
                     shown.append(Shown(name, number, tuple(span.split()[1:]), True))
@@ -143,6 +166,9 @@ def test_the_docs_show_commands() -> None:
 @pytest.mark.parametrize("shown", [s for s in SHOWN if not s.inline], ids=str)
 def test_a_shown_command_parses(shown: Shown, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
+    monkeypatch.delenv("APIGEE_PSC_ORGANIZATION", raising=False)
+    for key, value in shown.env:
+        monkeypatch.setenv(key, value)
     try:
         _parse(_resolve(shown.argv))
     except click.ClickException as exc:
@@ -153,10 +179,15 @@ def test_a_shown_command_parses(shown: Shown, monkeypatch: pytest.MonkeyPatch) -
 
 @pytest.mark.parametrize("shown", [s for s in SHOWN if s.inline], ids=str)
 def test_an_inline_command_names_real_commands_and_options(shown: Shown) -> None:
-    assert shown.argv, f"{shown}: no subcommand"
-    names = shown.argv[0].split("|")
-    options = {w.split("=")[0] for w in shown.argv[1:] if w.startswith("-")}
     group_options = {o for p in cli.params for o in p.opts + p.secondary_opts}
+    takes_value = {o for p in cli.params if not getattr(p, "is_flag", False) for o in p.opts}
+    argv = list(shown.argv)
+    while argv and argv[0].startswith("-"):  # global options before the command
+        assert argv[0] in group_options, f"{shown}: no global option {argv[0]}"
+        argv = argv[2:] if argv[0] in takes_value else argv[1:]
+    assert argv, f"{shown}: no subcommand"
+    names = argv[0].split("|")
+    options = {w.split("=")[0] for w in argv[1:] if w.startswith("-")}
     for name in names:
         command = cli.commands.get(name)
         assert command is not None, f"{shown}: no command {name!r}"
@@ -177,6 +208,29 @@ def test_the_parser_refuses_what_the_cli_refuses() -> None:
     with pytest.raises(SystemExit):
         _parse(["emulator", "--no-such-option"])
     assert [a for s in SHOWN for a in s.argv if a == "emulator"], "the emulator command is shown"
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_the_shell_completion_shown_in_the_docs_works(shell: str) -> None:
+    assert f"_APIGEE_PSC_COMPLETE={shell}_source apigee-psc" in (ROOT / "docs" / "cli.md").read_text()
+    script = subprocess.run(
+        [sys.executable, "-c", "from apigee_psc.cli import main; main()"],
+        env={**os.environ, "_APIGEE_PSC_COMPLETE": f"{shell}_source"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert "_apigee_psc_completion" in script
+    words = subprocess.run(
+        [sys.executable, "-c", "from apigee_psc.cli import main; main()"],
+        env={**os.environ, "_APIGEE_PSC_COMPLETE": "bash_complete", "COMP_WORDS": "apigee-psc sta", "COMP_CWORD": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert "status" in words
 
 
 def test_every_relative_link_of_every_page_resolves() -> None:
@@ -206,7 +260,9 @@ def test_the_read_only_commands_shown_run_against_the_emulator(applied: Emulator
         if shown.inline or not shown.argv or shown.argv[0] not in READ_ONLY:
             continue
         words = _resolve(shown.argv)
-        result = CliRunner().invoke(cli, words, catch_exceptions=False)
+        env = {k: v for k, v in shown.env if k != "APIGEE_PSC_EMULATOR_HOST"}  # the test's emulator
+        stdin = (ROOT / shown.stdin).read_text() if shown.stdin else None
+        result = CliRunner(env=env).invoke(cli, words, catch_exceptions=False, input=stdin)
         assert result.exit_code == 0, f"{shown}: exit {result.exit_code}\n{result.stderr}"
         if "json" in words:
             json.loads(result.stdout)
