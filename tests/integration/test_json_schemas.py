@@ -53,7 +53,7 @@ def test_the_schemas_ship_in_the_package() -> None:
     shipped = {p.stem for p in (ROOT / "apigee_psc" / "schemas").glob("*.json")}
     assert shipped == set(_schema.NAMES)
     pyproject = (ROOT / "pyproject.toml").read_text()
-    assert '"schemas/*.json"' in pyproject
+    assert '"apigee_psc.schemas" = ["*.json"]' in pyproject
 
 
 def test_every_json_output_matches_its_schema(producer: EmulatorServer, tmp_path: Path) -> None:
