@@ -252,7 +252,10 @@ def test_diagnose_reads_the_service_attachment_lists(producer: EmulatorServer, t
 
     path = write_spec(tmp_path, service_attachment={"name": "gkebackend", "connection_preference": "ACCEPT_MANUAL"})
     assert run("apply", path, "--yes")[0] == 0
-    ComputeClient("my-project", "us-west1").service_attachments.reject_project("gkebackend", tenant)
+    attachments = ComputeClient("my-project", "us-west1").service_attachments
+    # as Compute does, an accepted connection stays accepted unless the lists are reconciled
+    attachments.update("gkebackend", reconcile_connections=True)
+    attachments.reject_project("gkebackend", tenant)
     code, out, _ = run("diagnose", "--org", "my-organization", "gkebackend", "-o", "json")
     assert code == 1
     data = json.loads(out)
