@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import FrameType
@@ -617,5 +618,6 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``apigee-psc`` console script. SIGTERM stops it like Ctrl-C (exit 143)."""
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
-    signal.signal(signal.SIGTERM, _terminate)
+    if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread
+        signal.signal(signal.SIGTERM, _terminate)
     cli.main(args=list(argv) if argv is not None else None, prog_name="apigee-psc")
