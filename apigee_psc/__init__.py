@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from apigee_psc._version import __version__
 
 if TYPE_CHECKING:
+    from apigee_psc._http import RetryEvent, RetryPolicy
     from apigee_psc.apigee import ApigeeClient
     from apigee_psc.cloud import CloudDnsClient, ResourceManagerClient, ServiceNetworkingClient
     from apigee_psc.compute import ComputeClient
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
         Conflict,
         ConnectionNotAccepted,
         FailedPrecondition,
+        LockTimeout,
         NotFound,
         OperationFailed,
         PermissionDenied,
@@ -54,6 +56,7 @@ _LAZY: dict[str, str] = {
     "DnsZone": "apigee_psc.models",
     "EndpointAttachment": "apigee_psc.models",
     "FailedPrecondition": "apigee_psc.errors",
+    "LockTimeout": "apigee_psc.errors",
     "NotFound": "apigee_psc.errors",
     "Operation": "apigee_psc.models",
     "OperationFailed": "apigee_psc.errors",
@@ -61,6 +64,8 @@ _LAZY: dict[str, str] = {
     "PermissionDenied": "apigee_psc.errors",
     "RateLimited": "apigee_psc.errors",
     "ResourceManagerClient": "apigee_psc.cloud",
+    "RetryEvent": "apigee_psc._http",
+    "RetryPolicy": "apigee_psc._http",
     "Schedule": "apigee_psc.waiters",
     "ServerError": "apigee_psc.errors",
     "ServiceNetworkingClient": "apigee_psc.cloud",
@@ -87,6 +92,7 @@ __all__ = [
     "DnsZone",
     "EndpointAttachment",
     "FailedPrecondition",
+    "LockTimeout",
     "NotFound",
     "Operation",
     "OperationFailed",
@@ -94,6 +100,8 @@ __all__ = [
     "PermissionDenied",
     "RateLimited",
     "ResourceManagerClient",
+    "RetryEvent",
+    "RetryPolicy",
     "Schedule",
     "ServerError",
     "ServiceNetworkingClient",

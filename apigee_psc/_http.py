@@ -8,7 +8,15 @@ error answers to :mod:`apigee_psc.errors`, and retries (tenacity) bounded by dea
 * transient answers (429 rate limits, 500, 502, 503, 504, connection errors) are retried
   with full-jitter exponential backoff, honouring ``Retry-After``, within ``deadline``;
 * on mutating calls, the Apigee organization lock (HTTP 400 "... locked by another
-  operation ...") and Compute's ``resourceNotReady`` are waited out within ``lock_deadline``.
+  operation ...") and Compute's busy answers (409 ``operationInProgress``, 400
+  ``resourceNotReady``) are waited out within ``lock_deadline``;
+* a caller's ``deadline`` bounds the whole call (a lock that outlasts it raises
+  :class:`~apigee_psc.errors.LockTimeout` naming the operation that holds it), and an
+  ``on_retry`` hook hears of every retry (:class:`RetryEvent`);
+* errors that cannot heal (a request that cannot be built, a malformed quota project) are
+  never retried; an endpoint someone chose that refuses connections is named in a warning.
+
+Settings and loggers are documented in ``docs/retries.md``.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -35,15 +44,25 @@ if TYPE_CHECKING:
 __all__ = [
     "API_ROOTS",
     "EMULATOR_ENV",
+    "OnRetry",
+    "RereadPolicy",
+    "RetryEvent",
     "RetryPolicy",
     "Transport",
+    "check_quota_project",
+    "credentials_for",
+    "endpoint_source",
+    "error_from_exception",
     "is_org_lock",
     "is_transient",
+    "lock_holder",
     "resolve_endpoint",
     "retry_call",
+    "retry_cause",
+    "unreachable_warning",
 ]
 
-logger = logging.getLogger("apigee_psc")
+logger = logging.getLogger("apigee_psc.http")
 R = TypeVar("R")
 
 EMULATOR_ENV = "APIGEE_PSC_EMULATOR_HOST"
@@ -60,6 +79,7 @@ API_ROOTS: dict[str, str] = {
 }
 
 _LOCK_MARKERS = ("locked by another operation", "operation in progress", "operationinprogress")
+_BUSY_REASONS = {"operationInProgress", "resourceNotReady"}
 _RETRY_STATUS = {500, 502, 503, 504}
 _MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -67,6 +87,47 @@ _MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 def _is_google_host(host: str) -> bool:
     host = host.lower().rstrip(".")
     return host == "googleapis.com" or host.endswith(".googleapis.com")
+
+
+def endpoint_source(endpoint: str | None) -> str | None:
+    """Who chose a non-default endpoint: ``"endpoint="``, ``"APIGEE_PSC_EMULATOR_HOST"``, or
+    ``None`` for Google's own root."""
+    if endpoint is not None:
+        return "endpoint="
+    return EMULATOR_ENV if os.environ.get(EMULATOR_ENV, "").strip() else None
+
+
+def unreachable_warning(root_url: str, source: str | None, on_retry: OnRetry | None = None) -> OnRetry:
+    """An ``on_retry`` hook that warns (once per call) when an endpoint someone chose refuses
+    connections, then passes the event on to ``on_retry``."""
+    warned: list[bool] = []
+
+    def hook(event: RetryEvent) -> None:
+        refused = isinstance(event.error, errors.TransportError) and event.error.status_code == 0
+        if refused and source is not None and not warned:
+            warned.append(True)
+            logger.warning(
+                "http: cannot reach %s (set by %s): %s; retrying for up to %.0fs more",
+                root_url,
+                source,
+                event.error.message if isinstance(event.error, errors.ApiError) else event.error,
+                event.remaining,
+            )
+        if on_retry is not None:
+            on_retry(event)
+
+    return hook
+
+
+def _both(first: OnRetry | None, second: OnRetry | None) -> OnRetry | None:
+    if first is None or second is None:
+        return first or second
+
+    def hook(event: RetryEvent) -> None:
+        first(event)
+        second(event)
+
+    return hook
 
 
 def resolve_endpoint(api: str, endpoint: str | None = None) -> tuple[str, bool]:
@@ -125,14 +186,140 @@ class RetryPolicy:
 NO_RETRY = RetryPolicy(deadline=0.0, lock_deadline=0.0)
 
 
+@dataclass(frozen=True)
+class RereadPolicy:
+    """A declared read-modify-write retry, run by tenacity like the waiters.
+
+    When a write finds that what it was computed from is stale (``stale(error)`` is true:
+    a fingerprint 412, an etag 409 ABORTED), the whole cycle (read, compute, write) runs
+    again: at most ``attempts`` cycles (``None``: no count) within ``deadline`` seconds, pausing ``initial``
+    seconds doubled up to ``maximum`` between them, jittered over the upper half. ``what``
+    names the resource kind in log lines.
+    """
+
+    what: str
+    stale: Callable[[BaseException], bool]
+    attempts: int | None = 5
+    initial: float = 0.2
+    maximum: float = 2.0
+    deadline: float = 30.0
+
+    def call(
+        self,
+        cycle: Callable[[], R],
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> R:
+        """Run ``cycle`` until it returns or raises an error that is not :attr:`stale`, or
+        the attempts or the deadline are used up (then the last stale error is raised)."""
+        jitter = rng or random.Random()
+        start = clock()
+
+        def remaining() -> float:
+            return self.deadline - (clock() - start)
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            cap = min(self.maximum, self.initial * 2 ** (state.attempt_number - 1))
+            return min(jitter.uniform(cap / 2, cap), max(0.0, remaining()))
+
+        def announce(state: tenacity.RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            delay = state.next_action.sleep if state.next_action else 0.0
+            logger.info("%s: changed meanwhile (%s), re-reading in %.1fs", self.what, _short(exc), delay)
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            used_up = self.attempts is not None and state.attempt_number >= self.attempts
+            return used_up or remaining() <= 0
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(self.stale),
+            wait=wait,
+            stop=stop,
+            sleep=sleep,
+            before_sleep=announce,
+            reraise=True,
+        )
+        return retrying(cycle)
+
+
 def is_org_lock(error: BaseException) -> bool:
-    """True if ``error`` is the Apigee organization lock or Compute's ``resourceNotReady``."""
+    """True if ``error`` says another operation holds what the request changes: the Apigee
+    organization lock (400 "... locked by another operation ...") or Compute's
+    ``operationInProgress`` (409) and ``resourceNotReady`` (400). Waiting clears it."""
+    if not isinstance(error, errors.ApiError) or error.status_code not in (400, 409):
+        return False
+    if error.reason in _BUSY_REASONS:
+        return True
     if not isinstance(error, errors.BadRequest):
         return False
-    if error.reason == "resourceNotReady":
-        return True
     text = error.message.lower()
     return any(marker in text for marker in _LOCK_MARKERS)
+
+
+_HOLDERS = (
+    re.compile(r"(organizations/[^/\s'\"]+/operations/[A-Za-z0-9_.-]+)"),
+    re.compile(r"(operations/[A-Za-z0-9_.-]+)"),
+    re.compile(r"operation '([^'\s]+)'"),
+)
+
+
+def lock_holder(error: BaseException) -> str | None:
+    """The operation that holds the lock, when the error's message names it."""
+    text = error.message if isinstance(error, errors.ApiError) else str(error)
+    for pattern in _HOLDERS:
+        match = pattern.search(text)
+        if match:
+            return match.group(1)
+    return None
+
+
+@dataclass(frozen=True)
+class RetryEvent:
+    """What :func:`retry_call` reports to an ``on_retry`` callback before each pause.
+
+    ``cause`` is ``"organization_lock"`` (the Apigee organization lock), ``"resource_busy"``
+    (another Compute operation on the resource), ``"transient"`` (429, 5xx, connection
+    errors) or ``"unauthenticated"`` (a first 401, retried once so credentials can
+    refresh). ``holder`` names the operation holding the lock when the answer does.
+    ``what`` is ``"METHOD URL"``; ``delay`` the pause about to be taken; ``elapsed`` and
+    ``remaining`` are seconds of this call's budget.
+    """
+
+    what: str
+    cause: str
+    attempt: int
+    delay: float
+    elapsed: float
+    remaining: float
+    error: BaseException
+    holder: str | None = None
+
+    def describe(self) -> str:
+        """One line, such as ``waiting on the organization lock held by organizations/o/operations/1
+        (12s so far, next try in 4.0s)``."""
+        held = f" held by {self.holder}" if self.holder else ""
+        if self.cause == "organization_lock":
+            head = f"waiting on the organization lock{held}"
+        elif self.cause == "resource_busy":
+            head = f"waiting for another operation on the resource to finish{held}"
+        else:
+            head = f"retrying {self.what} after {_short(self.error)}"
+        return f"{head} ({self.elapsed:.0f}s so far, next try in {self.delay:.1f}s)"
+
+
+def retry_cause(error: BaseException) -> str | None:
+    """The :attr:`RetryEvent.cause` an error would be retried for, ``None`` if it would not be
+    (a first 401 aside, which only :func:`retry_call` knows)."""
+    if is_org_lock(error):
+        return "resource_busy" if getattr(error, "reason", None) in _BUSY_REASONS else "organization_lock"
+    if is_transient(error):
+        return "transient"
+    return None
+
+
+OnRetry = Callable[[RetryEvent], None]
 
 
 def is_transient(error: BaseException) -> bool:
@@ -146,7 +333,78 @@ def is_transient(error: BaseException) -> bool:
     return False
 
 
-def _credentials(
+def check_quota_project(quota_project_id: str | None) -> str | None:
+    """``quota_project_id`` checked before any call: it travels as the ``x-goog-user-project``
+    header, so a malformed one fails every request the same way (never worth retrying)."""
+    if quota_project_id is None:
+        return None
+    from apigee_psc import names
+
+    return names.validate_project_id(quota_project_id, "quota_project_id")
+
+
+_NOT_RETRYABLE_REQUESTS = (
+    "InvalidHeader",
+    "InvalidURL",
+    "InvalidSchema",
+    "MissingSchema",
+    "URLRequired",
+    "InvalidJSONError",
+)
+
+
+def error_from_exception(exc: BaseException, *, method: str, url: str) -> BaseException:
+    """This library's error for an exception raised below an HTTP call (requests, google-auth).
+
+    * a request that cannot be built (an invalid header value, a bad URL) is a
+      :class:`~apigee_psc.errors.ValidationError`: it fails the same way every time;
+    * no usable answer (connection refused or reset, a timeout) is a
+      :class:`~apigee_psc.errors.TransportError`, retried as transient;
+    * a token refresh that could not reach the token endpoint is a ``TransportError`` that
+      says so; one the token endpoint refused is :class:`~apigee_psc.errors.Unauthenticated`.
+
+    Messages are redacted (google-auth errors can carry server data). Any other exception is
+    returned as it is.
+    """
+    name = type(exc).__name__
+    if isinstance(exc, requests.exceptions.RequestException):
+        if name in _NOT_RETRYABLE_REQUESTS:
+            return errors.ValidationError(
+                "request", errors.redact(f"{method} {url}"), f"{name}: {errors.redact(str(exc))}"
+            )
+        return errors.TransportError(f"{name}: {errors.redact(str(exc))}", status_code=0, method=method, url=url)
+    if type(exc).__module__.startswith("google.auth"):
+        if _network_failure(exc):
+            return errors.TransportError(
+                f"could not reach the token endpoint to refresh credentials (network unreachable?): "
+                f"{name}: {errors.redact(str(exc))}",
+                status_code=0,
+                method=method,
+                url=url,
+            )
+        return errors.Unauthenticated(
+            f"credentials could not be refreshed: {name}: {errors.redact(str(exc))}", method=method, url=url
+        )
+    return exc
+
+
+def _network_failure(exc: BaseException) -> bool:
+    """True if a google-auth error comes from not reaching the token endpoint (or the metadata
+    server): google-auth raises ``TransportError``, or a ``RefreshError`` wrapping one."""
+    import google.auth.exceptions
+
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 5:
+        if isinstance(current, (google.auth.exceptions.TransportError, requests.exceptions.ConnectionError)):
+            return True
+        inner = current.args[0] if current.args and isinstance(current.args[0], BaseException) else None
+        current = inner or current.__cause__
+        seen += 1
+    return False
+
+
+def credentials_for(
     credentials: google.auth.credentials.Credentials | None,
     quota_project_id: str | None,
     emulator: bool,
@@ -166,7 +424,9 @@ def _credentials(
 class Transport:
     """Authorized JSON-over-HTTP calls to one Google API root.
 
-    ``api`` is a key of :data:`API_ROOTS`. ``timeout`` is ``(connect, read)`` seconds.
+    ``api`` is a key of :data:`API_ROOTS`. ``timeout`` is ``(connect, read)`` seconds;
+    ``retry`` the :class:`RetryPolicy`; ``on_retry`` is told of every retry (a
+    :class:`RetryEvent`, e.g. to show "waiting on the organization lock" as progress).
     ``sleep`` and ``clock`` are injectable so tests take no real time.
     """
 
@@ -183,9 +443,13 @@ class Transport:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        on_retry: OnRetry | None = None,
     ) -> None:
         self.api = api
         self.root_url, self.is_emulator = resolve_endpoint(api, endpoint)
+        self.endpoint_source = endpoint_source(endpoint)
+        self.on_retry = on_retry
+        check_quota_project(quota_project_id)
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.sleep = sleep
@@ -205,7 +469,7 @@ class Transport:
                     import google.auth.credentials
                     from google.auth.transport.requests import AuthorizedSession
 
-                    creds = _credentials(self._credentials_arg, self._quota_project_id, self.is_emulator)
+                    creds = credentials_for(self._credentials_arg, self._quota_project_id, self.is_emulator)
                     # Anonymous credentials cannot refresh: google-auth would turn every 401 into
                     # "Anonymous credentials cannot be refreshed" and drop the server's answer.
                     anonymous = isinstance(creds, google.auth.credentials.AnonymousCredentials)
@@ -240,19 +504,11 @@ class Transport:
             response = self.session.request(
                 method, url, params=params, json=body, timeout=self.timeout, headers=headers
             )
-        except requests.exceptions.RequestException as exc:
-            raise errors.TransportError(
-                f"{type(exc).__name__}: {errors.redact(str(exc))}", status_code=0, method=method, url=url
-            ) from None
         except Exception as exc:
-            # google-auth refresh failures can carry server data: keep only the type and a redacted text.
-            if type(exc).__module__.startswith("google.auth"):
-                raise errors.Unauthenticated(
-                    f"credentials could not be refreshed: {type(exc).__name__}: {errors.redact(str(exc))}",
-                    method=method,
-                    url=url,
-                ) from None
-            raise
+            mapped = error_from_exception(exc, method=method, url=url)
+            if mapped is exc:
+                raise
+            raise mapped from None
         full_url = response.url or url
         if response.status_code >= 400:
             raise errors.error_from_response(
@@ -288,12 +544,17 @@ class Transport:
         headers: Mapping[str, str] | None = None,
         retry: RetryPolicy | None = None,
         wait_out_lock: bool | None = None,
+        deadline: float | None = None,
+        on_retry: OnRetry | None = None,
     ) -> dict[str, Any]:
         """Send one logical request and return the decoded JSON object.
 
         Transient failures are retried within ``retry.deadline``; on mutating methods the
         organization lock is waited out within ``retry.lock_deadline`` (``wait_out_lock``
-        overrides whether it is). Raises an :class:`~apigee_psc.errors.ApiError`.
+        overrides whether it is). ``deadline`` (seconds) bounds the whole call, lock
+        included: a lock that outlasts it raises :class:`~apigee_psc.errors.LockTimeout`.
+        ``on_retry`` hears of each retry (after the transport's own ``on_retry``). Raises an
+        :class:`~apigee_psc.errors.ApiError`.
         """
         method = method.upper()
         url = self.url(path)
@@ -305,6 +566,8 @@ class Transport:
             sleep=self.sleep,
             clock=self.clock,
             rng=self._rng,
+            timeout=deadline,
+            on_retry=unreachable_warning(self.root_url, self.endpoint_source, _both(self.on_retry, on_retry)),
         )
 
     def paginate(
@@ -345,33 +608,50 @@ def retry_call(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     rng: random.Random | None = None,
+    timeout: float | None = None,
+    on_retry: OnRetry | None = None,
 ) -> R:
     """Call ``fn`` until it returns, retrying this library's retryable errors.
 
     Transient errors (:func:`is_transient`) are retried within ``policy.deadline`` seconds
     with full-jitter exponential backoff (``Retry-After`` honoured up to
-    ``policy.max_retry_after``); with ``wait_out_lock`` the organization lock is retried
-    within ``policy.lock_deadline``; a first 401 is retried once so credentials can refresh.
-    ``fn`` must be safe to repeat (a create carries its id or a requestId). ``what`` names
-    the call in log lines.
+    ``policy.max_retry_after``); with ``wait_out_lock`` the organization lock (and Compute's
+    busy answers) is retried within ``policy.lock_deadline``; a first 401 is retried once so
+    credentials can refresh. ``timeout``, when given, bounds the whole call, every retry
+    included. A lock that outlasts its budget raises :class:`~apigee_psc.errors.LockTimeout`
+    naming the operation that holds it. ``on_retry`` is told of each retry before its pause
+    (a :class:`RetryEvent`). ``fn`` must be safe to repeat (a create carries its id or a
+    requestId). ``what`` names the call in log lines.
     """
     jitter = rng or random.Random()
     start = clock()
     unauth_retried = False
     shown = errors.redact(what)
 
-    def retryable(exc: BaseException) -> bool:
+    def cause_of(exc: BaseException) -> str | None:
         nonlocal unauth_retried
-        if is_transient(exc) or (wait_out_lock and is_org_lock(exc)):
-            return True
-        if isinstance(exc, errors.Unauthenticated) and not unauth_retried:
+        cause = retry_cause(exc)
+        if cause in ("organization_lock", "resource_busy") and not wait_out_lock:
+            return None
+        if cause is None and isinstance(exc, errors.Unauthenticated) and not unauth_retried:
             unauth_retried = True
-            return True
-        return False
+            return "unauthenticated"
+        return cause
 
-    def budget(exc: BaseException | None) -> float:
-        limit = policy.lock_deadline if exc is not None and is_org_lock(exc) else policy.deadline
-        return limit - (clock() - start)
+    causes: dict[int, str | None] = {}
+
+    def retryable(exc: BaseException) -> bool:
+        cause = cause_of(exc)
+        causes[id(exc)] = cause
+        return cause is not None
+
+    def limit(exc: BaseException | None) -> float:
+        locked = exc is not None and causes.get(id(exc)) in ("organization_lock", "resource_busy")
+        budget = policy.lock_deadline if locked else policy.deadline
+        return budget if timeout is None else min(budget, timeout)
+
+    def remaining(exc: BaseException | None) -> float:
+        return limit(exc) - (clock() - start)
 
     def wait(state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -380,25 +660,56 @@ def retry_call(
         hint = getattr(exc, "retry_after", None)
         if isinstance(hint, (int, float)):
             delay = max(delay, min(float(hint), policy.max_retry_after))
-        delay = min(delay, max(0.0, budget(exc)))
-        logger.info(
-            "retry: %s failed (%s), attempt %d, retrying in %.1fs", shown, _short(exc), state.attempt_number, delay
+        return min(delay, max(0.0, remaining(exc)))
+
+    def announce(state: tenacity.RetryCallState) -> None:
+        # Called only when a retry will really happen (after the stop check), with its pause.
+        exc = state.outcome.exception() if state.outcome else None
+        delay = state.next_action.sleep if state.next_action else 0.0
+        assert exc is not None
+        event = RetryEvent(
+            what=shown,
+            cause=causes.get(id(exc)) or "transient",
+            attempt=state.attempt_number,
+            delay=delay,
+            elapsed=clock() - start,
+            remaining=remaining(exc),
+            error=exc,
+            holder=lock_holder(exc) if is_org_lock(exc) else None,
         )
-        return delay
+        logger.info("retry: %s failed (%s), attempt %d, retrying in %.1fs", shown, _short(exc), event.attempt, delay)
+        if on_retry is not None:
+            on_retry(event)
 
     def stop(state: tenacity.RetryCallState) -> bool:
         exc = state.outcome.exception() if state.outcome else None
-        remaining = budget(exc)
-        if remaining <= 0:
+        left = remaining(exc)
+        if left <= 0:
             return True
         hint = getattr(exc, "retry_after", None)
         # A server that asks us to come back after the deadline: give up now rather than later.
-        return isinstance(hint, (int, float)) and policy.max_retry_after >= hint > remaining
+        return isinstance(hint, (int, float)) and policy.max_retry_after >= hint > left
 
     retrying = tenacity.Retrying(
-        retry=tenacity.retry_if_exception(retryable), wait=wait, stop=stop, sleep=sleep, reraise=True
+        retry=tenacity.retry_if_exception(retryable),
+        wait=wait,
+        stop=stop,
+        sleep=sleep,
+        before_sleep=announce,
+        reraise=True,
     )
-    return retrying(fn)
+    try:
+        return retrying(fn)
+    except errors.ApiError as exc:
+        cause = causes.get(id(exc))
+        if cause in ("organization_lock", "resource_busy") and remaining(exc) <= 0 and limit(exc) > 0:
+            raise errors.LockTimeout(
+                "the Apigee organization lock" if cause == "organization_lock" else f"{shown} to stop being busy",
+                holder=lock_holder(exc),
+                error=exc,
+                elapsed=clock() - start,
+            ) from exc
+        raise
 
 
 def _short(exc: BaseException | None) -> str:

@@ -11,21 +11,67 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from apigee_psc import errors, names, waiters
-from apigee_psc._http import RetryPolicy, Transport
+from apigee_psc._http import OnRetry, RetryEvent, RetryPolicy, Transport
 from apigee_psc.diagnosis import Diagnosis, diagnose, is_waitable
 from apigee_psc.models import DnsZone, EndpointAttachment, Operation, Organization
 
 if TYPE_CHECKING:
     import google.auth.credentials
 
-__all__ = ["ApigeeClient", "DnsZones", "EndpointAttachments", "Operations", "organization_lock"]
+__all__ = [
+    "MAX_PAGE_SIZE",
+    "ORGANIZATION_LOCK",
+    "ApigeeClient",
+    "DnsZones",
+    "EndpointAttachments",
+    "Operations",
+    "organization_lock",
+]
 
-logger = logging.getLogger("apigee_psc")
+logger = logging.getLogger("apigee_psc.apigee")
 
 Progress = Callable[[waiters.WaitProgress], None]
+
+#: The largest ``pageSize`` Apigee list calls take (AIP-158's ceiling); without one they answer 25.
+MAX_PAGE_SIZE = 1000
+
+
+def _page_size(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PAGE_SIZE:
+        raise errors.ValidationError("page_size", value, f"an integer from 1 to {MAX_PAGE_SIZE}")
+    return value
+
+
+#: ``_path()`` without a name: the collection itself (``None`` is refused as a name).
+_COLLECTION: object = object()
+
+#: The ``waiter`` name of the progress reported while a change waits out the organization lock.
+ORGANIZATION_LOCK = "ORGANIZATION_LOCK"
+
+
+def _lock_progress(progress: Progress | None, subject: str) -> OnRetry | None:
+    """Report each wait for the organization lock (or other retry) to a wait's ``progress``."""
+    if progress is None:
+        return None
+
+    def hook(event: RetryEvent) -> None:
+        waiter = ORGANIZATION_LOCK if event.cause == "organization_lock" else f"RETRY_{event.cause.upper()}"
+        progress(
+            waiters.WaitProgress(
+                waiter=waiter,
+                subject=event.holder or subject,
+                state=event.describe(),
+                elapsed=event.elapsed,
+                polls=event.attempt,
+            )
+        )
+
+    return hook
+
 
 _ORG_LOCKS: dict[str, threading.Lock] = {}
 _ORG_LOCKS_GUARD = threading.Lock()
@@ -49,18 +95,23 @@ class Operations:
         self._client = client
 
     def _path(self, name: str) -> str:
-        if name.startswith("organizations/"):
-            return f"v1/{name}"
-        return f"v1/{self._client.parent}/operations/{name}"
+        short = names.own_name(
+            name,
+            parent=self._client.parent,
+            collection="operations",
+            validate=names.validate_operation_id,
+            field="operation",
+        )
+        return f"v1/{self._client.parent}/operations/{short}"
 
     def get(self, name: str) -> Operation:
         """Read an operation by its full name or its id."""
         return Operation.from_api(self._client.transport.request("GET", self._path(name)))
 
-    def list(self, *, page_size: int | None = None) -> Iterator[Operation]:
-        """Every operation of the organization, over all pages."""
+    def list(self, *, page_size: int = MAX_PAGE_SIZE) -> Iterator[Operation]:
+        """Every operation of the organization, over all pages of ``page_size`` (default 1000)."""
         for item in self._client.transport.paginate(
-            f"v1/{self._client.parent}/operations", "operations", page_size=page_size
+            f"v1/{self._client.parent}/operations", "operations", page_size=_page_size(page_size)
         ):
             yield Operation.from_api(item)
 
@@ -79,27 +130,24 @@ class Operations:
         method) at the deadline. An operation name may be passed to resume a wait.
         """
         name = operation if isinstance(operation, str) else operation.name
-        first: Any = waiters._MISSING if isinstance(operation, str) else operation
 
         def failed(value: Operation | None, error: BaseException | None) -> BaseException:
-            assert value is not None and value.error is not None
-            return errors.OperationFailed(
-                value.error.message, operation=name, code=value.error.code, details=list(value.error.details)
-            )
+            return (value.exception() if value is not None else None) or error or errors.ApiError(f"{name} failed")
 
-        result: Operation | None = waiters.wait(
+        run = partial(
+            waiters.wait,
             waiters.OPERATION_DONE,
             lambda: self.get(name),
             timeout=timeout,
             subject=f"{name} ({_describe_target(operation)})" if not isinstance(operation, str) else name,
             schedule=schedule or self._client.schedule,
-            first=first,
             operation=name,
             on_failure=failed,
             progress=progress,
             clock=self._client.clock,
             sleep=self._client.sleep,
         )
+        result: Operation | None = run() if isinstance(operation, str) else run(first=operation)
         assert result is not None
         return result
 
@@ -115,48 +163,82 @@ class EndpointAttachments:
     def __init__(self, client: ApigeeClient) -> None:
         self._client = client
 
-    def _path(self, name: str | None = None) -> str:
+    def _path(self, name: object = _COLLECTION) -> str:
         base = f"v1/{self._client.parent}/endpointAttachments"
-        if name is None:
+        if name is _COLLECTION:
             return base
-        return f"{base}/{names.validate_endpoint_attachment_id(_short(name), 'endpoint_attachment')}"
+        short = names.own_name(
+            name,
+            parent=self._client.parent,
+            collection="endpointAttachments",
+            validate=names.validate_endpoint_attachment_id,
+            field="endpoint_attachment",
+        )
+        return f"{base}/{short}"
 
-    def create(self, name: str, *, location: str, service_attachment: str) -> Operation:
+    def create(
+        self,
+        name: str,
+        *,
+        location: str,
+        service_attachment: str,
+        timeout: float | None = None,
+        progress: Progress | None = None,
+    ) -> Operation:
         """Start creating endpoint attachment ``name`` for ``service_attachment`` in ``location``.
 
         Returns the long-running :class:`~apigee_psc.models.Operation` (wait on it with
         ``operations.wait``). Raises :class:`~apigee_psc.errors.AlreadyExists` if the id is
-        taken; the organization lock is waited out.
+        taken. The organization lock is waited out for up to ``timeout`` seconds (default:
+        the retry policy's ``lock_deadline``), each wait reported to ``progress`` as a
+        :class:`~apigee_psc.waiters.WaitProgress` whose ``waiter`` is ``"ORGANIZATION_LOCK"``;
+        then :class:`~apigee_psc.errors.LockTimeout` names the operation holding it.
         """
         names.validate_endpoint_attachment_id(name, "endpoint_attachment")
         names.validate_region(location, "location")
         sa = names.validate_service_attachment(service_attachment)
         body = EndpointAttachment(name=name, location=location, service_attachment=sa).to_api()
         logger.info("apigee: creating endpoint attachment %s -> %s", name, sa)
-        data = self._client.transport.request("POST", self._path(), params={"endpointAttachmentId": name}, json=body)
+        data = self._client.transport.request(
+            "POST",
+            self._path(),
+            params={"endpointAttachmentId": name},
+            json=body,
+            deadline=timeout,
+            on_retry=_lock_progress(progress, f"{self._client.parent}/endpointAttachments/{name}"),
+        )
         return Operation.from_api(data)
 
     def get(self, name: str) -> EndpointAttachment:
         """Read one endpoint attachment (by id or full name)."""
         return EndpointAttachment.from_api(self._client.transport.request("GET", self._path(name)))
 
-    def list(self, *, page_size: int | None = None) -> Iterator[EndpointAttachment]:
-        """Every endpoint attachment of the organization, over all pages."""
-        for item in self._client.transport.paginate(self._path(), "endpointAttachments", page_size=page_size):
+    def list(self, *, page_size: int = MAX_PAGE_SIZE) -> Iterator[EndpointAttachment]:
+        """Every endpoint attachment of the organization, over all pages of ``page_size``
+        (default 1000, the API's maximum; Apigee answers 25 a page when not asked)."""
+        pages = self._client.transport.paginate(self._path(), "endpointAttachments", page_size=_page_size(page_size))
+        for item in pages:
             yield EndpointAttachment.from_api(item)
 
-    def find_by_service_attachment(self, service_attachment: str) -> EndpointAttachment | None:
-        """The endpoint attachment that uses ``service_attachment``, if any (one is allowed per org)."""
+    def find_by_service_attachment(
+        self, service_attachment: str, *, page_size: int = MAX_PAGE_SIZE
+    ) -> EndpointAttachment | None:
+        """The endpoint attachment that uses ``service_attachment``, if any (one is allowed per
+        org). It scans the organization's attachments ``page_size`` at a time (by default the
+        API's maximum, 1000: an organization with 10,000 attachments costs 10 requests)."""
         wanted = names.validate_service_attachment(service_attachment)
-        for attachment in self.list():
+        for attachment in self.list(page_size=page_size):
             if _same_service_attachment(attachment.service_attachment, wanted):
                 return attachment
         return None
 
-    def delete(self, name: str) -> Operation:
-        """Start deleting an endpoint attachment; returns the operation."""
+    def delete(self, name: str, *, timeout: float | None = None, progress: Progress | None = None) -> Operation:
+        """Start deleting an endpoint attachment; returns the operation. The organization lock
+        is waited out as for :meth:`create`."""
+        path = self._path(name)
         logger.info("apigee: deleting endpoint attachment %s", name)
-        return Operation.from_api(self._client.transport.request("DELETE", self._path(name)))
+        hook = _lock_progress(progress, path.removeprefix("v1/"))
+        return Operation.from_api(self._client.transport.request("DELETE", path, deadline=timeout, on_retry=hook))
 
     def diagnose(self, attachment: EndpointAttachment | str, **context: Any) -> Diagnosis:
         """Explain the attachment's connection state, naming the organization's Apigee project."""
@@ -185,7 +267,7 @@ class EndpointAttachments:
         the diagnosis) if they last until ``timeout``. An attachment that never becomes
         ACTIVE raises :class:`~apigee_psc.errors.WaitTimeout`.
         """
-        names.validate_endpoint_attachment_id(_short(name), "endpoint_attachment")
+        self._path(name)
         tenant: list[str | None] = []
 
         def explain(value: EndpointAttachment) -> Diagnosis:
@@ -225,7 +307,7 @@ class EndpointAttachments:
             waiters.ATTACHMENT_READY,
             lambda: self.get(name),
             timeout=timeout,
-            subject=f"{self._client.parent}/endpointAttachments/{_short(name)}",
+            subject=self._path(name).removeprefix("v1/"),
             schedule=schedule or self._client.schedule,
             on_failure=failed,
             on_timeout=timed_out,
@@ -249,7 +331,7 @@ class EndpointAttachments:
             waiters.ATTACHMENT_DELETED,
             lambda: self.get(name),
             timeout=timeout,
-            subject=f"{self._client.parent}/endpointAttachments/{_short(name)}",
+            subject=self._path(name).removeprefix("v1/"),
             schedule=schedule or self._client.schedule,
             progress=progress,
             clock=self._client.clock,
@@ -263,11 +345,18 @@ class DnsZones:
     def __init__(self, client: ApigeeClient) -> None:
         self._client = client
 
-    def _path(self, name: str | None = None) -> str:
+    def _path(self, name: object = _COLLECTION) -> str:
         base = f"v1/{self._client.parent}/dnsZones"
-        if name is None:
+        if name is _COLLECTION:
             return base
-        return f"{base}/{names.validate_dns_zone_id(_short(name), 'dns_zone')}"
+        short = names.own_name(
+            name,
+            parent=self._client.parent,
+            collection="dnsZones",
+            validate=names.validate_dns_zone_id,
+            field="dns_zone",
+        )
+        return f"{base}/{short}"
 
     def create(
         self,
@@ -277,11 +366,14 @@ class DnsZones:
         description: str = "",
         target_project_id: str,
         target_network_id: str,
+        timeout: float | None = None,
+        progress: Progress | None = None,
     ) -> Operation:
         """Start creating a DNS peering zone that resolves ``domain`` in the producer's network.
 
         The organization's Apigee service agent needs ``roles/dns.peer`` on
-        ``target_project_id`` first. Returns the long-running operation.
+        ``target_project_id`` first. Returns the long-running operation. The organization
+        lock is waited out as for :meth:`EndpointAttachments.create` (``timeout``, ``progress``).
         """
         names.validate_dns_zone_id(name, "dns_zone")
         names.validate_domain(domain, "domain")
@@ -296,22 +388,32 @@ class DnsZones:
             target_network_id=target_network_id,
         )
         logger.info("apigee: creating DNS zone %s for %s", name, domain)
-        data = self._client.transport.request("POST", self._path(), params={"dnsZoneId": name}, json=zone.to_api())
+        data = self._client.transport.request(
+            "POST",
+            self._path(),
+            params={"dnsZoneId": name},
+            json=zone.to_api(),
+            deadline=timeout,
+            on_retry=_lock_progress(progress, f"{self._client.parent}/dnsZones/{name}"),
+        )
         return Operation.from_api(data)
 
     def get(self, name: str) -> DnsZone:
         """Read one DNS zone."""
         return DnsZone.from_api(self._client.transport.request("GET", self._path(name)))
 
-    def list(self, *, page_size: int | None = None) -> Iterator[DnsZone]:
-        """Every DNS zone of the organization, over all pages."""
-        for item in self._client.transport.paginate(self._path(), "dnsZones", page_size=page_size):
+    def list(self, *, page_size: int = MAX_PAGE_SIZE) -> Iterator[DnsZone]:
+        """Every DNS zone of the organization, over all pages of ``page_size`` (default 1000)."""
+        for item in self._client.transport.paginate(self._path(), "dnsZones", page_size=_page_size(page_size)):
             yield DnsZone.from_api(item)
 
-    def delete(self, name: str) -> Operation:
-        """Start deleting a DNS zone; returns the operation."""
+    def delete(self, name: str, *, timeout: float | None = None, progress: Progress | None = None) -> Operation:
+        """Start deleting a DNS zone; returns the operation. The organization lock is waited
+        out as for :meth:`EndpointAttachments.create`."""
+        path = self._path(name)
         logger.info("apigee: deleting DNS zone %s", name)
-        return Operation.from_api(self._client.transport.request("DELETE", self._path(name)))
+        hook = _lock_progress(progress, path.removeprefix("v1/"))
+        return Operation.from_api(self._client.transport.request("DELETE", path, deadline=timeout, on_retry=hook))
 
     def wait_until_active(
         self,
@@ -326,7 +428,7 @@ class DnsZones:
             waiters.DNS_ZONE_ACTIVE,
             lambda: self.get(name),
             timeout=timeout,
-            subject=f"{self._client.parent}/dnsZones/{_short(name)}",
+            subject=self._path(name).removeprefix("v1/"),
             schedule=schedule or self._client.schedule,
             progress=progress,
             clock=self._client.clock,
@@ -348,16 +450,12 @@ class DnsZones:
             waiters.DNS_ZONE_DELETED,
             lambda: self.get(name),
             timeout=timeout,
-            subject=f"{self._client.parent}/dnsZones/{_short(name)}",
+            subject=self._path(name).removeprefix("v1/"),
             schedule=schedule or self._client.schedule,
             progress=progress,
             clock=self._client.clock,
             sleep=self._client.sleep,
         )
-
-
-def _short(name: str) -> str:
-    return name.rsplit("/", 1)[-1]
 
 
 def _same_service_attachment(a: str, b: str) -> bool:
@@ -374,7 +472,9 @@ class ApigeeClient:
     Application Default Credentials unless ``credentials`` is given; ``endpoint`` or
     ``APIGEE_PSC_EMULATOR_HOST`` point it elsewhere. ``schedule`` is the default polling
     schedule of every wait (``DEFAULT_SCHEDULE``, or ``FAST_SCHEDULE`` against a plain-http
-    emulator); ``sleep`` and ``clock`` are injectable for tests.
+    emulator); ``retry`` is the :class:`~apigee_psc._http.RetryPolicy` of every request;
+    ``on_retry`` hears of every retry (a :class:`~apigee_psc._http.RetryEvent`); ``sleep``
+    and ``clock`` are injectable for tests.
     """
 
     def __init__(
@@ -390,6 +490,7 @@ class ApigeeClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         transport: Transport | None = None,
+        on_retry: OnRetry | None = None,
     ) -> None:
         self.organization = names.validate_organization(organization)
         self.parent = f"organizations/{self.organization}"
@@ -404,6 +505,7 @@ class ApigeeClient:
             timeout=timeout,
             sleep=sleep,
             clock=clock,
+            on_retry=on_retry,
         )
         #: Against the emulator, operations take a second, not minutes: poll fast unless told otherwise.
         self.schedule = schedule or (waiters.FAST_SCHEDULE if self.transport.is_emulator else waiters.DEFAULT_SCHEDULE)

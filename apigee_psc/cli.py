@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -58,6 +59,34 @@ class _State:
     quota_project: str | None = None
     project: str | None = None
     output: str = "text"
+
+
+if TYPE_CHECKING:
+    _FloatParam = click.ParamType[float]
+else:  # ParamType is generic in the click versions that type it, plain in older ones
+    _FloatParam = click.ParamType
+
+
+class _Seconds(_FloatParam):
+    """A finite number of seconds above ``minimum`` (NaN, infinity and negatives are bad input)."""
+
+    name = "seconds"
+
+    def __init__(self, *, allow_zero: bool = False) -> None:
+        self.allow_zero = allow_zero
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{str(value)[:40]!r} is not a number of seconds", param, ctx)
+        low = "0 or more" if self.allow_zero else "more than 0"
+        if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not self.allow_zero):
+            self.fail(f"{str(value)[:40]!r} is not a finite number of seconds ({low})", param, ctx)
+        return seconds
+
+
+SECONDS = _Seconds()
 
 
 def _state(ctx: click.Context) -> _State:
@@ -148,6 +177,11 @@ def _explain(exc: BaseException) -> tuple[int, str, str | None]:
         diagnosis = exc.diagnosis
         detail = f"  cause: {diagnosis.cause}\n  fix:   {diagnosis.fix or 'nothing to do'}"
         return EXIT_NOT_READY, f"the endpoint attachment's connection is {diagnosis.state}", detail
+    if isinstance(exc, errors.WaitTimeout) and exc.operation:
+        # The library's advice is a Python call; on the command line, the command itself resumes.
+        python_advice = f"resume with operations.wait({exc.operation!r})"
+        cli_advice = f"run the same command again to resume: it waits on operation {exc.operation}"
+        return EXIT_NOT_READY, str(exc).replace(python_advice, cli_advice), None
     return EXIT_NOT_READY, str(exc), None
 
 
@@ -170,17 +204,10 @@ def _options(state: _State) -> dict[str, Any]:
 def _read_spec(path: str, state: _State) -> SouthboundSpec:
     """Read one spec (``-`` is standard input), filling ``project`` and ``organization`` from
     ``--project``/the environment when the file leaves them out."""
-    from pathlib import Path
-
-    from apigee_psc.southbound.spec import FILE_FIELD, SouthboundSpec, _load_yaml
+    from apigee_psc.southbound.spec import SouthboundSpec, _load_yaml, read_spec_text
 
     source = "<stdin>" if path == "-" else path
-    try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise errors.ValidationError(
-            FILE_FIELD, source, f"a readable UTF-8 spec file ({exc.__class__.__name__}: {exc})", source=source
-        ) from None
+    text = read_spec_text(path)  # a regular file or standard input, at most 1 MiB, UTF-8
     data = _load_yaml(text, source)
     if isinstance(data, Mapping):
         defaults = {"project": state.project, "organization": os.environ.get(ORGANIZATION_ENV) or None}
@@ -372,8 +399,16 @@ def _org_option(command: Callable[..., Any]) -> Callable[..., Any]:
 SPECS = click.argument("specs", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
 
 
+ADOPT = click.option(
+    "--adopt",
+    is_flag=True,
+    help="Take over existing resources that differ from the spec and were not created by apigee-psc.",
+)
+
+
 @cli.command()
 @SPECS
+@ADOPT
 @click.option(
     "--exit-code",
     "detailed_exit_code",
@@ -383,10 +418,10 @@ SPECS = click.argument("specs", nargs=-1, type=click.Path(dir_okay=False, allow_
 @OUTPUT
 @_global_options
 @click.pass_obj
-def plan(state: _State, specs: tuple[str, ...], detailed_exit_code: bool, output: str) -> None:
+def plan(state: _State, specs: tuple[str, ...], adopt: bool, detailed_exit_code: bool, output: str) -> None:
     """Show what apply would change (reads only). SPEC may be - for standard input."""
     with _errors(state):
-        plans = [_southbound(spec, state).plan() for spec in _load(specs, state)]
+        plans = [_southbound(spec, state, adopt=adopt).plan() for spec in _load(specs, state)]
     _emit(
         output,
         [p.to_dict() for p in plans] if len(plans) > 1 else plans[0].to_dict(),
@@ -400,11 +435,12 @@ def plan(state: _State, specs: tuple[str, ...], detailed_exit_code: bool, output
 @cli.command()
 @SPECS
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--timeout", type=float, default=1800.0, show_default=True, help="Seconds to wait for each step.")
+@click.option("--timeout", type=SECONDS, default=1800.0, show_default=True, help="Seconds to wait for each step.")
+@ADOPT
 @OUTPUT
 @_global_options
 @click.pass_obj
-def apply(state: _State, specs: tuple[str, ...], yes: bool, timeout: float, output: str) -> None:
+def apply(state: _State, specs: tuple[str, ...], yes: bool, timeout: float, adopt: bool, output: str) -> None:
     """Create or update everything the specs describe, and wait until ACTIVE and ACCEPTED."""
     from apigee_psc.southbound.engine import apply_fleet
 
@@ -412,7 +448,7 @@ def apply(state: _State, specs: tuple[str, ...], yes: bool, timeout: float, outp
         loaded = _load(specs, state)
         if "-" in specs and not yes:
             _fail("a spec read from standard input needs --yes", EXIT_BAD_INPUT, kind="ConfirmationNeeded")
-        plans = [_southbound(spec, state, timeout=timeout).plan() for spec in loaded]
+        plans = [_southbound(spec, state, timeout=timeout, adopt=adopt).plan() for spec in loaded]
         click.echo("\n\n".join(p.to_text() for p in plans), err=True)
         if not all(p.ok for p in plans):
             _fail("the plan cannot be applied (see the problems marked ! above)", EXIT_NOT_READY, kind="PlanRefused")
@@ -423,10 +459,12 @@ def apply(state: _State, specs: tuple[str, ...], yes: bool, timeout: float, outp
         progress = _Progress(sys.stderr.isatty())
         try:
             if len(loaded) == 1:
-                reports = [_southbound(loaded[0], state, timeout=timeout).apply(progress=progress, plan=plans[0])]
+                reports = [
+                    _southbound(loaded[0], state, timeout=timeout, adopt=adopt).apply(progress=progress, plan=plans[0])
+                ]
                 failures: list[BaseException] = []
             else:
-                results = apply_fleet(loaded, progress=progress, timeout=timeout, **_options(state))
+                results = apply_fleet(loaded, progress=progress, timeout=timeout, adopt=adopt, **_options(state))
                 reports = [r.report for r in results if r.report is not None]
                 failures = [r.error for r in results if r.error is not None]
                 for result in results:
@@ -455,11 +493,22 @@ def status(state: _State, specs: tuple[str, ...], output: str) -> None:
 @SPECS
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--revoke-iam", is_flag=True, help="Also revoke the roles/dns.peer grant.")
-@click.option("--timeout", type=float, default=7200.0, show_default=True, help="Seconds to wait for each deletion.")
+@click.option("--force", is_flag=True, help="Delete the service attachment even if other consumers are connected.")
+@ADOPT
+@click.option("--timeout", type=SECONDS, default=7200.0, show_default=True, help="Seconds to wait for each deletion.")
 @OUTPUT
 @_global_options
 @click.pass_obj
-def destroy(state: _State, specs: tuple[str, ...], yes: bool, revoke_iam: bool, timeout: float, output: str) -> None:
+def destroy(
+    state: _State,
+    specs: tuple[str, ...],
+    yes: bool,
+    revoke_iam: bool,
+    force: bool,
+    adopt: bool,
+    timeout: float,
+    output: str,
+) -> None:
     """Delete what the specs own, in reverse order (never the forwarding rule or the managed zone)."""
     with _errors(state):
         loaded = _load(specs, state)
@@ -468,7 +517,8 @@ def destroy(state: _State, specs: tuple[str, ...], yes: bool, revoke_iam: bool, 
         done = []
         try:
             for spec in reversed(loaded):
-                done.extend(_southbound(spec, state, timeout=timeout).destroy(revoke_iam=revoke_iam, progress=progress))
+                southbound = _southbound(spec, state, timeout=timeout, adopt=adopt)
+                done.extend(southbound.destroy(revoke_iam=revoke_iam, force=force, progress=progress))
         finally:
             progress.close()
     _emit(output, [c.to_dict() for c in done], "\n".join(c.to_text() for c in done))
@@ -588,7 +638,13 @@ def emulator(args: tuple[str, ...]) -> None:
 
 
 @cli.command()
-@click.option("--op-seconds", type=float, default=1.0, show_default=True, help="Seconds an Apigee operation takes.")
+@click.option(
+    "--op-seconds",
+    type=_Seconds(allow_zero=True),
+    default=1.0,
+    show_default=True,
+    help="Seconds an Apigee operation takes.",
+)
 @click.option("--keep-running", is_flag=True, help="Leave the emulator running at the end (Ctrl-C to stop).")
 @OUTPUT
 @_global_options

@@ -4,13 +4,15 @@ Three small REST clients over :class:`~apigee_psc._http.Transport`, so they shar
 endpoint choice (``endpoint=``, ``APIGEE_PSC_EMULATOR_HOST``), credentials, error mapping
 and retries:
 
-* :class:`CloudDnsClient`: A records in a (private) managed zone, upserted idempotently;
-  a different existing record is replaced atomically through one ``changes`` call.
-* :class:`ResourceManagerClient`: a project's number, and IAM grants/revokes as an
-  etag-checked read-modify-write of the project's policy (version 3), keeping conditions
-  and every other binding; a 409 ABORTED (stale etag) redoes the whole cycle with backoff.
-* :class:`ServiceNetworkingClient`: peered DNS domains of VPC-peered organizations, waiting
-  on their operations.
+* :class:`CloudDnsClient`: ``dns.managed_zones`` and ``dns.records``; A records in a
+  (private) managed zone are upserted idempotently, a different existing record replaced
+  atomically through one ``changes`` call.
+* :class:`ResourceManagerClient`: ``resource_manager.projects`` (a project's number) and
+  ``resource_manager.iam`` (grants/revokes as an etag-checked read-modify-write of the
+  project's policy, version 3, keeping conditions and every other binding; a stale etag
+  redoes the whole cycle, see :data:`IAM_ETAG_STALE`).
+* :class:`ServiceNetworkingClient`: ``service_networking.peered_dns_domains`` of VPC-peered
+  organizations and ``service_networking.operations``.
 """
 
 from __future__ import annotations
@@ -23,13 +25,13 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from apigee_psc import errors, names, waiters
-from apigee_psc._http import RetryPolicy, Transport
+from apigee_psc._http import OnRetry, RereadPolicy, RetryPolicy, Transport
 from apigee_psc.models import Operation
 
 if TYPE_CHECKING:
@@ -38,6 +40,8 @@ if TYPE_CHECKING:
 __all__ = [
     "APIGEE_SERVICE_AGENT_DOMAIN",
     "DNS_PEER_ROLE",
+    "DNS_RECORD_STALE",
+    "IAM_ETAG_STALE",
     "CloudDnsClient",
     "DnsChange",
     "IamBinding",
@@ -52,16 +56,12 @@ __all__ = [
     "apigee_service_agent_for",
 ]
 
-logger = logging.getLogger("apigee_psc")
+logger = logging.getLogger("apigee_psc.cloud")
 
 #: The role the Apigee service agent needs on the producer project for DNS peering.
 DNS_PEER_ROLE = "roles/dns.peer"
 APIGEE_SERVICE_AGENT_DOMAIN = "gcp-sa-apigee.iam.gserviceaccount.com"
 
-_IAM_DEADLINE = 30.0
-_IAM_FIRST_DELAY = 1.0
-_IAM_MAX_DELAY = 8.0
-_DNS_ATTEMPTS = 4
 _SERVICE = "servicenetworking.googleapis.com"
 _MEMBER = re.compile(r"^(allUsers|allAuthenticatedUsers|[A-Za-z]+:\S+)$")
 _ROLE = re.compile(r"^(roles/|projects/[^/]+/roles/|organizations/[^/]+/roles/)[A-Za-z0-9_.]+$")
@@ -69,7 +69,9 @@ _RECORD_TYPE = re.compile(r"^[A-Z][A-Z0-9]{0,9}$")
 
 
 class _Client:
-    """Shared constructor: one :class:`Transport` for ``api``."""
+    """Shared constructor: one :class:`Transport` for ``api`` with the same settings as every
+    client (``credentials``, ``quota_project_id``, ``endpoint``, ``retry``, ``on_retry``,
+    ``timeout``, ``sleep``, ``clock``)."""
 
     _api = ""
 
@@ -84,6 +86,7 @@ class _Client:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        on_retry: OnRetry | None = None,
     ) -> None:
         self.sleep = sleep
         self.clock = clock
@@ -99,7 +102,12 @@ class _Client:
             sleep=sleep,
             clock=clock,
             rng=self._rng,
+            on_retry=on_retry,
         )
+        self._setup()
+
+    def _setup(self) -> None:
+        """Build the client's collections (each subclass has its own)."""
 
     def close(self) -> None:
         """Close the HTTP session."""
@@ -107,6 +115,15 @@ class _Client:
 
 
 # -- Cloud DNS ------------------------------------------------------------------------------
+
+
+def _record_changed(error: BaseException) -> bool:
+    return isinstance(error, (errors.AlreadyExists, errors.Conflict, errors.FailedPrecondition, errors.NotFound))
+
+
+#: An upsert whose write finds the record changed meanwhile (409, 412, or 404 for a record
+#: just read) reads it again and redoes the change: 4 times, 0.5 s to 2 s apart.
+DNS_RECORD_STALE = RereadPolicy("dns: record", _record_changed, attempts=4, initial=0.5, maximum=2.0, deadline=30.0)
 
 
 class RecordResult(str, enum.Enum):
@@ -234,8 +251,8 @@ def _rrdatas(kind: str, values: str | Iterable[str]) -> tuple[str, ...]:
 
 
 class CloudDnsClient(_Client):
-    """Cloud DNS v1: managed zones and record sets. Every method takes the ``project``
-    holding the zone (the producer project for the seed's private zone).
+    """Cloud DNS v1: ``managed_zones`` and ``records`` (record sets). Every method takes the
+    ``project`` holding the zone (the producer project for the seed's private zone).
 
     Takes ``credentials``, ``quota_project_id``, ``endpoint``, ``retry``, ``timeout``,
     ``sleep`` and ``clock`` like :class:`~apigee_psc._http.Transport`.
@@ -253,13 +270,22 @@ class CloudDnsClient(_Client):
     def _record_path(self, project: str, zone: str, name: str, kind: str) -> str:
         return f"{self._zone_path(project, zone)}/rrsets/{quote(name, safe='')}/{quote(kind, safe='')}"
 
-    # -- managed zones ---------------------------------------------------------------
+    def _setup(self) -> None:
+        self.managed_zones = ManagedZones(self)
+        self.records = Records(self)
 
-    def get_managed_zone(self, project: str, zone: str) -> ManagedZone:
+
+class ManagedZones:
+    """Cloud DNS managed zones (``dns.managed_zones``): ``get``, ``create``, ``delete``."""
+
+    def __init__(self, client: CloudDnsClient) -> None:
+        self._c = client
+
+    def get(self, project: str, zone: str) -> ManagedZone:
         """The managed zone ``zone``; raises :class:`~apigee_psc.errors.NotFound`."""
-        return ManagedZone.from_api(self.transport.request("GET", self._zone_path(project, zone)))
+        return ManagedZone.from_api(self._c.transport.request("GET", self._c._zone_path(project, zone)))
 
-    def create_managed_zone(
+    def create(
         self,
         project: str,
         zone: str,
@@ -284,9 +310,9 @@ class CloudDnsClient(_Client):
         if urls:
             body["privateVisibilityConfig"] = {"networks": [{"networkUrl": url} for url in urls]}
         try:
-            data = self.transport.request(
+            data = self._c.transport.request(
                 "POST",
-                self._zones_path(project),
+                self._c._zones_path(project),
                 params={"clientOperationId": str(uuid.uuid4())},
                 json=body,
             )
@@ -295,45 +321,49 @@ class CloudDnsClient(_Client):
             raise
         return ManagedZone.from_api(data)
 
-    def delete_managed_zone(self, project: str, zone: str, *, missing_ok: bool = False) -> bool:
+    def delete(self, project: str, zone: str, *, missing_ok: bool = False) -> bool:
         """Delete the (empty) managed zone; returns ``False`` if it was already gone and
         ``missing_ok``."""
         try:
-            self.transport.request("DELETE", self._zone_path(project, zone))
+            self._c.transport.request("DELETE", self._c._zone_path(project, zone))
         except errors.NotFound:
             if missing_ok:
                 return False
             raise
         return True
 
-    # -- record sets -----------------------------------------------------------------
 
-    def get_record(self, project: str, zone: str, name: str, type: str = "A") -> RecordSet:
+class Records:
+    """Record sets of a managed zone (``dns.records``): ``get``, ``find``, ``list``,
+    ``upsert``, ``upsert_a``, ``delete``."""
+
+    def __init__(self, client: CloudDnsClient) -> None:
+        self._c = client
+
+    def get(self, project: str, zone: str, name: str, type: str = "A") -> RecordSet:
         """The record set ``name``/``type``; raises :class:`~apigee_psc.errors.NotFound`."""
         names.validate_dns_name(name)
-        path = self._record_path(project, zone, name, _record_type(type))
-        return RecordSet.from_api(self.transport.request("GET", path))
+        path = self._c._record_path(project, zone, name, _record_type(type))
+        return RecordSet.from_api(self._c.transport.request("GET", path))
 
-    def find_record(self, project: str, zone: str, name: str, type: str = "A") -> RecordSet | None:
+    def find(self, project: str, zone: str, name: str, type: str = "A") -> RecordSet | None:
         """The record set ``name``/``type``, or ``None`` if there is none."""
         try:
-            return self.get_record(project, zone, name, type)
+            return self.get(project, zone, name, type)
         except errors.NotFound:
             return None
 
-    def list_records(
-        self, project: str, zone: str, *, name: str | None = None, type: str | None = None
-    ) -> Iterator[RecordSet]:
+    def list(self, project: str, zone: str, *, name: str | None = None, type: str | None = None) -> Iterator[RecordSet]:
         """Every record set of the zone (optionally only ``name`` and ``type``)."""
         params: dict[str, Any] = {}
         if name:
             params["name"] = names.validate_dns_name(name)
         if type:
             params["type"] = _record_type(type)
-        for item in self.transport.paginate(f"{self._zone_path(project, zone)}/rrsets", "rrsets", params=params):
+        for item in self._c.transport.paginate(f"{self._c._zone_path(project, zone)}/rrsets", "rrsets", params=params):
             yield RecordSet.from_api(item)
 
-    def upsert_record(
+    def upsert(
         self,
         project: str,
         zone: str,
@@ -357,54 +387,58 @@ class CloudDnsClient(_Client):
         if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 0:
             raise errors.ValidationError("record.ttl", ttl, "a TTL in seconds of at least 0")
         wanted = RecordSet(name, kind, ttl, _rrdatas(kind, rrdatas))
-        for attempt in range(1, _DNS_ATTEMPTS + 1):
-            current = self.find_record(project, zone, name, kind)
-            try:
-                if current is None:
-                    self.transport.request(
-                        "POST",
-                        f"{self._zone_path(project, zone)}/rrsets",
-                        params={"clientOperationId": str(uuid.uuid4())},
-                        json=wanted.to_api(),
-                    )
-                    logger.info("dns: created %s %s -> %s", kind, name, ", ".join(wanted.rrdatas))
-                    return RecordResult.CREATED
-                if current.same_as(wanted):
-                    return RecordResult.UNCHANGED
-                change = self._change(project, zone, additions=[wanted], deletions=[current])
-                self._wait_change(project, zone, change, timeout)
-                logger.info("dns: replaced %s %s -> %s", kind, name, ", ".join(wanted.rrdatas))
-                return RecordResult.REPLACED
-            except (errors.AlreadyExists, errors.Conflict, errors.FailedPrecondition, errors.NotFound) as exc:
-                if attempt == _DNS_ATTEMPTS or (isinstance(exc, errors.NotFound) and current is None):
-                    raise
-                logger.info("dns: %s %s changed meanwhile (%s), re-reading", kind, name, exc.status_code)
-                self.sleep(0.5 * attempt)
-        raise AssertionError("unreachable")  # pragma: no cover
+        reads: list[RecordSet | None] = []
 
-    def upsert_a_record(
-        self, project: str, zone: str, name: str, ip: str | Iterable[str], *, ttl: int = 300
-    ) -> RecordResult:
-        """:meth:`upsert_record` for an A record (``ip`` one address or several)."""
-        return self.upsert_record(project, zone, name, ip, type="A", ttl=ttl)
+        def cycle() -> RecordResult:
+            current = self.find(project, zone, name, kind)
+            reads.append(current)
+            if current is None:
+                self._c.transport.request(
+                    "POST",
+                    f"{self._c._zone_path(project, zone)}/rrsets",
+                    params={"clientOperationId": str(uuid.uuid4())},
+                    json=wanted.to_api(),
+                )
+                logger.info("dns: created %s %s -> %s", kind, name, ", ".join(wanted.rrdatas))
+                return RecordResult.CREATED
+            if current.same_as(wanted):
+                return RecordResult.UNCHANGED
+            change = self._change(project, zone, additions=[wanted], deletions=[current])
+            self._wait_change(project, zone, change, timeout)
+            logger.info("dns: replaced %s %s -> %s", kind, name, ", ".join(wanted.rrdatas))
+            return RecordResult.REPLACED
 
-    def delete_record(self, project: str, zone: str, name: str, type: str = "A", *, missing_ok: bool = True) -> bool:
+        def stale(error: BaseException) -> bool:
+            # A 404 after reading no record means the zone is missing: that does not heal.
+            gone = isinstance(error, errors.NotFound) and bool(reads) and reads[-1] is not None
+            return gone or isinstance(error, (errors.AlreadyExists, errors.Conflict, errors.FailedPrecondition))
+
+        policy = replace(DNS_RECORD_STALE, stale=stale)
+        return policy.call(cycle, sleep=self._c.sleep, clock=self._c.clock, rng=self._c._rng)
+
+    def upsert_a(self, project: str, zone: str, name: str, ip: str | Iterable[str], *, ttl: int = 300) -> RecordResult:
+        """:meth:`upsert` for an A record (``ip`` one address or several)."""
+        return self.upsert(project, zone, name, ip, type="A", ttl=ttl)
+
+    def delete(self, project: str, zone: str, name: str, type: str = "A", *, missing_ok: bool = True) -> bool:
         """Delete the record set; returns ``False`` if it was already gone (and ``missing_ok``)."""
         names.validate_dns_name(name)
-        path = self._record_path(project, zone, name, _record_type(type))
+        path = self._c._record_path(project, zone, name, _record_type(type))
         try:
-            self.transport.request("DELETE", path)
+            self._c.transport.request("DELETE", path)
         except errors.NotFound:
             if missing_ok:
                 return False
             raise
         return True
 
-    def _change(self, project: str, zone: str, *, additions: list[RecordSet], deletions: list[RecordSet]) -> DnsChange:
+    def _change(
+        self, project: str, zone: str, *, additions: Sequence[RecordSet], deletions: Sequence[RecordSet]
+    ) -> DnsChange:
         body = {"additions": [r.to_api() for r in additions], "deletions": [r.to_api() for r in deletions]}
-        data = self.transport.request(
+        data = self._c.transport.request(
             "POST",
-            f"{self._zone_path(project, zone)}/changes",
+            f"{self._c._zone_path(project, zone)}/changes",
             params={"clientOperationId": str(uuid.uuid4())},
             json=body,
         )
@@ -413,16 +447,16 @@ class CloudDnsClient(_Client):
     def _wait_change(self, project: str, zone: str, change: DnsChange, timeout: float) -> DnsChange:
         if change.status == "done" or not change.id:
             return change
-        path = f"{self._zone_path(project, zone)}/changes/{quote(change.id, safe='')}"
+        path = f"{self._c._zone_path(project, zone)}/changes/{quote(change.id, safe='')}"
         result = waiters.wait(
             DNS_CHANGE_DONE,
-            lambda: DnsChange.from_api(self.transport.request("GET", path)),
+            lambda: DnsChange.from_api(self._c.transport.request("GET", path)),
             timeout=timeout,
             subject=change.id,
             schedule=_DNS_SCHEDULE,
             first=change,
-            clock=self.clock,
-            sleep=self.sleep,
+            clock=self._c.clock,
+            sleep=self._c.sleep,
         )
         return result or change
 
@@ -442,7 +476,7 @@ def apigee_service_agent(apigee_project_number: str | int) -> str:
 def apigee_service_agent_for(apigee_project_id: str, resource_manager: ResourceManagerClient) -> str:
     """The Apigee service agent named after project ``apigee_project_id`` (looks up its number
     with ``projects.get``, which needs ``resourcemanager.projects.get`` on that project)."""
-    return apigee_service_agent(resource_manager.project_number(apigee_project_id))
+    return apigee_service_agent(resource_manager.projects.number(apigee_project_id))
 
 
 @dataclass(frozen=True)
@@ -526,8 +560,21 @@ def _remove_member(policy: dict[str, Any], role: str, member: str) -> bool:
     return changed
 
 
+def _is_stale_etag(error: BaseException) -> bool:
+    if isinstance(error, errors.FailedPrecondition):
+        return error.status_code == 412
+    return isinstance(error, errors.Conflict)
+
+
+#: A ``setIamPolicy`` refused for a stale etag (409 ABORTED, or 412) redoes the whole
+#: read-modify-write, backing off from 1 s to 8 s, for about 30 s (as the Terraform provider).
+IAM_ETAG_STALE = RereadPolicy(
+    "iam: project policy", _is_stale_etag, attempts=None, initial=1.0, maximum=8.0, deadline=30.0
+)
+
+
 class ResourceManagerClient(_Client):
-    """Cloud Resource Manager v3: project numbers and project IAM policies.
+    """Cloud Resource Manager v3: ``projects`` (numbers) and ``iam`` (project IAM policies).
 
     Takes ``credentials``, ``quota_project_id``, ``endpoint``, ``retry``, ``timeout``,
     ``sleep`` and ``clock`` like :class:`~apigee_psc._http.Transport`.
@@ -535,35 +582,59 @@ class ResourceManagerClient(_Client):
 
     _api = "cloudresourcemanager"
 
-    def project_number(self, project_id: str) -> str:
+    def _setup(self) -> None:
+        self.projects = Projects(self)
+        self.iam = Iam(self)
+
+
+class Projects:
+    """Projects (``resource_manager.projects``): a project's number, and the Apigee service
+    agent named after one."""
+
+    def __init__(self, client: ResourceManagerClient) -> None:
+        self._c = client
+
+    def number(self, project_id: str) -> str:
         """The number of project ``project_id`` (``"123456789012"``), cached per client."""
         if isinstance(project_id, str) and project_id.isdigit():
             return project_id
         names.validate_project_id(project_id, "project")
-        if project_id not in self._numbers:
-            data = self.transport.request("GET", f"v3/projects/{project_id}")
+        if project_id not in self._c._numbers:
+            data = self._c.transport.request("GET", f"v3/projects/{project_id}")
             name = str(data.get("name", ""))
             number = name.rsplit("/", 1)[-1]
             if not number.isdigit():
                 raise errors.ApiError(f"project {project_id} has no number in its name {name!r}")
-            self._numbers[project_id] = number
-        return self._numbers[project_id]
+            self._c._numbers[project_id] = number
+        return self._c._numbers[project_id]
+
+    def apigee_service_agent(self, apigee_project_id: str) -> str:
+        """The Apigee service agent email for the organization's ``apigeeProjectId``."""
+        return apigee_service_agent_for(apigee_project_id, self._c)
+
+
+class Iam:
+    """Project IAM policies (``resource_manager.iam``): ``get_policy``, ``has_binding``,
+    ``grant``, ``revoke``."""
+
+    def __init__(self, client: ResourceManagerClient) -> None:
+        self._c = client
 
     def _raw_policy(self, project: str) -> dict[str, Any]:
-        return self.transport.request(
+        return self._c.transport.request(
             "POST",
             f"v3/projects/{_project_ref(project)}:getIamPolicy",
             json={"options": {"requestedPolicyVersion": 3}},
             wait_out_lock=False,
         )
 
-    def get_iam_policy(self, project: str) -> IamPolicy:
+    def get_policy(self, project: str) -> IamPolicy:
         """The project's IAM policy, read at version 3 (conditions included)."""
         return IamPolicy.from_api(self._raw_policy(project))
 
     def has_binding(self, project: str, role: str, member: str) -> bool:
         """True if ``member`` holds ``role`` on the project without a condition."""
-        return self.get_iam_policy(project).has(_role(role), _member(member))
+        return self.get_policy(project).has(_role(role), _member(member))
 
     def grant(self, project: str, role: str, member: str) -> bool:
         """Give ``member`` ``role`` on the project (unconditionally). Returns ``True`` if the
@@ -584,36 +655,21 @@ class ResourceManagerClient(_Client):
         return changed
 
     def _read_modify_write(self, project: str, modify: Callable[[dict[str, Any]], bool]) -> bool:
-        """Read the policy, apply ``modify``, write it back with its etag; a stale etag
-        (409 ABORTED, or 412) redoes the whole cycle with backoff from 1 s for ~30 s."""
-        start = self.clock()
-        delay = _IAM_FIRST_DELAY
+        """Read the policy, apply ``modify``, write it back with its etag; a stale etag is
+        handled by :data:`IAM_ETAG_STALE` (the whole cycle again, for about 30 s)."""
         ref = _project_ref(project)
-        while True:
+
+        def cycle() -> bool:
             policy = self._raw_policy(project)
             if not modify(policy):
                 return False
             policy["version"] = 3
-            try:
-                self.transport.request(
-                    "POST", f"v3/projects/{ref}:setIamPolicy", json={"policy": policy}, wait_out_lock=False
-                )
-                return True
-            except (errors.Conflict, errors.FailedPrecondition) as exc:
-                if isinstance(exc, errors.FailedPrecondition) and exc.status_code != 412:
-                    raise
-                pause = self._rng.uniform(delay / 2, delay)
-                if self.clock() - start + pause > _IAM_DEADLINE:
-                    raise
-                logger.info(
-                    "iam: policy of %s changed meanwhile (%s), retrying in %.1fs", project, exc.status_code, pause
-                )
-                self.sleep(pause)
-                delay = min(delay * 2, _IAM_MAX_DELAY)
+            self._c.transport.request(
+                "POST", f"v3/projects/{ref}:setIamPolicy", json={"policy": policy}, wait_out_lock=False
+            )
+            return True
 
-    def apigee_service_agent(self, apigee_project_id: str) -> str:
-        """The Apigee service agent email for the organization's ``apigeeProjectId``."""
-        return apigee_service_agent_for(apigee_project_id, self)
+        return IAM_ETAG_STALE.call(cycle, sleep=self._c.sleep, clock=self._c.clock, rng=self._c._rng)
 
 
 def _project_ref(project: str) -> str:
@@ -650,7 +706,8 @@ def _project_number(value: object) -> str:
 
 
 class ServiceNetworkingClient(_Client):
-    """Service Networking v1: peered DNS domains of a consumer network (VPC-peered Apigee).
+    """Service Networking v1: ``peered_dns_domains`` of a consumer network (VPC-peered
+    Apigee) and ``operations``.
 
     Takes ``credentials``, ``quota_project_id``, ``endpoint``, ``retry``, ``timeout``,
     ``sleep`` and ``clock`` like :class:`~apigee_psc._http.Transport`.
@@ -663,7 +720,18 @@ class ServiceNetworkingClient(_Client):
         names.validate_compute_name(network, "network")
         return f"v1/services/{_SERVICE}/projects/{number}/global/networks/{network}/peeredDnsDomains"
 
-    def create_peered_dns_domain(
+    def _setup(self) -> None:
+        self.peered_dns_domains = PeeredDnsDomains(self)
+        self.operations = ServiceNetworkingOperations(self)
+
+
+class PeeredDnsDomains:
+    """Peered DNS domains of a consumer network (``service_networking.peered_dns_domains``)."""
+
+    def __init__(self, client: ServiceNetworkingClient) -> None:
+        self._c = client
+
+    def create(
         self,
         project_number: str | int,
         network: str,
@@ -677,30 +745,30 @@ class ServiceNetworkingClient(_Client):
         consumer ``network`` of project ``project_number``; waits on its operation."""
         names.validate_dns_zone_id(name, "peered_dns_domain.name")
         names.validate_domain(dns_suffix, "peered_dns_domain.dns_suffix")
-        data = self.transport.request(
-            "POST", self._path(project_number, network), json={"name": name, "dnsSuffix": dns_suffix}
+        data = self._c.transport.request(
+            "POST", self._c._path(project_number, network), json={"name": name, "dnsSuffix": dns_suffix}
         )
         operation = Operation.from_api(data)
-        return self.wait_operation(operation, timeout=timeout) if wait else operation
+        return self._c.operations.wait(operation, timeout=timeout) if wait else operation
 
-    def list_peered_dns_domains(self, project_number: str | int, network: str) -> list[PeeredDnsDomain]:
+    def list(self, project_number: str | int, network: str) -> list[PeeredDnsDomain]:
         """Every peered DNS domain of the consumer network."""
-        data = self.transport.request("GET", self._path(project_number, network))
+        data = self._c.transport.request("GET", self._c._path(project_number, network))
         return [PeeredDnsDomain.from_api(item) for item in data.get("peeredDnsDomains") or ()]
 
-    def get_peered_dns_domain(self, project_number: str | int, network: str, name: str) -> PeeredDnsDomain:
+    def get(self, project_number: str | int, network: str, name: str) -> PeeredDnsDomain:
         """The peered DNS domain ``name`` (the API has no get: read from the list);
         raises :class:`~apigee_psc.errors.NotFound`."""
-        for domain in self.list_peered_dns_domains(project_number, network):
+        for domain in self.list(project_number, network):
             if domain.name == name:
                 return domain
         raise errors.NotFound(
             f"peered DNS domain {name!r} not found",
             method="GET",
-            url=self.transport.url(self._path(project_number, network)),
+            url=self._c.transport.url(self._c._path(project_number, network)),
         )
 
-    def delete_peered_dns_domain(
+    def delete(
         self,
         project_number: str | int,
         network: str,
@@ -713,15 +781,22 @@ class ServiceNetworkingClient(_Client):
         """Delete peered DNS domain ``name``; with ``missing_ok`` a missing one returns ``None``."""
         names.validate_dns_zone_id(name, "peered_dns_domain.name")
         try:
-            data = self.transport.request("DELETE", f"{self._path(project_number, network)}/{name}")
+            data = self._c.transport.request("DELETE", f"{self._c._path(project_number, network)}/{name}")
         except errors.NotFound:
             if missing_ok:
                 return None
             raise
         operation = Operation.from_api(data)
-        return self.wait_operation(operation, timeout=timeout) if wait else operation
+        return self._c.operations.wait(operation, timeout=timeout) if wait else operation
 
-    def wait_operation(self, operation: Operation | str, *, timeout: float = 600.0) -> Operation:
+
+class ServiceNetworkingOperations:
+    """Service Networking operations (``service_networking.operations``)."""
+
+    def __init__(self, client: ServiceNetworkingClient) -> None:
+        self._c = client
+
+    def wait(self, operation: Operation | str, *, timeout: float = 600.0) -> Operation:
         """Wait until the operation (``operations/...``) is done; raises
         :class:`~apigee_psc.errors.OperationFailed` if it ended with an error."""
         op = operation if isinstance(operation, Operation) else Operation(name=operation)
@@ -731,20 +806,18 @@ class ServiceNetworkingClient(_Client):
             raise errors.ValidationError("operation", op.name, "an operations/... name")
 
         def failed(value: Operation | None, error: BaseException | None) -> BaseException:
-            if value is not None and value.error is not None:
-                return errors.OperationFailed(value.error.message, operation=value.name, code=value.error.code)
-            return error or errors.ApiError(f"operation {op.name} failed")
+            return (value.exception() if value is not None else None) or error or errors.ApiError(f"{op.name} failed")
 
         result = waiters.wait(
             waiters.OPERATION_DONE,
-            lambda: Operation.from_api(self.transport.request("GET", f"v1/{op.name}")),
+            lambda: Operation.from_api(self._c.transport.request("GET", f"v1/{op.name}")),
             timeout=timeout,
             subject=op.name,
             schedule=_SN_SCHEDULE,
             first=op,
             operation=op.name,
             on_failure=failed,
-            clock=self.clock,
-            sleep=self.sleep,
+            clock=self._c.clock,
+            sleep=self._c.sleep,
         )
         return result or op

@@ -62,7 +62,7 @@ def build_producer(project: str = "my-project", region: str = "us-west1") -> Non
     compute.health_checks.create("hc-tcp-foo", port=80)
     compute.backend_services.create("be-ilb", health_check="hc-tcp-foo")
     compute.forwarding_rules.create("fr-ilb", backend_service="be-ilb", ports=[80], network="default")
-    CloudDnsClient().create_managed_zone(
+    CloudDnsClient().managed_zones.create(
         project, "my-private-zone", "example.com.", networks=["default"], description="private zone of the producer"
     )
 

@@ -100,11 +100,20 @@ def diagnose(
             f"add {tenant} to the accept list of {sa} (or switch it to ACCEPT_AUTOMATIC)",
         )
     if state == ConnectionState.REJECTED:
-        listed = " (it is on the reject list)" if apigee_project_id and apigee_project_id in rejected else ""
+        if apigee_project_id and apigee_project_id in rejected:
+            cause = f"{sa} rejected the connection from {tenant} (it is on the reject list)"
+        elif connection_preference == "ACCEPT_AUTOMATIC" or (apigee_project_id and apigee_project_id in accepted):
+            cause = (
+                f"{sa} rejected the connection from {tenant} earlier; its lists accept it now, but Google keeps "
+                "a decided connection as it is unless the service attachment has reconcileConnections"
+            )
+        else:
+            cause = f"{sa} rejected the connection from {tenant}"
         return Diagnosis(
             state,
-            f"{sa} rejected the connection from {tenant}{listed}",
-            f"remove {tenant} from the reject list of {sa} and add it to the accept list",
+            cause,
+            f"remove {tenant} from the reject list of {sa}, add it to the accept list and set reconcileConnections"
+            " to true in the same change (or delete and recreate the endpoint attachment)",
             terminal=True,
         )
     if state == ConnectionState.FROZEN:

@@ -17,6 +17,7 @@ Every exception this library raises on purpose derives from :class:`ApigeePscErr
     │   └── TransportError           no usable HTTP answer (connection reset, timeout)
     ├── OperationFailed              a long-running operation ended with ``error``
     ├── WaitTimeout                  a wait hit its deadline (names what, last state, operation)
+    │   └── LockTimeout              the deadline passed while another operation held the lock
     └── ConnectionNotAccepted        the endpoint attachment's connection cannot become ACCEPTED
 
 ``OperationFailed``, ``WaitTimeout`` and ``ConnectionNotAccepted`` are also ``ApiError``
@@ -44,6 +45,7 @@ __all__ = [
     "Conflict",
     "ConnectionNotAccepted",
     "FailedPrecondition",
+    "LockTimeout",
     "NotFound",
     "OperationFailed",
     "PermissionDenied",
@@ -54,6 +56,7 @@ __all__ = [
     "ValidationError",
     "WaitTimeout",
     "error_from_response",
+    "operation_error",
     "redact",
 ]
 
@@ -94,7 +97,18 @@ class ValidationError(ApigeePscError, ValueError):
         self.rule = rule
         self.source = source
         where = f"{source}: " if source else ""
-        super().__init__(redact(f"{where}{field}: {value!r} is invalid: {rule}"))
+        super().__init__(redact(f"{where}{field}: {_shown(value)} is invalid: {rule}"))
+
+
+#: How much of an invalid value an error quotes (a 100 KB value is not echoed back whole).
+MAX_QUOTED = 120
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    if len(text) <= MAX_QUOTED:
+        return text
+    return f"{text[: MAX_QUOTED - 20]}... ({len(text)} characters)"
 
 
 class ApiError(ApigeePscError):
@@ -278,6 +292,25 @@ class WaitTimeout(ApiError):
         return self.message
 
 
+class LockTimeout(WaitTimeout):
+    """The time allowed ran out while another operation held what the request changes: the
+    Apigee organization lock (one long-running operation at a time per organization) or a
+    Compute resource another operation is still changing.
+
+    ``holder`` names that operation when the API said which; ``error`` is the last answer
+    (its ``method`` and ``url`` are this error's too).
+    """
+
+    def __init__(self, awaited: str, *, holder: str | None, error: ApiError, elapsed: float) -> None:
+        self.holder = holder
+        self.error = error
+        held = f" (held by operation {holder})" if holder else ""
+        state = f"{error.status_code} {error.rpc_status or ''}".replace("  ", " ").strip()
+        super().__init__(f"{awaited}{held}", last_state=f"{state}: {error.message[:200]}", elapsed=elapsed)
+        self.method = error.method
+        self.url = error.url
+
+
 class ConnectionNotAccepted(ApiError):
     """The endpoint attachment's PSC connection is not ACCEPTED and will not become so by
     waiting (REJECTED, CLOSED, FROZEN), or stayed PENDING / NEEDS_ATTENTION past the deadline.
@@ -294,6 +327,65 @@ class ConnectionNotAccepted(ApiError):
 
     def _format(self) -> str:
         return self.message
+
+
+#: google.rpc code numbers (as a failed operation's ``error.code`` carries them) to names.
+RPC_CODE_NAMES: dict[int, str] = {
+    1: "CANCELLED",
+    2: "UNKNOWN",
+    3: "INVALID_ARGUMENT",
+    4: "DEADLINE_EXCEEDED",
+    5: "NOT_FOUND",
+    6: "ALREADY_EXISTS",
+    7: "PERMISSION_DENIED",
+    8: "RESOURCE_EXHAUSTED",
+    9: "FAILED_PRECONDITION",
+    10: "ABORTED",
+    11: "OUT_OF_RANGE",
+    12: "UNIMPLEMENTED",
+    13: "INTERNAL",
+    14: "UNAVAILABLE",
+    15: "DATA_LOSS",
+    16: "UNAUTHENTICATED",
+}
+
+
+def operation_error(
+    operation: str,
+    message: str,
+    *,
+    code: int | None = None,
+    http_status: int | None = None,
+    reason: str | None = None,
+    details: Sequence[Mapping[str, Any]] = (),
+    errors: Sequence[Mapping[str, Any]] = (),
+    url: str | None = None,
+    resource_name: str | None = None,
+) -> ApiError:
+    """The one place where a finished long-running operation's ``error`` becomes an exception.
+
+    ``code`` is the google.rpc code (Apigee, Service Networking), ``http_status`` and
+    ``reason`` what a Compute operation reports (``httpErrorStatusCode``, ``errors[].code``).
+    A Compute insert whose operation failed because the resource already exists raises
+    :class:`AlreadyExists` (naming ``resource_name``), as the request itself would have; any
+    other failure raises :class:`OperationFailed`, whose ``rpc_status`` names the google.rpc
+    code (``ALREADY_EXISTS`` for code 6).
+    """
+    rpc_status = RPC_CODE_NAMES.get(code) if code is not None else None
+    exists = "ALREADY_EXISTS" in (reason or "").upper() or (http_status == 409 and "exist" in message.lower())
+    common: dict[str, Any] = {"reason": reason, "details": details, "errors": errors, "url": url}
+    if exists:
+        return AlreadyExists(
+            message, resource_name=resource_name, status_code=http_status or 409, rpc_status="ALREADY_EXISTS", **common
+        )
+    return OperationFailed(
+        message,
+        operation=operation,
+        code=code if code is not None else http_status,
+        status_code=http_status,
+        rpc_status=rpc_status,
+        **common,
+    )
 
 
 _BY_RPC_STATUS: dict[str, type[ApiError]] = {
@@ -371,21 +463,22 @@ def _parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - _dt.datetime.now(_dt.timezone.utc)).total_seconds())
 
 
-def error_class_for(status_code: int, rpc_status: str | None, reason: str | None) -> type[ApiError]:
-    """Choose the exception class from the google.rpc status first, then the HTTP status."""
-    if reason and reason in _COMPUTE_REASONS:
-        return _COMPUTE_REASONS[reason]
-    if status_code == 403 and reason and _CONCURRENCY_MARKER in reason:
+def error_class_for(status_code: int, rpc_status: str | None, reason: str | None, message: str = "") -> type[ApiError]:
+    """The exception class of an error answer, from registries (as api-core's
+    ``exception_class_for_http_status``, but the google.rpc status wins over the HTTP code,
+    and a Compute ``errors[].reason`` over both): over REST a 409 may be ALREADY_EXISTS or
+    ABORTED, a 403 may be a rate limit."""
+    if status_code == 403 and _CONCURRENCY_MARKER in f"{reason or ''} {message}":
         return RateLimited
-    if rpc_status and rpc_status in _BY_RPC_STATUS:
-        cls = _BY_RPC_STATUS[rpc_status]
-        # RESOURCE_EXHAUSTED over a non-429 status is still a rate/quota answer.
-        return cls
-    if status_code in _BY_HTTP_STATUS:
-        return _BY_HTTP_STATUS[status_code]
-    if status_code >= 500:
-        return ServerError
-    return ApiError
+    lookups: tuple[tuple[Mapping[Any, type[ApiError]], object], ...] = (
+        (_COMPUTE_REASONS, reason),
+        (_BY_RPC_STATUS, rpc_status),
+        (_BY_HTTP_STATUS, status_code),
+    )
+    for registry, key in lookups:
+        if key is not None and key in registry:
+            return registry[key]
+    return ServerError if status_code >= 500 else ApiError
 
 
 def error_from_response(
@@ -428,9 +521,7 @@ def error_from_response(
                 reason = str(item["reason"])
                 break
     retry_after = _parse_retry_after(_header(headers, "Retry-After"))
-    cls = error_class_for(status_code, rpc_status, reason)
-    if status_code == 403 and _CONCURRENCY_MARKER in message:
-        cls = RateLimited
+    cls = error_class_for(status_code, rpc_status, reason, message)
     common: dict[str, Any] = {
         "status_code": status_code,
         "rpc_status": rpc_status,

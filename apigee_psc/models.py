@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from apigee_psc.errors import ApiError, operation_error
+
 __all__ = [
     "ConnectionState",
     "DnsZone",
@@ -261,6 +263,19 @@ class Operation:
         if isinstance(progress, Mapping) and progress.get("percentDone") is not None:
             return int(progress["percentDone"])
         return None
+
+    def exception(self, resource_name: str | None = None) -> ApiError | None:
+        """What this operation's ``error`` means as an exception (``None`` if it has none):
+        see :func:`~apigee_psc.errors.operation_error`."""
+        if self.error is None:
+            return None
+        return operation_error(
+            self.name,
+            self.error.message,
+            code=self.error.code,
+            details=list(self.error.details),
+            resource_name=resource_name or self.target,
+        )
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Operation:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from apigee_psc.errors import ValidationError
 
@@ -135,6 +135,42 @@ def parse_service_attachment(value: object, field: str = "service_attachment") -
 def service_attachment_path(project: str, region: str, name: str) -> str:
     """The relative resource name of a service attachment."""
     return f"projects/{project}/regions/{region}/serviceAttachments/{name}"
+
+
+_OPERATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def validate_operation_id(value: object, field: str = "operation") -> str:
+    """An operation id (the last segment of ``.../operations/ID``)."""
+    return _check(field, value, _OPERATION_ID, "an operation id: letters, digits, '-', '_' or '.'")
+
+
+def own_name(
+    value: object,
+    *,
+    parent: str,
+    collection: str,
+    validate: Callable[[object, str], str],
+    field: str,
+) -> str:
+    """The id of a resource in ``parent``'s ``collection``, given as its id or its full name.
+
+    A full name (``{parent}/{collection}/ID``, also as an ``https://`` URL whose path ends
+    so) must name ``parent`` itself: a resource of another organization, project or region is
+    a :class:`~apigee_psc.errors.ValidationError`, as are ``None``, an empty string and an id
+    that breaks ``validate``'s rule. Nothing is sent before this check passes.
+    """
+    prefix = f"{parent}/{collection}/"
+    if not isinstance(value, str) or not value:
+        raise ValidationError(field, value, f"an id or {prefix}ID")
+    short = value
+    if "/" in value:
+        at = value.find(parent + "/")
+        whole = value[at:] if at >= 0 and (at == 0 or value[:at].endswith("/")) else value
+        if not whole.startswith(prefix) or "/" in whole[len(prefix) :]:
+            raise ValidationError(field, value, f"a resource of {parent}: an id or {prefix}ID")
+        short = whole[len(prefix) :]
+    return validate(short, field)
 
 
 def validate_description(value: object, field: str = "description") -> str:

@@ -18,6 +18,10 @@ Fixtures:
     the same server, reset before the test (organizations, config, faults, request log),
     with ``APIGEE_PSC_EMULATOR_HOST`` set to its ``host_port`` for the test.
 
+Helpers: :func:`inventory` counts what apigee-psc manages in the emulator (to check for
+duplicates and leaks); :func:`fault_mix` is a seeded mix of transient faults, resets and a
+failed operation for ``set_faults``.
+
 ini options (``pytest.ini`` / ``[tool.pytest.ini_options]``): ``apigee_emulator_orgs``
 (lines of ``NAME`` or ``NAME:peered``; default ``my-organization``) and
 ``apigee_emulator_op_seconds`` (default ``0``: operations are done at once).
@@ -25,13 +29,57 @@ ini options (``pytest.ini`` / ``[tool.pytest.ini_options]``): ``apigee_emulator_
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from apigee_psc.emulator import EMULATOR_ENV, EmulatorServer
 
-__all__ = ["apigee_emulator", "apigee_emulator_server", "pytest_addoption"]
+__all__ = ["apigee_emulator", "apigee_emulator_server", "fault_mix", "inventory", "pytest_addoption"]
+
+_MANAGED_COMPUTE = ("compute#subnetwork", "compute#firewall", "compute#serviceAttachment")
+
+
+def inventory(server: EmulatorServer) -> Counter[tuple[str, str]]:
+    """How many of each kind of resource apigee-psc creates the emulator holds, by
+    ``(kind, name)``: subnets, firewall rules, service attachments, endpoint attachments, Apigee
+    DNS zones, and A and TXT record sets. A count above 1 is a duplicate."""
+    state = server.state()
+    counts: Counter[tuple[str, str]] = Counter()
+    for resource in state["compute"]["resources"]:
+        if resource.get("kind") in _MANAGED_COMPUTE:
+            counts[(resource["kind"], resource["name"])] += 1
+    for attachment in state["apigee"]["endpointAttachments"]:
+        counts[("apigee#endpointAttachment", attachment["name"])] += 1
+    for zone in state["apigee"]["dnsZones"]:
+        counts[("apigee#dnsZone", zone["name"])] += 1
+    for managed in state["dns"]["managedZones"]:
+        for rrset in managed.get("rrsets", []):
+            if rrset["type"] in ("A", "TXT"):
+                counts[(f"dns#{rrset['type']}", rrset["name"])] += 1
+    return counts
+
+
+def fault_mix(seed: int) -> dict[str, Any]:
+    """A seeded fault mix for :meth:`EmulatorServer.set_faults`: 503/429/500 at 10-15 % of the
+    requests of each API, connection resets after 10 % of POSTs and DELETEs (the change is
+    made, the answer lost), and, every third seed, a failed endpoint-attachment operation."""
+    return {
+        "seed": seed,
+        "rules": [
+            {"api": "compute", "status": 503, "rate": 0.15},
+            {"api": "apigee", "status": 429, "retry_after": 0, "rate": 0.15},
+            {"api": "dns", "status": 500, "rate": 0.1},
+            {"api": "crm", "status": 503, "rate": 0.1},
+            {"method": "POST", "reset": "after", "rate": 0.1},
+            {"method": "DELETE", "reset": "after", "rate": 0.1},
+        ],
+        "operations": [{"kind": "apigee.endpointAttachments.create", "outcome": "fail", "code": 13, "count": 1}]
+        if seed % 3 == 0
+        else [],
+    }
 
 _DEFAULT_ORGS = ["my-organization"]
 

@@ -4,6 +4,10 @@ Prints the median wall time of N fresh interpreters running ``import apigee_psc`
 the same for an empty ``python -c pass`` (the interpreter's own start-up), then the
 largest cumulative entries of ``python -X importtime -c "import apigee_psc"``.
 Run from anywhere: ``python benchmarks/import_time.py [-n 20] [--top 12] [--module apigee_psc]``.
+
+``--plan`` measures instead what a user waits for: ``apigee-psc plan`` of the seed's spec
+against an emulator started here (with the seed's producer), N fresh processes, median wall
+time and its ratio to ``python -c pass``, then the largest imports of one such run.
 """
 
 from __future__ import annotations
@@ -44,12 +48,51 @@ def import_profile(module: str, top: int) -> list[tuple[int, int, str]]:
     return sorted(rows, reverse=True)[:top]
 
 
+PLAN = "import sys; from apigee_psc.cli import main; sys.argv = ['apigee-psc', 'plan', {spec!r}]; main()"
+
+
+def plan_times(runs: int, top: int) -> None:
+    """``apigee-psc plan`` against an emulator with the seed's producer, in fresh processes."""
+    import os
+
+    from apigee_psc.demo import build_producer
+    from apigee_psc.emulator import EmulatorServer
+
+    spec = str(ROOT / "examples" / "seed-scenario.yaml")
+    with EmulatorServer(orgs=["my-organization"], op_seconds=0.0) as server:
+        os.environ["APIGEE_PSC_EMULATOR_HOST"] = server.host_port
+        build_producer()
+        code = PLAN.format(spec=spec)
+        wall_times("pass", 2)
+        base = statistics.median(wall_times("pass", runs))
+        plan = statistics.median(
+            wall_times(f"import contextlib, io\nwith contextlib.redirect_stdout(io.StringIO()):\n    {code}", runs)
+        )
+        print(f"median of {runs} runs: python -c pass      {base * 1000:8.1f} ms")
+        print(f"median of {runs} runs: apigee-psc plan     {plan * 1000:8.1f} ms  ({plan / base:.0f}x)")
+        out = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+        )
+    rows = []
+    for line in out.stderr.splitlines():
+        if line.startswith("import time:") and "cumulative" not in line:
+            own_us, cumulative_us, name = line.split(":", 1)[1].split("|", 2)
+            rows.append((int(cumulative_us), int(own_us), name.strip()))
+    print(f"\n-X importtime of one plan, top {top} by cumulative time (us):")
+    for cumulative, own, name in sorted(rows, reverse=True)[:top]:
+        print(f"{cumulative:9d} {own:9d}  {name}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-n", "--runs", type=int, default=20)
     parser.add_argument("--top", type=int, default=12)
     parser.add_argument("--module", default="apigee_psc")
+    parser.add_argument("--plan", action="store_true", help="time `apigee-psc plan` against an emulator")
     args = parser.parse_args()
+    if args.plan:
+        plan_times(args.runs, args.top)
+        return
 
     wall_times("pass", 2)  # warm the file cache
     base = statistics.median(wall_times("pass", args.runs))

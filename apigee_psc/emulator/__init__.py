@@ -18,6 +18,7 @@ The emulator imports nothing from the rest of apigee_psc.
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 import threading
@@ -41,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
         "Service Networking on one port.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8089, help="port to listen on (default 8089; 0 = any)")
+    parser.add_argument("--port", type=_port, default=8089, help="port to listen on (default 8089; 0 = any)")
     parser.add_argument(
         "--org",
         action="append",
@@ -52,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--op-seconds",
-        type=float,
+        type=_seconds,
         default=DEFAULT_OP_SECONDS,
         metavar="S",
         help=f"how long operations take (default {DEFAULT_OP_SECONDS}; 0 = done at once)",
@@ -90,6 +91,28 @@ def seed_producer(server: EmulatorServer, project: str = "my-project", region: s
     service ``be-ilb``, internal forwarding rule ``fr-ilb`` (tcp:80) and private zone
     ``my-private-zone`` (``example.com.``), so ``examples/seed-scenario.yaml`` applies as it is."""
     seed_producer_for(server.world, [{**SEED_PRODUCER, "project": project, "region": region}])
+
+
+def _port(text: str) -> int:
+    """A TCP port for argparse: 0 (any free port) to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port (0 to 65535)")
+    return port
+
+
+def _seconds(text: str) -> float:
+    """A finite, non-negative number of seconds for argparse (NaN and infinity are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a finite number of seconds >= 0")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,16 +10,22 @@ re-run after a crash converges without creating anything twice.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
+import math
+import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from apigee_psc import errors, waiters
+import tenacity
+
+from apigee_psc import errors, names, waiters
 from apigee_psc.apigee import ApigeeClient, organization_lock
 from apigee_psc.diagnosis import Diagnosis, diagnose
 from apigee_psc.models import EndpointAttachment, Operation, Organization
@@ -39,6 +45,7 @@ from apigee_psc.target import target_endpoint_xml, target_url
 if TYPE_CHECKING:
     import google.auth.credentials
 
+    from apigee_psc._http import RetryPolicy
     from apigee_psc.cloud import CloudDnsClient, ResourceManagerClient, ServiceNetworkingClient
     from apigee_psc.compute import ComputeClient, ConsumerProjectLimit, ServiceAttachment
 
@@ -63,6 +70,17 @@ KIND_RECORD = "DnsRecord"
 
 #: Kinds apply may delete and create again when they differ from the spec (nothing depends on them).
 REPLACEABLE = frozenset({KIND_FIREWALL})
+
+#: How the Compute resources apigee-psc creates are marked (the start of their ``description``).
+OWNER_MARK = "managed by apigee-psc"
+#: The TXT record beside an A record apigee-psc wrote (the external-dns registry's idea).
+OWNER_TXT_PREFIX = "heritage=apigee-psc"
+_OPEN_CONNECTIONS = frozenset({"ACCEPTED", "PENDING", "NEEDS_ATTENTION"})
+
+
+def owned_by_us(description: str | None) -> bool:
+    """True if a Compute resource's ``description`` carries apigee-psc's mark."""
+    return (description or "").startswith(OWNER_MARK)
 
 
 class PlanRefused(errors.ApigeePscError):
@@ -105,6 +123,9 @@ class _Observed:
     dns_zone: _Read = field(default_factory=_Read)
     peered_domain: _Read = field(default_factory=_Read)
     record: _Read = field(default_factory=_Read)
+    record_owner: _Read = field(default_factory=_Read)
+    managed_zone: _Read = field(default_factory=_Read)
+    complete: bool = False  # False when status skipped the reads only a plan needs
 
     @property
     def tenant(self) -> str | None:
@@ -144,7 +165,13 @@ class Southbound:
 
     Clients are built on first use with ``credentials``/``quota_project_id``/``endpoint``
     (or ``APIGEE_PSC_EMULATOR_HOST``), unless given. ``timeout`` bounds each wait;
-    ``schedule`` is the polling schedule of Apigee waits.
+    ``schedule`` is the polling schedule of Apigee waits; ``retry`` (a
+    :class:`~apigee_psc.RetryPolicy`) how every client retries failed requests.
+
+    Ownership: what apigee-psc creates is marked (Compute ``description``, a TXT record beside
+    the A record). A resource that exists and matches the spec is adopted without a write; one
+    that differs and is not marked is never changed, replaced or deleted (a plan problem)
+    unless ``adopt=True`` or the spec says ``adopt: true``.
     """
 
     def __init__(
@@ -160,19 +187,25 @@ class Southbound:
         resource_manager: ResourceManagerClient | None = None,
         service_networking: ServiceNetworkingClient | None = None,
         schedule: waiters.Schedule | None = None,
+        retry: RetryPolicy | None = None,
         timeout: float = 1800.0,
+        adopt: bool = False,
         max_workers: int = 6,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
+            raise errors.ValidationError("timeout", timeout, "a finite number of seconds, more than 0")
         self.spec = spec
-        self.timeout = timeout
+        self.timeout = float(timeout)
+        self.adopt = adopt or spec.adopt
         self.schedule = schedule
         self.max_workers = max_workers
         self._common: dict[str, Any] = {
             "credentials": credentials,
             "quota_project_id": quota_project_id,
             "endpoint": endpoint,
+            "retry": retry,
             "sleep": sleep,
             "clock": clock,
         }
@@ -293,13 +326,17 @@ class Southbound:
                 reads["dns_zone"] = lambda: self.apigee.dns_zones.get(zone.name)
                 reads["iam"] = self._iam_grant
             else:
-                reads["peered_domain"] = lambda: self.service_networking.get_peered_dns_domain(
+                reads["peered_domain"] = lambda: self.service_networking.peered_dns_domains.get(
                     self._project_number(spec.project), spec.network, zone.name
                 )
         if dns is not None and dns.record and dns.managed_zone:
             record, managed_zone = dns.record, dns.managed_zone
-            reads["record"] = lambda: self.dns.get_record(spec.project, managed_zone, record, "A")
+            reads["record"] = lambda: self.dns.records.get(spec.project, managed_zone, record, "A")
+            reads["record_owner"] = lambda: self.dns.records.get(spec.project, managed_zone, record, "TXT")
+            if not for_status:
+                reads["managed_zone"] = lambda: self.dns.managed_zones.get(spec.project, managed_zone)
 
+        seen.complete = not for_status
         with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="apigee-psc-read") as pool:
             futures = {key: pool.submit(_read, fn) for key, fn in reads.items()}
             for key, future in futures.items():
@@ -311,7 +348,7 @@ class Southbound:
         return seen
 
     def _project_number(self, project: str) -> str:
-        return self.resource_manager.project_number(project)
+        return self.resource_manager.projects.number(project)
 
     def _service_agent(self) -> str:
         """The Apigee per-project service agent: ``service-{N}@gcp-sa-apigee...`` where N is the
@@ -321,11 +358,12 @@ class Southbound:
 
         org = self.apigee.organization_info()
         project = org.project_id or org.name or self.spec.organization
+        names.validate_project_id(project, f"projectId of organization {self.spec.organization}")
         return apigee_service_agent(self._project_number(project))
 
     def _iam_grant(self) -> _Grant:
         member = f"serviceAccount:{self._service_agent()}"
-        return _Grant(member, self.resource_manager.has_binding(self.spec.project, DNS_PEER_ROLE, member))
+        return _Grant(member, self.resource_manager.iam.has_binding(self.spec.project, DNS_PEER_ROLE, member))
 
     def _pending_operation(self, target: str) -> Operation | None:
         for operation in self.apigee.operations.list():
@@ -341,14 +379,29 @@ class Southbound:
         return self._plan(seen)
 
     def _plan(self, seen: _Observed) -> Plan:
-        spec = self.spec
-        changes: list[Change] = []
-        problems: list[Problem] = []
-
         for read in vars(seen).values():
             if isinstance(read, _Read) and read.error is not None:
                 raise read.error
+        problems: list[Problem] = []
+        changes = self._changes(seen, problems)
+        org = seen.organization
+        return Plan(
+            spec_source=self.spec.source,
+            organization=self.spec.organization,
+            changes=tuple(changes),
+            problems=tuple(problems),
+            apigee_project_id=org.apigee_project_id if org else None,
+            disable_vpc_peering=org.disable_vpc_peering if org else None,
+        )
 
+    def _changes(self, seen: _Observed, problems: list[Problem]) -> list[Change]:
+        """The ordered changes from ``seen`` to the spec, with the problems that stop them.
+
+        The one diff of every kind: :meth:`plan` returns it, :meth:`apply` carries it out and
+        :meth:`status` reports an entity in sync only when its change here is a no-op.
+        """
+        spec = self.spec
+        changes: list[Change] = []
         fr = seen.forwarding_rule.value
         if fr is None:
             problems.append(
@@ -368,12 +421,24 @@ class Southbound:
         changes.append(self._plan_subnet(seen, problems))
         if spec.firewall is not None:
             changes.append(self._plan_firewall(seen))
-        changes.append(self._plan_service_attachment(seen))
+        changes.append(self._plan_service_attachment(seen, problems))
         self._check_forwarding_rule_free(seen, problems)
         changes.append(self._plan_endpoint_attachment(seen, problems))
-        changes.extend(self._plan_dns(seen))
+        changes.extend(self._plan_dns(seen, problems))
+        owners = self._ownership(seen)
         for change in changes:
-            if change.action is Action.REPLACE and change.kind not in REPLACEABLE:
+            if change.action not in (Action.UPDATE, Action.REPLACE):
+                continue
+            if owners.get(change.kind) is False and not self.adopt:
+                problems.append(
+                    Problem(
+                        change.kind,
+                        f"{change.name} exists and differs from the spec ({'; '.join(change.diffs)}), but apigee-psc"
+                        " did not create it, so it will not change it: make the spec match it, or set adopt: true"
+                        " in the spec (--adopt) to take it over",
+                    )
+                )
+            elif change.action is Action.REPLACE and change.kind not in REPLACEABLE:
                 problems.append(
                     Problem(
                         change.kind,
@@ -381,15 +446,36 @@ class Southbound:
                         "delete what may be in use: destroy it first, or change the spec back",
                     )
                 )
-        org = seen.organization
-        return Plan(
-            spec_source=spec.source,
-            organization=spec.organization,
-            changes=tuple(changes),
-            problems=tuple(problems),
-            apigee_project_id=org.apigee_project_id if org else None,
-            disable_vpc_peering=org.disable_vpc_peering if org else None,
-        )
+        return changes
+
+    def _ownership(self, seen: _Observed) -> dict[str, bool | None]:
+        """Per kind: True if the live resource carries apigee-psc's mark, False if it exists
+        without it, None if it does not exist or has no mark to carry (Apigee resources)."""
+
+        def marked(read: _Read) -> bool | None:
+            return None if read.value is None else owned_by_us(read.value.description)
+
+        record = None if seen.record.value is None else self._record_owned(seen)
+        return {
+            KIND_SUBNET: marked(seen.subnet),
+            KIND_FIREWALL: marked(seen.firewall),
+            KIND_SERVICE_ATTACHMENT: marked(seen.service_attachment),
+            KIND_RECORD: record,
+        }
+
+    @staticmethod
+    def _record_owned(seen: _Observed) -> bool:
+        txt = seen.record_owner.value
+        return txt is not None and any(OWNER_TXT_PREFIX in value for value in txt.rrdatas)
+
+    @property
+    def _mark(self) -> str:
+        """The ``description`` of the Compute resources this spec creates."""
+        return f"{OWNER_MARK} for {self.spec.endpoint_attachment_path}"
+
+    @property
+    def _owner_txt(self) -> str:
+        return f'"{OWNER_TXT_PREFIX},apigee-psc/owner={self.spec.endpoint_attachment_path}"'
 
     def _check_forwarding_rule_free(self, seen: _Observed, problems: list[Problem]) -> None:
         """A forwarding rule can be published by one service attachment only."""
@@ -474,17 +560,109 @@ class Southbound:
             wanted.setdefault(seen.tenant, sa.connection_limit)
         return wanted
 
-    def _plan_service_attachment(self, seen: _Observed) -> Change:
+    def _sa_target(self, live: ServiceAttachment | None, seen: _Observed) -> _SaTarget:
+        """What the service attachment's preference, lists and ``reconcileConnections`` must be,
+        starting from ``live``: plan diffs against it and apply sends it, so they cannot disagree.
+
+        Consumers on the live lists that the spec does not name are kept (others may have added
+        them) unless ``prune``; the Apigee project comes off the reject list unless the spec
+        rejects it. A switch to ACCEPT_AUTOMATIC clears both lists, so it lets in every consumer
+        they held back: that needs ``allow_widening``.
+        """
+        from apigee_psc.compute import ConsumerProjectLimit
+
+        sa = self.spec.service_attachment
+        tenant = seen.tenant
+        wanted = self._wanted_accept(seen)
+        diffs: list[str] = []
+        kept: list[str] = []
+        problems: list[str] = []
+        live_pref = str(live.connection_preference) if live is not None else None
+        live_accept = list(live.consumer_accept_lists) if live is not None else []
+        live_reject = list(live.consumer_reject_lists) if live is not None else []
+        if live_pref is not None and live_pref != sa.connection_preference:
+            diffs.append(f"connection_preference: {live_pref} -> {sa.connection_preference}")
+        if sa.connection_preference == "ACCEPT_AUTOMATIC":
+            accept: list[ConsumerProjectLimit] = []
+            reject: list[str] = []
+            if live_pref == "ACCEPT_MANUAL":
+                for project in live_reject:
+                    diffs.append(f"consumer {project}: rejected -> accepted (ACCEPT_AUTOMATIC accepts every consumer)")
+                for entry in live_accept:
+                    who = entry.project or entry.network_url or entry.endpoint_url
+                    diffs.append(f"consumer {who}: accepted up to {entry.connection_limit} -> accepted without limit")
+                if live_reject and not sa.allow_widening:
+                    problems.append(
+                        f"switching {sa.name} to ACCEPT_AUTOMATIC would accept {', '.join(live_reject)}, which its "
+                        "reject list refuses today; set service_attachment.allow_widening: true to confirm, or keep "
+                        "ACCEPT_MANUAL"
+                    )
+        else:
+            reject = [
+                p
+                for p in live_reject
+                if (p != tenant or p in sa.reject_projects) and (not sa.prune or p in sa.reject_projects)
+            ]
+            reject += [p for p in sa.reject_projects if p not in reject]
+            accept = []
+            for entry in live_accept:
+                consumer = entry.project
+                if consumer is not None and consumer in reject:
+                    continue
+                if consumer is not None and consumer in wanted:
+                    accept.append(dataclasses.replace(entry, connection_limit=wanted[consumer]))
+                elif not sa.prune:
+                    accept.append(entry)
+                    kept.append(f"accept {consumer or entry.network_url or entry.endpoint_url}")
+            present = {entry.project for entry in accept}
+            accept += [ConsumerProjectLimit(p, limit) for p, limit in wanted.items() if p not in present]
+            kept += [f"reject {p}" for p in reject if p not in sa.reject_projects]
+            if live is not None:
+                diffs += _list_diffs(live_accept, accept, live_reject, reject, sa.prune)
+        accepts_tenant = tenant is not None and (
+            sa.connection_preference == "ACCEPT_AUTOMATIC" or any(e.project == tenant for e in accept)
+        )
+        reconcile, reason = sa.reconcile_connections, self._repair_reason(seen, accepts_tenant)
+        if reason and reconcile is False:
+            problems.append(
+                f"{reason}, and the spec sets service_attachment.reconcile_connections to false: set it to true (or"
+                " leave it out), or delete the endpoint attachment so that it connects anew"
+            )
+        elif reason:
+            reconcile = True
+        live_reconcile = bool(live.reconcile_connections) if live is not None else False
+        if reconcile is not None and live is not None and reconcile != live_reconcile:
+            diffs.append(
+                f"reconcile_connections: {str(live_reconcile).lower()} -> {str(reconcile).lower()}"
+                + (f" ({reason})" if reason else "")
+            )
+        elif live is not None:
+            reconcile = None
+        return _SaTarget(sa.connection_preference, tuple(accept), tuple(reject), reconcile, diffs, kept, problems)
+
+    def _repair_reason(self, seen: _Observed, accepts_tenant: bool) -> str | None:
+        """Why the Apigee project's existing connection needs ``reconcileConnections``: Google
+        re-decides an ACCEPTED or REJECTED connection on list changes only with it."""
+        ea: EndpointAttachment | None = seen.endpoint_attachment.value
+        state = str(ea.connection_state) if ea is not None else ""
+        if state == "REJECTED" and accepts_tenant:
+            return f"the connection of the Apigee project {seen.tenant} is REJECTED and must be re-decided"
+        rejected = self.spec.service_attachment.reject_projects
+        if state in ("ACCEPTED", "ACCEPTED_LIMITED_CAPACITY") and not accepts_tenant and seen.tenant in rejected:
+            return f"the connection of the Apigee project {seen.tenant} is ACCEPTED but the spec rejects it"
+        return None
+
+    def _plan_service_attachment(self, seen: _Observed, problems: list[Problem]) -> Change:
         spec = self.spec
         sa = spec.service_attachment
         live = seen.service_attachment.value
+        target = self._sa_target(live, seen)
+        problems.extend(Problem(KIND_SERVICE_ATTACHMENT, message) for message in target.problems)
         if live is None:
             details = [f"connection_preference: {sa.connection_preference}"]
-            accept = self._wanted_accept(seen)
-            if accept:
-                details.append(f"accept: {sorted(accept)}")
+            if target.accept:
+                details.append(f"accept: {sorted(str(e.project) for e in target.accept)}")
             return Change(Action.CREATE, KIND_SERVICE_ATTACHMENT, sa.name, self.service_attachment_path, tuple(details))
-        diffs: list[str] = []
         replace: list[str] = []
         live_fr = _short(live.target_service)
         if live_fr and live_fr != spec.forwarding_rule_name:
@@ -494,26 +672,13 @@ class Southbound:
             replace.append(f"nat_subnets: {nat} -> {[spec.nat_subnet.name]}")
         if live.enable_proxy_protocol != sa.enable_proxy_protocol:
             replace.append(f"enable_proxy_protocol -> {sa.enable_proxy_protocol}")
-        pref = str(live.connection_preference)
-        if pref != sa.connection_preference:
-            diffs.append(f"connection_preference: {pref} -> {sa.connection_preference}")
-        accepted = live.accepted_projects
-        for project, limit in self._wanted_accept(seen).items():
-            if project not in accepted:
-                diffs.append(f"accept: + {project} (limit {limit})")
-        rejected = set(live.consumer_reject_lists)
-        for project in sa.reject_projects:
-            if project not in rejected:
-                diffs.append(f"reject: + {project}")
-        if seen.tenant and seen.tenant in rejected and seen.tenant not in sa.reject_projects:
-            diffs.append(f"reject: - {seen.tenant} (the Apigee project)")
-        if replace:
-            return Change(
-                Action.REPLACE, KIND_SERVICE_ATTACHMENT, sa.name, self.service_attachment_path, tuple(replace + diffs)
-            )
-        if diffs:
-            return Change(Action.UPDATE, KIND_SERVICE_ATTACHMENT, sa.name, self.service_attachment_path, tuple(diffs))
-        return Change(Action.NOOP, KIND_SERVICE_ATTACHMENT, sa.name, self.service_attachment_path)
+        note = ""
+        if target.kept:
+            note = f"kept, not in the spec: {', '.join(target.kept)} (prune: true removes them)"
+        action = Action.REPLACE if replace else Action.UPDATE if target.diffs else Action.NOOP
+        return Change(
+            action, KIND_SERVICE_ATTACHMENT, sa.name, self.service_attachment_path, (*replace, *target.diffs), note
+        )
 
     def _plan_endpoint_attachment(self, seen: _Observed, problems: list[Problem]) -> Change:
         spec = self.spec
@@ -562,11 +727,19 @@ class Southbound:
             )
         return Change(Action.NOOP, KIND_ENDPOINT_ATTACHMENT, name, path, note=f"host {live.host}")
 
-    def _plan_dns(self, seen: _Observed) -> list[Change]:
+    def _plan_dns(self, seen: _Observed, problems: list[Problem]) -> list[Change]:
         dns = self.spec.dns
         if dns is None:
             return []
         changes: list[Change] = []
+        if dns.managed_zone and not seen.managed_zone.found and seen.managed_zone.error is None and seen.complete:
+            problems.append(
+                Problem(
+                    "ManagedZone",
+                    f"Cloud DNS managed zone {dns.managed_zone} does not exist in project {self.spec.project}: create"
+                    " it (a private zone on the producer network) or correct dns.managed_zone",
+                )
+            )
         if dns.zone is not None:
             zone = dns.zone
             if seen.peering_disabled:
@@ -687,7 +860,8 @@ class Southbound:
             step(KIND_PEERED_DOMAIN, lambda c: self._apply_peered_domain())()
         if KIND_RECORD in by_kind:
             step(KIND_RECORD, lambda c: self._apply_record())()
-        report = self.status()
+        # Nothing written: what was just read is the report (no second round of reads).
+        report = self.status() if current.has_changes else self._report(seen)
         run.event("SouthboundConnection", "done", report.state.value, elapsed=self.clock() - run.started)
         return report
 
@@ -695,11 +869,34 @@ class Southbound:
         if plan.problems:
             raise PlanRefused(plan, [f"{p.kind}: {p.message}" for p in plan.problems])
 
-    def _adopt(self, kind: str, name: str, create: Callable[[], Any]) -> None:
+    def _adopt(
+        self,
+        kind: str,
+        name: str,
+        create: Callable[[], Any],
+        observe: Callable[[], _Observed],
+        diff: Callable[[_Observed], Change],
+    ) -> None:
+        """Create, or adopt what appeared under the same name since the plan, but only if it
+        matches the spec or is apigee-psc's own: someone else's differing resource is refused."""
         try:
             create()
+            return
         except errors.AlreadyExists:
-            logger.info("apply: %s %s already exists; adopting it", kind, name)
+            seen = observe()
+        self._refuse_foreign(kind, name, diff(seen), self._ownership(seen).get(kind))
+        logger.info("apply: %s %s already exists; adopting it", kind, name)
+
+    def _refuse_foreign(self, kind: str, name: str, change: Change, owned: bool | None) -> None:
+        if change.action is Action.NOOP or owned is not False or self.adopt:
+            return
+        problem = Problem(
+            kind,
+            f"{name} appeared since the plan, was not created by apigee-psc and differs from the spec"
+            f" ({'; '.join(change.diffs)}): it is left as it is (adopt: true / --adopt takes it over)",
+        )
+        plan = Plan(self.spec.source, self.spec.organization, (change,), (problem,))
+        raise PlanRefused(plan, [f"{kind}: {problem.message}"])
 
     def _apply_subnet(self) -> None:
         spec = self.spec
@@ -707,8 +904,14 @@ class Southbound:
             KIND_SUBNET,
             spec.nat_subnet.name,
             lambda: self.compute.subnets.create(
-                spec.nat_subnet.name, network=spec.network, ip_cidr_range=spec.nat_subnet.range, timeout=self.timeout
+                spec.nat_subnet.name,
+                network=spec.network,
+                ip_cidr_range=spec.nat_subnet.range,
+                description=self._mark,
+                timeout=self.timeout,
             ),
+            lambda: _Observed(subnet=_read(lambda: self.compute.subnets.get(spec.nat_subnet.name))),
+            lambda seen: self._plan_subnet(seen, []),
         )
 
     def _apply_firewall(self, change: Change) -> None:
@@ -727,68 +930,61 @@ class Southbound:
                 source_ranges=[spec.nat_subnet.range],
                 ports=list(fw.ports),
                 target_tags=list(fw.target_tags),
+                description=self._mark,
                 timeout=self.timeout,
             ),
+            lambda: _Observed(firewall=_read(lambda: self.compute.firewalls.get(fw.name))),
+            self._plan_firewall,
         )
 
     def _apply_iam(self) -> None:
         member = f"serviceAccount:{self._service_agent()}"
         logger.info("apply: granting %s to %s on %s", DNS_PEER_ROLE, member, self.spec.project)
-        self.resource_manager.grant(self.spec.project, DNS_PEER_ROLE, member)
+        self.resource_manager.iam.grant(self.spec.project, DNS_PEER_ROLE, member)
 
     def _apply_service_attachment(self, change: Change, seen: _Observed) -> None:
         spec = self.spec
         sa = spec.service_attachment
-        accept = self._wanted_accept(seen)
         if change.action is Action.CREATE:
-            from apigee_psc.compute import ConsumerProjectLimit
-
-            def create() -> None:
+            target = self._sa_target(None, seen)
+            try:
                 self.compute.service_attachments.create(
                     sa.name,
                     target_service=spec.forwarding_rule,
                     nat_subnets=[spec.nat_subnet.name],
                     connection_preference=sa.connection_preference,
-                    consumer_accept_lists=[ConsumerProjectLimit(project, limit) for project, limit in accept.items()],
-                    consumer_reject_lists=list(sa.reject_projects),
+                    consumer_accept_lists=list(target.accept),
+                    consumer_reject_lists=list(target.reject),
                     enable_proxy_protocol=sa.enable_proxy_protocol,
                     domain_names=list(sa.domain_names),
+                    reconcile_connections=target.reconcile,
+                    description=self._mark,
                     timeout=self.timeout,
                 )
-
-            try:
-                create()
                 return
             except errors.AlreadyExists:
+                live = self.compute.service_attachments.get(sa.name)
+                appeared = _Observed(service_attachment=_Read(live), organization=seen.organization)
+                self._refuse_foreign(
+                    KIND_SERVICE_ATTACHMENT,
+                    sa.name,
+                    self._plan_service_attachment(appeared, []),
+                    owned_by_us(live.description),
+                )
                 logger.info("apply: service attachment %s already exists; adopting it", sa.name)
-        live = self.compute.service_attachments.get(sa.name)
-        accept_list, reject_list = self._desired_lists(live, accept, seen.tenant)
+        target = self._sa_target(self.compute.service_attachments.get(sa.name), seen)
+        if target.problems:  # it changed since the plan in a way the plan would have refused
+            problems = tuple(Problem(KIND_SERVICE_ATTACHMENT, message) for message in target.problems)
+            plan = Plan(spec.source, spec.organization, (change,), problems)
+            raise PlanRefused(plan, [f"{KIND_SERVICE_ATTACHMENT}: {message}" for message in target.problems])
         self.compute.service_attachments.update(
             sa.name,
-            connection_preference=sa.connection_preference,
-            consumer_accept_lists=accept_list,
-            consumer_reject_lists=reject_list,
+            connection_preference=target.preference,
+            consumer_accept_lists=list(target.accept),
+            consumer_reject_lists=list(target.reject),
+            reconcile_connections=target.reconcile,
             timeout=self.timeout,
         )
-
-    def _desired_lists(
-        self, live: ServiceAttachment, accept: dict[str, int], tenant: str | None
-    ) -> tuple[list[ConsumerProjectLimit], list[str]]:
-        """The accept and reject lists to send in one PATCH: what the spec asks for added to what
-        is there (consumers added by others are kept), the Apigee project taken off the reject
-        list unless the spec rejects it, and both lists empty for ACCEPT_AUTOMATIC (Compute
-        refuses lists there, and google-cloud-compute would silently drop an empty one)."""
-        from apigee_psc.compute import ConsumerProjectLimit
-
-        sa = self.spec.service_attachment
-        if sa.connection_preference == "ACCEPT_AUTOMATIC":
-            return [], []
-        rejected = [p for p in live.consumer_reject_lists if p != tenant or tenant in sa.reject_projects]
-        rejected += [p for p in sa.reject_projects if p not in rejected]
-        entries = [e for e in live.consumer_accept_lists if e.project not in rejected]
-        present = {e.project for e in entries}
-        entries += [ConsumerProjectLimit(p, limit) for p, limit in accept.items() if p not in present]
-        return entries, rejected
 
     def _apply_endpoint_attachment(self, change: Change, run: _Run) -> None:
         spec = self.spec
@@ -800,10 +996,14 @@ class Southbound:
             return
         run.event(label, "started", change.action.value)
         if change.action is Action.CREATE:
-            with organization_lock(spec.organization):
+            with self._org_lock(run, label, started):
                 try:
                     operation = self.apigee.endpoint_attachments.create(
-                        name, location=spec.region, service_attachment=self.service_attachment_path
+                        name,
+                        location=spec.region,
+                        service_attachment=self.service_attachment_path,
+                        timeout=self.timeout,
+                        progress=run.waiting(label, started),
                     )
                 except errors.AlreadyExists:
                     logger.info("apply: endpoint attachment %s already exists; adopting it", name)
@@ -812,9 +1012,18 @@ class Southbound:
                     self.apigee.operations.wait(operation, timeout=self.timeout, progress=run.waiting(label, started))
         elif change.operation:
             self.apigee.operations.wait(change.operation, timeout=self.timeout, progress=run.waiting(label, started))
-        attachment = self.apigee.endpoint_attachments.wait_until_ready(
-            name, timeout=self.timeout, progress=run.waiting(label, started)
-        )
+        try:
+            attachment = self.apigee.endpoint_attachments.wait_until_ready(
+                name, timeout=self.timeout, progress=run.waiting(label, started)
+            )
+        except errors.ConnectionNotAccepted as exc:
+            if not isinstance(exc.attachment, EndpointAttachment):
+                raise
+            sa_live = _read(lambda: self.compute.service_attachments.get(spec.service_attachment.name)).value
+            tenant = self.apigee.organization_info().apigee_project_id
+            raise errors.ConnectionNotAccepted(
+                self._diagnosis(exc.attachment, sa_live, tenant), attachment=exc.attachment
+            ) from None
         run.event(
             label,
             "done",
@@ -830,36 +1039,35 @@ class Southbound:
         label = f"{KIND_DNS_ZONE} {zone.name}"
         started = self.clock()
         if change.action is Action.CREATE:
-            with organization_lock(spec.organization):
-                operation = self._create_zone_while_iam_propagates(zone.name, zone.domain, zone.description)
-                if operation is not None:
-                    self.apigee.operations.wait(operation, timeout=self.timeout, progress=run.waiting(label, started))
+            with self._org_lock(run, label, started):
+                self._create_zone_while_iam_propagates(zone.name, zone.domain, zone.description, run, label, started)
         self.apigee.dns_zones.wait_until_active(zone.name, timeout=self.timeout, progress=run.waiting(label, started))
 
-    def _create_zone_while_iam_propagates(self, name: str, domain: str, description: str | None) -> Operation | None:
-        """Create the zone, retrying PERMISSION_DENIED while the dns.peer grant propagates (bounded)."""
-        deadline = self.clock() + IAM_PROPAGATION_SECONDS
-        delay = 2.0
-        while True:
+    def _create_zone_while_iam_propagates(
+        self, name: str, domain: str, description: str | None, run: _Run, label: str, started: float
+    ) -> None:
+        """Create the zone and wait for its operation, again while the dns.peer grant propagates:
+        Apigee refuses the create at once (403) or fails its operation (code 7 PERMISSION_DENIED).
+        Runs under :data:`IAM_PROPAGATION` (exponential from 2 s to 30 s, jittered, within
+        ``IAM_PROPAGATION_SECONDS``)."""
+
+        def attempt() -> None:
             try:
-                return self.apigee.dns_zones.create(
+                operation = self.apigee.dns_zones.create(
                     name,
                     domain=domain,
                     description=description or "",
                     target_project_id=self.spec.project,
                     target_network_id=self.spec.network,
+                    timeout=self.timeout,
+                    progress=run.waiting(label, started),
                 )
             except errors.AlreadyExists:
                 logger.info("apply: DNS zone %s already exists; adopting it", name)
-                return None
-            except errors.PermissionDenied:
-                if self.clock() + delay > deadline:
-                    raise
-                logger.info(
-                    "apply: DNS zone %s refused (PERMISSION_DENIED); the IAM grant may still be propagating", name
-                )
-                self.sleep(delay)
-                delay = min(delay * 2, 30.0)
+                return
+            self.apigee.operations.wait(operation, timeout=self.timeout, progress=run.waiting(label, started))
+
+        IAM_PROPAGATION.call(attempt, sleep=self.sleep, clock=self.clock)
 
     def _apply_peered_domain(self) -> None:
         spec = self.spec
@@ -867,7 +1075,7 @@ class Southbound:
         zone = spec.dns.zone
         number = self._project_number(spec.project)
         try:
-            self.service_networking.create_peered_dns_domain(
+            self.service_networking.peered_dns_domains.create(
                 number, spec.network, zone.name, zone.domain, timeout=self.timeout
             )
         except errors.AlreadyExists:
@@ -881,7 +1089,11 @@ class Southbound:
             raise errors.FailedPrecondition(
                 f"endpoint attachment {attachment.name} has no host yet; cannot write the A record", status_code=0
             )
-        self.dns.upsert_a_record(spec.project, spec.dns.managed_zone, spec.dns.record, [attachment.host])
+        zone, record = spec.dns.managed_zone, spec.dns.record
+        # The ownership mark goes first: a crash between the two writes leaves a mark that the
+        # next run completes, never an unmarked record that apigee-psc would then not own.
+        self.dns.records.upsert(spec.project, zone, record, [self._owner_txt], type="TXT")
+        self.dns.records.upsert_a(spec.project, zone, record, [attachment.host])
 
     # -- status ------------------------------------------------------------------
 
@@ -949,7 +1161,9 @@ class Southbound:
         if host:
             record = spec.dns.record if spec.dns and spec.dns.record else None
             url = target_url(record or host, spec.target.path if spec.target else "/")
-        return RealizationReport.of(details, spec_source=spec.source, host=host, target_url=url)
+        return RealizationReport.of(
+            _with_changes(details, self._changes(seen, [])), spec_source=spec.source, host=host, target_url=url
+        )
 
     def _sa_status(self, seen: _Observed) -> EntityStatus:
         read = seen.service_attachment
@@ -961,23 +1175,6 @@ class Southbound:
                 KIND_SERVICE_ATTACHMENT, ident, Realization.NOT_FOUND, "service attachment does not exist"
             )
         live = read.value
-        want = self.spec.service_attachment.connection_preference
-        pref = str(live.connection_preference)
-        if pref != want:
-            return EntityStatus(
-                KIND_SERVICE_ATTACHMENT,
-                ident,
-                Realization.IN_PROGRESS,
-                f"connection preference is {pref}, spec says {want}",
-            )
-        accepted = live.accepted_projects
-        if want == "ACCEPT_MANUAL" and seen.tenant and seen.tenant not in accepted:
-            return EntityStatus(
-                KIND_SERVICE_ATTACHMENT,
-                ident,
-                Realization.IN_PROGRESS,
-                f"the Apigee project {seen.tenant!r} is not on the accept list",
-            )
         observed = {"connected_endpoints": [str(e.status) for e in live.connected_endpoints]}
         return EntityStatus(KIND_SERVICE_ATTACHMENT, ident, Realization.IN_SYNC, observed=observed)
 
@@ -991,15 +1188,7 @@ class Southbound:
             return EntityStatus(
                 KIND_ENDPOINT_ATTACHMENT, ident, Realization.NOT_FOUND, "endpoint attachment does not exist"
             ), None
-        sa_live = seen.service_attachment.value
-        diagnosis = diagnose(
-            live.connection_state,
-            apigee_project_id=seen.tenant,
-            service_attachment=live.service_attachment or self.service_attachment_path,
-            accept_projects=list(sa_live.accepted_projects) if sa_live else None,
-            reject_projects=list(sa_live.consumer_reject_lists) if sa_live else None,
-            connection_preference=str(sa_live.connection_preference) if sa_live else None,
-        )
+        diagnosis = self._diagnosis(live, seen.service_attachment.value, seen.tenant)
         observed = {"state": str(live.state), "connection_state": str(live.connection_state), "host": live.host}
         if str(live.state) in ("CREATING", "UPDATING", "STATE_UNSPECIFIED"):
             return EntityStatus(
@@ -1018,6 +1207,20 @@ class Southbound:
             return EntityStatus(KIND_ENDPOINT_ATTACHMENT, ident, Realization.IN_SYNC, message, observed), live.host
         state = Realization.FAILED if diagnosis.terminal else Realization.IN_PROGRESS
         return EntityStatus(KIND_ENDPOINT_ATTACHMENT, ident, state, str(diagnosis), observed), live.host
+
+    def _diagnosis(
+        self, attachment: EndpointAttachment, sa_live: ServiceAttachment | None, tenant: str | None
+    ) -> Diagnosis:
+        """The one diagnosis of a connection, for status and for apply's failure alike: with
+        the service attachment's real preference and lists when it could be read."""
+        return diagnose(
+            attachment.connection_state,
+            apigee_project_id=tenant,
+            service_attachment=attachment.service_attachment or self.service_attachment_path,
+            accept_projects=list(sa_live.accepted_projects) if sa_live else None,
+            reject_projects=list(sa_live.consumer_reject_lists) if sa_live else None,
+            connection_preference=str(sa_live.connection_preference) if sa_live else None,
+        )
 
     def _dns_status(self, seen: _Observed, host: str | None) -> list[EntityStatus]:
         dns = self.spec.dns
@@ -1082,11 +1285,16 @@ class Southbound:
 
     # -- destroy -----------------------------------------------------------------
 
-    def destroy(self, *, revoke_iam: bool = False, progress: ProgressCallback | None = None) -> list[Change]:
+    def destroy(
+        self, *, revoke_iam: bool = False, force: bool = False, progress: ProgressCallback | None = None
+    ) -> list[Change]:
         """Delete what the spec owns, in reverse order, waiting until each is gone.
 
-        Never deletes what the spec only references (the forwarding rule, the managed zone).
-        The IAM grant is left unless ``revoke_iam``. Returns the changes made (and notes).
+        Never deletes what the spec only references (the forwarding rule, the managed zone),
+        nor a Compute resource or A record that apigee-psc did not create (unless ``adopt``).
+        Refuses (:class:`PlanRefused`, before any delete) to delete a service attachment that
+        still serves connected endpoints of other consumers, unless ``force``. The IAM grant is
+        left unless ``revoke_iam``. Returns the changes made (and notes).
         """
         run = _Run(self, "destroy", progress)
         spec = self.spec
@@ -1094,14 +1302,26 @@ class Southbound:
         seen = self._observe(for_status=True)
         if seen.org_error is not None:
             raise seen.org_error
+        owners = self._ownership(seen)
+        self._refuse_destroy(seen, owners, force)
 
         def gone(kind: str, name: str, ident: str, note: str = "") -> None:
             done.append(Change(Action.DELETE, kind, name, ident, note=note))
 
+        def ours(kind: str, name: str, ident: str) -> bool:
+            if owners.get(kind) is not False or self.adopt:
+                return True
+            note = "not created by apigee-psc: kept (adopt: true / --adopt lets destroy delete it)"
+            done.append(Change(Action.NOOP, kind, name, ident, note=note))
+            run.event(f"{kind} {name}", "skipped", note)
+            return False
+
         dns = spec.dns
-        if dns is not None and dns.record and dns.managed_zone and seen.record.found:
+        record_zone = dns.managed_zone if dns is not None and dns.record and seen.record.found else None
+        if dns is not None and dns.record and record_zone and ours(KIND_RECORD, dns.record, self._record_path):
             run.event(f"{KIND_RECORD} {dns.record}", "started", "delete")
-            self.dns.delete_record(spec.project, dns.managed_zone, dns.record, "A")
+            self.dns.records.delete(spec.project, record_zone, dns.record, "A")
+            self.dns.records.delete(spec.project, record_zone, dns.record, "TXT")
             gone(KIND_RECORD, dns.record, self._record_path)
         if dns is not None and dns.zone is not None:
             if seen.dns_zone.found:
@@ -1112,7 +1332,7 @@ class Southbound:
                 gone(KIND_DNS_ZONE, dns.zone.name, self._zone_path)
             if seen.peered_domain.found:
                 number = self._project_number(spec.project)
-                self.service_networking.delete_peered_dns_domain(
+                self.service_networking.peered_dns_domains.delete(
                     number, spec.network, dns.zone.name, timeout=self.timeout
                 )
                 gone(
@@ -1127,14 +1347,20 @@ class Southbound:
                 run, f"{KIND_ENDPOINT_ATTACHMENT} {name}", name, attachments.delete, attachments.wait_until_deleted
             )
             gone(KIND_ENDPOINT_ATTACHMENT, name, self.endpoint_attachment_path)
-        if seen.service_attachment.found:
+        if seen.service_attachment.found and ours(
+            KIND_SERVICE_ATTACHMENT, spec.service_attachment.name, self.service_attachment_path
+        ):
             run.event(f"{KIND_SERVICE_ATTACHMENT} {spec.service_attachment.name}", "started", "delete")
             _ignore_missing(
                 lambda: self.compute.service_attachments.delete(spec.service_attachment.name, timeout=self.timeout)
             )
             gone(KIND_SERVICE_ATTACHMENT, spec.service_attachment.name, self.service_attachment_path)
         last: list[Callable[[], None]] = []
-        if spec.firewall is not None and seen.firewall.found:
+        if (
+            spec.firewall is not None
+            and seen.firewall.found
+            and ours(KIND_FIREWALL, spec.firewall.name, self._firewall_path)
+        ):
             fw_name = spec.firewall.name
 
             def drop_firewall() -> None:
@@ -1143,7 +1369,7 @@ class Southbound:
                 gone(KIND_FIREWALL, fw_name, self._firewall_path)
 
             last.append(drop_firewall)
-        if seen.subnet.found:
+        if seen.subnet.found and ours(KIND_SUBNET, spec.nat_subnet.name, self._subnet_path):
 
             def drop_subnet() -> None:
                 run.event(f"{KIND_SUBNET} {spec.nat_subnet.name}", "started", "delete")
@@ -1155,7 +1381,7 @@ class Southbound:
         if dns is not None and dns.zone is not None and seen.peering_disabled:
             if revoke_iam:
                 member = f"serviceAccount:{self._service_agent()}"
-                self.resource_manager.revoke(spec.project, DNS_PEER_ROLE, member)
+                self.resource_manager.iam.revoke(spec.project, DNS_PEER_ROLE, member)
                 gone(KIND_IAM, DNS_PEER_ROLE, f"projects/{spec.project}")
             elif seen.iam.found and seen.iam.value.granted:
                 note = "left in place: other zones may rely on it (use revoke_iam / --revoke-iam)"
@@ -1170,21 +1396,61 @@ class Southbound:
             done.append(Change(Action.NOOP, "ManagedZone", dns.managed_zone, ident, note=kept))
         return done
 
+    def _refuse_destroy(self, seen: _Observed, owners: dict[str, bool | None], force: bool) -> None:
+        """Deleting a service attachment closes every connection to it: refuse while consumers
+        other than this organization's Apigee project are connected, unless ``force``."""
+        live = seen.service_attachment.value
+        if live is None or force or (owners.get(KIND_SERVICE_ATTACHMENT) is False and not self.adopt):
+            return
+        own = f"projects/{seen.tenant}/" if seen.tenant else None
+        others = [
+            e.endpoint
+            for e in live.connected_endpoints
+            if str(e.status) in _OPEN_CONNECTIONS and not (own and own in (e.endpoint or ""))
+        ]
+        if others:
+            problem = Problem(
+                KIND_SERVICE_ATTACHMENT,
+                f"service attachment {live.name} still serves {len(others)} connected endpoint(s) of other consumers"
+                f" ({', '.join(_short(e) for e in others)}); deleting it would close their connections: nothing"
+                " was deleted (force=True, or --force, deletes it anyway)",
+            )
+            plan = Plan(self.spec.source, self.spec.organization, (), (problem,))
+            raise PlanRefused(plan, [f"{problem.kind}: {problem.message}"])
+
+    @contextmanager
+    def _org_lock(self, run: _Run, label: str, started: float) -> Iterator[None]:
+        """Hold this process's lock on the organization (one Apigee operation at a time), waiting
+        for it at most ``timeout`` seconds and saying so while another spec of the process holds it."""
+        lock = organization_lock(self.spec.organization)
+        if not lock.acquire(blocking=False):
+            run.event(label, "waiting", "for the organization lock (another operation of this process)")
+            if not lock.acquire(timeout=self.timeout):
+                raise errors.WaitTimeout(
+                    f"the organization lock of {self.spec.organization} (held by another operation of this process)",
+                    last_state="locked",
+                    elapsed=self.clock() - started,
+                )
+        try:
+            yield
+        finally:
+            lock.release()
+
     def _delete_apigee(
         self,
         run: _Run,
         label: str,
         name: str,
-        delete: Callable[[str], Operation],
+        delete: Callable[..., Operation],
         wait_until_deleted: Callable[..., None],
     ) -> None:
         """Delete an Apigee resource holding this process's organization lock until its
         operation is done, then wait until it is gone (a 404 on the delete means it already is)."""
         started = self.clock()
         run.event(label, "started", "delete")
-        with organization_lock(self.spec.organization):
+        with self._org_lock(run, label, started):
             try:
-                operation = delete(name)
+                operation = delete(name, timeout=self.timeout, progress=run.waiting(label, started))
                 self.apigee.operations.wait(operation, timeout=self.timeout, progress=run.waiting(label, started))
             except errors.NotFound:
                 logger.info("destroy: %s already gone", label)
@@ -1209,6 +1475,48 @@ class Southbound:
 
 
 IAM_PROPAGATION_SECONDS = 180.0
+
+
+def _grant_not_yet_seen(error: BaseException) -> bool:
+    """True for the two forms of "the service agent lacks roles/dns.peer" that a fresh grant
+    cures once it has propagated."""
+    if isinstance(error, errors.PermissionDenied):
+        return True
+    code: object = getattr(error, "code", None)
+    return isinstance(error, errors.OperationFailed) and code == 7
+
+
+@dataclass(frozen=True)
+class _PropagationPolicy:
+    """A declared retry for IAM propagation, run by tenacity (like the waiters and the
+    transport's retries): ``initial`` seconds doubled up to ``maximum``, jittered over the upper
+    half, for as long as ``retryable`` holds and the module's ``IAM_PROPAGATION_SECONDS`` allow."""
+
+    retryable: Callable[[BaseException], bool]
+    initial: float = 2.0
+    maximum: float = 30.0
+
+    def call(self, fn: Callable[[], None], *, sleep: Callable[[float], None], clock: Callable[[], float]) -> None:
+        start = clock()
+        jitter = random.Random()
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            cap = min(self.maximum, self.initial * 2.0 ** (state.attempt_number - 1))
+            delay = jitter.uniform(cap / 2, cap)
+            logger.info("apply: DNS zone refused (PERMISSION_DENIED); the IAM grant may still be propagating")
+            return delay
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            cap = min(self.maximum, self.initial * 2.0 ** (state.attempt_number - 1))
+            return clock() - start + cap > IAM_PROPAGATION_SECONDS
+
+        tenacity.Retrying(
+            retry=tenacity.retry_if_exception(self.retryable), wait=wait, stop=stop, sleep=sleep, reraise=True
+        )(fn)
+
+
+#: The DNS zone create's retry while a fresh roles/dns.peer grant propagates.
+IAM_PROPAGATION = _PropagationPolicy(_grant_not_yet_seen)
 
 
 def diagnose_attachment(
@@ -1262,6 +1570,69 @@ def _ignore_missing(fn: Callable[[], Any]) -> None:
         logger.info("destroy: already gone")
 
 
+def _with_changes(details: Sequence[EntityStatus], changes: Sequence[Change]) -> list[EntityStatus]:
+    """Status agrees with plan by construction: an entity read as in sync whose plan change is
+    not a no-op is reported ``in_progress`` with the plan's diffs (apply would change it); an
+    in-sync entity keeps the plan's note (e.g. consumers kept that the spec does not name)."""
+    by_kind = {change.kind: change for change in changes}
+    out: list[EntityStatus] = []
+    for detail in details:
+        change = by_kind.get(detail.sub_system_type)
+        if change is not None and detail.state is Realization.IN_SYNC:
+            if change.action is not Action.NOOP:
+                what = "; ".join(change.diffs) or change.note or change.action.value
+                detail = dataclasses.replace(
+                    detail,
+                    state=Realization.IN_PROGRESS,
+                    failure_message=f"differs from the spec, apply would {change.action.value} it: {what}",
+                )
+            elif change.note and not detail.failure_message and change.kind == KIND_SERVICE_ATTACHMENT:
+                detail = dataclasses.replace(detail, failure_message=change.note)
+        out.append(detail)
+    return out
+
+
+@dataclass(frozen=True)
+class _SaTarget:
+    """The service attachment's wanted connection settings (see :meth:`Southbound._sa_target`)."""
+
+    preference: str
+    accept: tuple[ConsumerProjectLimit, ...]
+    reject: tuple[str, ...]
+    reconcile: bool | None  # None: leave the live value
+    diffs: list[str]
+    kept: list[str]
+    problems: list[str]
+
+
+def _list_diffs(
+    live_accept: Sequence[ConsumerProjectLimit],
+    accept: Sequence[ConsumerProjectLimit],
+    live_reject: Sequence[str],
+    reject: Sequence[str],
+    prune: bool,
+) -> list[str]:
+    """``field: live -> wanted`` lines for the consumer lists, one per consumer that changes."""
+    diffs: list[str] = []
+    before = {e.project: e.connection_limit for e in live_accept if e.project}
+    after = {e.project: e.connection_limit for e in accept if e.project}
+    for project, limit in after.items():
+        if project not in before:
+            diffs.append(f"accept: + {project} (limit {limit})")
+        elif before[project] != limit:
+            diffs.append(f"connection_limit of {project}: {before[project]} -> {limit}")
+    for project in before:
+        if project not in after:
+            diffs.append(f"accept: - {project}" + (" (prune)" if prune and project not in reject else ""))
+    for project in reject:
+        if project not in live_reject:
+            diffs.append(f"reject: + {project}")
+    for project in live_reject:
+        if project not in reject:
+            diffs.append(f"reject: - {project}" + (" (prune)" if prune else ""))
+    return diffs
+
+
 class _Run:
     """Progress reporting and concurrency for one apply or destroy."""
 
@@ -1282,7 +1653,10 @@ class _Run:
     def waiting(self, step: str, started: float) -> Callable[[waiters.WaitProgress], None]:
         def report(update: waiters.WaitProgress) -> None:
             waiter = waiters.WAITERS.get(update.waiter)
-            awaited = f"for {waiter.awaits}" if waiter else update.waiter
+            if update.waiter == "ORGANIZATION_LOCK":
+                awaited = f"for the organization lock (held by {update.subject})"
+            else:
+                awaited = f"for {waiter.awaits}" if waiter else update.waiter
             self.event(step, "waiting", awaited, state=update.state, elapsed=self.owner.clock() - started)
 
         return report

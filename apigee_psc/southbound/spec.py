@@ -35,7 +35,10 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import ipaddress
+import os
 import re
+import stat
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -219,6 +222,15 @@ class ServiceAttachmentSpec:
     ``connection_limit`` is the limit given to every accepted project.
     ``enable_proxy_protocol`` and ``domain_names`` (at most one, ending with a dot) are passed
     through to Compute.
+
+    ``reconcile_connections`` is Compute's ``reconcileConnections``: when true, list changes
+    also re-decide connections that are already ACCEPTED or REJECTED (Google's default only
+    applies them to new or pending connections). Left unset (``None``), apigee-psc keeps the
+    live value and turns it on only when a repair needs it (the Apigee project's connection
+    was rejected); ``false`` forbids that. ``prune`` removes consumers that the live lists
+    hold and the spec does not name (by default they are kept: others may have added them).
+    ``allow_widening`` confirms a switch to ``ACCEPT_AUTOMATIC`` that would let in consumers
+    the live lists reject or have not accepted.
     """
 
     name: str
@@ -228,6 +240,9 @@ class ServiceAttachmentSpec:
     reject_projects: tuple[str, ...] = ()
     enable_proxy_protocol: bool = False
     domain_names: tuple[str, ...] = ()
+    reconcile_connections: bool | None = None
+    prune: bool = False
+    allow_widening: bool = False
 
     def __post_init__(self) -> None:
         names.validate_compute_name(self.name, "name")
@@ -262,6 +277,10 @@ class ServiceAttachmentSpec:
             if project in lists["accept_projects"]:
                 raise ValidationError(f"reject_projects[{index}]", project, "not also listed in accept_projects")
         _boolean(self.enable_proxy_protocol, "enable_proxy_protocol")
+        if self.reconcile_connections is not None:
+            _boolean(self.reconcile_connections, "reconcile_connections")
+        _boolean(self.prune, "prune")
+        _boolean(self.allow_widening, "allow_widening")
         raw_domains = _sequence(self.domain_names, "domain_names", "DNS domains")
         domains = tuple(names.validate_domain(v, f"domain_names[{i}]") for i, v in enumerate(raw_domains))
         if len(domains) > _MAX_DOMAIN_NAMES:
@@ -380,6 +399,7 @@ class SouthboundSpec:
     endpoint_attachment: EndpointAttachmentSpec
     dns: DnsSpec | None = None
     target: TargetSpec | None = None
+    adopt: bool = False
     source: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -395,6 +415,7 @@ class SouthboundSpec:
         names.validate_project_id(self.project, "project")
         names.validate_region(self.region, "region")
         names.validate_compute_name(self.network, "network")
+        _boolean(self.adopt, "adopt")
         self._parse_forwarding_rule()
         for key, cls in (
             ("nat_subnet", NatSubnetSpec),
@@ -505,15 +526,7 @@ class SouthboundSpec:
     def from_yaml(cls, path: str | Path) -> SouthboundSpec:
         """Read and validate a spec file. Every problem is a ValidationError naming the file."""
         source = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ValidationError(
-                FILE_FIELD,
-                source,
-                f"a readable UTF-8 spec file ({exc.__class__.__name__}: {exc})",
-                source=source,
-            ) from None
+        text = read_spec_text(path)
         data = _load_yaml(text, source)
         return cls.from_dict(cast(Mapping[str, Any], data), source=source)
 
@@ -565,6 +578,11 @@ class SouthboundSpec:
             sa_out["enable_proxy_protocol"] = True
         if sa.domain_names:
             sa_out["domain_names"] = list(sa.domain_names)
+        if sa.reconcile_connections is not None:
+            sa_out["reconcile_connections"] = sa.reconcile_connections
+        for flag in ("prune", "allow_widening"):
+            if getattr(sa, flag):
+                sa_out[flag] = True
         out["service_attachment"] = sa_out
         ea_out: dict[str, Any] = {"name": self.endpoint_attachment.name}
         if self.endpoint_attachment.location is not None:
@@ -584,6 +602,8 @@ class SouthboundSpec:
             out["dns"] = dns_out
         if self.target is not None:
             out["target"] = {"path": self.target.path}
+        if self.adopt:
+            out["adopt"] = True
         return out
 
     def to_yaml(self) -> str:
@@ -599,13 +619,70 @@ class SouthboundSpec:
 
 # --------------------------------------------------------------------------- YAML loading
 
+#: A spec is a few hundred bytes; anything past this is refused before it is read whole.
+MAX_SPEC_BYTES = 1024 * 1024
+#: Deeper nesting than any spec needs is refused while composing (no RecursionError).
+MAX_SPEC_DEPTH = 32
+#: YAML aliases a spec may use (none is needed; a few are harmless; many make an alias bomb).
+MAX_SPEC_ALIASES = 64
+
+
+def read_spec_text(path: str | Path) -> str:
+    """The text of a spec file: a regular file (never a FIFO, device or directory, which could
+    block or never end) of at most :data:`MAX_SPEC_BYTES`, in UTF-8. Anything else is a
+    :class:`ValidationError` naming the file."""
+    source = str(path)
+    if source == "-":
+        data = sys.stdin.buffer.read(MAX_SPEC_BYTES + 1)
+    else:
+        try:
+            info = os.stat(path)
+            if not stat.S_ISREG(info.st_mode):
+                raise ValidationError(FILE_FIELD, source, "a regular file (not a FIFO, device or directory)")
+            if info.st_size > MAX_SPEC_BYTES:
+                raise ValidationError(FILE_FIELD, source, f"a spec file of at most {MAX_SPEC_BYTES} bytes")
+            with open(path, "rb") as handle:
+                data = handle.read(MAX_SPEC_BYTES + 1)
+        except OSError as exc:
+            raise ValidationError(
+                FILE_FIELD, source, f"a readable spec file ({exc.__class__.__name__}: {exc.strerror})", source=source
+            ) from None
+        except ValidationError as exc:
+            raise ValidationError(exc.field, exc.value, exc.rule, source=source) from None
+    if len(data) > MAX_SPEC_BYTES:
+        raise ValidationError(FILE_FIELD, source, f"a spec of at most {MAX_SPEC_BYTES} bytes", source=source)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        rule = f"UTF-8 text ({exc.reason} at byte {exc.start})"
+        raise ValidationError(FILE_FIELD, source, rule, source=source) from None
+
 
 def _load_yaml(text: str, source: str) -> object:
     """Parse YAML safely; syntax errors and duplicate keys become ValidationErrors."""
     import yaml
 
     class _Loader(yaml.SafeLoader):
-        pass
+        depth = 0
+        aliases = 0
+
+        def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+            if self.check_event(yaml.AliasEvent):
+                self.aliases += 1
+                if self.aliases > MAX_SPEC_ALIASES:
+                    raise ValidationError(
+                        FILE_FIELD, f"{self.aliases} aliases", f"at most {MAX_SPEC_ALIASES} YAML aliases", source=source
+                    )
+            self.depth += 1
+            if self.depth > MAX_SPEC_DEPTH:
+                line = cast(Any, self).peek_event().start_mark.line + 1
+                raise ValidationError(
+                    FILE_FIELD, f"line {line}", f"at most {MAX_SPEC_DEPTH} levels of nesting", source=source
+                )
+            try:
+                return super().compose_node(parent, index)  # type: ignore[no-any-return,unused-ignore]
+            finally:
+                self.depth -= 1
 
     def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
         loader.flatten_mapping(node)
@@ -658,6 +735,7 @@ _TOP_KEYS: dict[str, bool] = {  # key -> required
     "endpoint_attachment": True,
     "dns": False,
     "target": False,
+    "adopt": False,
 }
 _NAT_KEYS = {"name": True, "range": True}
 _FIREWALL_KEYS = {"name": True, "ports": True, "target_tags": False}
@@ -669,6 +747,9 @@ _SA_KEYS = {
     "reject_projects": False,
     "enable_proxy_protocol": False,
     "domain_names": False,
+    "reconcile_connections": False,
+    "prune": False,
+    "allow_widening": False,
 }
 _EA_KEYS = {"name": True, "location": False}
 _DNS_KEYS = {"zone": False, "managed_zone": False, "record": False}
@@ -744,6 +825,9 @@ def _parse_service_attachment(value: object) -> ServiceAttachmentSpec:
         reject_projects=_opt_list(d, "reject_projects"),
         enable_proxy_protocol=cast(Any, d.get("enable_proxy_protocol", False)),
         domain_names=_opt_list(d, "domain_names"),
+        reconcile_connections=cast(Any, d.get("reconcile_connections")),
+        prune=cast(Any, d.get("prune", False)),
+        allow_widening=cast(Any, d.get("allow_widening", False)),
     )
 
 
@@ -803,6 +887,7 @@ def _parse_spec(data: object, source: str | None) -> SouthboundSpec:
         region=cast(str, d["region"]),
         network=cast(str, d["network"]),
         forwarding_rule=cast(str, d["forwarding_rule"]),
+        adopt=cast(Any, d.get("adopt", False)),
         source=source,
         **sections,
     )

@@ -54,3 +54,34 @@ def test_quota_project_header_is_sent(apigee_emulator: EmulatorServer) -> None:
     client = _client(apigee_emulator, quota_project_id="billing-project-1")
     assert client.transport.session.headers["x-goog-user-project"] == "billing-project-1"
     assert client.get_organization().name == "my-organization"
+
+
+def test_token_refresh_with_the_token_endpoint_unreachable_is_a_network_error(
+    apigee_emulator: EmulatorServer,
+) -> None:
+    import socket
+
+    from apigee_psc import RetryPolicy
+
+    with socket.socket() as probe:  # a port that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    expired = Credentials(
+        None,
+        refresh_token="1//refresh-secret",
+        client_id="id",
+        client_secret="client-secret",
+        token_uri=f"http://127.0.0.1:{port}/token",
+    )
+    client = ApigeeClient(
+        "my-organization",
+        credentials=expired,
+        endpoint=apigee_emulator.url,
+        retry=RetryPolicy(initial=0.01, maximum=0.02, deadline=0.2),
+    )
+    with pytest.raises(errors.TransportError) as info:
+        client.get_organization()
+    text = str(info.value)
+    assert "could not reach the token endpoint" in text
+    assert "refresh-secret" not in text and "client-secret" not in text
+    assert apigee_emulator.requests(api="apigee") == []  # nothing was sent without a token

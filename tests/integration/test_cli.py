@@ -252,10 +252,10 @@ def test_diagnose_reads_the_service_attachment_lists(producer: EmulatorServer, t
 
     path = write_spec(tmp_path, service_attachment={"name": "gkebackend", "connection_preference": "ACCEPT_MANUAL"})
     assert run("apply", path, "--yes")[0] == 0
-    attachments = ComputeClient("my-project", "us-west1").service_attachments
-    # as Compute does, an accepted connection stays accepted unless the lists are reconciled
-    attachments.update("gkebackend", reconcile_connections=True)
-    attachments.reject_project("gkebackend", tenant)
+    # Rejecting an accepted connection takes reconcileConnections (else Google keeps it ACCEPTED).
+    ComputeClient("my-project", "us-west1").service_attachments.update(
+        "gkebackend", consumer_accept_lists=[], consumer_reject_lists=[tenant], reconcile_connections=True
+    )
     code, out, _ = run("diagnose", "--org", "my-organization", "gkebackend", "-o", "json")
     assert code == 1
     data = json.loads(out)
@@ -449,3 +449,19 @@ def test_sigterm_stops_cleanly_exits_143_and_the_rerun_resumes(tmp_path: Path) -
         assert json.loads(done.stdout)["state"] == "in_sync"
     finally:
         server.stop()
+
+
+def test_a_missing_spec_is_a_json_error(producer: EmulatorServer, tmp_path: Path) -> None:
+    missing = str(tmp_path / "nope.yaml")
+    code, out, err = run("plan", missing, "-o", "json")
+    assert code == 2 and out == ""
+    error = json.loads(err)["error"]
+    assert error["type"] == "ValidationError" and error["exit_code"] == 2 and "nope.yaml" in error["message"]
+
+
+def test_org_falls_back_to_apigee_psc_organization(producer: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert run("apply", SEED, "--yes")[0] == 0
+    monkeypatch.setenv("APIGEE_PSC_ORGANIZATION", "my-organization")
+    code, out, _ = run("list", "-o", "json")
+    assert code == 0
+    assert [a["name"] for a in json.loads(out)] == ["gkebackend"]

@@ -18,7 +18,7 @@ from apigee_psc.cloud import (
     ServiceNetworkingClient,
     apigee_service_agent,
 )
-from apigee_psc.compute import ComputeClient, ConnectedEndpointStatus, ConnectionPreference
+from apigee_psc.compute import ComputeClient, ConnectedEndpointStatus, ConnectionPreference, ConsumerProjectLimit
 
 PROJECT = "my-project"
 REGION = "us-west1"
@@ -97,29 +97,29 @@ def test_compute_producer_side_end_to_end(compute: ComputeClient) -> None:
 
 def test_cloud_dns_record_upsert_twice_then_replace(apigee_emulator: Any) -> None:
     dns = CloudDnsClient()
-    dns.create_managed_zone(PROJECT, "my-private-zone", "example.com.", networks=["default"])
+    dns.managed_zones.create(PROJECT, "my-private-zone", "example.com.", networks=["default"])
     record = "orders.example.com."
-    assert dns.upsert_a_record(PROJECT, "my-private-zone", record, ["10.0.0.2"]) is RecordResult.CREATED
-    assert dns.upsert_a_record(PROJECT, "my-private-zone", record, ["10.0.0.2"]) is RecordResult.UNCHANGED
-    assert dns.upsert_a_record(PROJECT, "my-private-zone", record, ["10.0.0.3"]) is RecordResult.REPLACED
-    assert dns.get_record(PROJECT, "my-private-zone", record).rrdatas == ("10.0.0.3",)
-    assert dns.delete_record(PROJECT, "my-private-zone", record) is True
-    assert dns.find_record(PROJECT, "my-private-zone", record) is None
+    assert dns.records.upsert_a(PROJECT, "my-private-zone", record, ["10.0.0.2"]) is RecordResult.CREATED
+    assert dns.records.upsert_a(PROJECT, "my-private-zone", record, ["10.0.0.2"]) is RecordResult.UNCHANGED
+    assert dns.records.upsert_a(PROJECT, "my-private-zone", record, ["10.0.0.3"]) is RecordResult.REPLACED
+    assert dns.records.get(PROJECT, "my-private-zone", record).rrdatas == ("10.0.0.3",)
+    assert dns.records.delete(PROJECT, "my-private-zone", record) is True
+    assert dns.records.find(PROJECT, "my-private-zone", record) is None
 
 
 def test_iam_grant_and_revoke_dns_peer(apigee_emulator: Any) -> None:
     crm = ResourceManagerClient()
-    number = crm.project_number(PROJECT)
+    number = crm.projects.number(PROJECT)
     assert number.isdigit()
     member = f"serviceAccount:{apigee_service_agent(number)}"
-    before = crm.get_iam_policy(PROJECT)
-    assert crm.grant(PROJECT, DNS_PEER_ROLE, member) is True
-    assert crm.grant(PROJECT, DNS_PEER_ROLE, member) is False
-    assert crm.has_binding(PROJECT, DNS_PEER_ROLE, member)
-    after = crm.get_iam_policy(PROJECT)
+    before = crm.iam.get_policy(PROJECT)
+    assert crm.iam.grant(PROJECT, DNS_PEER_ROLE, member) is True
+    assert crm.iam.grant(PROJECT, DNS_PEER_ROLE, member) is False
+    assert crm.iam.has_binding(PROJECT, DNS_PEER_ROLE, member)
+    after = crm.iam.get_policy(PROJECT)
     assert all(binding in after.bindings for binding in before.bindings)
-    assert crm.revoke(PROJECT, DNS_PEER_ROLE, member) is True
-    assert not crm.has_binding(PROJECT, DNS_PEER_ROLE, member)
+    assert crm.iam.revoke(PROJECT, DNS_PEER_ROLE, member) is True
+    assert not crm.iam.has_binding(PROJECT, DNS_PEER_ROLE, member)
 
 
 def test_insert_connection_reset_after_commit_retried_with_same_request_id(apigee_emulator: Any) -> None:
@@ -160,11 +160,108 @@ def test_service_attachment_shows_apigee_endpoint_as_connected(compute: ComputeC
 
 
 def test_service_networking_peered_dns_domain_lifecycle(apigee_emulator: Any) -> None:
-    number = ResourceManagerClient().project_number(PROJECT)
+    number = ResourceManagerClient().projects.number(PROJECT)
     sn = ServiceNetworkingClient()
-    operation = sn.create_peered_dns_domain(number, "default", "my-zone", "example.com.", timeout=60)
+    operation = sn.peered_dns_domains.create(number, "default", "my-zone", "example.com.", timeout=60)
     assert operation.done and operation.error is None
-    assert sn.get_peered_dns_domain(number, "default", "my-zone").dns_suffix == "example.com."
-    sn.delete_peered_dns_domain(number, "default", "my-zone", timeout=60)
-    assert [d.name for d in sn.list_peered_dns_domains(number, "default")] == []
-    assert sn.delete_peered_dns_domain(number, "default", "my-zone", missing_ok=True) is None
+    assert sn.peered_dns_domains.get(number, "default", "my-zone").dns_suffix == "example.com."
+    sn.peered_dns_domains.delete(number, "default", "my-zone", timeout=60)
+    assert [d.name for d in sn.peered_dns_domains.list(number, "default")] == []
+    assert sn.peered_dns_domains.delete(number, "default", "my-zone", missing_ok=True) is None
+
+
+def test_service_attachment_limit_reconcile_and_switch_to_automatic(compute: ComputeClient, tenant: str) -> None:
+    _producer(compute)
+    compute.service_attachments.create(
+        "gkebackend",
+        target_service="fr-ilb",
+        nat_subnets=["psc-subnet"],
+        connection_preference="ACCEPT_MANUAL",
+        consumer_accept_lists=[ConsumerProjectLimit(tenant, 20)],
+        description="managed by apigee-psc",
+    )
+    apigee = ApigeeClient("my-organization")
+    operation = apigee.endpoint_attachments.create(
+        "gkebackend", location=REGION, service_attachment=compute.service_attachment_path("gkebackend")
+    )
+    apigee.operations.wait(operation, timeout=60)
+    apigee.endpoint_attachments.wait_until_ready("gkebackend", timeout=60)
+
+    # The connection limit of an accept-listed project changes in place.
+    compute.service_attachments.update("gkebackend", consumer_accept_lists=[ConsumerProjectLimit(tenant, 15)])
+    sa = compute.service_attachments.get("gkebackend")
+    assert sa.accepted_projects == {tenant: 15} and sa.description == "managed by apigee-psc"
+
+    # Rejecting the tenant leaves its ACCEPTED connection alone unless reconcileConnections is set.
+    compute.service_attachments.update("gkebackend", consumer_accept_lists=[], consumer_reject_lists=[tenant])
+    assert [e.status for e in compute.service_attachments.get("gkebackend").connected_endpoints] == [
+        ConnectedEndpointStatus.ACCEPTED
+    ]
+    compute.service_attachments.update("gkebackend", reconcile_connections=True)
+    sa = compute.service_attachments.get("gkebackend")
+    assert sa.reconcile_connections is True
+    assert [e.status for e in sa.connected_endpoints] == [ConnectedEndpointStatus.REJECTED]
+
+    # Switching to automatic clears the reject list in the same PATCH (else Google answers 400).
+    compute.service_attachments.update("gkebackend", connection_preference="ACCEPT_AUTOMATIC")
+    sa = compute.service_attachments.get("gkebackend")
+    assert sa.connection_preference is ConnectionPreference.ACCEPT_AUTOMATIC
+    assert sa.consumer_accept_lists == () and sa.consumer_reject_lists == ()
+    assert [e.status for e in sa.connected_endpoints] == [ConnectedEndpointStatus.ACCEPTED]
+
+
+def test_delete_while_emulator_answers_409_operation_in_progress_is_waited_out(
+    compute: ComputeClient, apigee_emulator: Any
+) -> None:
+    _producer(compute)
+    compute.service_attachments.create("gkebackend", target_service="fr-ilb", nat_subnets=["psc-subnet"])
+    apigee_emulator.set_faults(
+        [
+            {
+                "api": "compute",
+                "method": "DELETE",
+                "path": "/serviceAttachments/",
+                "status": 409,
+                "reason": "operationInProgress",
+                "count": 2,
+            }
+        ]
+    )
+    events: list[Any] = []
+    busy = ComputeClient(
+        PROJECT, REGION, retry=RetryPolicy(initial=0.01, maximum=0.05, deadline=10.0), on_retry=events.append
+    )
+    busy.service_attachments.delete("gkebackend", timeout=30)
+    assert [e.cause for e in events] == ["resource_busy", "resource_busy"]
+    with pytest.raises(errors.NotFound):
+        compute.service_attachments.get("gkebackend")
+    deletes = [r for r in apigee_emulator.requests(api="compute", method="DELETE") if "serviceAttachments" in str(r)]
+    assert len(deletes) == 3
+
+
+def test_endpoint_attachment_create_stops_at_its_timeout_while_the_org_is_locked(apigee_emulator: Any) -> None:
+    holder = "organizations/my-organization/operations/0a1b2c3d-held-by-someone-else"
+    apigee_emulator.set_faults(
+        [
+            {
+                "api": "apigee",
+                "method": "POST",
+                "path": "/endpointAttachments$",
+                "status": 400,
+                "message": f"the resource is locked by another operation: {holder}",
+            }
+        ]
+    )
+    apigee = ApigeeClient("my-organization", retry=RetryPolicy(initial=0.05, maximum=0.2))
+    seen: list[Any] = []
+    with pytest.raises(errors.LockTimeout) as info:
+        apigee.endpoint_attachments.create(
+            "gkebackend",
+            location=REGION,
+            service_attachment=f"projects/{PROJECT}/regions/{REGION}/serviceAttachments/gkebackend",
+            timeout=1.0,
+            progress=seen.append,
+        )
+    assert info.value.holder == holder and info.value.elapsed <= 1.5
+    assert seen and all(p.waiter == "ORGANIZATION_LOCK" for p in seen)
+    assert len(apigee_emulator.requests(api="apigee", method="POST")) == len(seen) + 1

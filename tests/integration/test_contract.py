@@ -44,8 +44,8 @@ def test_library_api_contract_runs_as_documented(apigee_emulator: EmulatorServer
     from apigee_psc.cloud import ResourceManagerClient, apigee_service_agent
 
     rm = ResourceManagerClient()
-    rm.grant(
-        "my-project", "roles/dns.peer", f"serviceAccount:{apigee_service_agent(rm.project_number('my-organization'))}"
+    rm.iam.grant(
+        "my-project", "roles/dns.peer", f"serviceAccount:{apigee_service_agent(rm.projects.number('my-organization'))}"
     )
     zone_op = apigee.dns_zones.create(
         "my-zone", domain="example.com.", description="...", target_project_id="my-project", target_network_id="default"

@@ -11,6 +11,7 @@ from integration_helpers import FAST, last_seq, mutations, southbound
 
 from apigee_psc import ApigeeClient, ComputeClient, errors
 from apigee_psc.emulator import EmulatorServer
+from apigee_psc.errors import ConnectionNotAccepted
 from apigee_psc.southbound import Action, PlanRefused, ProgressEvent, Realization, SouthboundSpec, apply_fleet
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -26,7 +27,7 @@ def _state_counts(server: EmulatorServer) -> dict[str, int]:
 
     compute = ComputeClient("my-project", "us-west1")
     apigee = ApigeeClient("my-organization")
-    records = CloudDnsClient().list_records("my-project", "my-private-zone", type="A")
+    records = CloudDnsClient().records.list("my-project", "my-private-zone", type="A")
     return {
         "subnets": sum(1 for s in compute.subnets.list() if s.purpose == "PRIVATE_SERVICE_CONNECT"),
         "service_attachments": len(list(compute.service_attachments.list())),
@@ -172,8 +173,8 @@ def test_apply_waits_out_the_organization_lock_held_by_another_client(
     from apigee_psc.cloud import ResourceManagerClient, apigee_service_agent
 
     crm = ResourceManagerClient()
-    agent = apigee_service_agent(crm.project_number("my-organization"))
-    crm.grant("my-project", "roles/dns.peer", f"serviceAccount:{agent}")
+    agent = apigee_service_agent(crm.projects.number("my-organization"))
+    crm.iam.grant("my-project", "roles/dns.peer", f"serviceAccount:{agent}")
     producer.configure(op_seconds_overrides={"apigee.dnsZones": 2.0})
     other = ApigeeClient("my-organization")
     other.dns_zones.create(
@@ -217,15 +218,55 @@ def test_apply_rejected_connection_fails_with_diagnosis(
 def test_reapply_repairs_a_rejection_made_out_of_band(
     producer: EmulatorServer, make_spec: Callable[..., SouthboundSpec], tenant: str
 ) -> None:
+    """Someone rejects the Apigee project on an attachment whose connection is ACCEPTED: as on
+    Google, the connection stays ACCEPTED (no reconcileConnections), status says the service
+    attachment differs from the spec, and re-apply puts the lists back."""
     spec = make_spec(service_attachment={"name": "gkebackend", "connection_preference": "ACCEPT_MANUAL"})
     southbound(spec).apply()
     ComputeClient("my-project", "us-west1").service_attachments.reject_project("gkebackend", tenant)
-    assert southbound(spec).status().state is Realization.FAILED
+    report = southbound(spec).status()
+    assert report.state is Realization.IN_PROGRESS
+    sa_detail = next(d for d in report.details if d.sub_system_type == "ServiceAttachment")
+    assert "reject: - " + tenant in (sa_detail.failure_message or "")
+    ea_detail = next(d for d in report.details if d.sub_system_type == "EndpointAttachment")
+    assert ea_detail.observed["connection_state"] == "ACCEPTED"
 
     plan = southbound(spec).plan()
     sa_change = next(c for c in plan.changes if c.kind == "ServiceAttachment")
     assert sa_change.action is Action.UPDATE
+    assert not any("reconcile" in d for d in sa_change.diffs)
     assert southbound(spec).apply().ok
+    assert southbound(spec).plan().has_changes is False
+
+
+def test_rejected_connection_stays_rejected_until_apply_sets_reconcile_connections(
+    producer: EmulatorServer, make_spec: Callable[..., SouthboundSpec], tenant: str
+) -> None:
+    """Google re-decides an existing REJECTED connection only when the service attachment has
+    reconcileConnections: moving the project to the accept list alone leaves it REJECTED; the
+    library's repair turns reconcileConnections on in the same PATCH."""
+    manual = {"name": "gkebackend", "connection_preference": "ACCEPT_MANUAL"}
+    rejecting = make_spec(service_attachment={**manual, "reject_projects": [tenant]})
+    with pytest.raises(ConnectionNotAccepted):
+        southbound(rejecting).apply()
+    compute = ComputeClient("my-project", "us-west1")
+    compute.service_attachments.accept_project("gkebackend", tenant)  # out of band, no reconcile
+    attachment = ApigeeClient("my-organization").endpoint_attachments.get("gkebackend")
+    assert str(attachment.connection_state) == "REJECTED"
+
+    refusing = make_spec(service_attachment={**manual, "reconcile_connections": False})
+    plan = southbound(refusing).plan()
+    assert any("reconcile_connections to false" in p.message for p in plan.problems)
+
+    spec = make_spec(service_attachment=manual)
+    plan = southbound(spec).plan()
+    sa_change = next(c for c in plan.changes if c.kind == "ServiceAttachment")
+    assert sa_change.action is Action.UPDATE
+    assert any(d.startswith("reconcile_connections: false -> true") for d in sa_change.diffs)
+    assert southbound(spec).apply().ok
+    assert compute.service_attachments.get("gkebackend").reconcile_connections is True
+    assert str(ApigeeClient("my-organization").endpoint_attachments.get("gkebackend").connection_state) == "ACCEPTED"
+    assert not southbound(spec).plan().has_changes
 
 
 def test_plan_missing_forwarding_rule_is_a_problem_and_apply_refuses(
@@ -288,7 +329,7 @@ def test_destroy_deletes_owned_resources_and_keeps_referenced_ones(
     assert "IamBinding" in kept and "ForwardingRule" in kept and "ManagedZone" in kept
     compute = ComputeClient("my-project", "us-west1")
     assert compute.forwarding_rules.find("fr-ilb") is not None
-    assert CloudDnsClient().get_managed_zone("my-project", "my-private-zone").dns_name == "example.com."
+    assert CloudDnsClient().managed_zones.get("my-project", "my-private-zone").dns_name == "example.com."
     with pytest.raises(errors.NotFound):
         compute.service_attachments.get("gkebackend")
     with pytest.raises(errors.NotFound):
@@ -297,7 +338,7 @@ def test_destroy_deletes_owned_resources_and_keeps_referenced_ones(
     assert {d.sub_system_type: d.state for d in report.details}["IamBinding"] is Realization.IN_SYNC
 
     southbound(seed_spec).destroy(revoke_iam=True)
-    policy = ResourceManagerClient().get_iam_policy("my-project")
+    policy = ResourceManagerClient().iam.get_policy("my-project")
     assert not any(b.role == "roles/dns.peer" and b.members for b in policy.bindings)
 
 
@@ -333,7 +374,7 @@ def _fleet_producer() -> list[SouthboundSpec]:
         backend = f"be-{spec.forwarding_rule_name}"
         compute.backend_services.create(backend, health_check="hc-fleet")
         compute.forwarding_rules.create(spec.forwarding_rule_name, backend_service=backend, ports=[80])
-    CloudDnsClient().create_managed_zone("my-project", "fleet-private-zone", "fleet.example.com.")
+    CloudDnsClient().managed_zones.create("my-project", "fleet-private-zone", "fleet.example.com.")
     return specs
 
 

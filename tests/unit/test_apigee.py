@@ -247,12 +247,12 @@ def test_operations_list_every_page(rsps: responses.RequestsMock, client: Apigee
     rsps.get(
         f"{API}/operations",
         json={"operations": [operation()], "nextPageToken": "t"},
-        match=[matchers.query_param_matcher({})],
+        match=[matchers.query_param_matcher({"pageSize": "1000"})],
     )
     rsps.get(
         f"{API}/operations",
         json={"operations": [operation(done=True)]},
-        match=[matchers.query_param_matcher({"pageToken": "t"})],
+        match=[matchers.query_param_matcher({"pageSize": "1000", "pageToken": "t"})],
     )
     assert [op.done for op in client.operations.list()] == [False, True]
 
@@ -275,7 +275,7 @@ def test_operations_wait_create_then_done_returns_response(
     assert done.done and done.error is None
     assert done.response is not None and done.response["host"] == "7.0.3.4"
     assert len(rsps.calls) == 4  # POST + 3 GETs: the POST's answer was judged without a request
-    assert clock.elapsed == 40  # DEFAULT_SCHEDULE: 0 (in hand), 20, 30, 40
+    assert clock.elapsed == 15  # DEFAULT_SCHEDULE: 0 (in hand), 5, 10, 15 (polls at most 5 s apart in the first 30 s)
 
 
 def test_operations_wait_failed_raises_operation_failed(rsps: responses.RequestsMock, client: ApigeeClient) -> None:
@@ -379,7 +379,8 @@ def test_wait_until_ready_rejected_names_fix(rsps: responses.RequestsMock, clien
     rsps.get(API, json=organization())
     with pytest.raises(errors.ConnectionNotAccepted) as info:
         client.endpoint_attachments.wait_until_ready("gkebackend")
-    assert info.value.diagnosis.fix == f"remove '{TENANT}' from the reject list of {SA} and add it to the accept list"
+    fix = info.value.diagnosis.fix or ""
+    assert fix.startswith(f"remove '{TENANT}' from the reject list of {SA}, add it to the accept list")
 
 
 @pytest.mark.parametrize("state", ["PENDING", "NEEDS_ATTENTION"])
@@ -554,14 +555,20 @@ def test_dns_zones_get_parses_zone(rsps: responses.RequestsMock, client: ApigeeC
 
 def test_dns_zones_list_every_page(rsps: responses.RequestsMock, client: ApigeeClient) -> None:
     rsps.get(
-        ZONE_URL, json={"dnsZones": [dns_zone("a")], "nextPageToken": "t"}, match=[matchers.query_param_matcher({})]
+        ZONE_URL,
+        json={"dnsZones": [dns_zone("a")], "nextPageToken": "t"},
+        match=[matchers.query_param_matcher({"pageSize": "1000"})],
     )
     rsps.get(
         ZONE_URL,
         json={"dnsZones": [dns_zone("b")], "nextPageToken": "u"},
-        match=[matchers.query_param_matcher({"pageToken": "t"})],
+        match=[matchers.query_param_matcher({"pageSize": "1000", "pageToken": "t"})],
     )
-    rsps.get(ZONE_URL, json={"dnsZones": [dns_zone("c")]}, match=[matchers.query_param_matcher({"pageToken": "u"})])
+    rsps.get(
+        ZONE_URL,
+        json={"dnsZones": [dns_zone("c")]},
+        match=[matchers.query_param_matcher({"pageSize": "1000", "pageToken": "u"})],
+    )
     assert [z.name for z in client.dns_zones.list()] == ["a", "b", "c"]
 
 
@@ -601,3 +608,116 @@ def test_dns_zones_wait_until_deleted_404_is_success(rsps: responses.RequestsMoc
 def test_client_repr_and_context_manager(client: ApigeeClient) -> None:
     with client as c:
         assert repr(c) == "ApigeeClient('my-organization', endpoint='https://apigee.example.test/')"
+
+
+# -- the organization lock, bounded by the caller ------------------------------------------------------
+
+
+def test_create_org_lock_stops_at_timeout_naming_the_holder_with_progress(
+    rsps: responses.RequestsMock, client: ApigeeClient, clock: FakeClock
+) -> None:
+    rsps.post(EA_URL, status=400, json=ORG_LOCK)
+    seen: list[WaitProgress] = []
+    with pytest.raises(errors.LockTimeout) as info:
+        client.endpoint_attachments.create(
+            "gkebackend", location="us-west1", service_attachment=SA, timeout=10, progress=seen.append
+        )
+    assert 9.0 <= clock.elapsed <= 10.0 + 1e-9
+    assert info.value.holder == "organizations/my-organization/operations/11111111"
+    assert "timed out after 10s waiting for the Apigee organization lock" in str(info.value)
+    assert seen and {p.waiter for p in seen} == {"ORGANIZATION_LOCK"}
+    assert seen[0].subject == "organizations/my-organization/operations/11111111"
+    assert "waiting on the organization lock" in seen[0].state
+    assert [p.polls for p in seen] == list(range(1, len(seen) + 1))
+
+
+def test_create_org_lock_released_within_timeout_succeeds(
+    rsps: responses.RequestsMock, client: ApigeeClient, clock: FakeClock
+) -> None:
+    rsps.post(EA_URL, status=400, json=ORG_LOCK)
+    rsps.post(EA_URL, json=operation(done=False))
+    op = client.endpoint_attachments.create("gkebackend", location="us-west1", service_attachment=SA, timeout=60)
+    assert op.name == OP_NAME and len(rsps.calls) == 2
+
+
+@pytest.mark.parametrize("kind", ["endpoint_attachments", "dns_zones"])
+def test_delete_org_lock_bounded_by_timeout(
+    rsps: responses.RequestsMock, client: ApigeeClient, clock: FakeClock, kind: str
+) -> None:
+    url = EA_URL if kind == "endpoint_attachments" else ZONE_URL
+    rsps.delete(f"{url}/gkebackend", status=400, json=ORG_LOCK)
+    with pytest.raises(errors.LockTimeout):
+        getattr(client, kind).delete("gkebackend", timeout=5)
+    assert clock.elapsed <= 5.0 + 1e-9
+
+
+def test_dns_zone_create_org_lock_bounded_by_timeout(
+    rsps: responses.RequestsMock, client: ApigeeClient, clock: FakeClock
+) -> None:
+    rsps.post(ZONE_URL, status=400, json=ORG_LOCK)
+    with pytest.raises(errors.LockTimeout):
+        client.dns_zones.create(
+            "my-zone", domain="example.com.", target_project_id="my-project", target_network_id="default", timeout=3
+        )
+    assert clock.elapsed <= 3.0 + 1e-9
+
+
+# -- names that are not the client's own ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c: c.endpoint_attachments.delete("organizations/other-org/endpointAttachments/x"),
+        lambda c: c.endpoint_attachments.get("organizations/other-org/endpointAttachments/x"),
+        lambda c: c.endpoint_attachments.get(None),
+        lambda c: c.endpoint_attachments.delete(None),
+        lambda c: c.endpoint_attachments.get(""),
+        lambda c: c.endpoint_attachments.get("Bad_Name"),
+        lambda c: c.endpoint_attachments.get("organizations/my-organization/dnsZones/x"),
+        lambda c: c.endpoint_attachments.get("organizations/my-organization/endpointAttachments/x/y"),
+        lambda c: c.endpoint_attachments.wait_until_ready("organizations/other-org/endpointAttachments/x"),
+        lambda c: c.dns_zones.delete("organizations/other-org/dnsZones/my-zone"),
+        lambda c: c.dns_zones.get(None),
+        lambda c: c.dns_zones.delete(None),
+        lambda c: c.operations.get("organizations/other-org/operations/1234"),
+        lambda c: c.operations.get(None),
+        lambda c: c.operations.get("../../x"),
+        lambda c: c.operations.wait("organizations/other-org/operations/1234", timeout=5),
+    ],
+)
+def test_names_not_of_this_organization_refused_before_any_call(
+    rsps: responses.RequestsMock, client: ApigeeClient, call: Any
+) -> None:
+    with pytest.raises(errors.ValidationError):
+        call(client)
+    assert len(rsps.calls) == 0
+
+
+def test_own_full_names_accepted(rsps: responses.RequestsMock, client: ApigeeClient) -> None:
+    rsps.get(f"{EA_URL}/gkebackend", json=attachment())
+    rsps.delete(f"{ZONE_URL}/my-zone", json=operation())
+    rsps.get(OP_URL, json=operation(done=True))
+    assert client.endpoint_attachments.get("organizations/my-organization/endpointAttachments/gkebackend").name
+    client.dns_zones.delete("organizations/my-organization/dnsZones/my-zone")
+    assert client.operations.get(OP_NAME).done
+    assert [c.request.method for c in rsps.calls] == ["GET", "DELETE", "GET"]
+
+
+def test_find_by_service_attachment_scans_at_the_maximum_page_size(
+    rsps: responses.RequestsMock, client: ApigeeClient
+) -> None:
+    rsps.get(
+        EA_URL,
+        json={"endpointAttachments": [attachment()]},
+        match=[matchers.query_param_matcher({"pageSize": "1000"})],
+    )
+    found = client.endpoint_attachments.find_by_service_attachment(SA)
+    assert found is not None and len(rsps.calls) == 1
+
+
+@pytest.mark.parametrize("size", [0, 1001, -1, True, "10"])
+def test_list_bad_page_size_refused(rsps: responses.RequestsMock, client: ApigeeClient, size: Any) -> None:
+    with pytest.raises(errors.ValidationError):
+        list(client.endpoint_attachments.list(page_size=size))
+    assert len(rsps.calls) == 0

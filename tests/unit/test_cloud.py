@@ -78,7 +78,7 @@ def test_upsert_a_record_missing_creates_it(dns: CloudDnsClient, rsps: responses
     )
     rsps.post(f"{ZONE}/rrsets", json=rrset("10.0.0.2"))
 
-    assert dns.upsert_a_record(PROJECT, "my-private-zone", RECORD, ["10.0.0.2"]) is RecordResult.CREATED
+    assert dns.records.upsert_a(PROJECT, "my-private-zone", RECORD, ["10.0.0.2"]) is RecordResult.CREATED
 
     assert body(rsps.calls[1]) == {"name": RECORD, "type": "A", "ttl": 300, "rrdatas": ["10.0.0.2"]}
     assert "clientOperationId" in parse_qs(urlsplit(rsps.calls[1].request.url).query)
@@ -86,7 +86,7 @@ def test_upsert_a_record_missing_creates_it(dns: CloudDnsClient, rsps: responses
 
 def test_upsert_a_record_identical_changes_nothing(dns: CloudDnsClient, rsps: responses.RequestsMock) -> None:
     rsps.get(RRSET, json=rrset("10.0.0.2"))
-    assert dns.upsert_a_record(PROJECT, "my-private-zone", RECORD, "10.0.0.2") is RecordResult.UNCHANGED
+    assert dns.records.upsert_a(PROJECT, "my-private-zone", RECORD, "10.0.0.2") is RecordResult.UNCHANGED
     assert [c.request.method for c in rsps.calls] == ["GET"]
 
 
@@ -97,7 +97,7 @@ def test_upsert_a_record_different_replaced_atomically_by_one_change(
     rsps.post(f"{ZONE}/changes", json={"id": "7", "status": "pending"})
     rsps.get(f"{ZONE}/changes/7", json={"id": "7", "status": "done"})
 
-    assert dns.upsert_a_record(PROJECT, "my-private-zone", RECORD, ["10.0.0.2"]) is RecordResult.REPLACED
+    assert dns.records.upsert_a(PROJECT, "my-private-zone", RECORD, ["10.0.0.2"]) is RecordResult.REPLACED
 
     assert body(rsps.calls[1]) == {
         "additions": [{"name": RECORD, "type": "A", "ttl": 300, "rrdatas": ["10.0.0.2"]}],
@@ -125,7 +125,7 @@ def test_upsert_a_record_concurrent_change_rereads_and_retries(
     )
     rsps.post(f"{ZONE}/changes", json={"id": "8", "status": "done"})
 
-    assert dns.upsert_a_record(PROJECT, "my-private-zone", RECORD, ["10.0.0.2"]) is RecordResult.REPLACED
+    assert dns.records.upsert_a(PROJECT, "my-private-zone", RECORD, ["10.0.0.2"]) is RecordResult.REPLACED
     assert body(rsps.calls[3])["deletions"][0]["rrdatas"] == ["10.0.0.8"]
 
 
@@ -133,7 +133,7 @@ def test_upsert_record_created_meanwhile_compares_again(dns: CloudDnsClient, rsp
     rsps.get(RRSET, status=404, json=rpc_error(404, "NOT_FOUND", "no"))
     rsps.get(RRSET, json=rrset("10.0.0.2"))
     rsps.post(f"{ZONE}/rrsets", status=409, json=rpc_error(409, "ALREADY_EXISTS", "already exists"))
-    assert dns.upsert_a_record(PROJECT, "my-private-zone", RECORD, ["10.0.0.2"]) is RecordResult.UNCHANGED
+    assert dns.records.upsert_a(PROJECT, "my-private-zone", RECORD, ["10.0.0.2"]) is RecordResult.UNCHANGED
 
 
 @pytest.mark.parametrize(
@@ -149,26 +149,26 @@ def test_upsert_a_record_bad_input_raises_before_any_call(
     dns: CloudDnsClient, rsps: responses.RequestsMock, zone: str, name: str, ips: list[str]
 ) -> None:
     with pytest.raises(errors.ValidationError):
-        dns.upsert_a_record(PROJECT, zone, name, ips)
+        dns.records.upsert_a(PROJECT, zone, name, ips)
     assert len(rsps.calls) == 0
 
 
 def test_get_record_and_find_record(dns: CloudDnsClient, rsps: responses.RequestsMock) -> None:
     rsps.get(RRSET, json=rrset("10.0.0.2"))
-    assert dns.get_record(PROJECT, "my-private-zone", RECORD, "A") == RecordSet(RECORD, "A", 300, ("10.0.0.2",))
+    assert dns.records.get(PROJECT, "my-private-zone", RECORD, "A") == RecordSet(RECORD, "A", 300, ("10.0.0.2",))
     rsps.replace(responses.GET, RRSET, status=404, json=rpc_error(404, "NOT_FOUND", "no"))
-    assert dns.find_record(PROJECT, "my-private-zone", RECORD) is None
+    assert dns.records.find(PROJECT, "my-private-zone", RECORD) is None
     with pytest.raises(errors.NotFound):
-        dns.get_record(PROJECT, "my-private-zone", RECORD)
+        dns.records.get(PROJECT, "my-private-zone", RECORD)
 
 
 def test_delete_record_gone_is_false(dns: CloudDnsClient, rsps: responses.RequestsMock) -> None:
     rsps.delete(RRSET, json={})
-    assert dns.delete_record(PROJECT, "my-private-zone", RECORD, "A") is True
+    assert dns.records.delete(PROJECT, "my-private-zone", RECORD, "A") is True
     rsps.replace(responses.DELETE, RRSET, status=404, json=rpc_error(404, "NOT_FOUND", "no"))
-    assert dns.delete_record(PROJECT, "my-private-zone", RECORD, "A") is False
+    assert dns.records.delete(PROJECT, "my-private-zone", RECORD, "A") is False
     with pytest.raises(errors.NotFound):
-        dns.delete_record(PROJECT, "my-private-zone", RECORD, "A", missing_ok=False)
+        dns.records.delete(PROJECT, "my-private-zone", RECORD, "A", missing_ok=False)
 
 
 def test_list_records_follows_pages(dns: CloudDnsClient, rsps: responses.RequestsMock) -> None:
@@ -178,7 +178,7 @@ def test_list_records_follows_pages(dns: CloudDnsClient, rsps: responses.Request
         match=[responses.matchers.query_param_matcher({"pageToken": "p2"})],
     )
     rsps.get(f"{ZONE}/rrsets", json={"rrsets": [rrset("10.0.0.2")], "nextPageToken": "p2"})
-    assert [r.rrdatas for r in dns.list_records(PROJECT, "my-private-zone")] == [("10.0.0.2",), ("10.0.0.3",)]
+    assert [r.rrdatas for r in dns.records.list(PROJECT, "my-private-zone")] == [("10.0.0.2",), ("10.0.0.3",)]
 
 
 def test_managed_zone_create_get_delete(dns: CloudDnsClient, rsps: responses.RequestsMock) -> None:
@@ -195,13 +195,13 @@ def test_managed_zone_create_get_delete(dns: CloudDnsClient, rsps: responses.Req
     rsps.post(f"{ROOT}dns/v1/projects/{PROJECT}/managedZones", json=zone)
     rsps.get(ZONE, json=zone)
     rsps.delete(ZONE, status=204)
-    created = dns.create_managed_zone(PROJECT, "my-private-zone", "example.com.", networks=["default"])
+    created = dns.managed_zones.create(PROJECT, "my-private-zone", "example.com.", networks=["default"])
     assert created.visibility == "private" and created.networks[0].endswith("/networks/default")
     assert body(rsps.calls[0])["privateVisibilityConfig"]["networks"][0]["networkUrl"].endswith(
         "projects/my-project/global/networks/default"
     )
-    assert dns.get_managed_zone(PROJECT, "my-private-zone").dns_name == "example.com."
-    assert dns.delete_managed_zone(PROJECT, "my-private-zone") is True
+    assert dns.managed_zones.get(PROJECT, "my-private-zone").dns_name == "example.com."
+    assert dns.managed_zones.delete(PROJECT, "my-private-zone") is True
 
 
 def test_managed_zone_create_exists_carries_resource_name(dns: CloudDnsClient, rsps: responses.RequestsMock) -> None:
@@ -211,7 +211,7 @@ def test_managed_zone_create_exists_carries_resource_name(dns: CloudDnsClient, r
         json={"error": {"code": 409, "message": "exists", "errors": [{"reason": "alreadyExists"}]}},
     )
     with pytest.raises(errors.AlreadyExists) as info:
-        dns.create_managed_zone(PROJECT, "my-private-zone", "example.com.")
+        dns.managed_zones.create(PROJECT, "my-private-zone", "example.com.")
     assert info.value.resource_name == f"projects/{PROJECT}/managedZones/my-private-zone"
 
 
@@ -237,15 +237,15 @@ CONDITIONAL = {
 
 def test_project_number_reads_and_caches(crm: ResourceManagerClient, rsps: responses.RequestsMock) -> None:
     rsps.get(f"{CRM}/{PROJECT}", json={"name": "projects/123456789012", "projectId": PROJECT})
-    assert crm.project_number(PROJECT) == "123456789012"
-    assert crm.project_number(PROJECT) == "123456789012"
-    assert crm.project_number("42") == "42"
+    assert crm.projects.number(PROJECT) == "123456789012"
+    assert crm.projects.number(PROJECT) == "123456789012"
+    assert crm.projects.number("42") == "42"
     assert len(rsps.calls) == 1
 
 
 def test_get_iam_policy_requests_version_3(crm: ResourceManagerClient, rsps: responses.RequestsMock) -> None:
     rsps.post(f"{CRM}/{PROJECT}:getIamPolicy", json=policy("e1", OWNER, CONDITIONAL))
-    got = crm.get_iam_policy(PROJECT)
+    got = crm.iam.get_policy(PROJECT)
     assert body(rsps.calls[0]) == {"options": {"requestedPolicyVersion": 3}}
     assert got.etag == "e1" and got.version == 3
     assert got.bindings[1].condition is not None
@@ -263,7 +263,7 @@ def test_grant_etag_conflict_twice_then_success_keeps_everything_else(
     rsps.post(f"{CRM}/{PROJECT}:setIamPolicy", status=409, json=conflict)
     rsps.post(f"{CRM}/{PROJECT}:setIamPolicy", json=policy("e4"))
 
-    assert crm.grant(PROJECT, "roles/dns.peer", AGENT) is True
+    assert crm.iam.grant(PROJECT, "roles/dns.peer", AGENT) is True
 
     sets = [c for c in rsps.calls if c.request.url.endswith(":setIamPolicy")]
     gets = [c for c in rsps.calls if c.request.url.endswith(":getIamPolicy")]
@@ -282,14 +282,14 @@ def test_grant_conflict_forever_gives_up_within_about_30s(
     rsps.post(f"{CRM}/{PROJECT}:getIamPolicy", json=policy("e1", OWNER))
     rsps.post(f"{CRM}/{PROJECT}:setIamPolicy", status=409, json=rpc_error(409, "ABORTED", "concurrent"))
     with pytest.raises(errors.Conflict):
-        crm.grant(PROJECT, "roles/dns.peer", AGENT)
+        crm.iam.grant(PROJECT, "roles/dns.peer", AGENT)
     assert clock.elapsed <= 30.0
 
 
 def test_grant_already_bound_changes_nothing(crm: ResourceManagerClient, rsps: responses.RequestsMock) -> None:
     rsps.post(f"{CRM}/{PROJECT}:getIamPolicy", json=policy("e1", {"role": "roles/dns.peer", "members": [AGENT]}))
-    assert crm.grant(PROJECT, "roles/dns.peer", AGENT) is False
-    assert crm.has_binding(PROJECT, "roles/dns.peer", AGENT) is True
+    assert crm.iam.grant(PROJECT, "roles/dns.peer", AGENT) is False
+    assert crm.iam.has_binding(PROJECT, "roles/dns.peer", AGENT) is True
     assert not any(c.request.url.endswith(":setIamPolicy") for c in rsps.calls)
 
 
@@ -299,7 +299,7 @@ def test_grant_adds_member_to_existing_unconditional_binding(
     existing = {"role": "roles/dns.peer", "members": ["user:bob@example.com"]}
     rsps.post(f"{CRM}/{PROJECT}:getIamPolicy", json=policy("e1", CONDITIONAL, existing))
     rsps.post(f"{CRM}/{PROJECT}:setIamPolicy", json=policy("e2"))
-    crm.grant(PROJECT, "roles/dns.peer", AGENT)
+    crm.iam.grant(PROJECT, "roles/dns.peer", AGENT)
     sent = body(rsps.calls[-1])["policy"]["bindings"]
     assert sent == [CONDITIONAL, {"role": "roles/dns.peer", "members": ["user:bob@example.com", AGENT]}]
 
@@ -312,13 +312,13 @@ def test_revoke_drops_emptied_binding_and_keeps_conditional(
         json=policy("e1", OWNER, CONDITIONAL, {"role": "roles/dns.peer", "members": [AGENT]}),
     )
     rsps.post(f"{CRM}/{PROJECT}:setIamPolicy", json=policy("e2"))
-    assert crm.revoke(PROJECT, "roles/dns.peer", AGENT) is True
+    assert crm.iam.revoke(PROJECT, "roles/dns.peer", AGENT) is True
     assert body(rsps.calls[-1])["policy"]["bindings"] == [OWNER, CONDITIONAL]
 
 
 def test_revoke_absent_member_changes_nothing(crm: ResourceManagerClient, rsps: responses.RequestsMock) -> None:
     rsps.post(f"{CRM}/{PROJECT}:getIamPolicy", json=policy("e1", OWNER))
-    assert crm.revoke(PROJECT, "roles/dns.peer", AGENT) is False
+    assert crm.iam.revoke(PROJECT, "roles/dns.peer", AGENT) is False
     assert len(rsps.calls) == 1
 
 
@@ -327,7 +327,7 @@ def test_grant_bad_role_or_member_raises_before_any_call(
     crm: ResourceManagerClient, rsps: responses.RequestsMock, role: str, member: str
 ) -> None:
     with pytest.raises(errors.ValidationError):
-        crm.grant(PROJECT, role, member)
+        crm.iam.grant(PROJECT, role, member)
     assert len(rsps.calls) == 0
 
 
@@ -339,7 +339,7 @@ def test_apigee_service_agent_from_number_and_project_id(
         apigee_service_agent("x-tenant-project")
     rsps.get(f"{CRM}/x-tenant-project", json={"name": "projects/987654321098"})
     assert apigee_service_agent_for("x-tenant-project", crm) == AGENT.split(":", 1)[1]
-    assert crm.apigee_service_agent("x-tenant-project") == AGENT.split(":", 1)[1]
+    assert crm.projects.apigee_service_agent("x-tenant-project") == AGENT.split(":", 1)[1]
 
 
 # -- Service Networking -------------------------------------------------------------------------
@@ -352,7 +352,7 @@ def test_create_peered_dns_domain_waits_on_operation(sn: ServiceNetworkingClient
         f"{ROOT}v1/operations/pdd.123",
         json={"name": "operations/pdd.123", "done": True, "response": {"name": "my-zone", "dnsSuffix": "example.com."}},
     )
-    operation = sn.create_peered_dns_domain(123456789012, "default", "my-zone", "example.com.")
+    operation = sn.peered_dns_domains.create(123456789012, "default", "my-zone", "example.com.")
     assert operation.done and operation.error is None
     assert body(rsps.calls[0]) == {"name": "my-zone", "dnsSuffix": "example.com."}
     assert len(rsps.calls) == 3
@@ -366,28 +366,36 @@ def test_create_peered_dns_domain_operation_error_raises(
         json={"name": "operations/pdd.9", "done": True, "error": {"code": 6, "message": "domain already peered"}},
     )
     with pytest.raises(errors.OperationFailed) as info:
-        sn.create_peered_dns_domain("123456789012", "default", "my-zone", "example.com.")
+        sn.peered_dns_domains.create("123456789012", "default", "my-zone", "example.com.")
     assert info.value.code == 6 and info.value.operation == "operations/pdd.9"
 
 
 def test_peered_dns_domain_list_get_delete(sn: ServiceNetworkingClient, rsps: responses.RequestsMock) -> None:
     rsps.get(f"{SN}/peeredDnsDomains", json={"peeredDnsDomains": [{"name": "my-zone", "dnsSuffix": "example.com."}]})
     rsps.delete(f"{SN}/peeredDnsDomains/my-zone", json={"name": "operations/del.1", "done": True})
-    assert [d.dns_suffix for d in sn.list_peered_dns_domains("123456789012", "default")] == ["example.com."]
-    assert sn.get_peered_dns_domain("123456789012", "default", "my-zone").name == "my-zone"
+    assert [d.dns_suffix for d in sn.peered_dns_domains.list("123456789012", "default")] == ["example.com."]
+    assert sn.peered_dns_domains.get("123456789012", "default", "my-zone").name == "my-zone"
     with pytest.raises(errors.NotFound):
-        sn.get_peered_dns_domain("123456789012", "default", "other-zone")
-    assert sn.delete_peered_dns_domain("123456789012", "default", "my-zone") is not None
+        sn.peered_dns_domains.get("123456789012", "default", "other-zone")
+    assert sn.peered_dns_domains.delete("123456789012", "default", "my-zone") is not None
 
 
 def test_delete_peered_dns_domain_missing_ok(sn: ServiceNetworkingClient, rsps: responses.RequestsMock) -> None:
     rsps.delete(f"{SN}/peeredDnsDomains/my-zone", status=404, json=rpc_error(404, "NOT_FOUND", "no"))
-    assert sn.delete_peered_dns_domain("123456789012", "default", "my-zone", missing_ok=True) is None
+    assert sn.peered_dns_domains.delete("123456789012", "default", "my-zone", missing_ok=True) is None
 
 
 def test_peered_dns_domain_project_id_instead_of_number_raises(
     sn: ServiceNetworkingClient, rsps: responses.RequestsMock
 ) -> None:
     with pytest.raises(errors.ValidationError):
-        sn.create_peered_dns_domain("my-project", "default", "my-zone", "example.com.")
+        sn.peered_dns_domains.create("my-project", "default", "my-zone", "example.com.")
     assert len(rsps.calls) == 0
+
+
+def test_upsert_into_missing_zone_is_not_retried(dns: CloudDnsClient, rsps: responses.RequestsMock) -> None:
+    rsps.get(f"{ZONE}/rrsets/orders.example.com./A", status=404, json=rpc_error(404, "NOT_FOUND", "no record"))
+    rsps.post(f"{ZONE}/rrsets", status=404, json=rpc_error(404, "NOT_FOUND", "The managed zone does not exist"))
+    with pytest.raises(errors.NotFound):
+        dns.records.upsert_a(PROJECT, "my-private-zone", "orders.example.com.", ["10.0.0.2"])
+    assert [c.request.method for c in rsps.calls] == ["GET", "POST"]

@@ -73,6 +73,10 @@ def attachment(**fields: Any) -> dict[str, Any]:
     return data
 
 
+#: What every service attachment PATCH carries besides the change (as Terraform's encoder sends).
+ALWAYS = {"name": "gkebackend", "enableProxyProtocol": False}
+
+
 def body(call: Any) -> dict[str, Any]:
     raw = call.request.body
     return dict(json.loads(raw.decode() if isinstance(raw, bytes) else raw))
@@ -169,17 +173,29 @@ def test_subnet_get_returns_dataclass(compute: ComputeClient, rsps: responses.Re
     assert subnet.ip_cidr_range == "10.100.0.0/28"
     assert subnet.purpose == "PRIVATE_SERVICE_CONNECT"
     assert subnet.region == REGION
-    assert type(subnet).__module__ == "apigee_psc.compute"
+    assert type(subnet).__module__.startswith("apigee_psc.compute")  # this library's dataclass, not proto-plus
 
 
 def test_subnet_list_follows_every_page(compute: ComputeClient, rsps: responses.RequestsMock) -> None:
     rsps.get(
         f"{REG}/subnetworks",
         json={"items": [{"name": "b", "ipCidrRange": "10.1.0.0/24"}]},
-        match=[responses.matchers.query_param_matcher({"pageToken": "t2"})],
+        match=[responses.matchers.query_param_matcher({"pageToken": "t2", "maxResults": "500"})],
     )
-    rsps.get(f"{REG}/subnetworks", json={"items": [{"name": "a", "ipCidrRange": "10.0.0.0/24"}], "nextPageToken": "t2"})
+    rsps.get(
+        f"{REG}/subnetworks",
+        json={"items": [{"name": "a", "ipCidrRange": "10.0.0.0/24"}], "nextPageToken": "t2"},
+        match=[responses.matchers.query_param_matcher({"maxResults": "500"})],
+    )
     assert [s.name for s in compute.subnets.list()] == ["a", "b"]
+
+
+def test_list_page_size_sent_and_checked(compute: ComputeClient, rsps: responses.RequestsMock) -> None:
+    rsps.get(f"{REG}/serviceAttachments", json={"items": [{"name": "a"}]})
+    assert [s.name for s in compute.service_attachments.list(page_size=7)] == ["a"]
+    assert query(rsps.calls[0])["maxResults"] == ["7"]
+    with pytest.raises(errors.ValidationError):
+        list(compute.firewalls.list(page_size=501))
 
 
 def test_subnet_delete_missing_ok_returns_none(compute: ComputeClient, rsps: responses.RequestsMock) -> None:
@@ -465,6 +481,7 @@ def test_accept_project_adds_entry_with_fingerprint(compute: ComputeClient, rsps
 
     assert patch.call_count == 1
     assert body(rsps.calls[-1]) == {
+        **ALWAYS,
         "consumerRejectLists": [],
         "consumerAcceptLists": [
             {"projectIdOrNum": TENANT, "connectionLimit": 10},
@@ -498,7 +515,7 @@ def test_reject_project_moves_it_from_accept_list_clearing_it(
     compute.service_attachments.reject_project("gkebackend", TENANT)
 
     sent = body(rsps.calls[1])
-    assert sent == {"consumerRejectLists": [TENANT], "consumerAcceptLists": [], "fingerprint": "fp-1="}
+    assert sent == {**ALWAYS, "consumerRejectLists": [TENANT], "consumerAcceptLists": [], "fingerprint": "fp-1="}
     assert b'"consumerAcceptLists": []' in rsps.calls[1].request.body
 
 
@@ -511,7 +528,7 @@ def test_remove_project_last_entry_puts_empty_list_on_the_wire(
     compute.service_attachments.remove_project("gkebackend", TENANT)
 
     raw = rsps.calls[1].request.body
-    assert json.loads(raw) == {"consumerAcceptLists": [], "fingerprint": "fp-1="}
+    assert json.loads(raw) == {**ALWAYS, "consumerAcceptLists": [], "fingerprint": "fp-1="}
     assert b'"consumerAcceptLists": []' in raw
     assert rsps.calls[1].request.method == "PATCH"
 
@@ -531,6 +548,7 @@ def test_set_connection_preference_automatic_clears_both_lists(
     compute.service_attachments.set_connection_preference("gkebackend", ConnectionPreference.ACCEPT_AUTOMATIC)
 
     assert body(rsps.calls[1]) == {
+        **ALWAYS,
         "connectionPreference": "ACCEPT_AUTOMATIC",
         "consumerAcceptLists": [],
         "consumerRejectLists": [],
@@ -592,12 +610,132 @@ def test_update_replaces_lists_and_skips_equal_fields(compute: ComputeClient, rs
         nat_subnets=["psc-subnet"],
         enable_proxy_protocol=True,
     )
-    assert body(rsps.calls[1]) == {"consumerAcceptLists": [], "enableProxyProtocol": True, "fingerprint": "fp-1="}
+    assert body(rsps.calls[1]) == {
+        "name": "gkebackend",
+        "consumerAcceptLists": [],
+        "enableProxyProtocol": True,
+        "fingerprint": "fp-1=",
+    }
 
 
 def test_update_nothing_different_returns_none(compute: ComputeClient, rsps: responses.RequestsMock) -> None:
     rsps.get(f"{REG}/serviceAttachments/gkebackend", json=attachment())
     assert compute.service_attachments.update("gkebackend", consumer_accept_lists=[TENANT]) is None
+
+
+def test_update_connection_limit_of_accepted_project_is_patched(
+    compute: ComputeClient, rsps: responses.RequestsMock
+) -> None:
+    rsps.get(
+        f"{REG}/serviceAttachments/gkebackend",
+        json=attachment(
+            consumerAcceptLists=[
+                {"projectIdOrNum": TENANT, "connectionLimit": 20},
+                {"projectIdOrNum": OTHER, "connectionLimit": 5},
+            ]
+        ),
+    )
+    rsps.patch(f"{REG}/serviceAttachments/gkebackend", json=op("op-p", status="DONE"))
+
+    compute.service_attachments.update(
+        "gkebackend",
+        consumer_accept_lists=[ConsumerProjectLimit(TENANT, 15), ConsumerProjectLimit(OTHER, 5)],
+    )
+
+    assert body(rsps.calls[1]) == {
+        **ALWAYS,
+        "consumerAcceptLists": [
+            {"projectIdOrNum": TENANT, "connectionLimit": 15},
+            {"projectIdOrNum": OTHER, "connectionLimit": 5},
+        ],
+        "fingerprint": "fp-1=",
+    }
+
+
+def test_update_to_automatic_clears_lists_in_the_same_patch(
+    compute: ComputeClient, rsps: responses.RequestsMock
+) -> None:
+    rsps.get(f"{REG}/serviceAttachments/gkebackend", json=attachment(consumerRejectLists=[OTHER]))
+    rsps.patch(f"{REG}/serviceAttachments/gkebackend", json=op("op-p", status="DONE"))
+
+    compute.service_attachments.update("gkebackend", connection_preference="ACCEPT_AUTOMATIC")
+
+    assert body(rsps.calls[1]) == {
+        **ALWAYS,
+        "connectionPreference": "ACCEPT_AUTOMATIC",
+        "consumerAcceptLists": [],
+        "consumerRejectLists": [],
+        "fingerprint": "fp-1=",
+    }
+
+
+def test_update_to_automatic_with_accept_list_raises_before_any_call(
+    compute: ComputeClient, rsps: responses.RequestsMock
+) -> None:
+    with pytest.raises(errors.ValidationError) as info:
+        compute.service_attachments.update(
+            "gkebackend", connection_preference="ACCEPT_AUTOMATIC", consumer_accept_lists=[TENANT]
+        )
+    assert info.value.field == "service_attachment.consumer_accept_lists"
+    assert len(rsps.calls) == 0
+
+
+def test_update_accept_list_on_automatic_attachment_raises_before_patch(
+    compute: ComputeClient, rsps: responses.RequestsMock
+) -> None:
+    rsps.get(
+        f"{REG}/serviceAttachments/gkebackend",
+        json=attachment(connectionPreference="ACCEPT_AUTOMATIC", consumerAcceptLists=[]),
+    )
+    with pytest.raises(errors.ValidationError):
+        compute.service_attachments.update("gkebackend", consumer_accept_lists=[TENANT])
+    assert [c.request.method for c in rsps.calls] == ["GET"]
+
+
+def test_update_reconcile_connections_and_proxy_protocol_kept_from_current(
+    compute: ComputeClient, rsps: responses.RequestsMock
+) -> None:
+    rsps.get(f"{REG}/serviceAttachments/gkebackend", json=attachment(enableProxyProtocol=True))
+    rsps.patch(f"{REG}/serviceAttachments/gkebackend", json=op("op-p", status="DONE"))
+
+    compute.service_attachments.update("gkebackend", reconcile_connections=True)
+
+    assert body(rsps.calls[1]) == {
+        "name": "gkebackend",
+        "enableProxyProtocol": True,
+        "reconcileConnections": True,
+        "fingerprint": "fp-1=",
+    }
+
+
+def test_update_reconcile_false_when_absent_sends_nothing(compute: ComputeClient, rsps: responses.RequestsMock) -> None:
+    rsps.get(f"{REG}/serviceAttachments/gkebackend", json=attachment())
+    assert compute.service_attachments.update("gkebackend", reconcile_connections=False) is None
+
+
+def test_service_attachment_reconcile_connections_round_trips(
+    compute: ComputeClient, rsps: responses.RequestsMock
+) -> None:
+    rsps.post(f"{REG}/serviceAttachments", json=op("op-c", status="DONE"))
+    rsps.get(f"{REG}/serviceAttachments/gkebackend", json=attachment(reconcileConnections=True))
+    compute.service_attachments.create(
+        "gkebackend",
+        target_service="fr-ilb",
+        nat_subnets=["psc-subnet"],
+        reconcile_connections=True,
+        description="managed by apigee-psc",
+    )
+    sent = body(rsps.calls[0])
+    assert sent["reconcileConnections"] is True and sent["description"] == "managed by apigee-psc"
+    assert compute.service_attachments.get("gkebackend").reconcile_connections is True
+
+
+def test_subnet_and_firewall_create_send_description(compute: ComputeClient, rsps: responses.RequestsMock) -> None:
+    rsps.post(f"{REG}/subnetworks", json=op("op-s", status="DONE"))
+    rsps.post(f"{GLOB}/firewalls", json=op("op-f", status="DONE", scope="global"))
+    compute.subnets.create("psc-subnet", ip_cidr_range="10.100.0.0/28", description="managed by apigee-psc")
+    compute.firewalls.create("fw", source_ranges="10.100.0.0/28", ports=[80], description="managed by apigee-psc")
+    assert [body(c)["description"] for c in rsps.calls] == ["managed by apigee-psc"] * 2
 
 
 def test_google_cloud_compute_drops_empty_lists_which_is_why_patches_are_raw(rsps: responses.RequestsMock) -> None:
@@ -644,6 +782,68 @@ def test_patch_retried_503_reuses_request_id(compute: ComputeClient, rsps: respo
 
     ids = [query(c)["requestId"][0] for c in rsps.calls if c.request.method == "PATCH"]
     assert len(ids) == 2 and ids[0] == ids[1]
+
+
+def _busy(reason: str = "operationInProgress", status: int = 409) -> dict[str, Any]:
+    message = (
+        f"The resource 'projects/{PROJECT}/regions/{REGION}/serviceAttachments/gkebackend' is being changed by "
+        "operation 'operation-77' (patch); retry when that operation is DONE."
+    )
+    return {"error": {"code": status, "message": message, "errors": [{"reason": reason, "message": message}]}}
+
+
+def test_delete_409_operation_in_progress_waited_out_same_request_id(
+    compute: ComputeClient, rsps: responses.RequestsMock, clock: FakeClock
+) -> None:
+    rsps.delete(f"{REG}/serviceAttachments/gkebackend", status=409, json=_busy())
+    rsps.delete(f"{REG}/serviceAttachments/gkebackend", status=400, json=_busy("resourceNotReady", 400))
+    rsps.delete(f"{REG}/serviceAttachments/gkebackend", json=op("op-d", status="DONE"))
+
+    assert compute.service_attachments.delete("gkebackend") is not None
+
+    deletes = [c for c in rsps.calls if c.request.method == "DELETE"]
+    assert len(deletes) == 3 and len({query(c)["requestId"][0] for c in deletes}) == 1
+    assert len(clock.sleeps) == 2
+
+
+def test_delete_409_operation_in_progress_outlasting_timeout_raises_lock_timeout(
+    compute: ComputeClient, rsps: responses.RequestsMock, clock: FakeClock
+) -> None:
+    rsps.delete(f"{REG}/serviceAttachments/gkebackend", status=409, json=_busy())
+    with pytest.raises(errors.LockTimeout) as info:
+        compute.service_attachments.delete("gkebackend", timeout=8)
+    assert clock.elapsed <= 8.0 + 1e-9
+    assert info.value.holder == "operation-77"
+    assert isinstance(info.value.error, errors.Conflict) and info.value.error.reason == "operationInProgress"
+
+
+def test_patch_409_operation_in_progress_waited_out_and_reported(
+    rsps: responses.RequestsMock, clock: FakeClock
+) -> None:
+    events: list[Any] = []
+    compute = ComputeClient(
+        PROJECT,
+        REGION,
+        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        endpoint=ROOT,
+        sleep=clock.sleep,
+        clock=clock.now,
+        on_retry=events.append,
+    )
+    rsps.get(f"{REG}/serviceAttachments/gkebackend", json=attachment())
+    rsps.patch(f"{REG}/serviceAttachments/gkebackend", status=409, json=_busy())
+    rsps.patch(f"{REG}/serviceAttachments/gkebackend", json=op("op-p", status="DONE"))
+
+    compute.service_attachments.remove_project("gkebackend", TENANT)
+
+    assert [e.cause for e in events] == ["resource_busy"] and events[0].holder == "operation-77"
+
+
+def test_get_409_is_not_waited_out(compute: ComputeClient, rsps: responses.RequestsMock) -> None:
+    rsps.get(f"{REG}/serviceAttachments/gkebackend", status=409, json=_busy())
+    with pytest.raises(errors.Conflict):
+        compute.service_attachments.get("gkebackend")
+    assert len(rsps.calls) == 1
 
 
 def test_two_mutations_use_different_request_ids(compute: ComputeClient, rsps: responses.RequestsMock) -> None:
@@ -761,7 +961,7 @@ def test_emulator_env_points_compute_at_the_emulator(monkeypatch: pytest.MonkeyP
     client = ComputeClient(PROJECT, REGION)
     assert client.root_url == "http://127.0.0.1:8089/"
     with pytest.raises(errors.ValidationError):
-        ComputeClient(PROJECT, REGION, endpoint="http://compute.example.com/")
+        ComputeClient(PROJECT, REGION, endpoint="http://compute.googleapis.com/")
     with pytest.raises(errors.ValidationError):
         ComputeClient("BAD", REGION)
     with pytest.raises(errors.ValidationError):
@@ -775,3 +975,77 @@ def test_import_compute_does_not_import_google_cloud_compute() -> None:
         "assert 'google.cloud.compute_v1' not in sys.modules, 'compute_v1 imported eagerly'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+# -- names that are not the client's own -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c: c.service_attachments.delete(f"projects/other-project/regions/{REGION}/serviceAttachments/x"),
+        lambda c: c.service_attachments.get(f"projects/{PROJECT}/regions/europe-west4/serviceAttachments/x"),
+        lambda c: c.service_attachments.get(None),
+        lambda c: c.service_attachments.delete(None),
+        lambda c: c.service_attachments.remove_project(
+            f"projects/other-project/regions/{REGION}/serviceAttachments/x", TENANT
+        ),
+        lambda c: c.subnets.get(f"projects/{PROJECT}/regions/{REGION}/firewalls/x"),
+        lambda c: c.subnets.delete(""),
+        lambda c: c.firewalls.delete("projects/other-project/global/firewalls/fw"),
+        lambda c: c.firewalls.get(f"projects/{PROJECT}/regions/{REGION}/firewalls/fw"),
+        lambda c: c.networks.get("projects/other-project/global/networks/default"),
+        lambda c: c.health_checks.delete("Bad_Name"),
+        lambda c: c.operations.wait(
+            ComputeOperation("op", self_link=f"{ROOT}compute/v1/projects/other-project/regions/{REGION}/operations/op")
+        ),
+    ],
+)
+def test_names_not_of_this_project_and_region_refused_before_any_call(
+    compute: ComputeClient, rsps: responses.RequestsMock, call: Any
+) -> None:
+    with pytest.raises(errors.ValidationError):
+        call(compute)
+    assert len(rsps.calls) == 0
+
+
+def test_own_full_names_and_urls_accepted(compute: ComputeClient, rsps: responses.RequestsMock) -> None:
+    rsps.get(f"{REG}/serviceAttachments/gkebackend", json=attachment())
+    rsps.delete(f"{GLOB}/firewalls/fw", json=op("op-f", status="DONE", scope="global"))
+    assert compute.service_attachments.get(f"projects/{PROJECT}/regions/{REGION}/serviceAttachments/gkebackend").name
+    assert compute.service_attachments.get(f"{REG}/serviceAttachments/gkebackend").name == "gkebackend"
+    compute.firewalls.delete(f"projects/{PROJECT}/global/firewalls/fw")
+    assert [c.request.method for c in rsps.calls] == ["GET", "GET", "DELETE"]
+
+
+# -- only the services a call needs are imported ---------------------------------------------------
+
+
+def test_one_service_imports_only_its_own_google_cloud_compute_module() -> None:
+    probe = (
+        "import sys\n"
+        "from google.auth.credentials import AnonymousCredentials\n"
+        "from apigee_psc.compute import _gapic\n"
+        "_gapic.service('service_attachments', 'ServiceAttachmentsClient', credentials=AnonymousCredentials(),"
+        " api_endpoint='http://127.0.0.1:1')\n"
+        "loaded = sorted(m.rsplit('.', 1)[-1] for m in sys.modules"
+        " if m.startswith('google.cloud.compute_v1.services.') and m.count('.') == 4)\n"
+        "print(','.join(loaded))\n"
+        "from google.cloud import compute_v1\n"
+        "print(compute_v1.FirewallsClient.__name__, 'google.cloud.compute_v1.services.firewalls' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True, timeout=120)
+    first, second = out.stdout.strip().splitlines()
+    # A service client imports the operations client it uses for ExtendedOperation, nothing else.
+    assert set(first.split(",")) == {"region_operations", "service_attachments"}
+    assert second == "FirewallsClient True"  # the whole package is still there for whoever asks
+
+
+def test_compute_requests_carry_the_library_user_agent(compute: ComputeClient, rsps: responses.RequestsMock) -> None:
+    from apigee_psc._version import __version__
+
+    rsps.get(f"{REG}/serviceAttachments/gkebackend", json=attachment())
+    compute.service_attachments.get("gkebackend")
+    headers = rsps.calls[0].request.headers
+    assert f"apigee-psc/{__version__}" in headers["User-Agent"]
+    assert "x-goog-api-client" in {k.lower() for k in headers}

@@ -91,7 +91,17 @@ def test_diagnose_pending_automatic_says_wait() -> None:
 def test_diagnose_rejected_on_reject_list_says_so() -> None:
     diagnosis = diagnose("REJECTED", apigee_project_id=TENANT, service_attachment=SA, reject_projects=[TENANT])
     assert "on the reject list" in diagnosis.cause
-    assert diagnosis.fix == f"remove '{TENANT}' from the reject list of {SA} and add it to the accept list"
+    assert diagnosis.fix is not None
+    assert diagnosis.fix.startswith(f"remove '{TENANT}' from the reject list of {SA}, add it to the accept list")
+    assert "reconcileConnections" in diagnosis.fix
+
+
+def test_diagnose_rejected_but_accepted_now_names_reconcile() -> None:
+    diagnosis = diagnose(
+        "REJECTED", apigee_project_id=TENANT, service_attachment=SA, accept_projects=[TENANT], reject_projects=[]
+    )
+    assert "reconcileConnections" in diagnosis.cause and "reject list)" not in diagnosis.cause
+    assert diagnosis.terminal
 
 
 def test_diagnose_closed_says_recreate() -> None:

@@ -165,7 +165,7 @@ def test_plan_read_error_is_raised_not_planned_around() -> None:
         _southbound()._plan(_seen(subnet=_Read(None, boom)))
 
 
-def test_desired_lists_keep_other_consumers_and_unreject_the_tenant() -> None:
+def test_sa_target_keeps_other_consumers_and_unrejects_the_tenant() -> None:
     southbound = _southbound(
         service_attachment={
             "name": "gkebackend",
@@ -178,16 +178,54 @@ def test_desired_lists_keep_other_consumers_and_unreject_the_tenant() -> None:
         consumer_accept_lists=(ConsumerProjectLimit("partner-project", 3),),
         consumer_reject_lists=(TENANT, "old-reject-1"),
     )
+    target = southbound._sa_target(live, _seen(service_attachment=live))
+    assert [(e.project, e.connection_limit) for e in target.accept] == [("partner-project", 3), (TENANT, 10)]
+    assert list(target.reject) == ["old-reject-1", "bad-project-1"]
+    assert "accept partner-project" in target.kept and "reject old-reject-1" in target.kept
+    assert f"reject: - {TENANT}" in target.diffs and f"accept: + {TENANT} (limit 10)" in target.diffs
+
+
+def test_sa_target_prune_removes_consumers_the_spec_does_not_name() -> None:
+    southbound = _southbound(
+        service_attachment={"name": "gkebackend", "connection_preference": "ACCEPT_MANUAL", "prune": True}
+    )
+    live = _sa(
+        connection_preference="ACCEPT_MANUAL",
+        consumer_accept_lists=(ConsumerProjectLimit("partner-project", 3), ConsumerProjectLimit(TENANT, 10)),
+        consumer_reject_lists=("old-reject-1",),
+    )
+    target = southbound._sa_target(live, _seen(service_attachment=live))
+    assert [e.project for e in target.accept] == [TENANT]
+    assert target.reject == ()
+    assert "accept: - partner-project (prune)" in target.diffs and "reject: - old-reject-1 (prune)" in target.diffs
+
+
+def test_sa_target_connection_limit_change_is_a_diff_and_is_sent() -> None:
+    southbound = _southbound(
+        service_attachment={"name": "gkebackend", "connection_preference": "ACCEPT_MANUAL", "connection_limit": 15}
+    )
+    live = _sa(connection_preference="ACCEPT_MANUAL", consumer_accept_lists=(ConsumerProjectLimit(TENANT, 20),))
     seen = _seen(service_attachment=live)
-    accept, reject = southbound._desired_lists(live, southbound._wanted_accept(seen), TENANT)
-    assert [(e.project, e.connection_limit) for e in accept] == [("partner-project", 3), (TENANT, 10)]
-    assert reject == ["old-reject-1", "bad-project-1"]
+    target = southbound._sa_target(live, seen)
+    assert [(e.project, e.connection_limit) for e in target.accept] == [(TENANT, 15)]
+    change = next(c for c in southbound._plan(seen).changes if c.kind == "ServiceAttachment")
+    assert change.action is Action.UPDATE and f"connection_limit of {TENANT}: 20 -> 15" in change.diffs
 
 
-def test_desired_lists_for_automatic_are_empty() -> None:
-    live = _sa(connection_preference="ACCEPT_MANUAL", consumer_accept_lists=(ConsumerProjectLimit(TENANT, 10),))
-    southbound = _southbound()
-    assert southbound._desired_lists(live, {}, TENANT) == ([], [])
+def test_sa_target_for_automatic_is_empty_and_widening_needs_confirmation() -> None:
+    live = _sa(
+        connection_preference="ACCEPT_MANUAL",
+        consumer_accept_lists=(ConsumerProjectLimit(TENANT, 10),),
+        consumer_reject_lists=("bad-project-1",),
+    )
+    target = _southbound()._sa_target(live, _seen(service_attachment=live))
+    assert (target.accept, target.reject) == ((), ())
+    assert "consumer bad-project-1: rejected -> accepted (ACCEPT_AUTOMATIC accepts every consumer)" in target.diffs
+    assert any("allow_widening" in p for p in target.problems)
+    confirmed = _southbound(
+        service_attachment={"name": "gkebackend", "connection_preference": "ACCEPT_AUTOMATIC", "allow_widening": True}
+    )
+    assert confirmed._sa_target(live, _seen(service_attachment=live)).problems == []
 
 
 def test_wanted_accept_respects_an_explicit_rejection_of_the_tenant() -> None:

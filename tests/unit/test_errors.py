@@ -383,3 +383,58 @@ def test_transport_connection_error_with_token_redacted_everywhere(
     for text in (str(exc), repr(exc), "".join(traceback.format_exception(exc)), caplog.text):
         _assert_clean(text)
     assert "retry:" in caplog.text
+
+
+# -- one place where a failed operation becomes an exception ---------------------------------------
+
+
+def test_operation_error_rpc_code_is_operation_failed_naming_the_status() -> None:
+    exc = errors.operation_error("organizations/o/operations/1", "backend failed", code=13)
+    assert isinstance(exc, errors.OperationFailed)
+    assert exc.code == 13 and exc.rpc_status == "INTERNAL" and exc.operation == "organizations/o/operations/1"
+    assert "backend failed" in str(exc)
+
+
+def test_operation_error_compute_already_exists_is_already_exists_with_name() -> None:
+    exc = errors.operation_error(
+        "operation-1",
+        "The resource 'projects/p/regions/r/subnetworks/s' already exists",
+        http_status=409,
+        reason="RESOURCE_ALREADY_EXISTS",
+        resource_name="projects/p/regions/r/subnetworks/s",
+    )
+    assert isinstance(exc, errors.AlreadyExists)
+    assert exc.resource_name == "projects/p/regions/r/subnetworks/s" and exc.status_code == 409
+
+
+def test_apigee_operation_exception_goes_through_operation_error() -> None:
+    from apigee_psc.models import Operation
+
+    done = Operation.from_api({"name": "organizations/o/operations/1", "done": True})
+    assert done.exception() is None
+    failed = Operation.from_api(
+        {"name": "organizations/o/operations/1", "done": True, "error": {"code": 9, "message": "not ready"}}
+    )
+    exc = failed.exception()
+    assert isinstance(exc, errors.OperationFailed) and exc.rpc_status == "FAILED_PRECONDITION"
+
+
+@pytest.mark.parametrize(
+    "status,rpc,reason,message,expected",
+    [
+        (409, "ALREADY_EXISTS", None, "", errors.AlreadyExists),
+        (409, "ABORTED", None, "", errors.Conflict),
+        (409, None, "operationInProgress", "", errors.Conflict),
+        (409, None, "alreadyExists", "", errors.AlreadyExists),
+        (403, None, None, "CONCURRENT_OPERATIONS_QUOTA_EXCEEDED", errors.RateLimited),
+        (403, None, "rateLimitExceeded", "", errors.RateLimited),
+        (400, "FAILED_PRECONDITION", None, "", errors.FailedPrecondition),
+        (412, None, "conditionNotMet", "", errors.FailedPrecondition),
+        (502, None, None, "", errors.ServerError),
+        (418, None, None, "", errors.ApiError),
+    ],
+)
+def test_error_class_for_registries(
+    status: int, rpc: str | None, reason: str | None, message: str, expected: type[errors.ApiError]
+) -> None:
+    assert errors.error_class_for(status, rpc, reason, message) is expected

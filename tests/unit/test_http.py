@@ -20,6 +20,8 @@ from apigee_psc._http import (
     API_ROOTS,
     EMULATOR_ENV,
     NO_RETRY,
+    RereadPolicy,
+    RetryEvent,
     RetryPolicy,
     Transport,
     is_org_lock,
@@ -339,10 +341,194 @@ def test_request_org_lock_bounded_by_lock_deadline(
 ) -> None:
     rsps.post(LIST_URL, status=400, json=ORG_LOCK)
     policy = RetryPolicy(initial=1.0, multiplier=2.0, maximum=10.0, deadline=5.0, lock_deadline=120.0)
-    with pytest.raises(errors.BadRequest):
+    with pytest.raises(errors.LockTimeout) as info:
         transport.request("POST", f"{ORG_PATH}/endpointAttachments", retry=policy)
     assert 5.0 < clock.elapsed <= 120.0 + 1e-9  # the lock has its own, longer deadline
     assert len(rsps.calls) > 5
+    assert info.value.holder == "organizations/my-organization/operations/11111111"
+    assert isinstance(info.value.error, errors.BadRequest) and isinstance(info.value, errors.WaitTimeout)
+    assert "waiting for the Apigee organization lock (held by operation organizations/my-organization/" in str(
+        info.value
+    )
+
+
+def test_request_org_lock_stops_at_the_callers_deadline_and_reports_progress(
+    rsps: responses.RequestsMock, transport: Transport, clock: FakeClock
+) -> None:
+    rsps.post(LIST_URL, status=400, json=ORG_LOCK)
+    events: list[RetryEvent] = []
+    with pytest.raises(errors.LockTimeout) as info:
+        transport.request("POST", f"{ORG_PATH}/endpointAttachments", deadline=10.0, on_retry=events.append)
+    assert clock.elapsed <= 10.0 + 1e-9 and clock.elapsed >= 9.0
+    assert info.value.elapsed <= 10.0 + 1e-9
+    assert events and {e.cause for e in events} == {"organization_lock"}
+    assert events[0].holder == "organizations/my-organization/operations/11111111"
+    assert (
+        events[-1]
+        .describe()
+        .startswith("waiting on the organization lock held by organizations/my-organization/operations/11111111")
+    )
+    assert all(e.remaining <= 10.0 for e in events)
+    assert len(events) == len(rsps.calls) - 1  # one event per retry that really happened
+
+
+def test_request_deadline_bounds_transient_retries_too(
+    rsps: responses.RequestsMock, transport: Transport, clock: FakeClock
+) -> None:
+    rsps.get(ORG_URL, status=503, json=rpc_error(503, "UNAVAILABLE", "down"))
+    with pytest.raises(errors.ServerError):
+        transport.request("GET", ORG_PATH, deadline=3.0)
+    assert clock.elapsed <= 3.0 + 1e-9
+
+
+def test_transport_on_retry_hook_hears_every_retry(rsps: responses.RequestsMock, clock: FakeClock) -> None:
+    events: list[RetryEvent] = []
+    transport = Transport(
+        "apigee",
+        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        endpoint=ENDPOINT,
+        sleep=clock.sleep,
+        clock=clock.now,
+        on_retry=events.append,
+    )
+    rsps.get(ORG_URL, status=503, json=rpc_error(503, "UNAVAILABLE", "down"))
+    rsps.get(ORG_URL, json={})
+    transport.request("GET", ORG_PATH)
+    assert [(e.cause, e.attempt) for e in events] == [("transient", 1)]
+    assert events[0].what == f"GET {ORG_URL}"
+
+
+@pytest.mark.parametrize("reason,status", [("operationInProgress", 409), ("resourceNotReady", 400)])
+def test_request_compute_busy_answers_waited_out_on_mutation(
+    rsps: responses.RequestsMock, transport: Transport, clock: FakeClock, reason: str, status: int
+) -> None:
+    busy = {
+        "error": {
+            "code": status,
+            "message": "The resource 'projects/p/regions/r/serviceAttachments/sa' is being changed by operation "
+            "'operation-123' (patch); retry when that operation is DONE.",
+            "errors": [{"domain": "global", "reason": reason, "message": "busy"}],
+        }
+    }
+    rsps.delete(LIST_URL, status=status, json=busy)
+    rsps.delete(LIST_URL, status=status, json=busy)
+    rsps.delete(LIST_URL, json={"name": "op"})
+    events: list[RetryEvent] = []
+    assert transport.request("DELETE", f"{ORG_PATH}/endpointAttachments", on_retry=events.append) == {"name": "op"}
+    assert [e.cause for e in events] == ["resource_busy", "resource_busy"]
+    assert events[0].holder == "operation-123"
+
+
+def test_request_compute_busy_on_get_not_retried(rsps: responses.RequestsMock, transport: Transport) -> None:
+    busy = {"error": {"code": 409, "message": "busy", "errors": [{"reason": "operationInProgress"}]}}
+    rsps.get(LIST_URL, status=409, json=busy)
+    with pytest.raises(errors.Conflict):
+        transport.request("GET", f"{ORG_PATH}/endpointAttachments")
+    assert len(rsps.calls) == 1
+
+
+def test_is_org_lock_ignores_other_conflicts() -> None:
+    aborted = errors.error_from_response(
+        409,
+        {"error": {"code": 409, "status": "ABORTED", "message": "concurrent policy changes"}},
+        method="POST",
+        url="u",
+    )
+    assert not is_org_lock(aborted)
+
+
+# -- errors that cannot heal, and unreachable endpoints ---------------------------------------------
+
+
+def test_request_invalid_header_value_is_validation_error_not_retried(
+    rsps: responses.RequestsMock, transport: Transport, clock: FakeClock
+) -> None:
+    with pytest.raises(errors.ValidationError) as info:
+        transport.request("GET", ORG_PATH, headers={"x-custom": "bad\nvalue"})
+    assert "InvalidHeader" in str(info.value)
+    assert len(rsps.calls) == 0 and clock.sleeps == []
+
+
+@pytest.mark.parametrize("quota", ["bad project!", "x\ny", ""])
+def test_transport_malformed_quota_project_refused_before_any_call(quota: str) -> None:
+    with pytest.raises(errors.ValidationError) as info:
+        Transport("apigee", endpoint=ENDPOINT, quota_project_id=quota)
+    assert info.value.field == "quota_project_id"
+
+
+def test_request_connection_refused_on_explicit_endpoint_warns_while_retrying(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    transport = Transport(
+        "apigee",
+        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        endpoint="http://127.0.0.1:9/",
+        retry=RetryPolicy(deadline=5.0),
+        sleep=clock.sleep,
+        clock=clock.now,
+    )
+    with caplog.at_level(logging.WARNING, logger="apigee_psc"), pytest.raises(errors.TransportError):
+        transport.request("GET", ORG_PATH)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1  # once per call, not once per retry
+    text = warnings[0].getMessage()
+    assert "cannot reach http://127.0.0.1:9/ (set by endpoint=)" in text and "retrying" in text
+    assert len(clock.sleeps) >= 2
+
+
+def test_request_connection_refused_names_the_emulator_variable(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(EMULATOR_ENV, "127.0.0.1:9")
+    transport = Transport("apigee", retry=RetryPolicy(deadline=2.0), sleep=clock.sleep, clock=clock.now)
+    with caplog.at_level(logging.WARNING, logger="apigee_psc"), pytest.raises(errors.TransportError):
+        transport.request("GET", ORG_PATH)
+    assert any(f"(set by {EMULATOR_ENV})" in r.getMessage() for r in caplog.records)
+
+
+def test_token_refresh_network_unreachable_is_transport_error_that_says_so(
+    rsps: responses.RequestsMock, clock: FakeClock
+) -> None:
+    import google.auth.exceptions
+    from google.oauth2.credentials import Credentials
+
+    creds = Credentials(  # type: ignore[no-untyped-call]
+        token=None,
+        refresh_token="1//refresh-secret",
+        client_id="id",
+        client_secret="secret",
+        token_uri="https://oauth2.example.test/token",
+    )
+    rsps.post("https://oauth2.example.test/token", body=requests.exceptions.ConnectionError("Network is unreachable"))
+    transport = Transport(
+        "apigee",
+        credentials=creds,
+        endpoint=ENDPOINT,
+        retry=RetryPolicy(deadline=2.0),
+        sleep=clock.sleep,
+        clock=clock.now,
+    )
+    with pytest.raises(errors.TransportError) as info:
+        transport.request("GET", ORG_PATH)
+    text = str(info.value)
+    assert "could not reach the token endpoint" in text and "Network is unreachable" in text
+    assert "refresh-secret" not in text and "refresh-secret" not in repr(info.value)
+    assert not isinstance(info.value, errors.Unauthenticated)
+    assert len(clock.sleeps) >= 1  # a network error is transient: retried
+    assert isinstance(info.value.__context__, google.auth.exceptions.TransportError)
+
+
+def test_token_refresh_refused_stays_unauthenticated(rsps: responses.RequestsMock, clock: FakeClock) -> None:
+    from google.oauth2.credentials import Credentials
+
+    creds = Credentials(  # type: ignore[no-untyped-call]
+        token=None, refresh_token="r", client_id="id", client_secret="s", token_uri="https://oauth2.example.test/token"
+    )
+    rsps.post("https://oauth2.example.test/token", status=400, json={"error": "invalid_grant"})
+    transport = Transport("apigee", credentials=creds, endpoint=ENDPOINT, sleep=clock.sleep, clock=clock.now)
+    with pytest.raises(errors.Unauthenticated) as info:
+        transport.request("GET", ORG_PATH)
+    assert "credentials could not be refreshed" in str(info.value)
 
 
 def test_request_org_lock_wait_out_override_on_get(rsps: responses.RequestsMock, transport: Transport) -> None:
@@ -503,3 +689,99 @@ def test_retry_call_deadline_zero_single_attempt(clock: FakeClock) -> None:
     with pytest.raises(errors.ServerError):
         retry_call(fn, policy=NO_RETRY, wait_out_lock=True, what="t", sleep=clock.sleep, clock=clock.now)
     assert len(calls) == 1
+
+
+# -- declared read-modify-write retries ------------------------------------------------------------
+
+
+def _stale(exc: BaseException) -> bool:
+    return isinstance(exc, errors.Conflict)
+
+
+def test_reread_policy_redoes_the_cycle_until_it_succeeds(clock: FakeClock) -> None:
+    policy = RereadPolicy("test: thing", _stale, attempts=5, initial=1.0, maximum=4.0, deadline=60.0)
+    answers: list[Any] = [errors.Conflict("stale etag"), errors.Conflict("stale etag"), "written"]
+
+    def cycle() -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return str(answer)
+
+    assert policy.call(cycle, sleep=clock.sleep, clock=clock.now, rng=random.Random(1)) == "written"
+    assert len(clock.sleeps) == 2
+    assert 0.5 <= clock.sleeps[0] <= 1.0 and 1.0 <= clock.sleeps[1] <= 2.0
+
+
+def test_reread_policy_stops_at_attempts_and_raises_the_stale_error(clock: FakeClock) -> None:
+    policy = RereadPolicy("test: thing", _stale, attempts=3, deadline=60.0)
+    calls: list[int] = []
+
+    def cycle() -> str:
+        calls.append(1)
+        raise errors.Conflict("stale")
+
+    with pytest.raises(errors.Conflict):
+        policy.call(cycle, sleep=clock.sleep, clock=clock.now)
+    assert len(calls) == 3
+
+
+def test_reread_policy_stops_at_deadline_without_count(clock: FakeClock) -> None:
+    policy = RereadPolicy("test: thing", _stale, attempts=None, initial=1.0, maximum=8.0, deadline=30.0)
+
+    def cycle() -> str:
+        raise errors.Conflict("stale")
+
+    with pytest.raises(errors.Conflict):
+        policy.call(cycle, sleep=clock.sleep, clock=clock.now)
+    assert 25.0 <= clock.elapsed <= 30.0
+
+
+def test_reread_policy_other_errors_are_not_retried(clock: FakeClock) -> None:
+    policy = RereadPolicy("test: thing", _stale)
+    calls: list[int] = []
+
+    def cycle() -> str:
+        calls.append(1)
+        raise errors.PermissionDenied("no")
+
+    with pytest.raises(errors.PermissionDenied):
+        policy.call(cycle, sleep=clock.sleep, clock=clock.now)
+    assert len(calls) == 1 and clock.sleeps == []
+
+
+# -- loggers per layer; the token never logged -----------------------------------------------------
+
+
+class _TokenCredentials(AnonymousCredentials):
+    """Credentials that put a real-looking bearer token on every request."""
+
+    def before_request(self, request: Any, method: Any, url: Any, headers: Any) -> None:
+        headers["authorization"] = "Bearer ya29.a0-very-secret-token"
+
+
+def test_loggers_are_per_layer_children_of_apigee_psc_and_never_show_the_token(
+    rsps: responses.RequestsMock, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    transport = Transport(
+        "apigee",
+        credentials=_TokenCredentials(),  # type: ignore[no-untyped-call]
+        endpoint=ENDPOINT,
+        sleep=clock.sleep,
+        clock=clock.now,
+    )
+    rsps.post(
+        f"{ORG_URL}/endpointAttachments",
+        status=400,
+        json=rpc_error(400, "INVALID_ARGUMENT", "bad header Bearer ya29.a0-very-secret-token echoed"),
+    )
+    rsps.get(ORG_URL, status=503, json=rpc_error(503, "UNAVAILABLE", "down"))
+    rsps.get(ORG_URL, json={})
+    with caplog.at_level(logging.DEBUG):
+        transport.request("GET", ORG_PATH)
+        with pytest.raises(errors.BadRequest) as info:
+            transport.request("POST", f"{ORG_PATH}/endpointAttachments")
+    assert rsps.calls[0].request.headers["authorization"].startswith("Bearer ya29.")  # it was sent
+    assert {r.name for r in caplog.records if r.name.startswith("apigee_psc")} == {"apigee_psc.http"}
+    assert "very-secret-token" not in caplog.text
+    assert "very-secret-token" not in str(info.value) and "very-secret-token" not in repr(info.value)

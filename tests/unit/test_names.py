@@ -359,3 +359,53 @@ def test_validate_ports_invalid_refused(ports: list[object], rule: str) -> None:
 def test_validate_ports_agrees_with_oracle(ports: list[int]) -> None:
     ok = 1 <= len(ports) <= 5 and len(set(ports)) == len(ports) and all(1 <= p <= 65535 for p in ports)
     assert _accepts(names.validate_ports, ports) is ok
+
+
+# -- own_name: a resource of the client's own parent --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        ("gkebackend", "gkebackend"),
+        ("organizations/my-org/endpointAttachments/gkebackend", "gkebackend"),
+        ("v1/organizations/my-org/endpointAttachments/gkebackend", "gkebackend"),
+        ("https://apigee.googleapis.com/v1/organizations/my-org/endpointAttachments/gkebackend", "gkebackend"),
+    ],
+)
+def test_own_name_accepts_id_or_own_full_name(value: str, expected: str) -> None:
+    got = names.own_name(
+        value,
+        parent="organizations/my-org",
+        collection="endpointAttachments",
+        validate=names.validate_endpoint_attachment_id,
+        field="endpoint_attachment",
+    )
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        "",
+        42,
+        "organizations/other-org/endpointAttachments/x",
+        "organizations/my-org-2/endpointAttachments/x",
+        "xorganizations/my-org/endpointAttachments/x",
+        "organizations/my-org/dnsZones/x",
+        "organizations/my-org/endpointAttachments/x/y",
+        "organizations/my-org/endpointAttachments/",
+        "UPPER",
+    ],
+)
+def test_own_name_refuses_others_and_bad_ids(value: object) -> None:
+    with pytest.raises(ValidationError) as info:
+        names.own_name(
+            value,
+            parent="organizations/my-org",
+            collection="endpointAttachments",
+            validate=names.validate_endpoint_attachment_id,
+            field="endpoint_attachment",
+        )
+    assert info.value.field == "endpoint_attachment"
