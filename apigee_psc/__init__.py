@@ -126,4 +126,5 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+    """Only the public API (what ``from apigee_psc import *`` gives), for completion and ``help``."""
+    return sorted(__all__)

@@ -1,18 +1,24 @@
 """The ``apigee-psc`` command: a thin layer over :mod:`apigee_psc.southbound`.
 
-Exit codes: 0 success / in sync, 1 failed or not ready, 2 bad input. Errors print one line
-(plus the diagnosis when there is one); ``--debug`` shows the traceback and debug logs.
+Exit codes: 0 success / in sync, 1 failed or not ready, 2 bad input, 3 ``plan --exit-code``
+with changes, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM). Errors print one line (plus
+the diagnosis when there is one), or one JSON object under ``-o json``; ``--debug`` shows the
+traceback and debug logs. The global options work before or after the command.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import math
 import os
+import signal
 import sys
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -22,7 +28,7 @@ from apigee_psc._version import __version__
 
 if TYPE_CHECKING:
     from apigee_psc.southbound.engine import Southbound
-    from apigee_psc.southbound.plan import ProgressEvent
+    from apigee_psc.southbound.plan import ProgressEvent, RealizationReport
     from apigee_psc.southbound.spec import SouthboundSpec
 
 __all__ = ["main"]
@@ -30,20 +36,29 @@ __all__ = ["main"]
 EXIT_OK = 0
 EXIT_NOT_READY = 1
 EXIT_BAD_INPUT = 2
+EXIT_CHANGES = 3
 EXIT_INTERRUPTED = 130
-EXIT_CHANGES = 3  # plan --exit-code: the plan has changes
+EXIT_TERMINATED = 143
+
+#: Environment variables the options fall back to (the first one set wins).
+PROJECT_ENV = ("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT")
+ORGANIZATION_ENV = "APIGEE_PSC_ORGANIZATION"
+
+RESUME = "run the same command again: it finds what exists and resumes"
 
 logger = logging.getLogger("apigee_psc")
 
-OUTPUT = click.option(
-    "--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format."
-)
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread when the process receives SIGTERM (handled like Ctrl-C)."""
 
 
 class _State:
     debug: bool = False
     endpoint: str | None = None
     quota_project: str | None = None
+    project: str | None = None
+    output: str = "text"
 
 
 if TYPE_CHECKING:
@@ -74,18 +89,75 @@ class _Seconds(_FloatParam):
 SECONDS = _Seconds()
 
 
-def _fail(message: str, code: int, *, extra: str | None = None, kind: str = "Error") -> NoReturn:
-    """Say what went wrong on stderr (as JSON under ``-o json``) and exit with ``code``."""
-    ctx = click.get_current_context(silent=True)
-    if ctx is not None and ctx.params.get("output") == "json":
-        error: dict[str, Any] = {"type": kind, "message": errors.redact(message), "exit_code": code}
-        if extra:
-            error["detail"] = errors.redact(extra).splitlines()
-        click.echo(json.dumps({"error": error}), err=True)
-        sys.exit(code)
-    click.echo(f"error: {errors.redact(message)}", err=True)
+def _state(ctx: click.Context) -> _State:
+    state = ctx.find_object(_State)
+    return state if state is not None else ctx.ensure_object(_State)
+
+
+def _configure_logging(debug: bool) -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(logging.DEBUG if debug else logging.WARNING)
+
+
+def _remember(attribute: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """Callback of a global option given after the command: it overrides the one before it."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is None or value is False or ctx.resilient_parsing:
+            return value
+        state = _state(ctx)
+        setattr(state, attribute, value)
+        if attribute == "debug":
+            _configure_logging(True)
+        return value
+
+    return callback
+
+
+def _output(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
+    state = _state(ctx)
+    if value is not None:
+        state.output = value
+    return state.output
+
+
+OUTPUT_CHOICE = click.Choice(["text", "json"])
+OUTPUT = click.option(
+    "--output", "-o", type=OUTPUT_CHOICE, default=None, callback=_output, help="Output format [default: text]."
+)
+
+
+def _global_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The group's options, accepted after the command too (``apigee-psc status X --debug``)."""
+    for decorator in reversed(
+        [
+            click.option("--debug", is_flag=True, expose_value=False, callback=_remember("debug"), hidden=True),
+            click.option("--endpoint", expose_value=False, callback=_remember("endpoint"), hidden=True),
+            click.option("--quota-project", expose_value=False, callback=_remember("quota_project"), hidden=True),
+            click.option("--project", expose_value=False, callback=_remember("project"), hidden=True),
+        ]
+    ):
+        command = decorator(command)
+    return command
+
+
+def _error_json(kind: str, message: str, code: int, extra: str | None) -> str:
+    error: dict[str, Any] = {"type": kind, "message": errors.redact(message), "exit_code": code}
     if extra:
-        click.echo(errors.redact(extra), err=True)
+        error["detail"] = errors.redact(extra)
+    return json.dumps({"error": error})
+
+
+def _fail(message: str, code: int, *, extra: str | None = None, kind: str = "Error") -> NoReturn:
+    ctx = click.get_current_context(silent=True)
+    found = ctx.find_object(_State) if ctx is not None else None
+    output = found.output if found is not None else "text"
+    if output == "json":
+        click.echo(_error_json(kind, message, code, extra), err=True)
+    else:
+        click.echo(f"error: {errors.redact(message)}", err=True)
+        if extra:
+            click.echo(errors.redact(extra), err=True)
     sys.exit(code)
 
 
@@ -93,8 +165,10 @@ def _explain(exc: BaseException) -> tuple[int, str, str | None]:
     """Exit code, one-line message and optional detail lines for an error."""
     from apigee_psc.southbound.engine import PlanRefused
 
+    if isinstance(exc, Terminated):
+        return EXIT_TERMINATED, f"terminated (SIGTERM); {RESUME}", None
     if isinstance(exc, KeyboardInterrupt):
-        return EXIT_INTERRUPTED, "interrupted; run the same command again: it finds what exists and resumes", None
+        return EXIT_INTERRUPTED, f"interrupted; {RESUME}", None
     if isinstance(exc, errors.ValidationError):
         return EXIT_BAD_INPUT, str(exc), None
     if isinstance(exc, PlanRefused):
@@ -113,7 +187,7 @@ def _explain(exc: BaseException) -> tuple[int, str, str | None]:
 
 @contextmanager
 def _errors(state: _State) -> Iterator[None]:
-    """Turn library errors (and Ctrl-C) into one clear line and the contract's exit code."""
+    """Turn library errors (and Ctrl-C, SIGTERM) into one clear line and the contract's exit code."""
     try:
         yield
     except (errors.ApigeePscError, KeyboardInterrupt) as exc:
@@ -127,12 +201,26 @@ def _options(state: _State) -> dict[str, Any]:
     return {"endpoint": state.endpoint, "quota_project_id": state.quota_project}
 
 
-def _load(paths: Sequence[str]) -> list[SouthboundSpec]:
-    from apigee_psc.southbound.spec import SouthboundSpec
+def _read_spec(path: str, state: _State) -> SouthboundSpec:
+    """Read one spec (``-`` is standard input), filling ``project`` and ``organization`` from
+    ``--project``/the environment when the file leaves them out."""
+    from apigee_psc.southbound.spec import SouthboundSpec, _load_yaml, read_spec_text
 
+    source = "<stdin>" if path == "-" else path
+    text = read_spec_text(path)  # a regular file or standard input, at most 1 MiB, UTF-8
+    data = _load_yaml(text, source)
+    if isinstance(data, Mapping):
+        defaults = {"project": state.project, "organization": os.environ.get(ORGANIZATION_ENV) or None}
+        data = {**{k: v for k, v in defaults.items() if v and k not in data}, **data}
+    return SouthboundSpec.from_dict(data, source=source)  # type: ignore[arg-type]
+
+
+def _load(paths: Sequence[str], state: _State) -> list[SouthboundSpec]:
     if not paths:
-        raise errors.ValidationError("SPEC", "", "at least one spec file")
-    return [SouthboundSpec.from_yaml(path) for path in paths]
+        raise errors.ValidationError("SPEC", "", "at least one spec file (or - for standard input)")
+    if list(paths).count("-") > 1:
+        raise errors.ValidationError("SPEC", "-", "standard input at most once")
+    return [_read_spec(path, state) for path in paths]
 
 
 def _southbound(spec: SouthboundSpec, state: _State, **extra: Any) -> Southbound:
@@ -142,44 +230,67 @@ def _southbound(spec: SouthboundSpec, state: _State, **extra: Any) -> Southbound
 
 
 class _Progress:
-    """Render progress events: on a TTY one live line for waits; otherwise plain lines, a wait
-    being shown when its state changes and at least every ``every`` seconds."""
+    """Render progress events. On a terminal, rich keeps one live line per entity, updated in
+    place; elsewhere plain lines, a wait being shown when its state changes and at least every
+    ``every`` seconds. ``console`` (a rich Console) is for tests."""
 
-    def __init__(self, tty: bool, *, every: float = 30.0) -> None:
+    def __init__(self, tty: bool, *, every: float = 30.0, console: Any = None) -> None:
         self.tty = tty
         self.every = every
-        self._live = False
         self._shown: dict[str, tuple[str | None, float]] = {}
+        self._rows: dict[str, ProgressEvent] = {}
+        self._live: Any = None
+        if tty:
+            from rich.console import Console
+            from rich.live import Live
+
+            self._live = Live(
+                console=console or Console(stderr=True), auto_refresh=False, transient=False, redirect_stdout=False
+            )
+            self._live.start()
+
+    def _table(self) -> Any:
+        from rich.table import Table
+
+        marks = {"done": "[green]✓[/]", "skipped": "[dim]=[/]", "failed": "[red]✗[/]"}
+        table = Table.grid(padding=(0, 1))
+        for _ in range(5):
+            table.add_column(no_wrap=True)
+        for event in self._rows.values():
+            table.add_row(
+                marks.get(event.status, "[yellow]…[/]"),
+                f"{event.phase}: {event.step}",
+                event.status,
+                f"[{event.state}]" if event.state else "",
+                f"{event.elapsed:.0f}s" if event.status == "waiting" or event.elapsed >= 1 else "",
+            )
+        return table
 
     def __call__(self, event: ProgressEvent) -> None:
-        text = event.to_text()
+        if self._live is not None:
+            self._rows[f"{event.spec or ''}:{event.phase}:{event.step}"] = event
+            self._live.update(self._table(), refresh=True)
+            return
         if event.status == "waiting":
-            if self.tty:
-                click.echo("\r\033[K" + text, nl=False, err=True)
-                self._live = True
-                return
             state, at = self._shown.get(event.step, (None, -self.every))
             if event.state == state and event.elapsed - at < self.every:
                 return
             self._shown[event.step] = (event.state, event.elapsed)
-        elif self._live:
-            click.echo("\r\033[K", nl=False, err=True)
-            self._live = False
-        click.echo(text, err=True)
+        click.echo(event.to_text(), err=True)
 
     def close(self) -> None:
-        if self._live:
-            click.echo("", err=True)
-            self._live = False
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
 
 
 def _confirm(yes: bool, what: str) -> None:
     if yes:
         return
     if not sys.stdin.isatty():
-        _fail(f"{what} needs --yes when not run from a terminal", EXIT_BAD_INPUT)
-    if not click.confirm(f"{what}?", default=False):
-        _fail("aborted", EXIT_NOT_READY)
+        _fail(f"{what} needs --yes when not run from a terminal", EXIT_BAD_INPUT, kind="ConfirmationNeeded")
+    if not click.confirm(f"{what}?", default=False, err=True):
+        _fail("aborted", EXIT_NOT_READY, kind="Aborted")
 
 
 def _emit(output: str, data: Any, text: str) -> None:
@@ -189,22 +300,103 @@ def _emit(output: str, data: Any, text: str) -> None:
         click.echo(text)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _reports(reports: Sequence[RealizationReport]) -> dict[str, Any]:
+    """The one JSON shape of ``status`` and ``apply``, for one spec or several: the worst state,
+    its message, and one realization report per spec, each naming its spec."""
+    from apigee_psc.southbound.plan import Realization
+
+    worst = max((r.state for r in reports), key=lambda s: s.severity, default=Realization.IN_SYNC)
+    data: dict[str, Any] = {"state": worst.value}
+    for report in reports:
+        if report.state is worst and report.failure_message:
+            data["failure_message"] = f"{report.spec_source}: {report.failure_message}"
+            break
+    data["reports"] = [{"spec": r.spec_source, **r.to_dict()} for r in reports]
+    return data
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str | None]]) -> str:
+    """A plain-text table whose columns fit their widest cell (rich computes the widths)."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
+    for header in headers:
+        table.add_column(header, no_wrap=True, overflow="ignore")
+    for row in rows:
+        table.add_row(*(cell or "" for cell in row))
+    buffer = io.StringIO()
+    Console(file=buffer, width=100_000, color_system=None, force_terminal=False, highlight=False).print(table)
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines() if line.strip())
+
+
+class _Cli(click.Group):
+    """The command group: JSON usage errors under ``-o json``."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        argv = list(kwargs.get("args") or (args[0] if args else None) or sys.argv[1:])
+        json_output = any(
+            a in ("-ojson", "--output=json") or (a in ("-o", "--output") and argv[i + 1 : i + 2] == ["json"])
+            for i, a in enumerate(argv)
+        )
+        if not json_output:
+            return super().main(*args, **kwargs)
+        try:
+            return super().main(*args, **{**kwargs, "standalone_mode": False})
+        except click.ClickException as exc:
+            click.echo(_error_json(type(exc).__name__, exc.format_message(), exc.exit_code, None), err=True)
+            sys.exit(exc.exit_code)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo(_error_json("Aborted", "aborted", EXIT_NOT_READY, None), err=True)
+            sys.exit(EXIT_NOT_READY)
+
+
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="apigee-psc")
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
 @click.option("--endpoint", default=None, help="Root URL of every API (default: Google, or APIGEE_PSC_EMULATOR_HOST).")
 @click.option("--quota-project", default=None, help="Project billed for API quota.")
+@click.option(
+    "--project",
+    default=None,
+    envvar=list(PROJECT_ENV),
+    show_envvar=True,
+    help="Producer project for specs that leave `project` out.",
+)
+@click.option("--output", "-o", type=OUTPUT_CHOICE, default="text", help="Output format of every command.")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool, endpoint: str | None, quota_project: str | None) -> None:
-    """Provision Apigee X southbound connectivity over Private Service Connect."""
+def cli(
+    ctx: click.Context, debug: bool, endpoint: str | None, quota_project: str | None, project: str | None, output: str
+) -> None:
+    """Provision Apigee X southbound connectivity over Private Service Connect.
+
+    The global options may also be given after the command. Shell completion:
+    eval "$(_APIGEE_PSC_COMPLETE=bash_source apigee-psc)" (zsh_source, fish_source).
+    """
     state = ctx.ensure_object(_State)
     state.debug = debug
     state.endpoint = endpoint
     state.quota_project = quota_project
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    state.project = project
+    state.output = output
+    _configure_logging(debug)
+
+
+def _org_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--org",
+        "organization",
+        required=True,
+        envvar=ORGANIZATION_ENV,
+        show_envvar=True,
+        help="Apigee organization.",
+    )(command)
+
+
+SPECS = click.argument("specs", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
 
 
 ADOPT = click.option(
@@ -215,17 +407,21 @@ ADOPT = click.option(
 
 
 @cli.command()
-@click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
+@SPECS
 @ADOPT
 @click.option(
-    "--exit-code", "detailed_exit", is_flag=True, help="Exit 3 when the plan has changes (0: none; 1, 2 as usual)."
+    "--exit-code",
+    "detailed_exit_code",
+    is_flag=True,
+    help="Exit 3 when there are changes, 0 when there are none (1 and 2 keep their meanings).",
 )
 @OUTPUT
+@_global_options
 @click.pass_obj
-def plan(state: _State, specs: tuple[str, ...], adopt: bool, detailed_exit: bool, output: str) -> None:
-    """Show what apply would change (reads only)."""
+def plan(state: _State, specs: tuple[str, ...], adopt: bool, detailed_exit_code: bool, output: str) -> None:
+    """Show what apply would change (reads only). SPEC may be - for standard input."""
     with _errors(state):
-        plans = [_southbound(spec, state, adopt=adopt).plan() for spec in _load(specs)]
+        plans = [_southbound(spec, state, adopt=adopt).plan() for spec in _load(specs, state)]
     _emit(
         output,
         [p.to_dict() for p in plans] if len(plans) > 1 else plans[0].to_dict(),
@@ -233,26 +429,29 @@ def plan(state: _State, specs: tuple[str, ...], adopt: bool, detailed_exit: bool
     )
     if not all(p.ok for p in plans):
         sys.exit(EXIT_NOT_READY)
-    sys.exit(EXIT_CHANGES if detailed_exit and any(p.has_changes for p in plans) else EXIT_OK)
+    sys.exit(EXIT_CHANGES if detailed_exit_code and any(p.has_changes for p in plans) else EXIT_OK)
 
 
 @cli.command()
-@click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
+@SPECS
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--timeout", type=SECONDS, default=1800.0, show_default=True, help="Seconds to wait for each step.")
 @ADOPT
 @OUTPUT
+@_global_options
 @click.pass_obj
 def apply(state: _State, specs: tuple[str, ...], yes: bool, timeout: float, adopt: bool, output: str) -> None:
     """Create or update everything the specs describe, and wait until ACTIVE and ACCEPTED."""
     from apigee_psc.southbound.engine import apply_fleet
 
     with _errors(state):
-        loaded = _load(specs)
+        loaded = _load(specs, state)
+        if "-" in specs and not yes:
+            _fail("a spec read from standard input needs --yes", EXIT_BAD_INPUT, kind="ConfirmationNeeded")
         plans = [_southbound(spec, state, timeout=timeout, adopt=adopt).plan() for spec in loaded]
         click.echo("\n\n".join(p.to_text() for p in plans), err=True)
         if not all(p.ok for p in plans):
-            _fail("the plan cannot be applied (see the problems marked ! above)", EXIT_NOT_READY)
+            _fail("the plan cannot be applied (see the problems marked ! above)", EXIT_NOT_READY, kind="PlanRefused")
         if not any(p.has_changes for p in plans):
             click.echo("Nothing to do.", err=True)
         else:
@@ -273,38 +472,32 @@ def apply(state: _State, specs: tuple[str, ...], yes: bool, timeout: float, adop
                         click.echo(f"error: {result.spec.source}: {errors.redact(str(result.error))}", err=True)
         finally:
             progress.close()
-    _emit(
-        output,
-        [r.to_dict() for r in reports] if len(reports) != 1 else reports[0].to_dict(),
-        "\n\n".join(r.to_text() for r in reports),
-    )
+    _emit(output, _reports(reports), "\n\n".join(r.to_text() for r in reports))
     sys.exit(EXIT_OK if not failures and all(r.ok for r in reports) else EXIT_NOT_READY)
 
 
 @cli.command()
-@click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
+@SPECS
 @OUTPUT
+@_global_options
 @click.pass_obj
 def status(state: _State, specs: tuple[str, ...], output: str) -> None:
-    """Report the realization state of every entity of each spec."""
+    """Report the realization state of every entity of each spec (one JSON shape for one or many)."""
     with _errors(state):
-        reports = [_southbound(spec, state).status() for spec in _load(specs)]
-    _emit(
-        output,
-        [r.to_dict() for r in reports] if len(reports) > 1 else reports[0].to_dict(),
-        "\n\n".join(r.to_text() for r in reports),
-    )
+        reports = [_southbound(spec, state).status() for spec in _load(specs, state)]
+    _emit(output, _reports(reports), "\n\n".join(r.to_text() for r in reports))
     sys.exit(EXIT_OK if all(r.ok for r in reports) else EXIT_NOT_READY)
 
 
 @cli.command()
-@click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
+@SPECS
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--revoke-iam", is_flag=True, help="Also revoke the roles/dns.peer grant.")
 @click.option("--force", is_flag=True, help="Delete the service attachment even if other consumers are connected.")
 @ADOPT
 @click.option("--timeout", type=SECONDS, default=7200.0, show_default=True, help="Seconds to wait for each deletion.")
 @OUTPUT
+@_global_options
 @click.pass_obj
 def destroy(
     state: _State,
@@ -318,7 +511,7 @@ def destroy(
 ) -> None:
     """Delete what the specs own, in reverse order (never the forwarding rule or the managed zone)."""
     with _errors(state):
-        loaded = _load(specs)
+        loaded = _load(specs, state)
         _confirm(yes, f"Destroy what {len(loaded)} spec(s) created")
         progress = _Progress(sys.stderr.isatty())
         done = []
@@ -333,11 +526,10 @@ def destroy(
 
 
 @cli.command()
-@click.option(
-    "--org", "organization", required=True, envvar="APIGEE_PSC_ORGANIZATION", help="Apigee organization."
-)
+@_org_option
 @click.argument("name")
 @OUTPUT
+@_global_options
 @click.pass_obj
 def diagnose(state: _State, organization: str, name: str, output: str) -> None:
     """Explain an endpoint attachment's connection state and what to do about it."""
@@ -364,10 +556,9 @@ def diagnose(state: _State, organization: str, name: str, output: str) -> None:
 
 
 @cli.command(name="list")
-@click.option(
-    "--org", "organization", required=True, envvar="APIGEE_PSC_ORGANIZATION", help="Apigee organization."
-)
+@_org_option
 @OUTPUT
+@_global_options
 @click.pass_obj
 def list_(state: _State, organization: str, output: str) -> None:
     """List the organization's endpoint attachments."""
@@ -386,23 +577,25 @@ def list_(state: _State, organization: str, output: str) -> None:
         }
         for a in attachments
     ]
-    lines = [f"{'NAME':<24} {'LOCATION':<14} {'HOST':<15} {'STATE':<9} {'CONNECTION':<12} SERVICE ATTACHMENT"]
-    lines += [
-        f"{r['name']:<24} {r['location']:<14} {r['host'] or '-':<15} {r['state']:<9} "
-        f"{r['connection_state']:<12} {r['service_attachment']}"
-        for r in rows
-    ]
-    _emit(output, rows, "\n".join(lines))
+    text = _table(
+        ("NAME", "LOCATION", "HOST", "STATE", "CONNECTION", "SERVICE ATTACHMENT"),
+        [
+            (r["name"], r["location"], r["host"] or "-", r["state"], r["connection_state"], r["service_attachment"])
+            for r in rows
+        ],
+    )
+    _emit(output, rows, text if rows else "No endpoint attachments.")
 
 
 @cli.command(name="target-xml")
-@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
+@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False, allow_dash=True))
 @OUTPUT
+@_global_options
 @click.pass_obj
 def target_xml(state: _State, spec_path: str, output: str) -> None:
     """Print the TargetEndpoint XML for a spec's connection (the DNS record, else the host IP)."""
     with _errors(state):
-        spec = _load([spec_path])[0]
+        spec = _load([spec_path], state)[0]
         xml = _southbound(spec, state).target_xml()
     if output == "json":
         from xml.etree import ElementTree
@@ -411,6 +604,21 @@ def target_xml(state: _State, spec_path: str, output: str) -> None:
         click.echo(json.dumps({"url": url, "xml": xml}, indent=2))
     else:
         click.echo(xml, nl=False)
+
+
+@cli.command()
+@click.argument("name", required=False, metavar="[NAME]")
+@_global_options
+def schema(name: str | None) -> None:
+    """Print the JSON Schema of a JSON output (or of the spec); without NAME, list the names."""
+    from apigee_psc import _schema
+
+    if name is None:
+        click.echo("\n".join(_schema.NAMES))
+        return
+    if name not in _schema.NAMES:
+        _fail(f"no schema {name!r}; one of: {', '.join(_schema.NAMES)}", EXIT_BAD_INPUT, kind="UsageError")
+    click.echo(json.dumps(_schema.load(name), indent=2))
 
 
 @cli.command(
@@ -439,9 +647,13 @@ def emulator(args: tuple[str, ...]) -> None:
 )
 @click.option("--keep-running", is_flag=True, help="Leave the emulator running at the end (Ctrl-C to stop).")
 @OUTPUT
+@_global_options
 @click.pass_obj
 def demo(state: _State, op_seconds: float, keep_running: bool, output: str) -> None:
-    """Run the seed's whole scenario against an embedded emulator."""
+    """Run the seed's whole scenario against an embedded emulator.
+
+    With -o json, the narrative goes to standard error and standard output is one JSON object.
+    """
     from apigee_psc.demo import run_demo
 
     with _errors(state):
@@ -450,11 +662,18 @@ def demo(state: _State, op_seconds: float, keep_running: bool, output: str) -> N
             output=output,
             keep_running=keep_running,
             echo=lambda text: click.echo(text),
+            note=lambda text: click.echo(text, err=output == "json"),
         )
     sys.exit(code)
 
 
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of the ``apigee-psc`` console script."""
+    """Entry point of the ``apigee-psc`` console script. SIGTERM stops it like Ctrl-C (exit 143)."""
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
+    if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread
+        signal.signal(signal.SIGTERM, _terminate)
     cli.main(args=list(argv) if argv is not None else None, prog_name="apigee-psc")

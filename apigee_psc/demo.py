@@ -39,6 +39,7 @@ SEED_SPEC: dict[str, Any] = {
     "target": {"path": "/orders"},
 }
 
+
 @contextmanager
 def _environment(name: str, value: str) -> Iterator[None]:
     previous = os.environ.get(name)
@@ -72,8 +73,15 @@ def run_demo(
     output: str = "text",
     keep_running: bool = False,
     echo: Callable[[str], None] = print,
+    note: Callable[[str], None] | None = None,
 ) -> int:
-    """Run the demo and return the exit code (0 when the connection is in sync)."""
+    """Run the demo and return the exit code (0 when the connection is in sync).
+
+    ``echo`` prints the result; ``note`` the narrative (the plan, progress, timings), ``echo``
+    when not given. With ``output="json"`` the result is one JSON object: the realization
+    report (``report``), the TargetEndpoint XML and URL, and the API requests made.
+    """
+    say = note or echo
     from apigee_psc.emulator import EmulatorServer
     from apigee_psc.southbound.engine import Southbound
     from apigee_psc.southbound.spec import SouthboundSpec
@@ -84,33 +92,46 @@ def run_demo(
     try:
         host_port = server.url.split("://", 1)[1].rstrip("/")
         with _environment(EMULATOR_ENV, host_port):
-            echo(f"Emulator at {server.url} (organization my-organization, operations take {op_seconds:g}s)")
-            echo("Creating the producer's load balancer: hc-tcp-foo, be-ilb, fr-ilb (tcp:80), my-private-zone")
+            say(f"Emulator at {server.url} (organization my-organization, operations take {op_seconds:g}s)")
+            say("Creating the producer's load balancer: hc-tcp-foo, be-ilb, fr-ilb (tcp:80), my-private-zone")
             build_producer()
             setup_requests = len(server.requests())
             spec = SouthboundSpec.from_dict(SEED_SPEC, source="seed-scenario")
             southbound = Southbound(spec, timeout=120.0)
             plan = southbound.plan()
-            echo("")
-            echo(plan.to_text())
-            echo("")
+            say("")
+            say(plan.to_text())
+            say("")
 
             def progress(event: ProgressEvent) -> None:
                 if event.status != "waiting":
-                    echo(event.to_text())
+                    say(event.to_text())
 
             report = southbound.apply(progress=progress, plan=plan)
+            xml = southbound.target_xml()
             applied = len(server.requests()) - setup_requests
-            echo("")
+            seconds = time.monotonic() - started
             if output == "json":
-                echo(json.dumps(report.to_dict(), indent=2))
+                echo(
+                    json.dumps(
+                        {
+                            "spec": spec.source,
+                            "report": report.to_dict(),
+                            "target_xml": xml,
+                            "api_requests": applied,
+                            "seconds": round(seconds, 3),
+                        },
+                        indent=2,
+                    )
+                )
             else:
+                echo("")
                 echo(report.to_text())
-            echo("")
-            echo(southbound.target_xml())
-            echo(f"Done in {time.monotonic() - started:.1f}s, {applied} API requests for plan + apply + status.")
+                echo("")
+                echo(xml)
+            say(f"Done in {seconds:.1f}s, {applied} API requests for plan + apply + status.")
             if keep_running:
-                echo(f"Emulator still running: export {EMULATOR_ENV}={host_port} (Ctrl-C to stop)")
+                say(f"Emulator still running: export {EMULATOR_ENV}={host_port} (Ctrl-C to stop)")
                 try:
                     while True:
                         time.sleep(3600)

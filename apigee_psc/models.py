@@ -8,7 +8,7 @@ adds later is kept as a plain string rather than failing the read.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,6 +140,34 @@ class EndpointAttachment:
     def to_api(self) -> dict[str, Any]:
         """The JSON body that creates this attachment."""
         return {"location": self.location, "serviceAttachment": self.service_attachment}
+
+    _HTML_COLUMNS = ("name", "location", "host", "state", "connection", "service attachment")
+
+    def _html_row(self) -> tuple[str, ...]:
+        return (
+            self.name,
+            self.location,
+            self.host or "-",
+            str(self.state),
+            str(self.connection_state),
+            self.service_attachment,
+        )
+
+    def _repr_html_(self) -> str:
+        """A one-row HTML table (what a notebook shows for an attachment)."""
+        return EndpointAttachment.html_table([self])
+
+    @staticmethod
+    def html_table(attachments: Iterable[EndpointAttachment]) -> str:
+        """An HTML table of attachments, every cell escaped; a notebook shows a list with
+        ``IPython.display.HTML(EndpointAttachment.html_table(attachments))``."""
+        import html
+
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in EndpointAttachment._HTML_COLUMNS)
+        rows = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in a._html_row()) + "</tr>" for a in attachments
+        )
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import io
 
-from apigee_psc.cli import _Progress
+import pytest
+from rich.console import Console
+from rich.text import Text
+
+from apigee_psc.cli import _Progress, _table
 from apigee_psc.southbound import ProgressEvent
 
 STEP = "EndpointAttachment gkebackend"
@@ -37,12 +41,42 @@ def test_progress_off_a_terminal_shows_state_changes_and_a_heartbeat(capsys: pyt
     assert "\r" not in "".join(lines)
 
 
-def test_progress_on_a_terminal_rewrites_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    progress = _Progress(tty=True)
+def _terminal() -> tuple[Console, io.StringIO]:
+    buffer = io.StringIO()
+    return Console(file=buffer, force_terminal=True, width=120, color_system=None), buffer
+
+
+def test_progress_on_a_terminal_keeps_one_line_per_entity_updated_in_place() -> None:
+    console, buffer = _terminal()
+    progress = _Progress(tty=True, console=console)
+    other = "ServiceAttachment gkebackend"
+    progress(ProgressEvent("apply", other, "started", "create"))
     progress(_wait("CREATING/UNAVAILABLE", 0))
+    progress(ProgressEvent("apply", other, "done", "", None, 2))
     progress(_wait("ACTIVE/PENDING", 5))
     progress(ProgressEvent("apply", STEP, "done", "", "ACTIVE/ACCEPTED", 9))
     progress.close()
-    err = capsys.readouterr().err
-    assert err.count("\r") == 3  # click drops the ANSI clear code when the stream is not a real terminal
-    assert err.endswith("done [ACTIVE/ACCEPTED] (9s)\n")
+    raw = buffer.getvalue()
+    assert "\x1b[1A\x1b[2K" in raw  # rich moves the cursor up and clears, to redraw the lines in place
+    last_frame = [line for line in Text.from_ansi(raw.rsplit("\x1b[2K", 1)[1]).plain.splitlines() if line.strip()]
+    assert len(last_frame) == 2  # one line per entity, however many events each had
+    assert other in last_frame[0] and "done" in last_frame[0]
+    assert STEP in last_frame[1] and "[ACTIVE/ACCEPTED]" in last_frame[1] and "9s" in last_frame[1]
+
+
+def test_progress_on_a_terminal_does_not_print_plain_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    console, buffer = _terminal()
+    progress = _Progress(tty=True, console=console)
+    progress(_wait("ACTIVE/PENDING", 5))
+    progress.close()
+    assert capsys.readouterr().err == ""
+    assert "ACTIVE/PENDING" in buffer.getvalue()
+
+
+def test_table_columns_fit_long_names() -> None:
+    name = "n" * 40
+    text = _table(("NAME", "STATE", "HOST"), [(name, "ACTIVE", "7.0.3.4"), ("short", "CREATING", None)])
+    header, *rows = [line for line in text.splitlines() if set(line.strip()) - {"-", "─", " "}]
+    assert header.index("STATE") == rows[0].index("ACTIVE") == rows[1].index("CREATING")
+    assert rows[0].startswith(name)
+    assert header.index("HOST") == rows[0].index("7.0.3.4")

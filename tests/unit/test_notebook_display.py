@@ -1,0 +1,63 @@
+"""What a notebook shows: attachments as HTML tables, and ``dir(apigee_psc)`` as the public API."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import apigee_psc
+from apigee_psc.models import ConnectionState, EndpointAttachment, State
+
+
+def _attachment(name: str, host: str | None = "7.0.3.4") -> EndpointAttachment:
+    return EndpointAttachment(
+        name=name,
+        location="us-west1",
+        service_attachment=f"projects/p/regions/us-west1/serviceAttachments/{name}",
+        host=host,
+        state=State.ACTIVE,
+        connection_state=ConnectionState.ACCEPTED,
+    )
+
+
+def _cells(html: str) -> list[list[str]]:
+    return [re.findall(r"<t[dh]>(.*?)</t[dh]>", row) for row in re.findall(r"<tr>(.*?)</tr>", html)]
+
+
+def test_an_attachment_displays_as_a_one_row_table() -> None:
+    rows = _cells(_attachment("gkebackend")._repr_html_())
+    assert rows == [
+        ["name", "location", "host", "state", "connection", "service attachment"],
+        [
+            "gkebackend",
+            "us-west1",
+            "7.0.3.4",
+            "ACTIVE",
+            "ACCEPTED",
+            "projects/p/regions/us-west1/serviceAttachments/gkebackend",
+        ],
+    ]
+
+
+def test_a_list_of_attachments_displays_as_one_table_with_every_cell_escaped() -> None:
+    html = EndpointAttachment.html_table([_attachment("a"), _attachment("<script>", host=None)])
+    rows = _cells(html)
+    assert [r[0] for r in rows] == ["name", "a", "&lt;script&gt;"]
+    assert rows[2][2] == "-"
+    assert "<script>" not in html
+
+
+def test_dir_shows_only_the_public_api() -> None:
+    names = dir(apigee_psc)
+    assert names == sorted(apigee_psc.__all__)
+    assert {"Southbound", "SouthboundSpec", "ApigeeClient", "ValidationError", "__version__"} <= set(names)
+    assert not {"importlib", "annotations", "TYPE_CHECKING", "Any", "_LAZY"} & set(names)
+    for name in apigee_psc.__all__:
+        assert getattr(apigee_psc, name) is not None
+
+
+def test_dir_does_not_import_the_heavy_modules() -> None:
+    code = "import sys, apigee_psc; dir(apigee_psc); print('google.cloud.compute_v1' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "False"
