@@ -72,6 +72,9 @@ class _Seconds(_FloatParam):
 
 
 SECONDS = _Seconds()
+#: A spec path: checked by the spec reader (regular file, size cap), so a directory, FIFO or
+#: device is one short line like any other bad spec, not a usage error.
+SPEC_PATH = click.Path(dir_okay=True, allow_dash=True)
 
 
 def _fail(message: str, code: int, *, extra: str | None = None, kind: str = "Error") -> NoReturn:
@@ -215,7 +218,7 @@ ADOPT = click.option(
 
 
 @cli.command()
-@click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
+@click.argument("specs", nargs=-1, type=SPEC_PATH)
 @ADOPT
 @click.option(
     "--exit-code", "detailed_exit", is_flag=True, help="Exit 3 when the plan has changes (0: none; 1, 2 as usual)."
@@ -237,7 +240,7 @@ def plan(state: _State, specs: tuple[str, ...], adopt: bool, detailed_exit: bool
 
 
 @cli.command()
-@click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
+@click.argument("specs", nargs=-1, type=SPEC_PATH)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--timeout", type=SECONDS, default=1800.0, show_default=True, help="Seconds to wait for each step.")
 @ADOPT
@@ -282,7 +285,7 @@ def apply(state: _State, specs: tuple[str, ...], yes: bool, timeout: float, adop
 
 
 @cli.command()
-@click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
+@click.argument("specs", nargs=-1, type=SPEC_PATH)
 @OUTPUT
 @click.pass_obj
 def status(state: _State, specs: tuple[str, ...], output: str) -> None:
@@ -298,7 +301,7 @@ def status(state: _State, specs: tuple[str, ...], output: str) -> None:
 
 
 @cli.command()
-@click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
+@click.argument("specs", nargs=-1, type=SPEC_PATH)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--revoke-iam", is_flag=True, help="Also revoke the roles/dns.peer grant.")
 @click.option("--force", is_flag=True, help="Delete the service attachment even if other consumers are connected.")
@@ -396,7 +399,7 @@ def list_(state: _State, organization: str, output: str) -> None:
 
 
 @cli.command(name="target-xml")
-@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
+@click.argument("spec_path", metavar="SPEC", type=SPEC_PATH)
 @OUTPUT
 @click.pass_obj
 def target_xml(state: _State, spec_path: str, output: str) -> None:
