@@ -3,6 +3,9 @@ producer and a fast retry policy, so faults, kills and races can be measured, no
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import weakref
 from collections import Counter
 from collections.abc import Iterator
@@ -55,3 +58,33 @@ def assert_one_of_each(emulator: EmulatorServer, expected: int) -> None:
     counts = inventory(emulator)
     assert all(n == 1 for n in counts.values()), counts
     assert len(counts) == expected, counts
+
+
+def cli_env(emulator: EmulatorServer) -> dict[str, str]:
+    """The environment of an ``apigee-psc`` subprocess aimed at ``emulator``."""
+    return {**os.environ, "APIGEE_PSC_EMULATOR_HOST": emulator.url.split("//", 1)[1].rstrip("/")}
+
+
+def run_cli(emulator: EmulatorServer, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run ``apigee-psc ARGS`` as a real process against ``emulator`` and wait for it."""
+    command = [sys.executable, "-m", "apigee_psc", *args]
+    return subprocess.run(command, env=cli_env(emulator), capture_output=True, text=True, timeout=timeout)
+
+
+#: Requests that change state (``getIamPolicy`` and an operation's ``wait`` are POSTs that read).
+MUTATING = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def mutations(emulator: EmulatorServer, since: int = 0) -> list[dict[str, Any]]:
+    """The logged requests after sequence ``since`` that change state."""
+    return [
+        r
+        for r in emulator.requests(since=since)
+        if r["method"] in MUTATING and not r["path"].endswith((":getIamPolicy", "/wait"))
+    ]
+
+
+def last_seq(emulator: EmulatorServer) -> int:
+    """The sequence number of the newest logged request (0 when none)."""
+    log = emulator.requests()
+    return int(log[-1]["seq"]) if log else 0
