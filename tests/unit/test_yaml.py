@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -185,3 +186,44 @@ def test_reading_a_huge_file_costs_no_more_than_the_cap(tmp_path: Path) -> None:
         _yaml.read_text(path)
     grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
     assert grown_kib < 50 * 1024
+
+
+def _cli_plan(path: str) -> tuple[int, str]:
+    from click.testing import CliRunner
+
+    from apigee_psc.cli import cli
+
+    result = CliRunner().invoke(cli, ["plan", path])
+    return result.exit_code, result.output
+
+
+SEED = Path(__file__).resolve().parents[2] / "examples" / "seed-scenario.yaml"
+
+
+@pytest.mark.parametrize(
+    ("make", "fragment"),
+    [
+        (lambda tmp: str(tmp), "a regular file"),
+        (lambda tmp: "/dev/zero", "a regular file"),
+        (lambda tmp: str(tmp / "nope.yaml"), "FileNotFoundError"),
+    ],
+    ids=["directory", "device", "missing"],
+)
+def test_cli_refuses_what_is_not_a_spec_file_in_one_short_line(tmp_path: Path, make: Any, fragment: str) -> None:
+    code, output = _cli_plan(make(tmp_path))
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert code == 2
+    assert len(lines) == 1 and len(lines[0]) < 300 and fragment in lines[0], output
+
+
+def test_cli_refuses_an_alias_bomb_in_a_spec_field_quickly(tmp_path: Path) -> None:
+    """A bomb under the alias cap, as the value of ``organization``: before, validation quoted
+    it (``repr`` of 40 million scalars: a MemoryError after 20 s); now one line at once."""
+    path = tmp_path / "bomb.yaml"
+    path.write_text(SEED.read_text().replace("organization: my-organization", "organization: " + _bomb(10, 7), 1))
+    started = time.monotonic()
+    code, output = _cli_plan(str(path))
+    assert time.monotonic() - started < 5.0
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert code == 2
+    assert len(lines) == 1 and "once aliases are expanded" in lines[0], output
