@@ -85,7 +85,7 @@ def until_ok(run: Any) -> int:
 
 @pytest.mark.parametrize("seed", [101, 102, 103, 104])
 def test_storm_during_apply_and_destroy_converges_then_leaves_nothing(
-    server: EmulatorServer, seed: int, record_property: Any
+    server: EmulatorServer, seed: int, request: pytest.FixtureRequest
 ) -> None:
     spec = SouthboundSpec.from_dict(SEED_SPEC, source="seed.yaml")
     server.configure(op_seconds_overrides=slow_operations(seed))
@@ -97,7 +97,7 @@ def test_storm_during_apply_and_destroy_converges_then_leaves_nothing(
     assert faults > 0
     assert inventory(server) == {}
     for name, value in (("applies", applies), ("destroys", destroys), ("faults", faults)):
-        record_property(name, value)  # the figures of docs/reliability.md (pytest --junitxml)
+        request.node.user_properties.append((name, value))  # docs/reliability.md's figures (--junitxml)
 
 
 def _spec_file(tmp_path: Path) -> Path:
