@@ -25,8 +25,8 @@ from apigee_psc.southbound import SouthboundSpec
 
 #: subnet, firewall, service attachment, endpoint attachment, DNS zone, A and TXT records
 SEED_RESOURCES = 7
-#: Runs a user would make before giving up; every loop here is bounded by it.
-MAX_RUNS = 6
+#: Runs a patient user would make before giving up (the storm has needed up to 5); every loop is bounded by it.
+MAX_RUNS = 8
 #: The timeout of each apply and destroy under the storm.
 TIMEOUT = 2.0
 
