@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import assert_one_of_each, cli_env, inventory, southbound
+from reliability_helpers import assert_one_of_each, cli_env, inventory, southbound
 
 from apigee_psc import errors
 from apigee_psc.demo import SEED_SPEC

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import last_seq, mutations, run_cli, southbound
+from reliability_helpers import last_seq, mutations, run_cli, southbound
 
 from apigee_psc import ApigeeClient, ComputeClient, errors
 from apigee_psc.cloud import CloudDnsClient
