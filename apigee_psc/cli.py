@@ -87,6 +87,9 @@ class _Seconds(_FloatParam):
 
 
 SECONDS = _Seconds()
+#: A spec path: checked by the spec reader (regular file, size cap), so a directory, FIFO or
+#: device is one short line like any other bad spec, not a usage error.
+SPEC_PATH = click.Path(dir_okay=True, allow_dash=True)
 
 
 def _state(ctx: click.Context) -> _State:
@@ -396,7 +399,7 @@ def _org_option(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
-SPECS = click.argument("specs", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
+SPECS = click.argument("specs", nargs=-1, type=SPEC_PATH)
 
 
 ADOPT = click.option(

@@ -35,17 +35,14 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import ipaddress
-import os
 import re
-import stat
-import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from apigee_psc import names
+from apigee_psc import _yaml, names
 from apigee_psc.errors import ValidationError
 
 __all__ = [
@@ -653,106 +650,20 @@ class SouthboundSpec:
 
 # --------------------------------------------------------------------------- YAML loading
 
-#: A spec is a few hundred bytes; anything past this is refused before it is read whole.
-MAX_SPEC_BYTES = 1024 * 1024
-#: Deeper nesting than any spec needs is refused while composing (no RecursionError).
-MAX_SPEC_DEPTH = 32
-#: YAML aliases a spec may use (none is needed; a few are harmless; many make an alias bomb).
-MAX_SPEC_ALIASES = 64
+#: The caps of :mod:`apigee_psc._yaml`, which reads spec files (regular files only).
+MAX_SPEC_BYTES = _yaml.MAX_BYTES
+MAX_SPEC_DEPTH = _yaml.MAX_DEPTH
+MAX_SPEC_ALIASES = _yaml.MAX_ALIASES
 
 
 def read_spec_text(path: str | Path) -> str:
-    """The text of a spec file: a regular file (never a FIFO, device or directory, which could
-    block or never end) of at most :data:`MAX_SPEC_BYTES`, in UTF-8. Anything else is a
-    :class:`ValidationError` naming the file."""
-    source = str(path)
-    if source == "-":
-        data = sys.stdin.buffer.read(MAX_SPEC_BYTES + 1)
-    else:
-        try:
-            info = os.stat(path)
-            if not stat.S_ISREG(info.st_mode):
-                raise ValidationError(FILE_FIELD, source, "a regular file (not a FIFO, device or directory)")
-            if info.st_size > MAX_SPEC_BYTES:
-                raise ValidationError(FILE_FIELD, source, f"a spec file of at most {MAX_SPEC_BYTES} bytes")
-            with open(path, "rb") as handle:
-                data = handle.read(MAX_SPEC_BYTES + 1)
-        except OSError as exc:
-            raise ValidationError(
-                FILE_FIELD, source, f"a readable spec file ({exc.__class__.__name__}: {exc.strerror})", source=source
-            ) from None
-        except ValidationError as exc:
-            raise ValidationError(exc.field, exc.value, exc.rule, source=source) from None
-    if len(data) > MAX_SPEC_BYTES:
-        raise ValidationError(FILE_FIELD, source, f"a spec of at most {MAX_SPEC_BYTES} bytes", source=source)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        rule = f"UTF-8 text ({exc.reason} at byte {exc.start})"
-        raise ValidationError(FILE_FIELD, source, rule, source=source) from None
+    """The text of a spec file (``"-"``: standard input), read by :func:`apigee_psc._yaml.read_text`."""
+    return _yaml.read_text(path, field=FILE_FIELD, max_bytes=MAX_SPEC_BYTES)
 
 
 def _load_yaml(text: str, source: str) -> object:
-    """Parse YAML safely; syntax errors and duplicate keys become ValidationErrors."""
-    import yaml
-
-    class _Loader(yaml.SafeLoader):
-        depth = 0
-        aliases = 0
-
-        def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
-            if self.check_event(yaml.AliasEvent):
-                self.aliases += 1
-                if self.aliases > MAX_SPEC_ALIASES:
-                    raise ValidationError(
-                        FILE_FIELD, f"{self.aliases} aliases", f"at most {MAX_SPEC_ALIASES} YAML aliases", source=source
-                    )
-            self.depth += 1
-            if self.depth > MAX_SPEC_DEPTH:
-                line = cast(Any, self).peek_event().start_mark.line + 1
-                raise ValidationError(
-                    FILE_FIELD, f"line {line}", f"at most {MAX_SPEC_DEPTH} levels of nesting", source=source
-                )
-            try:
-                return super().compose_node(parent, index)  # type: ignore[no-any-return,unused-ignore]
-            finally:
-                self.depth -= 1
-
-    def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-        loader.flatten_mapping(node)
-        seen: dict[object, int] = {}
-        for key_node, _ in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            line = key_node.start_mark.line + 1
-            try:
-                if key in seen:
-                    raise ValidationError(
-                        FILE_FIELD,
-                        key,
-                        f"each key once per mapping (line {line} repeats the key of line {seen[key]})",
-                        source=source,
-                    )
-                seen[key] = line
-            except TypeError:  # an unhashable key: reported later as a non-string key
-                pass
-        return loader.construct_mapping(node, deep=True)
-
-    _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
-    try:
-        return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = ""
-        snippet: object = None
-        if mark is not None:
-            where = f" at line {mark.line + 1}, column {mark.column + 1}"
-            lines = text.splitlines()
-            if 0 <= mark.line < len(lines):
-                snippet = lines[mark.line].strip()
-        problem = exc.problem or exc.context or "syntax error"
-        raise ValidationError(FILE_FIELD, snippet, f"well-formed YAML; {problem}{where}", source=source) from None
-    except yaml.YAMLError as exc:
-        raise ValidationError(FILE_FIELD, None, f"well-formed YAML; {exc}", source=source) from None
+    """Parse YAML safely within :mod:`apigee_psc._yaml`'s caps (size, depth, aliases, repeated keys)."""
+    return _yaml.load(text, source, field=FILE_FIELD)
 
 
 # --------------------------------------------------------------------------- dict parsing

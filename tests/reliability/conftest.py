@@ -3,21 +3,12 @@ producer and a fast retry policy, so faults, kills and races can be measured, no
 
 from __future__ import annotations
 
-import weakref
-from collections import Counter
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
+from reliability_helpers import BASELINE, inventory
 
-from apigee_psc import RetryPolicy
 from apigee_psc.emulator import EmulatorServer, seed_producer
-from apigee_psc.southbound import Southbound, SouthboundSpec
-from apigee_psc.testing import inventory as managed
-from apigee_psc.waiters import Schedule
-
-FAST = Schedule(windows=((0.0, 0.05),), grow_after=1.0, multiplier=1.5, maximum=0.3)
-QUICK_RETRY = RetryPolicy(initial=0.01, multiplier=2.0, maximum=0.1, deadline=20.0, lock_deadline=20.0)
 
 
 @pytest.fixture
@@ -27,31 +18,8 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatorServer]:
     emulator.start()
     monkeypatch.setenv("APIGEE_PSC_EMULATOR_HOST", emulator.url.split("//", 1)[1].rstrip("/"))
     seed_producer(emulator)
-    _BASELINE[emulator] = inventory(emulator)
+    BASELINE[emulator] = inventory(emulator)
     try:
         yield emulator
     finally:
         emulator.stop()
-
-
-def southbound(spec: SouthboundSpec, **options: Any) -> Southbound:
-    """A Southbound that polls fast, retries fast and gives up quickly."""
-    options.setdefault("schedule", FAST)
-    options.setdefault("retry", QUICK_RETRY)
-    options.setdefault("timeout", 20.0)
-    return Southbound(spec, **options)
-
-
-_BASELINE: weakref.WeakKeyDictionary[EmulatorServer, Counter[tuple[str, str]]] = weakref.WeakKeyDictionary()
-
-
-def inventory(emulator: EmulatorServer) -> Counter[tuple[str, str]]:
-    """:func:`apigee_psc.testing.inventory`, leaving out what the test's producer already had."""
-    return managed(emulator) - _BASELINE.get(emulator, Counter())
-
-
-def assert_one_of_each(emulator: EmulatorServer, expected: int) -> None:
-    """Exactly one of each resource, and ``expected`` of them in all (no duplicate, no leak)."""
-    counts = inventory(emulator)
-    assert all(n == 1 for n in counts.values()), counts
-    assert len(counts) == expected, counts

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from conftest import assert_one_of_each, inventory, southbound
+from reliability_helpers import assert_one_of_each, inventory, southbound
 
 from apigee_psc import errors
 from apigee_psc.demo import SEED_SPEC

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import assert_one_of_each, southbound
 from google.oauth2.credentials import Credentials
+from reliability_helpers import assert_one_of_each, southbound
 
 from apigee_psc import errors
 from apigee_psc.demo import SEED_SPEC
