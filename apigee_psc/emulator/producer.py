@@ -25,7 +25,9 @@ What each referenced name becomes:
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,13 +64,36 @@ def load_specs(paths: Iterable[str | Path]) -> list[JSON]:
     specs = []
     for path in paths:
         try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
+            data = yaml.safe_load(_read_regular(Path(path)))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             raise InvalidArgument(f"producer-for: cannot read {path}: {exc}") from exc
         if not isinstance(data, dict):
             raise InvalidArgument(f"producer-for: {path} is not a spec (a YAML mapping)")
         specs.append(data)
     return specs
+
+
+#: The largest spec file ``--producer-for`` reads (a spec is a few hundred bytes).
+MAX_SPEC_BYTES = 1 << 20
+
+
+def _read_regular(path: Path) -> str:
+    """The text of ``path`` if it is a regular file of at most :data:`MAX_SPEC_BYTES`.
+
+    Opened without blocking and checked on the open descriptor, so a FIFO, a device such as
+    ``/dev/zero`` or a huge file is refused at once instead of hanging or exhausting memory.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise InvalidArgument(f"producer-for: {path} is not a regular file")
+        if info.st_size > MAX_SPEC_BYTES:
+            raise InvalidArgument(f"producer-for: {path} is larger than {MAX_SPEC_BYTES} bytes")
+        raw = handle.read(MAX_SPEC_BYTES + 1)
+    if len(raw) > MAX_SPEC_BYTES:
+        raise InvalidArgument(f"producer-for: {path} is larger than {MAX_SPEC_BYTES} bytes")
+    return raw.decode("utf-8")
 
 
 def _text(spec: Mapping[str, Any], key: str, default: str | None = None) -> str:

@@ -1,10 +1,9 @@
 """Hostile files handed to the emulator (``apigee-psc emulator --producer-for SPEC``).
 
 The emulator imports nothing from the library, so it cannot use :mod:`apigee_psc._yaml`; its
-``load_specs`` reads the whole file with ``Path.read_text``: a FIFO blocks it forever and
-``/dev/zero`` ends in a MemoryError traceback. Marked ``xfail(strict=True)`` until the emulator
-checks the file (``stat``: regular, at most 1 MiB) before reading it: then this test passes,
-the strict mark fails the run, and the mark is to be removed.
+``load_specs`` opens each file without blocking and checks it on the open descriptor (a
+regular file of at most 1 MiB) before reading: a FIFO, ``/dev/zero`` or a huge sparse file is
+refused at once with the emulator's own ``InvalidArgument`` instead of hanging or a MemoryError.
 """
 
 from __future__ import annotations
@@ -20,11 +19,6 @@ _LOAD = "import sys\nfrom apigee_psc.emulator.producer import load_specs\nload_s
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
-@pytest.mark.xfail(
-    strict=True,
-    raises=subprocess.TimeoutExpired,
-    reason="emulator load_specs reads a FIFO without checking it (blocks forever): issue 10.6, emulator-owned",
-)
 def test_emulator_refuses_a_fifo_as_a_producer_spec_without_blocking(tmp_path: Path) -> None:
     fifo = tmp_path / "spec.yaml"
     os.mkfifo(fifo)
@@ -32,3 +26,20 @@ def test_emulator_refuses_a_fifo_as_a_producer_spec_without_blocking(tmp_path: P
     assert done.returncode != 0
     assert "Traceback" in done.stderr and "InvalidArgument" in done.stderr  # the emulator's own error
     assert "regular file" in done.stderr
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_emulator_refuses_a_device_as_a_producer_spec() -> None:
+    done = subprocess.run([sys.executable, "-c", _LOAD, "/dev/zero"], capture_output=True, text=True, timeout=10)
+    assert done.returncode != 0
+    assert "InvalidArgument" in done.stderr and "not a regular file" in done.stderr
+    assert "MemoryError" not in done.stderr
+
+
+def test_emulator_refuses_a_huge_sparse_producer_spec(tmp_path: Path) -> None:
+    big = tmp_path / "big.yaml"
+    with big.open("wb") as handle:
+        handle.truncate(2 << 30)  # 2 GiB, sparse: nothing is written to disk
+    done = subprocess.run([sys.executable, "-c", _LOAD, str(big)], capture_output=True, text=True, timeout=10)
+    assert done.returncode != 0
+    assert "larger than 1048576 bytes" in done.stderr
