@@ -33,3 +33,19 @@ def test_apply_converges_while_dns_peer_grant_propagates(
         assert creates[0]["status"] == 200
         failed = [op for op in producer.operations("apigee") if op.get("error")]
         assert [op["error"]["code"] for op in failed] == [7] * len(failed) and failed
+
+
+def test_dns_zone_waits_for_the_grant_only_and_frees_the_lock_between_attempts(
+    producer: EmulatorServer, seed_spec: SouthboundSpec
+) -> None:
+    """The zone needs only the IAM grant, so it starts while Compute still works; and while the
+    grant propagates it does not hold the organization lock, so the endpoint attachment is not
+    held up behind its retries."""
+    producer.configure(op_seconds=0.3, dns_peer_failure="request", iam_propagation_seconds=3.0)
+    result = southbound(seed_spec, timeout=60.0).apply()
+    assert result.ok, result
+    posts = producer.requests(api="apigee", method="POST")
+    zone_creates = [r["seq"] for r in posts if r["path"].endswith("/dnsZones")]
+    ea_create = next(r["seq"] for r in posts if r["path"].endswith("/endpointAttachments"))
+    assert zone_creates[0] < ea_create  # first zone attempt before the attachment's create
+    assert zone_creates[-1] > ea_create  # the zone's retries went on after the attachment got the lock

@@ -84,7 +84,9 @@ class DnsZoneReconciler(Reconciler):
     """``dns.zone``: the Apigee DNS peering zone into the producer network."""
 
     kind = "DnsZone"
-    depends_on = ("IamBinding", "EndpointAttachment")
+    # Not after the endpoint attachment: the zone needs only the grant, so in a fleet the
+    # organization's one-operation-at-a-time queue is busy while Compute steps still run.
+    depends_on = ("IamBinding",)
     marked = True
 
     def applies(self, spec: SouthboundSpec, org: OrgInfo) -> bool:
@@ -134,24 +136,24 @@ class DnsZoneReconciler(Reconciler):
         zones = ctx.clients.apigee.dns_zones
         if change.action is Action.CREATE:
 
-            def attempt() -> None:
-                try:
-                    operation = zones.create(
-                        wanted.name,
-                        domain=wanted.domain,
-                        description=wanted.description,
-                        target_project_id=ctx.spec.project,
-                        target_network_id=ctx.spec.network,
-                        timeout=ctx.timeout,
-                        progress=step.waiting(),
-                    )
-                except errors.AlreadyExists:
-                    logger.info("apply: DNS zone %s already exists; adopting it", wanted.name)
-                    return
-                ctx.clients.apigee.operations.wait(operation, timeout=ctx.timeout, progress=step.waiting())
+            def attempt() -> None:  # the lock is held per attempt, not over the waits between them
+                with step.org_lock():
+                    try:
+                        operation = zones.create(
+                            wanted.name,
+                            domain=wanted.domain,
+                            description=wanted.description,
+                            target_project_id=ctx.spec.project,
+                            target_network_id=ctx.spec.network,
+                            timeout=ctx.timeout,
+                            progress=step.waiting(),
+                        )
+                    except errors.AlreadyExists:
+                        logger.info("apply: DNS zone %s already exists; adopting it", wanted.name)
+                        return
+                    ctx.clients.apigee.operations.wait(operation, timeout=ctx.timeout, progress=step.waiting())
 
-            with step.org_lock():
-                IAM_PROPAGATION.call(attempt, sleep=ctx.sleep, clock=ctx.clock)
+            IAM_PROPAGATION.call(attempt, sleep=ctx.sleep, clock=ctx.clock)
         return zones.wait_until_active(wanted.name, timeout=ctx.timeout, progress=step.waiting())
 
     def delete(self, ctx: Context, seen: Seen, step: Step) -> None:
