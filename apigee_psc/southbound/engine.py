@@ -3,8 +3,9 @@
 The engine knows no kind of resource: it asks each reconciler of
 :mod:`apigee_psc.southbound.resources` to read (concurrently), diff, apply, realize and
 delete. A step starts as soon as the kinds it ``depends_on`` are done (so the NAT subnet,
-the firewall and the IAM grant go at once, the service attachment follows, then the endpoint
-attachment, then DNS); destroy runs the same graph backwards. Every step first looks at what
+the firewall and the IAM grant go at once; the service attachment follows, then the endpoint
+attachment; the Apigee DNS zone needs only the grant; the A record comes last); destroy runs
+the same graph backwards. Every step first looks at what
 exists, so a re-run after a crash converges without creating anything twice.
 """
 
