@@ -46,7 +46,7 @@ ORGANIZATION_ENV = "APIGEE_PSC_ORGANIZATION"
 
 RESUME = "run the same command again: it finds what exists and resumes"
 
-logger = logging.getLogger("apigee_psc")
+logger = logging.getLogger("apigee_psc.cli")
 
 
 class Terminated(KeyboardInterrupt):

@@ -60,7 +60,7 @@ __all__ = [
     "wait",
 ]
 
-logger = logging.getLogger("apigee_psc")
+logger = logging.getLogger("apigee_psc.waiters")
 
 T = TypeVar("T")
 Outcome = Literal["success", "failure", "retry"]

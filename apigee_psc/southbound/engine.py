@@ -58,7 +58,7 @@ __all__ = [
     "owned_by_us",
 ]
 
-logger = logging.getLogger("apigee_psc")
+logger = logging.getLogger("apigee_psc.southbound")
 
 
 class Southbound:

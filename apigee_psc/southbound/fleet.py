@@ -15,7 +15,7 @@ from apigee_psc.southbound.spec import SouthboundSpec
 
 __all__ = ["FleetResult", "apply_fleet"]
 
-logger = logging.getLogger("apigee_psc")
+logger = logging.getLogger("apigee_psc.southbound")
 
 
 @dataclass(frozen=True)

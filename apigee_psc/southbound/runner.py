@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ProgressCallback", "Run", "StepReporter", "Work"]
 
-logger = logging.getLogger("apigee_psc")
+logger = logging.getLogger("apigee_psc.southbound")
 ProgressCallback = Callable[[ProgressEvent], None]
 #: One step: returns (whether it wrote or waited, the resource as it now is or ``None``).
 Work = Callable[[Reconciler], tuple[bool, Any]]

@@ -51,7 +51,7 @@ __all__ = [
     "owned_by_us",
 ]
 
-logger = logging.getLogger("apigee_psc")
+logger = logging.getLogger("apigee_psc.southbound")
 
 #: How the Compute resources apigee-psc creates are marked (the start of their ``description``).
 OWNER_MARK = "managed by apigee-psc"
