@@ -68,13 +68,25 @@ class Run:
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
                     kind = running.pop(future)
-                    if future.exception() is not None:
-                        failure = failure or future.exception()
+                    error = future.exception()
+                    if error is not None:
+                        # A step that timed out waiting for another step's hold on the lock
+                        # only echoes that step's trouble: report the cause when both fail.
+                        if failure is None or (_lock_wait(failure) and not _lock_wait(error)):
+                            failure = error
                     else:
                         done[kind] = future.result()
         if failure is not None:
             raise failure
         return done
+
+
+class _ProcessLockTimeout(errors.WaitTimeout):
+    """A step waited its whole timeout for the lock another step of this process held."""
+
+
+def _lock_wait(error: BaseException) -> bool:
+    return isinstance(error, _ProcessLockTimeout)
 
 
 class StepReporter:
@@ -106,7 +118,7 @@ class StepReporter:
         if not lock.acquire(blocking=False):
             self.event("waiting", "for the organization lock (another operation of this process)")
             if not lock.acquire(timeout=owner.timeout):
-                raise errors.WaitTimeout(
+                raise _ProcessLockTimeout(
                     f"the organization lock of {owner.spec.organization} (held by another operation of this process)",
                     last_state="locked",
                     elapsed=owner.clock() - self.started,
