@@ -144,19 +144,30 @@ def _global_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def _error_json(kind: str, message: str, code: int, extra: str | None) -> str:
+def _error_json(
+    kind: str, message: str, code: int, extra: str | None, problems: list[dict[str, str]] | None = None
+) -> str:
     error: dict[str, Any] = {"type": kind, "message": errors.redact(message), "exit_code": code}
     if extra:
         error["detail"] = errors.redact(extra)
+    if problems:
+        error["problems"] = problems
     return json.dumps({"error": error})
 
 
-def _fail(message: str, code: int, *, extra: str | None = None, kind: str = "Error") -> NoReturn:
+def _fail(
+    message: str,
+    code: int,
+    *,
+    extra: str | None = None,
+    kind: str = "Error",
+    problems: list[dict[str, str]] | None = None,
+) -> NoReturn:
     ctx = click.get_current_context(silent=True)
     found = ctx.find_object(_State) if ctx is not None else None
     output = found.output if found is not None else "text"
     if output == "json":
-        click.echo(_error_json(kind, message, code, extra), err=True)
+        click.echo(_error_json(kind, message, code, extra, problems), err=True)
     else:
         click.echo(f"error: {errors.redact(message)}", err=True)
         if extra:
@@ -197,7 +208,8 @@ def _errors(state: _State) -> Iterator[None]:
         if state.debug:
             raise
         code, message, detail = _explain(exc)
-        _fail(message, code, extra=detail, kind=type(exc).__name__)
+        problems = exc.to_dict() if isinstance(exc, errors.ValidationError) else None
+        _fail(message, code, extra=detail, kind=type(exc).__name__, problems=problems)
 
 
 def _options(state: _State) -> dict[str, Any]:

@@ -89,15 +89,59 @@ class ValidationError(ApigeePscError, ValueError):
 
     ``field`` names the input (``"endpoint_attachment.name"``), ``value`` is what was given
     and ``rule`` says what it must be. ``source`` is the spec file, when there is one.
+
+    A spec with several problems raises one ValidationError listing them all, one per line:
+    ``problems`` holds each as a ValidationError of its own (a single problem is its own
+    ``problems[0]``), and ``field``/``value``/``rule`` are those of the first.
     """
 
-    def __init__(self, field: str, value: object, rule: str, *, source: str | None = None) -> None:
+    def __init__(
+        self,
+        field: str,
+        value: object,
+        rule: str,
+        *,
+        source: str | None = None,
+        problems: Sequence[ValidationError] = (),
+    ) -> None:
         self.field = field
         self.value = value
         self.rule = rule
         self.source = source
+        self.problems: tuple[ValidationError, ...] = tuple(problems) if len(problems) > 1 else (self,)
         where = f"{source}: " if source else ""
-        super().__init__(redact(f"{where}{field}: {_shown(value)} is invalid: {rule}"))
+        if len(self.problems) > 1:
+            lines = [f"{where}{len(self.problems)} problems:"]
+            lines += [f"  {problem.field}: {_shown(problem.value)} is invalid: {problem.rule}" for problem in problems]
+            super().__init__(redact("\n".join(lines)))
+        else:
+            super().__init__(redact(f"{where}{field}: {_shown(value)} is invalid: {rule}"))
+
+    @classmethod
+    def combine(cls, problems: Sequence[ValidationError], *, source: str | None = None) -> ValidationError:
+        """One error for ``problems`` (at least one), each given ``source`` if it has none."""
+        if not problems:
+            raise ValueError("combine() needs at least one problem")
+        located = [p.located(source) for p in problems]
+        if len(located) == 1:
+            return located[0]
+        first = located[0]
+        return cls(first.field, first.value, first.rule, source=first.source, problems=located)
+
+    def located(self, source: str | None) -> ValidationError:
+        """This error naming ``source`` as its file, unless it already names one."""
+        if self.source is not None or source is None:
+            return self
+        if len(self.problems) > 1:
+            return ValidationError.combine([p.located(source) for p in self.problems])
+        return ValidationError(self.field, self.value, self.rule, source=source)
+
+    def to_dict(self) -> list[dict[str, str]]:
+        """Each problem as ``{"source", "field", "value", "rule"}`` (the value as quoted in messages)."""
+        return [
+            {"source": p.source or "", "field": p.field, "value": redact(_shown(p.value)), "rule": redact(p.rule)}
+            for p in self.problems
+        ]
 
 
 #: How much of an invalid value an error quotes (a 100 KB value is not echoed back whole).

@@ -36,7 +36,7 @@ import dataclasses
 import difflib
 import ipaddress
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -404,7 +404,7 @@ class SouthboundSpec:
             self._validate()
         except ValidationError as exc:
             if exc.source is None and self.source is not None:
-                raise ValidationError(exc.field, exc.value, exc.rule, source=self.source) from None
+                raise exc.located(self.source) from None
             raise
 
     def _validate(self) -> None:
@@ -571,7 +571,7 @@ class SouthboundSpec:
             return _parse_spec(d, source)
         except ValidationError as exc:
             if exc.source is None and source is not None:
-                raise ValidationError(exc.field, exc.value, exc.rule, source=source) from None
+                raise exc.located(source) from None
             raise
 
     def to_dict(self) -> dict[str, Any]:
@@ -714,45 +714,68 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _mapping(value: object, where: str, keys: Mapping[str, bool]) -> dict[str, object]:
+class _Problems:
+    """The problems found so far in one spec, so that all of them are reported at once."""
+
+    def __init__(self) -> None:
+        self.found: list[ValidationError] = []
+
+    def add(self, field_name: str, value: object, rule: str) -> None:
+        self.found.append(ValidationError(field_name, value, rule))
+
+    @contextmanager
+    def check(self, prefix: str = "") -> Iterator[None]:
+        """Record a ValidationError from inside (its field prefixed) and carry on."""
+        try:
+            yield
+        except ValidationError as exc:
+            self.found.extend(ValidationError(_join(prefix, p.field), p.value, p.rule) for p in exc.problems)
+        except _Incomplete:
+            pass  # its problems are recorded already
+
+
+class _Incomplete(Exception):
+    """A section misses required keys (recorded as problems): it cannot be built."""
+
+
+def _mapping(value: object, where: str, keys: Mapping[str, bool], problems: _Problems) -> dict[str, object]:
     """Check that ``value`` is a mapping with only known keys and every required key.
 
-    Key paths in errors are relative to the current section (``_at`` adds the prefix).
+    Unknown and missing keys are recorded in ``problems`` with their full key path (``where``
+    is the section's); unknown keys are dropped so the rest can still be checked. A missing
+    required key raises :class:`_Incomplete` once all are recorded.
     """
     if not isinstance(value, Mapping):
         shape = ", ".join(keys)
         raise ValidationError("", value, f"a mapping with the keys {shape}")
     known = list(keys)
+    section = where or "the spec"
     for key in value:
         if not isinstance(key, str):
-            raise ValidationError(
-                str(key), key, f"a known key of {where or 'the spec'} (keys are names: {', '.join(known)})"
-            )
-        if key not in keys:
+            problems.add(_join(where, str(key)), key, f"a known key of {section} (keys are names: {', '.join(known)})")
+        elif key not in keys:
             close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ValidationError(
-                key,
-                key,
-                f"unknown key; {hint}known keys of {where or 'the spec'}: {', '.join(known)}",
-            )
-    for key, required in keys.items():
-        if required and value.get(key) is None:
-            raise ValidationError(key, None, "required, but missing (or empty)")
-    return {k: v for k, v in value.items() if v is not None}
+            problems.add(_join(where, key), key, f"unknown key; {hint}known keys of {section}: {', '.join(known)}")
+    missing = [key for key, required in keys.items() if required and value.get(key) is None]
+    for key in missing:
+        problems.add(_join(where, key), None, "required, but missing (or empty)")
+    if missing:
+        raise _Incomplete
+    return {k: v for k, v in value.items() if isinstance(k, str) and k in keys and v is not None}
 
 
 def _opt_list(d: Mapping[str, object], key: str) -> Any:
     return d.get(key, ())
 
 
-def _parse_nat(value: object) -> NatSubnetSpec:
-    d = _mapping(value, "nat_subnet", _NAT_KEYS)
+def _parse_nat(value: object, problems: _Problems) -> NatSubnetSpec:
+    d = _mapping(value, "nat_subnet", _NAT_KEYS, problems)
     return NatSubnetSpec(name=cast(str, d["name"]), range=cast(str, d["range"]))
 
 
-def _parse_firewall(value: object) -> FirewallSpec:
-    d = _mapping(value, "firewall", _FIREWALL_KEYS)
+def _parse_firewall(value: object, problems: _Problems) -> FirewallSpec:
+    d = _mapping(value, "firewall", _FIREWALL_KEYS, problems)
     return FirewallSpec(
         name=cast(str, d["name"]),
         ports=cast(Any, d["ports"]),
@@ -760,8 +783,8 @@ def _parse_firewall(value: object) -> FirewallSpec:
     )
 
 
-def _parse_service_attachment(value: object) -> ServiceAttachmentSpec:
-    d = _mapping(value, "service_attachment", _SA_KEYS)
+def _parse_service_attachment(value: object, problems: _Problems) -> ServiceAttachmentSpec:
+    d = _mapping(value, "service_attachment", _SA_KEYS, problems)
     return ServiceAttachmentSpec(
         name=cast(str, d["name"]),
         connection_preference=cast(Any, d.get("connection_preference", "ACCEPT_AUTOMATIC")),
@@ -776,17 +799,17 @@ def _parse_service_attachment(value: object) -> ServiceAttachmentSpec:
     )
 
 
-def _parse_endpoint_attachment(value: object) -> EndpointAttachmentSpec:
-    d = _mapping(value, "endpoint_attachment", _EA_KEYS)
+def _parse_endpoint_attachment(value: object, problems: _Problems) -> EndpointAttachmentSpec:
+    d = _mapping(value, "endpoint_attachment", _EA_KEYS, problems)
     return EndpointAttachmentSpec(name=cast(str, d["name"]), location=cast(Any, d.get("location")))
 
 
-def _parse_dns(value: object) -> DnsSpec:
-    d = _mapping(value, "dns", _DNS_KEYS)
+def _parse_dns(value: object, problems: _Problems) -> DnsSpec:
+    d = _mapping(value, "dns", _DNS_KEYS, problems)
     zone: DnsZoneSpec | None = None
     if "zone" in d:
         with _at("zone"):
-            z = _mapping(d["zone"], "dns.zone", _ZONE_KEYS)
+            z = _mapping(d["zone"], "dns.zone", _ZONE_KEYS, problems)
             zone = DnsZoneSpec(
                 name=cast(str, z["name"]),
                 domain=cast(str, z["domain"]),
@@ -795,8 +818,8 @@ def _parse_dns(value: object) -> DnsSpec:
     return DnsSpec(zone=zone, managed_zone=cast(Any, d.get("managed_zone")), record=cast(Any, d.get("record")))
 
 
-def _parse_target(value: object) -> TargetSpec:
-    d = _mapping(value, "target", _TARGET_KEYS)
+def _parse_target(value: object, problems: _Problems) -> TargetSpec:
+    d = _mapping(value, "target", _TARGET_KEYS, problems)
     return TargetSpec(path=cast(Any, d.get("path", "/")))
 
 
@@ -807,9 +830,13 @@ def _parse_spec(data: object, source: str | None) -> SouthboundSpec:
             data if not isinstance(data, str) else data[:80],
             "a mapping of keys at the top level (organization, project, region, ...)",
         )
-    d = _mapping(data, "", _TOP_KEYS)
-    sections: dict[str, Any] = {}
-    parsers = {
+    problems = _Problems()
+    d: dict[str, object] = {}
+    try:
+        d = _mapping(data, "", _TOP_KEYS, problems)
+    except _Incomplete:  # check what is there; report the missing keys with the rest
+        d = {k: v for k, v in data.items() if isinstance(k, str) and k in _TOP_KEYS and v is not None}
+    parsers: dict[str, Callable[[object, _Problems], object]] = {
         "nat_subnet": _parse_nat,
         "firewall": _parse_firewall,
         "service_attachment": _parse_service_attachment,
@@ -817,15 +844,25 @@ def _parse_spec(data: object, source: str | None) -> SouthboundSpec:
         "dns": _parse_dns,
         "target": _parse_target,
     }
-    # Scalars first, so the first error reported is the first problem in the file's order.
-    names.validate_organization(d["organization"], "organization")
-    names.validate_project_id(d["project"], "project")
-    names.validate_region(d["region"], "region")
-    names.validate_compute_name(d["network"], "network")
+    scalars: dict[str, Callable[[object, str], object]] = {
+        "organization": names.validate_organization,
+        "project": names.validate_project_id,
+        "region": names.validate_region,
+        "network": names.validate_compute_name,
+        "adopt": _boolean,
+    }
+    # In the file's order of sections: scalars first, then each section on its own.
+    for key, check in scalars.items():
+        if key in d:
+            with problems.check():
+                check(d[key], key)
+    sections: dict[str, Any] = {}
     for key, parse in parsers.items():
         if key in d:
-            with _at(key):
-                sections[key] = parse(d[key])
+            with problems.check(key):
+                sections[key] = parse(d[key], problems)
+    if problems.found:
+        raise ValidationError.combine(problems.found)
     return SouthboundSpec(
         organization=cast(str, d["organization"]),
         project=cast(str, d["project"]),

@@ -156,3 +156,23 @@ def test_the_examples_and_the_spec_schema_agree() -> None:
         validator.validate(yaml.safe_load(path.read_text()))
     bad = {**yaml.safe_load(Path(SEED).read_text()), "service_atachment": {"name": "x"}}
     assert not validator.is_valid(bad)
+
+
+def test_a_spec_with_several_problems_lists_them_all_as_json_and_calls_nothing(
+    producer: EmulatorServer, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    seed = yaml.safe_load(Path(SEED).read_text())
+    seed["region"] = "nowhere"
+    seed["service_attachment"]["connection_preference"] = "MAYBE"
+    seed["colour"] = "blue"
+    bad.write_text(yaml.safe_dump(seed))
+    before = len(producer.requests())
+    code, _, err = run("apply", str(bad), "--yes", "-o", "json")
+    error = validate("error", err)["error"]
+    assert code == 2 and error["type"] == "ValidationError"
+    assert [p["field"] for p in error["problems"]] == ["colour", "region", "service_attachment.connection_preference"]
+    assert {p["source"] for p in error["problems"]} == {str(bad)}
+    code, _, text_err = run("plan", str(bad))
+    assert code == 2 and text_err.splitlines()[0] == f"error: {bad}: 3 problems:"
+    assert len(producer.requests()) == before  # nothing was asked of any API

@@ -729,3 +729,63 @@ def test_from_dict_any_unknown_top_level_key_named(key: str) -> None:
     err = error_of(d)
     assert err.field == key
     assert "unknown key" in err.rule
+
+
+# --------------------------------------------------------------------------- every problem at once
+
+
+def test_every_problem_of_a_spec_is_reported_at_once_in_the_files_order() -> None:
+    d = copy.deepcopy(SEED)
+    d["project"] = "BAD"
+    d["colour"] = "blue"
+    del d["network"]
+    d["nat_subnet"]["range"] = "10.0.0.0/99"
+    d["service_attachment"]["connection_preference"] = "MAYBE"
+    d["service_attachment"]["acept_projects"] = ["x"]
+    d["dns"]["zone"] = {"name": "my-zone"}  # domain missing
+    with pytest.raises(ValidationError) as caught:
+        SouthboundSpec.from_dict(d, source=SOURCE)
+    error = caught.value
+    fields = [p.field for p in error.problems]
+    assert fields == [
+        "colour",
+        "network",
+        "project",
+        "nat_subnet.range",
+        "service_attachment.acept_projects",
+        "service_attachment.connection_preference",
+        "dns.zone.domain",
+    ]
+    assert all(p.source == SOURCE for p in error.problems)
+    assert "did you mean 'accept_projects'?" in error.problems[4].rule
+    lines = str(error).splitlines()
+    assert lines[0] == f"{SOURCE}: 7 problems:" and len(lines) == 8
+    assert (error.field, error.value) == ("colour", "colour")  # the first problem's, as before
+    assert [item["field"] for item in error.to_dict()] == fields
+
+
+def test_a_single_problem_keeps_its_one_line_message() -> None:
+    d = copy.deepcopy(SEED)
+    d["region"] = "us-west1-a"
+    with pytest.raises(ValidationError) as caught:
+        SouthboundSpec.from_dict(d, source=SOURCE)
+    assert caught.value.problems == (caught.value,)
+    assert str(caught.value).startswith(f"{SOURCE}: region: 'us-west1-a' is invalid:")
+    assert "\n" not in str(caught.value)
+
+
+def test_problems_are_found_in_every_section_even_when_the_top_level_misses_keys() -> None:
+    d = {"region": "nowhere", "nat_subnet": {"range": "10.100.0.0/28"}, "endpoint_attachment": {"name": "E"}}
+    with pytest.raises(ValidationError) as caught:
+        SouthboundSpec.from_dict(d)
+    fields = {p.field for p in caught.value.problems}
+    assert {"organization", "project", "network", "forwarding_rule", "service_attachment"} <= fields
+    assert {"region", "nat_subnet.name", "endpoint_attachment.name"} <= fields
+
+
+def test_a_cross_field_rule_is_checked_once_each_field_is_valid() -> None:
+    d = copy.deepcopy(SEED)
+    d["forwarding_rule"] = "projects/my-project/regions/europe-west4/forwardingRules/fr-ilb"
+    with pytest.raises(ValidationError, match="in the spec's region us-west1") as caught:
+        SouthboundSpec.from_dict(d)
+    assert len(caught.value.problems) == 1
