@@ -71,7 +71,8 @@ class FieldDiff:
 
     ``op`` is ``set`` (``field`` goes from ``before`` to ``after``; with ``before`` None it is
     set for the first time, as on a create), ``add`` (``after`` joins the list ``field``) or
-    ``remove`` (``before`` leaves it). ``note`` says why, when that is not obvious.
+    ``remove`` (``before`` leaves it). ``note`` says why, when that is not obvious. In JSON
+    (:meth:`to_dict`) ``before`` is ``live`` and ``after`` is ``wanted``.
     """
 
     field: str
@@ -103,9 +104,9 @@ class FieldDiff:
 
         data: dict[str, Any] = {"field": self.field, "op": self.op}
         if self.before is not None:
-            data["before"] = encode(self.before)
+            data["live"] = encode(self.before)
         if self.after is not None:
-            data["after"] = encode(self.after)
+            data["wanted"] = encode(self.after)
         if self.note:
             data["note"] = self.note
         return data
@@ -117,8 +118,8 @@ class FieldDiff:
 
         return cls(
             str(data["field"]),
-            decode(data.get("before")),
-            decode(data.get("after")),
+            decode(data.get("live")),
+            decode(data.get("wanted")),
             str(data.get("op", "set")),
             str(data.get("note", "")),
         )

@@ -176,3 +176,17 @@ def test_a_spec_with_several_problems_lists_them_all_as_json_and_calls_nothing(
     code, _, text_err = run("plan", str(bad))
     assert code == 2 and text_err.splitlines()[0] == f"error: {bad}: 3 problems:"
     assert len(producer.requests()) == before  # nothing was asked of any API
+
+
+def test_plan_differences_are_data_with_live_and_wanted(producer: EmulatorServer, tmp_path: Path) -> None:
+    assert run("apply", SEED, "--yes")[0] == 0
+    changed = tmp_path / "changed.yaml"
+    seed = yaml.safe_load(Path(SEED).read_text())
+    seed["firewall"]["target_tags"] = ["psc-demo", "web"]
+    changed.write_text(yaml.safe_dump(seed))
+    code, out, _ = run("plan", str(changed), "-o", "json")
+    plan = validate("plan", out)
+    (change,) = [c for c in plan["changes"] if c["kind"] == "Firewall"]
+    assert code == 0 and change["action"] in ("update", "replace")
+    tags = {"field": "target_tags", "op": "set", "live": ["psc-demo"], "wanted": ["psc-demo", "web"]}
+    assert tags in change["fields"]
