@@ -18,6 +18,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -28,7 +29,7 @@ from apigee_psc._version import __version__
 
 if TYPE_CHECKING:
     from apigee_psc.southbound.engine import Southbound
-    from apigee_psc.southbound.plan import ProgressEvent, RealizationReport
+    from apigee_psc.southbound.plan import Plan, ProgressEvent, RealizationReport
     from apigee_psc.southbound.spec import SouthboundSpec
 
 __all__ = ["main"]
@@ -177,7 +178,7 @@ def _fail(
 
 def _explain(exc: BaseException) -> tuple[int, str, str | None]:
     """Exit code, one-line message and optional detail lines for an error."""
-    from apigee_psc.southbound.engine import PlanRefused
+    from apigee_psc.southbound.engine import PlanRefused, PlanStale
 
     if isinstance(exc, Terminated):
         return EXIT_TERMINATED, f"terminated (SIGTERM); {RESUME}", None
@@ -185,6 +186,9 @@ def _explain(exc: BaseException) -> tuple[int, str, str | None]:
         return EXIT_INTERRUPTED, f"interrupted; {RESUME}", None
     if isinstance(exc, errors.ValidationError):
         return EXIT_BAD_INPUT, str(exc), None
+    if isinstance(exc, PlanStale):
+        reasons = "\n".join(f"  - {r}" for r in exc.reasons)
+        return EXIT_NOT_READY, "the saved plan is stale (what it read has changed since); make a new plan:", reasons
     if isinstance(exc, PlanRefused):
         return EXIT_NOT_READY, "the plan cannot be applied:", "\n".join(f"  - {r}" for r in exc.reasons)
     if isinstance(exc, errors.ConnectionNotAccepted):
@@ -414,6 +418,60 @@ def _org_option(command: Callable[..., Any]) -> Callable[..., Any]:
 SPECS = click.argument("specs", nargs=-1, type=SPEC_PATH)
 
 
+def _save_plan(plan: Plan, path: str) -> None:
+    """Write ``plan`` to ``path`` whole or not at all (a temporary file renamed over it)."""
+    target = Path(path)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(plan.to_json() + "\n", encoding="utf-8")
+        os.replace(temporary, target)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise errors.ValidationError("--out", path, f"a file that can be written ({exc.strerror})") from None
+    click.echo(f"Saved the plan to {path}; apply it with: apigee-psc apply {path}", err=True)
+
+
+def _saved_plan(paths: Sequence[str]) -> Plan | None:
+    """The saved plan among ``paths`` (a JSON file of :data:`PLAN_FORMAT`), if there is one.
+
+    A saved plan is applied alone: given with other files it is an error."""
+    from apigee_psc.southbound.plan import PLAN_FORMAT
+    from apigee_psc.southbound.plan import Plan as SavedPlan
+    from apigee_psc.southbound.spec import read_spec_text
+
+    found: list[tuple[str, str]] = []
+    for path in paths:
+        if path == "-":
+            continue
+        text = read_spec_text(path)
+        if text.lstrip().startswith("{") and f'"{PLAN_FORMAT}"' in text:
+            found.append((path, text))
+    if not found:
+        return None
+    if len(paths) > 1:
+        raise errors.ValidationError("SPEC", found[0][0], "a saved plan alone (apply one saved plan at a time)")
+    path, text = found[0]
+    plan = SavedPlan.from_json(text)
+    if plan.spec is None:
+        raise errors.ValidationError(path, "spec_document", "a saved plan that holds its spec (made by plan --out)")
+    return plan
+
+
+def _apply_saved(state: _State, plan: Plan, *, timeout: float, adopt: bool, output: str) -> NoReturn:
+    """Apply a saved plan exactly (what ``terraform apply FILE`` does: no question asked)."""
+    assert plan.spec is not None
+    click.echo(plan.to_text(), err=True)
+    progress = _Progress(sys.stderr.isatty())
+    try:
+        southbound = _southbound(plan.spec, state, timeout=timeout, adopt=adopt or plan.adopt)
+        report = southbound.apply(progress=progress, plan=plan)
+    finally:
+        progress.close()
+    _emit(output, _reports([report]), report.to_text())
+    sys.exit(EXIT_OK if report.ok else EXIT_NOT_READY)
+
+
+
 ADOPT = click.option(
     "--adopt",
     is_flag=True,
@@ -430,19 +488,34 @@ ADOPT = click.option(
     is_flag=True,
     help="Exit 3 when there are changes, 0 when there are none (1 and 2 keep their meanings).",
 )
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Also save the plan to this file, for `apigee-psc apply FILE` (one spec).",
+)
 @OUTPUT
 @_global_options
 @click.pass_obj
-def plan(state: _State, specs: tuple[str, ...], adopt: bool, detailed_exit_code: bool, output: str) -> None:
+def plan(
+    state: _State, specs: tuple[str, ...], adopt: bool, detailed_exit_code: bool, out: str | None, output: str
+) -> None:
     """Show what apply would change (reads only). SPEC may be - for standard input."""
     with _errors(state):
+        if out is not None and len(specs) != 1:
+            raise errors.ValidationError("--out", out, "one spec: a saved plan holds the plan of one spec")
         plans = [_southbound(spec, state, adopt=adopt).plan() for spec in _load(specs, state)]
+        if out is not None and plans[0].ok:
+            _save_plan(plans[0], out)
     _emit(
         output,
         [p.to_dict() for p in plans] if len(plans) > 1 else plans[0].to_dict(),
         "\n\n".join(p.to_text() for p in plans),
     )
     if not all(p.ok for p in plans):
+        if out is not None:
+            click.echo(f"The plan has problems (marked !): it was not saved to {out}.", err=True)
         sys.exit(EXIT_NOT_READY)
     sys.exit(EXIT_CHANGES if detailed_exit_code and any(p.has_changes for p in plans) else EXIT_OK)
 
@@ -456,10 +529,16 @@ def plan(state: _State, specs: tuple[str, ...], adopt: bool, detailed_exit_code:
 @_global_options
 @click.pass_obj
 def apply(state: _State, specs: tuple[str, ...], yes: bool, timeout: float, adopt: bool, output: str) -> None:
-    """Create or update everything the specs describe, and wait until ACTIVE and ACCEPTED."""
+    """Create or update everything the specs describe, and wait until ACTIVE and ACCEPTED.
+
+    SPEC may also be a plan saved by `plan --out FILE`: it is applied exactly, without a
+    question, and refused if what it read has changed since."""
     from apigee_psc.southbound.engine import apply_fleet
 
     with _errors(state):
+        saved = _saved_plan(specs)
+        if saved is not None:
+            _apply_saved(state, saved, timeout=timeout, adopt=adopt, output=output)
         loaded = _load(specs, state)
         if "-" in specs and not yes:
             _fail("a spec read from standard input needs --yes", EXIT_BAD_INPUT, kind="ConfirmationNeeded")

@@ -186,6 +186,7 @@ class Southbound:
             organization_project_id=org.project_id,
             authorized_network=org.authorized_network,
             spec=self.spec,
+            adopt=self.adopt,
         )
 
     def status(self) -> Report:

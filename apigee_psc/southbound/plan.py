@@ -232,7 +232,8 @@ class Plan:
 
     ``references`` are the resources the spec only refers to (the forwarding rule, the Cloud
     DNS zone) as read, never changed; the organization's fields and ``spec`` record what the
-    plan was made from, so that :meth:`Southbound.apply` can use its reads.
+    plan was made from, so that :meth:`Southbound.apply` can use its reads. ``adopt`` records
+    whether it was made with ``adopt`` on (a saved plan is applied the same way).
     """
 
     spec_source: str | None
@@ -245,6 +246,7 @@ class Plan:
     authorized_network: str | None = None
     spec: SouthboundSpec | None = field(default=None, compare=False)
     references: tuple[Change, ...] = ()
+    adopt: bool = False
 
     @property
     def has_changes(self) -> bool:
@@ -283,6 +285,7 @@ class Plan:
             "references": [change.to_dict() for change in self.references],
             "problems": [problem.to_dict() for problem in self.problems],
             "summary": self.counts(),
+            "adopt": self.adopt,
         }
         if self.spec is not None:
             data["spec_document"] = self.spec.to_dict()
@@ -312,6 +315,7 @@ class Plan:
                 authorized_network=data.get("authorized_network"),
                 spec=spec,
                 references=tuple(Change.from_dict(item) for item in data.get("references") or ()),
+                adopt=data.get("adopt") is True,
             )
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, ValidationError):

@@ -254,12 +254,15 @@ def applied(apigee_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch) ->
     return apigee_emulator
 
 
-def test_the_read_only_commands_shown_run_against_the_emulator(applied: EmulatorServer) -> None:
+def test_the_read_only_commands_shown_run_against_the_emulator(
+    applied: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # what they write (plan --out FILE) lands here, not in the repository
     ran = []
     for shown in SHOWN:
         if shown.inline or not shown.argv or shown.argv[0] not in READ_ONLY:
             continue
-        words = _resolve(shown.argv)
+        words = [str(ROOT / w) if (ROOT / w).exists() else w for w in _resolve(shown.argv)]
         env = {k: v for k, v in shown.env if k != "APIGEE_PSC_EMULATOR_HOST"}  # the test's emulator
         stdin = (ROOT / shown.stdin).read_text() if shown.stdin else None
         result = CliRunner(env=env).invoke(cli, words, catch_exceptions=False, input=stdin)
