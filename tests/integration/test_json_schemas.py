@@ -190,3 +190,16 @@ def test_plan_differences_are_data_with_live_and_wanted(producer: EmulatorServer
     assert code == 0 and change["action"] in ("update", "replace")
     tags = {"field": "target_tags", "op": "set", "live": ["psc-demo"], "wanted": ["psc-demo", "web"]}
     assert tags in change["fields"]
+
+
+def test_every_example_names_the_spec_schema_for_editors() -> None:
+    """The first line is a yaml-language-server modeline: VS Code and other editors with the
+    YAML language server then complete and check the spec while it is written."""
+    examples = sorted([*ROOT.glob("examples/*.yaml"), *ROOT.glob("examples/fleet/*.yaml")])
+    assert len(examples) >= 7
+    for path in examples:
+        first = path.read_text().splitlines()[0]
+        assert first.startswith("# yaml-language-server: $schema="), path
+        schema = (path.parent / first.split("$schema=", 1)[1]).resolve()
+        assert schema == (ROOT / "apigee_psc" / "schemas" / "spec.json").resolve(), path
+        jsonschema.Draft202012Validator(json.loads(schema.read_text())).validate(yaml.safe_load(path.read_text()))
