@@ -503,9 +503,11 @@ class RealizationReport:
 class ProgressEvent:
     """What ``apply``/``destroy`` report to a ``progress`` callback as they go.
 
-    ``phase`` is ``apply`` or ``destroy``; ``step`` names the resource (``EndpointAttachment
-    gkebackend``); ``status`` is ``started``, ``waiting``, ``done``, ``skipped`` or ``failed``;
-    ``state`` is the resource's last seen state during waits; ``elapsed`` seconds in this step.
+    ``phase`` is ``apply`` or ``destroy``; ``step`` names the resource for people
+    (``EndpointAttachment gkebackend``), ``kind`` and ``name`` for programs (``None`` for the
+    whole connection's final event); ``status`` is ``started``, ``waiting``, ``done``,
+    ``skipped`` or ``failed``; ``state`` is the resource's last seen state during waits;
+    ``elapsed`` seconds in this step; ``spec`` the spec's file.
     """
 
     phase: str
@@ -515,6 +517,22 @@ class ProgressEvent:
     state: str | None = None
     elapsed: float = 0.0
     spec: str | None = None
+    kind: str | None = None
+    name: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary (for logs and automation: one object per event)."""
+        return {
+            "phase": self.phase,
+            "kind": self.kind,
+            "name": self.name,
+            "step": self.step,
+            "status": self.status,
+            "state": self.state,
+            "detail": self.detail,
+            "elapsed": round(self.elapsed, 3),
+            "spec": self.spec,
+        }
 
     def to_text(self) -> str:
         """One plain line for logs and non-TTY output."""

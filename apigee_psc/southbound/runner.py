@@ -40,8 +40,9 @@ class Run:
         self, r: Reconciler | None, status: str, detail: str = "", *, state: str | None = None, elapsed: float = 0.0
     ) -> None:
         spec = self.owner.spec
-        label = f"{r.kind} {r.name(spec)}" if r is not None else "SouthboundConnection"
-        event = ProgressEvent(self.phase, label, status, detail, state, elapsed, spec.source)
+        kind, name = (r.kind, r.name(spec)) if r is not None else (None, None)
+        label = f"{kind} {name}" if r is not None else "SouthboundConnection"
+        event = ProgressEvent(self.phase, label, status, detail, state, elapsed, spec.source, kind, name)
         logger.info("%s", event.to_text())
         if self.progress is not None:
             self.progress(event)
