@@ -29,7 +29,7 @@ from apigee_psc._version import __version__
 
 if TYPE_CHECKING:
     from apigee_psc.southbound.engine import Southbound
-    from apigee_psc.southbound.plan import Plan, ProgressEvent, RealizationReport
+    from apigee_psc.southbound.plan import DestroyReport, Plan, ProgressEvent, RealizationReport
     from apigee_psc.southbound.spec import SouthboundSpec
 
 __all__ = ["main"]
@@ -608,14 +608,14 @@ def destroy(
         loaded = _load(specs, state)
         _confirm(yes, f"Destroy what {len(loaded)} spec(s) created")
         progress = _Progress(sys.stderr.isatty())
-        done = []
+        reports: list[DestroyReport] = []
         try:
             for spec in reversed(loaded):
                 southbound = _southbound(spec, state, timeout=timeout, adopt=adopt)
-                done.extend(southbound.destroy(revoke_iam=revoke_iam, force=force, progress=progress))
+                reports.append(southbound.destroy(revoke_iam=revoke_iam, force=force, progress=progress))
         finally:
             progress.close()
-    _emit(output, [c.to_dict() for c in done], "\n".join(c.to_text() for c in done))
+    _emit(output, {"reports": [r.to_dict() for r in reports]}, "\n\n".join(r.to_text() for r in reports))
     sys.exit(EXIT_OK)
 
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from apigee_psc.southbound.plan import (
         Action,
         Change,
+        DestroyReport,
         EntityStatus,
         FieldDiff,
         Plan,
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Action",
     "Change",
+    "DestroyReport",
     "DnsSpec",
     "DnsZoneSpec",
     "EndpointAttachmentSpec",
@@ -68,6 +70,7 @@ _ENGINE = {"FleetResult", "PlanRefused", "PlanStale", "Southbound", "apply_fleet
 _PLAN = {
     "Action",
     "Change",
+    "DestroyReport",
     "EntityStatus",
     "FieldDiff",
     "Plan",

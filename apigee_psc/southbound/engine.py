@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from apigee_psc import errors, waiters
-from apigee_psc.southbound.plan import Action, Change, EntityStatus, Plan, Problem, Realization
+from apigee_psc.southbound.plan import Action, Change, DestroyReport, EntityStatus, Plan, Problem, Realization
 from apigee_psc.southbound.plan import RealizationReport as Report
 from apigee_psc.southbound.resources import RECONCILERS, Reconciler
 from apigee_psc.southbound.resources.base import (
@@ -292,14 +292,15 @@ class Southbound:
 
     def destroy(
         self, *, revoke_iam: bool = False, force: bool = False, progress: ProgressCallback | None = None
-    ) -> list[Change]:
+    ) -> DestroyReport:
         """Delete what the spec owns, in reverse dependency order, waiting until each is gone.
 
         Never deletes what the spec only references (the forwarding rule, the managed zone),
         nor what apigee-psc did not create (unless ``adopt``). Refuses (:class:`PlanRefused`,
         before any delete) to delete a service attachment that still serves connected endpoints
         of other consumers, unless ``force``. The IAM grant is left unless ``revoke_iam``.
-        Returns the changes made (and notes of what was kept).
+        Returns a :class:`DestroyReport`: what was deleted, what was kept and why, and what
+        was already gone.
         """
         run = Run(self, "destroy", progress)
         ctx = self._context(self._org(), revoke_iam=revoke_iam)
@@ -307,8 +308,11 @@ class Southbound:
         snap = self._read(ctx, [r for r in kinds if r.managed], full=False)  # references are only kept
         done: list[Change] = []
         doomed: list[Reconciler] = []
+        absent: list[tuple[str, str]] = []
         for r in kinds:
             seen = snap.get(r.kind, Seen())
+            if r.managed and not seen.found and seen.error is None:
+                absent.append((r.kind, r.name(self.spec)))
             reason = r.keep_reason(ctx, seen)
             if reason is None and seen.found and r.owner(ctx, seen) is False and not self.adopt:
                 reason = "not created by apigee-psc: kept (adopt: true / --adopt lets destroy delete it)"
@@ -333,7 +337,7 @@ class Southbound:
             return True, None
 
         run.graph(doomed, step, reverse=True)
-        return done
+        return DestroyReport(self.spec.source, self.spec.organization, done, absent)
 
     # -- TargetEndpoint ----------------------------------------------------------
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from apigee_psc.errors import ValidationError
 from apigee_psc.models import WireEnum
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Action",
     "Change",
+    "DestroyReport",
     "EntityStatus",
     "FieldDiff",
     "Plan",
@@ -365,6 +366,103 @@ def _html_table(headers: Iterable[str], rows: Iterable[Iterable[object]]) -> str
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+class DestroyReport(Sequence[Change]):
+    """What :meth:`Southbound.destroy` did: each entity deleted, kept (and why) or already gone.
+
+    It is the sequence of changes made and kept, in the order they happened (``Action.DELETE``
+    for a deletion, ``Action.NOOP`` with a ``note`` for what was kept), so it iterates like the
+    list destroy used to return; ``deleted``, ``kept`` and ``absent`` sort them, and it renders
+    as text, JSON (:meth:`to_dict`) and an HTML table in notebooks.
+    """
+
+    def __init__(
+        self,
+        spec_source: str | None,
+        organization: str,
+        changes: Iterable[Change],
+        absent: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        self.spec_source = spec_source
+        self.organization = organization
+        self.changes: tuple[Change, ...] = tuple(changes)
+        #: ``(kind, name)`` of each entity the spec owns that was not there to delete.
+        self.absent: tuple[tuple[str, str], ...] = tuple(absent)
+
+    @overload
+    def __getitem__(self, index: int) -> Change: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Change]: ...
+
+    def __getitem__(self, index: int | slice) -> Change | Sequence[Change]:
+        return self.changes[index]
+
+    def __len__(self) -> int:
+        return len(self.changes)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, DestroyReport):
+            return (self.spec_source, self.organization, self.changes, self.absent) == (
+                other.spec_source,
+                other.organization,
+                other.changes,
+                other.absent,
+            )
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @property
+    def deleted(self) -> tuple[Change, ...]:
+        """The entities deleted by this run."""
+        return tuple(c for c in self.changes if c.action is Action.DELETE)
+
+    @property
+    def kept(self) -> tuple[Change, ...]:
+        """The entities left in place, each with its reason in ``note``."""
+        return tuple(c for c in self.changes if c.action is not Action.DELETE)
+
+    def _rows(self) -> list[tuple[str, str, str, str]]:
+        rows = [("deleted", c.kind, c.name, "") for c in self.deleted]
+        rows += [("kept", c.kind, c.name, c.note) for c in self.kept]
+        rows += [("absent", kind, name, "not found: nothing to delete") for kind, name in self.absent]
+        return rows
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary: ``spec``, ``organization``, and one entry per entity with
+        its ``outcome`` (``deleted``, ``kept`` or ``absent``), ``kind``, ``name`` and ``reason``."""
+        return {
+            "spec": self.spec_source,
+            "organization": self.organization,
+            "entities": [
+                {"outcome": outcome, "kind": kind, "name": name, "reason": reason}
+                for outcome, kind, name, reason in self._rows()
+            ],
+            "summary": {"deleted": len(self.deleted), "kept": len(self.kept), "absent": len(self.absent)},
+        }
+
+    def to_text(self) -> str:
+        """A table for a terminal."""
+        lines = [f"Destroy of {self.spec_source or 'spec'} (organization {self.organization})"]
+        for outcome, kind, name, reason in self._rows():
+            lines.append(f"  {outcome:<8} {kind:<20} {name}" + (f"  ({reason})" if reason else ""))
+        lines.append(f"Summary: {len(self.deleted)} deleted, {len(self.kept)} kept, {len(self.absent)} absent")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def __repr__(self) -> str:
+        return (
+            f"DestroyReport(spec={self.spec_source!r}, deleted={len(self.deleted)}, kept={len(self.kept)},"
+            f" absent={len(self.absent)})"
+        )
+
+    def _repr_html_(self) -> str:
+        table = _html_table(("outcome", "kind", "name", "reason"), self._rows())
+        return f"<p>Destroy of <code>{html.escape(self.spec_source or 'spec')}</code></p>{table}"
 
 
 class Realization(WireEnum):

@@ -153,9 +153,14 @@ def test_destroy_keeps_what_it_does_not_own(producer: EmulatorServer) -> None:
     assert run("apply", SEED, "--yes")[0] == 0
     code, out, _ = run("destroy", SEED, "--yes", "-o", "json")
     assert code == 0
-    changes = json.loads(out)
-    kept = {c["kind"] for c in changes if c["action"] == "no-op"}
-    assert {"ForwardingRule", "ManagedZone", "IamBinding"} <= kept
+    (report,) = json.loads(out)["reports"]
+    kept = {e["kind"]: e["reason"] for e in report["entities"] if e["outcome"] == "kept"}
+    assert {"ForwardingRule", "ManagedZone", "IamBinding"} <= set(kept) and all(kept.values())
+    deleted = {e["kind"] for e in report["entities"] if e["outcome"] == "deleted"}
+    assert deleted == {"DnsRecord", "DnsZone", "EndpointAttachment", "ServiceAttachment", "Firewall", "NatSubnet"}
+    code, out, _ = run("destroy", SEED, "--yes", "-o", "json")  # again: everything is absent or kept
+    (again,) = json.loads(out)["reports"]
+    assert again["summary"] == {"deleted": 0, "kept": report["summary"]["kept"], "absent": 6}
     code, out, _ = run("status", SEED, "-o", "json")
     details = {d["sub_system_type"]: d["state"] for d in json.loads(out)["reports"][0]["details"]}
     assert details["ForwardingRule"] == "in_sync"

@@ -73,6 +73,9 @@ def test_every_json_output_matches_its_schema(producer: EmulatorServer, tmp_path
     assert code == 0 and validate("diagnose", out)["ok"] is True
     code, out, _ = run("target-xml", SEED, "-o", "json")
     assert code == 0 and validate("target-xml", out)["url"] == "http://orders.example.com/orders"
+    code, out, _ = run("destroy", SEED, "--yes", "-o", "json")
+    assert code == 0 and validate("destroy", out)["reports"][0]["summary"]["deleted"] == 6
+    assert run("apply", SEED, "--yes")[0] == 0  # back, for the commands below
     code, _, err = run("diagnose", "--org", "my-organization", "nosuch", "-o", "json")
     assert code == 1 and validate("error", err)["error"]["type"] == "NotFound"
     broken = tmp_path / "broken.yaml"

@@ -61,3 +61,18 @@ def test_dir_does_not_import_the_heavy_modules() -> None:
     code = "import sys, apigee_psc; dir(apigee_psc); print('google.cloud.compute_v1' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "False"
+
+
+def test_destroy_report_renders_outcomes_escaped_and_iterates_like_the_old_list() -> None:
+    from apigee_psc.southbound import Action, Change, DestroyReport
+
+    deleted = Change(Action.DELETE, "Firewall", "allow-psc-nat-80", "projects/p/global/firewalls/allow-psc-nat-80")
+    kept = Change(Action.NOOP, "DnsRecord", "a.example.com.", "x", note="not created by <apigee-psc>")
+    report = DestroyReport("seed.yaml", "my-organization", [deleted, kept], [("NatSubnet", "psc-subnet")])
+    assert list(report) == [deleted, kept] and report[0] is deleted and len(report) == 2
+    assert report.deleted == (deleted,) and report.kept == (kept,)
+    page = report._repr_html_()
+    assert "&lt;apigee-psc&gt;" in page and "<apigee-psc>" not in page
+    assert page.count("<tr>") == 4  # the header and three entities
+    assert report.to_dict()["summary"] == {"deleted": 1, "kept": 1, "absent": 1}
+    assert "absent   NatSubnet" in report.to_text()
