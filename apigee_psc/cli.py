@@ -180,6 +180,8 @@ def _explain(exc: BaseException) -> tuple[int, str, str | None]:
     """Exit code, one-line message and optional detail lines for an error."""
     from apigee_psc.southbound.engine import PlanRefused, PlanStale
 
+    if isinstance(exc, errors.Cancelled):
+        return EXIT_TERMINATED, f"terminated (SIGTERM); {RESUME}", None
     if isinstance(exc, Terminated):
         return EXIT_TERMINATED, f"terminated (SIGTERM); {RESUME}", None
     if isinstance(exc, KeyboardInterrupt):
@@ -464,7 +466,7 @@ def _apply_saved(state: _State, plan: Plan, *, timeout: float, adopt: bool, outp
     progress = _Progress(sys.stderr.isatty())
     try:
         southbound = _southbound(plan.spec, state, timeout=timeout, adopt=adopt or plan.adopt)
-        report = southbound.apply(progress=progress, plan=plan)
+        report = southbound.apply(progress=progress, plan=plan, cancel=_CANCEL)
     finally:
         progress.close()
     _emit(output, _reports([report]), report.to_text())
@@ -554,11 +556,15 @@ def apply(state: _State, specs: tuple[str, ...], yes: bool, timeout: float, adop
         try:
             if len(loaded) == 1:
                 reports = [
-                    _southbound(loaded[0], state, timeout=timeout, adopt=adopt).apply(progress=progress, plan=plans[0])
+                    _southbound(loaded[0], state, timeout=timeout, adopt=adopt).apply(
+                        progress=progress, plan=plans[0], cancel=_CANCEL
+                    )
                 ]
                 failures: list[BaseException] = []
             else:
-                results = apply_fleet(loaded, progress=progress, timeout=timeout, adopt=adopt, **_options(state))
+                results = apply_fleet(
+                    loaded, progress=progress, timeout=timeout, adopt=adopt, cancel=_CANCEL, **_options(state)
+                )
                 reports = [r.report for r in results if r.report is not None]
                 failures = [r.error for r in results if r.error is not None]
                 for result in results:
@@ -612,7 +618,9 @@ def destroy(
         try:
             for spec in reversed(loaded):
                 southbound = _southbound(spec, state, timeout=timeout, adopt=adopt)
-                reports.append(southbound.destroy(revoke_iam=revoke_iam, force=force, progress=progress))
+                reports.append(
+                    southbound.destroy(revoke_iam=revoke_iam, force=force, progress=progress, cancel=_CANCEL)
+                )
         finally:
             progress.close()
     _emit(output, {"reports": [r.to_dict() for r in reports]}, "\n\n".join(r.to_text() for r in reports))
@@ -761,13 +769,20 @@ def demo(state: _State, op_seconds: float, keep_running: bool, output: str) -> N
     sys.exit(code)
 
 
+#: Set when the process is told to stop (SIGTERM): running applies and destroys stop at their
+#: next safe point instead of finishing their waits.
+_CANCEL = threading.Event()
+
+
 def _terminate(signum: int, frame: FrameType | None) -> None:
+    _CANCEL.set()
     raise Terminated
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``apigee-psc`` console script. SIGTERM stops it like Ctrl-C (exit 143)."""
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
+    _CANCEL.clear()
     if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread
         signal.signal(signal.SIGTERM, _terminate)
     cli.main(args=list(argv) if argv is not None else None, prog_name="apigee-psc")

@@ -42,6 +42,7 @@ __all__ = [
     "ApiError",
     "ApigeePscError",
     "BadRequest",
+    "Cancelled",
     "Conflict",
     "ConnectionNotAccepted",
     "FailedPrecondition",
@@ -153,6 +154,21 @@ def _shown(value: object) -> str:
     if len(text) <= MAX_QUOTED:
         return text
     return f"{text[: MAX_QUOTED - 20]}... ({len(text)} characters)"
+
+
+class Cancelled(ApigeePscError):
+    """A run stopped because its ``cancel`` event was set (or the process was interrupted).
+
+    It stops at the next safe point: between steps, or inside a wait or a retry's pause, never
+    half-way through a request. What had finished stays; ``phase`` is ``apply`` or ``destroy``.
+    Running the same call again resumes: it finds what exists and waits on what is in flight.
+    """
+
+    def __init__(self, phase: str = "apply") -> None:
+        self.phase = phase
+        super().__init__(
+            f"{phase} cancelled; what finished stays, and running {phase} again resumes from there"
+        )
 
 
 class ApiError(ApigeePscError):

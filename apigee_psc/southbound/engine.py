@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from apigee_psc import errors, waiters
@@ -104,6 +106,8 @@ class Southbound:
         self.max_workers = max_workers
         self.sleep = sleep
         self.clock = clock
+        self._cancel: threading.Event | None = None  # the running apply's or destroy's
+        self._phase = "apply"
         given: dict[str, object] = {"apigee": apigee, "compute": compute, "dns": dns}
         given |= {"resource_manager": resource_manager, "service_networking": service_networking}
         self.clients = Clients(
@@ -113,7 +117,7 @@ class Southbound:
             endpoint=endpoint,
             retry=retry,
             schedule=schedule,
-            sleep=sleep,
+            sleep=self._pause,
             clock=clock,
             given=given,
         )
@@ -141,7 +145,35 @@ class Southbound:
     # -- reading -----------------------------------------------------------------
 
     def _context(self, org: OrgInfo, **options: Any) -> Context:
-        return Context(self.spec, self.clients, org, self.adopt, self.timeout, self.sleep, self.clock, **options)
+        return Context(self.spec, self.clients, org, self.adopt, self.timeout, self._pause, self.clock, **options)
+
+    def _pause(self, seconds: float) -> None:
+        """Every pause of this connection's waits and retries: wakes and raises
+        :class:`~apigee_psc.errors.Cancelled` as soon as the running call's cancel event is set."""
+        cancel = self._cancel
+        if cancel is None:
+            self.sleep(seconds)
+            return
+        if self.sleep is time.sleep:
+            cancelled = cancel.wait(seconds)
+        else:  # a test's clock: pause with it, then look
+            self.sleep(seconds)
+            cancelled = cancel.is_set()
+        if cancelled:
+            raise errors.Cancelled(self._phase)
+
+    @contextmanager
+    def _cancellable(self, phase: str, cancel: threading.Event | None) -> Iterator[threading.Event]:
+        """Run one apply or destroy with ``cancel`` (or an event of its own, which an interrupt
+        of the calling thread sets so that the steps running in other threads stop too)."""
+        event = cancel if cancel is not None else threading.Event()
+        if event.is_set():
+            raise errors.Cancelled(phase)
+        self._cancel, self._phase = event, phase
+        try:
+            yield event
+        finally:
+            self._cancel = None
 
     def _org(self) -> OrgInfo:
         apigee = self.clients.apigee
@@ -211,7 +243,13 @@ class Southbound:
 
     # -- apply -------------------------------------------------------------------
 
-    def apply(self, *, progress: ProgressCallback | None = None, plan: Plan | None = None) -> Report:
+    def apply(
+        self,
+        *,
+        progress: ProgressCallback | None = None,
+        plan: Plan | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Report:
         """Bring the live state to the spec and return the realization report.
 
         Without ``plan``, plans first. With one, uses the plan's reads and re-reads only what
@@ -219,7 +257,14 @@ class Southbound:
         is a plan with problems (:class:`PlanRefused`). Idempotent and resumable: a re-run
         after a crash finds what exists and waits on what is in progress. Raises
         :class:`~apigee_psc.errors.ConnectionNotAccepted` if the connection cannot be accepted.
+
+        ``cancel`` (a :class:`threading.Event`) stops it at the next safe point, between steps or
+        inside a wait, with :class:`~apigee_psc.errors.Cancelled`; a later apply resumes.
         """
+        with self._cancellable("apply", cancel):
+            return self._apply(progress, plan)
+
+    def _apply(self, progress: ProgressCallback | None, plan: Plan | None) -> Report:
         run = Run(self, "apply", progress)
         fresh = plan is None
         plan = self.plan() if plan is None else plan
@@ -291,7 +336,12 @@ class Southbound:
     # -- destroy -----------------------------------------------------------------
 
     def destroy(
-        self, *, revoke_iam: bool = False, force: bool = False, progress: ProgressCallback | None = None
+        self,
+        *,
+        revoke_iam: bool = False,
+        force: bool = False,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
     ) -> DestroyReport:
         """Delete what the spec owns, in reverse dependency order, waiting until each is gone.
 
@@ -300,8 +350,12 @@ class Southbound:
         before any delete) to delete a service attachment that still serves connected endpoints
         of other consumers, unless ``force``. The IAM grant is left unless ``revoke_iam``.
         Returns a :class:`DestroyReport`: what was deleted, what was kept and why, and what
-        was already gone.
+        was already gone. ``cancel`` stops it as it stops :meth:`apply`.
         """
+        with self._cancellable("destroy", cancel):
+            return self._destroy(revoke_iam, force, progress)
+
+    def _destroy(self, revoke_iam: bool, force: bool, progress: ProgressCallback | None) -> DestroyReport:
         run = Run(self, "destroy", progress)
         ctx = self._context(self._org(), revoke_iam=revoke_iam)
         kinds = self._kinds(ctx.org)

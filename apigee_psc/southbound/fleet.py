@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,20 +38,31 @@ def apply_fleet(
     *,
     progress: ProgressCallback | None = None,
     max_workers: int = 4,
+    cancel: threading.Event | None = None,
     **options: Any,
 ) -> list[FleetResult]:
     """Apply several specs at once: Compute steps run concurrently across specs, and each
     spec's Apigee operation starts as soon as its own service attachment exists (one at a time
-    per organization). Every spec is attempted; results come back in the order of ``specs``."""
+    per organization). Every spec is attempted; results come back in the order of ``specs``.
+
+    ``cancel`` stops every spec's apply at its next safe point (each result then holds
+    :class:`~apigee_psc.errors.Cancelled`); an interrupt of the calling thread does the same."""
 
     from apigee_psc.southbound.engine import Southbound
 
+    event = cancel if cancel is not None else threading.Event()
+
     def one(spec: SouthboundSpec) -> FleetResult:
         try:
-            return FleetResult(spec, report=Southbound(spec, **options).apply(progress=progress))
+            return FleetResult(spec, report=Southbound(spec, **options).apply(progress=progress, cancel=event))
         except errors.ApigeePscError as exc:
             logger.error("apply: %s failed: %s", spec.source or spec.endpoint_attachment.name, exc)
             return FleetResult(spec, error=exc)
 
     with ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="apigee-psc-fleet") as pool:
-        return list(pool.map(one, specs))
+        futures = [pool.submit(one, spec) for spec in specs]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:  # Ctrl-C or SIGTERM here: the specs' applies stop too
+            event.set()
+            raise

@@ -8,6 +8,7 @@ is what a reconciler's ``apply``/``delete`` sees: progress, waits and the organi
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
@@ -60,13 +61,21 @@ class Run:
         done: dict[str, tuple[bool, Any]] = {}
         failure: BaseException | None = None
         workers = max(1, min(self.owner.max_workers, len(kinds)))
+        cancel = self.owner._cancel
         with ThreadPoolExecutor(workers, thread_name_prefix=f"apigee-psc-{self.phase}") as pool:
             while waiting or running:
+                if cancel is not None and cancel.is_set() and failure is None:
+                    failure = errors.Cancelled(self.phase)  # start nothing more
                 for kind in [k for k in waiting if failure is None and after[k] <= done.keys()]:
                     running[pool.submit(work, waiting.pop(kind))] = kind
                 if not running:
                     break
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                try:
+                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                except BaseException:  # Ctrl-C or SIGTERM in this thread: stop the steps running in others
+                    if cancel is not None:
+                        cancel.set()
+                    raise
                 for future in finished:
                     kind = running.pop(future)
                     error = future.exception()
@@ -118,7 +127,12 @@ class StepReporter:
         lock = organization_lock(owner.spec.organization)
         if not lock.acquire(blocking=False):
             self.event("waiting", "for the organization lock (another operation of this process)")
-            if not lock.acquire(timeout=owner.timeout):
+            deadline = time.monotonic() + owner.timeout  # a real wait for a thread, whatever the clock
+            while not lock.acquire(timeout=max(0.0, min(1.0, deadline - time.monotonic()))):
+                if owner._cancel is not None and owner._cancel.is_set():
+                    raise errors.Cancelled(self.run.phase)
+                if time.monotonic() < deadline:
+                    continue
                 raise _ProcessLockTimeout(
                     f"the organization lock of {owner.spec.organization} (held by another operation of this process)",
                     last_state="locked",
