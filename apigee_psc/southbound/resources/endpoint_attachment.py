@@ -63,6 +63,9 @@ class EndpointAttachmentReconciler(Reconciler):
         seen = read_or_error(lambda: attachments.get(self.name(ctx.spec)))
         if not full or seen.error is not None:
             return seen
+        live: EndpointAttachment | None = seen.live
+        if live is not None and live.service_attachment == ctx.spec.service_attachment_path:
+            return seen  # it holds the spec's service attachment: no other attachment can (one each)
         extra: dict[str, Any] = {}
         side = read_or_error(lambda: attachments.find_by_service_attachment(ctx.spec.service_attachment_path))
         if side.error is not None:

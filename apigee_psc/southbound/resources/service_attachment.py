@@ -206,7 +206,18 @@ class ServiceAttachmentReconciler(Reconciler):
         return spec.service_attachment_path
 
     def read(self, ctx: Context, *, full: bool) -> Seen:
-        return read_or_error(lambda: ctx.clients.compute.service_attachments.get(self.name(ctx.spec)))
+        """The attachment; for a plan that would create it (or finds it on another forwarding
+        rule), also the region's attachments, for the forwarding rule's check that no other
+        attachment publishes it already (see :mod:`.forwarding_rule`)."""
+        attachments = ctx.clients.compute.service_attachments
+        seen = read_or_error(lambda: attachments.get(self.name(ctx.spec)))
+        live: ServiceAttachment | None = seen.live
+        if not full or seen.error is not None:
+            return seen
+        if live is not None and short(live.target_service) == ctx.spec.forwarding_rule_name:
+            return seen
+        side = read_or_error(lambda: list(attachments.list()))
+        return Seen(live, side.error, {} if side.error else {"service_attachments": side.live})
 
     def diff(self, ctx: Context, snap: Snapshot) -> Assessment:
         spec = ctx.spec
