@@ -335,7 +335,7 @@ class ManagedZones:
 
 class Records:
     """Record sets of a managed zone (``dns.records``): ``get``, ``find``, ``list``,
-    ``upsert``, ``upsert_a``, ``delete``."""
+    ``upsert``, ``upsert_a``, ``change``, ``delete``."""
 
     def __init__(self, client: CloudDnsClient) -> None:
         self._c = client
@@ -431,6 +431,27 @@ class Records:
                 return False
             raise
         return True
+
+    def change(
+        self,
+        project: str,
+        zone: str,
+        *,
+        additions: Sequence[RecordSet] = (),
+        deletions: Sequence[RecordSet] = (),
+        timeout: float = 120.0,
+    ) -> DnsChange:
+        """Make one atomic change of the zone and wait until it is done: every deletion must
+        match its live record set exactly (else 412 :class:`~apigee_psc.errors.FailedPrecondition`,
+        or :class:`~apigee_psc.errors.NotFound` when it is gone) and every addition must not
+        exist yet (else 409 :class:`~apigee_psc.errors.AlreadyExists`); nothing is written
+        unless all of it is. No re-read on failure: the caller decides (see :meth:`upsert`)."""
+        _zone(zone)
+        for record in (*additions, *deletions):
+            names.validate_dns_name(record.name)
+            _record_type(record.type)
+        change = self._change(project, zone, additions=additions, deletions=deletions)
+        return self._wait_change(project, zone, change, timeout)
 
     def _change(
         self, project: str, zone: str, *, additions: Sequence[RecordSet], deletions: Sequence[RecordSet]
