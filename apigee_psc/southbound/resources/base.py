@@ -213,6 +213,9 @@ class Clients:
             "sleep": sleep,
             "clock": clock,
         }
+        #: What a read saw that a write may start from, by key, with the clock of the read
+        #: (the IAM policy, whose etag guards the write): taken once, by the write.
+        self.memo: dict[str, tuple[float, Any]] = {}
         for key, value in (given or {}).items():
             if value is not None:
                 self.__dict__[key] = value
