@@ -18,6 +18,7 @@ from apigee_psc.southbound.resources.base import (
     Seen,
     Snapshot,
     Step,
+    created,
     read_or_error,
     short,
 )
@@ -95,12 +96,15 @@ class NatSubnetReconciler(Reconciler):
             ctx,
             snap,
             step,
-            lambda: ctx.clients.compute.subnets.create(
-                wanted.name,
-                network=wanted.network,
-                ip_cidr_range=wanted.ip_cidr_range,
-                description=wanted.description,
-                timeout=ctx.timeout,
+            lambda: created(
+                ctx.clients.compute.subnets.create(
+                    wanted.name,
+                    network=wanted.network,
+                    ip_cidr_range=wanted.ip_cidr_range,
+                    description=wanted.description,
+                    timeout=ctx.timeout,
+                ),
+                wanted,
             ),
         )
 

@@ -31,6 +31,7 @@ from apigee_psc.southbound.resources.base import (
     Seen,
     Snapshot,
     Step,
+    created,
     live_of,
     logger,
     read_or_error,
@@ -248,22 +249,26 @@ class ServiceAttachmentReconciler(Reconciler):
         wanted: ServiceAttachmentTarget = change.wanted
         attachments = ctx.clients.compute.service_attachments
         if change.action is Action.CREATE:
+            # Returns None: the report reads it again, for the endpoints connected since.
             return self.adopt_existing(
                 ctx,
                 snap,
                 step,
-                lambda: attachments.create(
-                    wanted.name,
-                    target_service=wanted.target_service,
-                    nat_subnets=list(wanted.nat_subnets),
-                    connection_preference=wanted.connection_preference,
-                    consumer_accept_lists=list(wanted.consumer_accept_lists),
-                    consumer_reject_lists=list(wanted.consumer_reject_lists),
-                    enable_proxy_protocol=wanted.enable_proxy_protocol,
-                    domain_names=list(wanted.domain_names),
-                    reconcile_connections=wanted.reconcile_connections,
-                    description=wanted.description,
-                    timeout=ctx.timeout,
+                lambda: created(
+                    attachments.create(
+                        wanted.name,
+                        target_service=wanted.target_service,
+                        nat_subnets=list(wanted.nat_subnets),
+                        connection_preference=wanted.connection_preference,
+                        consumer_accept_lists=list(wanted.consumer_accept_lists),
+                        consumer_reject_lists=list(wanted.consumer_reject_lists),
+                        enable_proxy_protocol=wanted.enable_proxy_protocol,
+                        domain_names=list(wanted.domain_names),
+                        reconcile_connections=wanted.reconcile_connections,
+                        description=wanted.description,
+                        timeout=ctx.timeout,
+                    ),
+                    None,
                 ),
             )
         logger.info("apply: changing service attachment %s: %s", wanted.name, "; ".join(change.diffs))
