@@ -127,3 +127,29 @@ def test_apply_over_a_mark_left_behind_falls_back_and_converges(
     assert found["TXT"].rrdatas == (owner,) and found["A"].rrdatas == (report.host,)
     southbound(seed_spec).destroy()
     assert list(records.list("my-project", ZONE, name=NAME)) == []
+
+
+@pytest.mark.parametrize("saved_plan", [True, False])
+def test_an_own_a_record_gone_wrong_is_swapped_with_its_mark_kept(
+    producer: EmulatorServer, seed_spec: SouthboundSpec, saved_plan: bool
+) -> None:
+    report = southbound(seed_spec).apply()
+    records = CloudDnsClient().records
+    current = records.get("my-project", ZONE, NAME, "A")
+    wrong = RecordSet(NAME, "A", current.ttl, ("10.9.9.9",))
+    records.change("my-project", ZONE, additions=[wrong], deletions=[current])
+    plan = southbound(seed_spec).plan()
+    assert [c.kind for c in plan.changes if c.action.value != "no-op"] == ["DnsRecord"]
+    before = last_seq(producer)
+    southbound(seed_spec).apply(plan=plan if saved_plan else None)
+    writes = [f"{r['method']} {r['path'].rsplit('/', 1)[-1]}" for r in mutations(producer, before)]
+    assert writes == ["POST changes"]  # one atomic change (the mark is kept or rewritten with it)
+    reads = [r for r in log_since(producer, before) if r["method"] == "GET" and "/rrsets" in r["path"]]
+    # a saved plan's re-check read the TXT mark with the A record: the change starts from it;
+    # apply() keeps only the owner from its plan, so it reads both again (read-and-upsert)
+    assert len(reads) == (1 if saved_plan else 3)
+    found = {r.type: r for r in records.list("my-project", ZONE, name=NAME)}
+    assert found["A"].rrdatas == (report.host,)
+    assert found["TXT"].rrdatas == (
+        '"heritage=apigee-psc,apigee-psc/owner=organizations/my-organization/endpointAttachments/gkebackend"',
+    )

@@ -97,17 +97,19 @@ class DnsRecordReconciler(Reconciler):
         wanted = RecordSet(name, "A", TTL, (attachment.host,))
         mark = RecordSet(name, "TXT", TTL, (ctx.owner_txt,))
         live: RecordSet | None = change.live
-        # One atomic change from what the plan read: a new A record comes with its TXT mark
-        # (so the A record never exists unmarked); an A record of this spec's own is swapped.
-        # The change is a compare-and-set (deletions must match, additions must be new): if
-        # anything moved since the read, or the TXT record is in another state (an adopted A
-        # record, a mark left by an earlier run), fall back to read-and-upsert, TXT first.
-        if change.action is Action.CREATE:
-            additions, deletions = [mark, wanted], []
-        elif change.owned is True and live is not None:
-            additions, deletions = [wanted], [live]
-        else:
-            additions = deletions = []
+        seen = snap.get(self.kind, Seen())
+        txt: RecordSet | None = seen.extra.get("txt")
+        # One atomic change from what was read: the A record with its TXT mark, so the A
+        # record never exists unmarked. It is a compare-and-set (deletions must match,
+        # additions must be new): if anything moved since the read, or the TXT record was not
+        # read with it (an A record to update after a plan that kept only its owner), fall
+        # back to read-and-upsert, TXT first.
+        additions: list[RecordSet] = []
+        deletions: list[RecordSet] = []
+        if change.action is Action.CREATE:  # a TXT record not read is taken to be absent
+            additions, deletions = [mark, wanted], [txt] if txt is not None else []
+        elif live is not None and txt is not None:
+            additions, deletions = [mark, wanted], [live, txt]
         if additions:
             try:
                 records.change(spec.project, zone, additions=additions, deletions=deletions, timeout=ctx.timeout)
