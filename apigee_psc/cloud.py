@@ -335,7 +335,7 @@ class ManagedZones:
 
 class Records:
     """Record sets of a managed zone (``dns.records``): ``get``, ``find``, ``list``,
-    ``upsert``, ``upsert_a``, ``delete``."""
+    ``upsert``, ``upsert_a``, ``change``, ``delete``."""
 
     def __init__(self, client: CloudDnsClient) -> None:
         self._c = client
@@ -431,6 +431,27 @@ class Records:
                 return False
             raise
         return True
+
+    def change(
+        self,
+        project: str,
+        zone: str,
+        *,
+        additions: Sequence[RecordSet] = (),
+        deletions: Sequence[RecordSet] = (),
+        timeout: float = 120.0,
+    ) -> DnsChange:
+        """Make one atomic change of the zone and wait until it is done: every deletion must
+        match its live record set exactly (else 412 :class:`~apigee_psc.errors.FailedPrecondition`,
+        or :class:`~apigee_psc.errors.NotFound` when it is gone) and every addition must not
+        exist yet (else 409 :class:`~apigee_psc.errors.AlreadyExists`); nothing is written
+        unless all of it is. No re-read on failure: the caller decides (see :meth:`upsert`)."""
+        _zone(zone)
+        for record in (*additions, *deletions):
+            names.validate_dns_name(record.name)
+            _record_type(record.type)
+        change = self._change(project, zone, additions=additions, deletions=deletions)
+        return self._wait_change(project, zone, change, timeout)
 
     def _change(
         self, project: str, zone: str, *, additions: Sequence[RecordSet], deletions: Sequence[RecordSet]
@@ -636,11 +657,16 @@ class Iam:
         """True if ``member`` holds ``role`` on the project without a condition."""
         return self.get_policy(project).has(_role(role), _member(member))
 
-    def grant(self, project: str, role: str, member: str) -> bool:
+    def grant(self, project: str, role: str, member: str, *, policy: IamPolicy | None = None) -> bool:
         """Give ``member`` ``role`` on the project (unconditionally). Returns ``True`` if the
-        policy changed, ``False`` if the binding was already there."""
+        policy changed, ``False`` if the binding was already there.
+
+        ``policy``: the project's policy as the caller just read it, to save the first read.
+        It is used only if it carries an etag: the write sends it, so a policy changed since
+        is refused (409/412) and the cycle starts again from a fresh read."""
         role, member = _role(role), _member(member)
-        changed = self._read_modify_write(project, lambda policy: _add_member(policy, role, member))
+        first = policy if policy is not None and policy.etag else None
+        changed = self._read_modify_write(project, lambda raw: _add_member(raw, role, member), first=first)
         if changed:
             logger.info("iam: granted %s to %s on %s", role, member, project)
         return changed
@@ -654,13 +680,17 @@ class Iam:
             logger.info("iam: revoked %s from %s on %s", role, member, project)
         return changed
 
-    def _read_modify_write(self, project: str, modify: Callable[[dict[str, Any]], bool]) -> bool:
-        """Read the policy, apply ``modify``, write it back with its etag; a stale etag is
-        handled by :data:`IAM_ETAG_STALE` (the whole cycle again, for about 30 s)."""
+    def _read_modify_write(
+        self, project: str, modify: Callable[[dict[str, Any]], bool], *, first: IamPolicy | None = None
+    ) -> bool:
+        """Read the policy (the first time, ``first`` if given), apply ``modify``, write it
+        back with its etag; a stale etag is handled by :data:`IAM_ETAG_STALE` (the whole cycle
+        again, for about 30 s)."""
         ref = _project_ref(project)
+        given = [copy.deepcopy(dict(first.raw))] if first is not None else []
 
         def cycle() -> bool:
-            policy = self._raw_policy(project)
+            policy = given.pop() if given else self._raw_policy(project)
             if not modify(policy):
                 return False
             policy["version"] = 3

@@ -6,7 +6,8 @@ attachments (other teams' connections).
 The attachments are seeded through the emulator's control API (``POST /_emulator/config``
 with ``resources``), so they exist at once, without operations; then one ``Southbound.plan()``
 runs against the in-process emulator and its requests are counted by API and method from the
-request log (``GET /_emulator/requests``).
+request log (``GET /_emulator/requests``); then the spec is applied and planned again (in
+sync: the plan reads no list).
 """
 
 from __future__ import annotations
@@ -68,20 +69,31 @@ def main(argv: Sequence[str] | None = None) -> None:
         build_producer()
         seed_attachments(server, count)
         spec = SouthboundSpec.from_dict(SEED_SPEC, source="seed")
-        since = max((r["seq"] for r in control(server, "GET", "requests")["requests"]), default=0)
-        started = time.perf_counter()
-        Southbound(spec).plan()
-        elapsed = time.perf_counter() - started
-        log = [r for r in control(server, "GET", f"requests?since={since}")["requests"] if r["api"] != "control"]
-    by_api = Counter(f"{r['api']} {r['method']}" for r in log)
-    lists = [
-        r for r in log if r["api"] == "apigee" and r["method"] == "GET" and r["path"].endswith("endpointAttachments")
-    ]
+        rows = [("before apply (creates: lists)", measure_plan(server, spec))]
+        Southbound(spec).apply()
+        rows.append(("after apply (in sync: no lists)", measure_plan(server, spec)))
     print(f"## plan of the seed spec in an organization with {count} other endpoint attachments\n")
-    print("| requests | of which endpoint attachment list pages | wall s | by API and method |")
-    print("|---|---|---|---|")
-    breakdown = ", ".join(f"{key} {n}" for key, n in sorted(by_api.items()))
-    print(f"| {len(log)} | {len(lists)} | {elapsed:.2f} | {breakdown} |")
+    print("| plan | requests | of which endpoint attachment list pages | wall s | by API and method |")
+    print("|---|---|---|---|---|")
+    for label, (log, elapsed) in rows:
+        by_api = Counter(f"{r['api']} {r['method']}" for r in log)
+        lists = [
+            r
+            for r in log
+            if r["api"] == "apigee" and r["method"] == "GET" and r["path"].endswith("endpointAttachments")
+        ]
+        breakdown = ", ".join(f"{key} {n}" for key, n in sorted(by_api.items()))
+        print(f"| {label} | {len(log)} | {len(lists)} | {elapsed:.2f} | {breakdown} |")
+
+
+def measure_plan(server: EmulatorServer, spec: SouthboundSpec) -> tuple[list[dict[str, Any]], float]:
+    """One plan's API requests (from the emulator's log) and wall time."""
+    since = max((r["seq"] for r in control(server, "GET", "requests")["requests"]), default=0)
+    started = time.perf_counter()
+    Southbound(spec).plan()
+    elapsed = time.perf_counter() - started
+    log = [r for r in control(server, "GET", f"requests?since={since}")["requests"] if r["api"] != "control"]
+    return log, elapsed
 
 
 if __name__ == "__main__":

@@ -213,6 +213,9 @@ class Clients:
             "sleep": sleep,
             "clock": clock,
         }
+        #: What a read saw that a write may start from, by key, with the clock of the read
+        #: (the IAM policy, whose etag guards the write): taken once, by the write.
+        self.memo: dict[str, tuple[float, Any]] = {}
         for key, value in (given or {}).items():
             if value is not None:
                 self.__dict__[key] = value
@@ -433,12 +436,14 @@ class Reconciler:
         """Live values worth showing beside the state."""
         return {}
 
-    def adopt_existing(self, ctx: Context, snap: Snapshot, step: Step, create: Callable[[], object]) -> Any:
+    def adopt_existing(self, ctx: Context, snap: Snapshot, step: Step, create: Callable[[], Any]) -> Any:
         """Create; if it appeared under the same name since the plan, adopt it only if it
-        matches the spec or is apigee-psc's own (then bring it to the spec), else refuse."""
+        matches the spec or is apigee-psc's own (then bring it to the spec), else refuse.
+
+        Returns what ``create`` returns (the resource as written, which the final report
+        reuses without a read; ``None`` has it read again), or the adopted resource."""
         try:
-            create()
-            return None
+            return create()
         except errors.AlreadyExists:
             fresh = {**snap, self.kind: self.read(ctx, full=False)}
         found = self.assess(ctx, fresh)
@@ -452,6 +457,23 @@ class Reconciler:
             )
             raise PlanRefused.of(ctx.spec, self.kind, text, found.change)
         return self.apply(ctx, found.change, fresh, step)
+
+
+def created(operation: object, wanted: Any) -> Any:
+    """What a create wrote (``wanted``), once its ``operation`` returned done without error:
+    the final report reuses it instead of reading the resource again. Only for resources
+    whose every reported field was written (not a service attachment: its connected
+    endpoints change as consumers connect)."""
+    return wanted
+
+
+def from_response(operation: Any, kind: str) -> Mapping[str, Any] | None:
+    """The resource in a done operation's ``response`` if it is of ``kind`` (the last part of
+    its ``@type``), else ``None``."""
+    response = getattr(operation, "response", None)
+    if not isinstance(response, Mapping) or not str(response.get("@type", "")).endswith(f".{kind}"):
+        return None
+    return response
 
 
 def read_or_error(fn: Callable[[], Any], **extra: Callable[[], Any]) -> Seen:

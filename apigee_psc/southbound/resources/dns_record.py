@@ -1,9 +1,9 @@
 """The A record pointing at the endpoint attachment's host, with its ownership TXT record.
 
 Like external-dns's TXT registry, apigee-psc writes a TXT record of the same name that names
-the spec owning the A record (before the A record, so a crash between the two leaves a mark,
-never an unmarked record). An A record without this spec's mark is someone else's: it is
-never overwritten nor deleted unless adopted.
+the spec owning the A record (in the same atomic Cloud DNS change as a new A record, or
+before it, so a crash never leaves an unmarked record of apigee-psc's). An A record without
+this spec's mark is someone else's: it is never overwritten nor deleted unless adopted.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from apigee_psc.southbound.resources.base import (
     Snapshot,
     Step,
     live_of,
+    logger,
     read_or_error,
 )
 from apigee_psc.southbound.spec import SouthboundSpec
@@ -52,10 +53,14 @@ class DnsRecordReconciler(Reconciler):
         return ctx.spec.dns.managed_zone
 
     def read(self, ctx: Context, *, full: bool) -> Seen:
+        """The A record, with the TXT record of the same name in ``extra["txt"]``: one list
+        of the name's record sets reads both."""
         records, project, zone, name = ctx.clients.dns.records, ctx.spec.project, self._zone(ctx), self.name(ctx.spec)
-        return read_or_error(
-            lambda: records.get(project, zone, name, "A"), txt=lambda: records.get(project, zone, name, "TXT")
-        )
+        seen = read_or_error(lambda: list(records.list(project, zone, name=name)))
+        if seen.error is not None:
+            return seen
+        found: dict[str, RecordSet] = {r.type: r for r in seen.live or () if r.name.lower() == name.lower()}
+        return Seen(found.get("A"), None, {"txt": found.get("TXT")})
 
     def owner(self, ctx: Context, seen: Seen) -> bool | None:
         if "owned" in seen.extra or seen.live is None:
@@ -89,11 +94,42 @@ class DnsRecordReconciler(Reconciler):
                 f"endpoint attachment {attachment.name} has no host yet; cannot write the A record", status_code=0
             )
         records, zone, name = ctx.clients.dns.records, self._zone(ctx), self.name(spec)
+        wanted = RecordSet(name, "A", TTL, (attachment.host,))
+        mark = RecordSet(name, "TXT", TTL, (ctx.owner_txt,))
+        live: RecordSet | None = change.live
+        seen = snap.get(self.kind, Seen())
+        txt: RecordSet | None = seen.extra.get("txt")
+        # One atomic change from what was read: the A record with its TXT mark, so the A
+        # record never exists unmarked. It is a compare-and-set (deletions must match,
+        # additions must be new): if anything moved since the read, or the TXT record was not
+        # read with it (an A record to update after a plan that kept only its owner), fall
+        # back to read-and-upsert, TXT first.
+        additions: list[RecordSet] = []
+        deletions: list[RecordSet] = []
+        if change.action is Action.CREATE:  # a TXT record not read is taken to be absent
+            additions, deletions = [mark, wanted], [txt] if txt is not None else []
+        elif live is not None and txt is not None:
+            additions, deletions = [mark, wanted], [live, txt]
+        if additions:
+            try:
+                records.change(spec.project, zone, additions=additions, deletions=deletions, timeout=ctx.timeout)
+                return wanted
+            except (errors.AlreadyExists, errors.Conflict, errors.FailedPrecondition, errors.NotFound) as exc:
+                logger.info("apply: DNS record %s changed since it was read (%s); reading it again", name, exc)
         records.upsert(spec.project, zone, name, [ctx.owner_txt], type="TXT", ttl=TTL)
         records.upsert_a(spec.project, zone, name, [attachment.host], ttl=TTL)
-        return RecordSet(name, "A", TTL, (attachment.host,))
+        return wanted
 
     def delete(self, ctx: Context, seen: Seen, step: Step) -> None:
         records, zone, name = ctx.clients.dns.records, self._zone(ctx), self.name(ctx.spec)
+        txt: RecordSet | None = seen.extra.get("txt")
+        if isinstance(seen.live, RecordSet) and txt is not None:
+            # Both as read, in one atomic change: never an A record left without its mark,
+            # nor a mark left behind by a crash between two deletes.
+            try:
+                records.change(ctx.spec.project, zone, deletions=[seen.live, txt], timeout=ctx.timeout)
+                return
+            except (errors.Conflict, errors.FailedPrecondition, errors.NotFound) as exc:
+                logger.info("destroy: DNS record %s changed since it was read (%s); deleting by name", name, exc)
         records.delete(ctx.spec.project, zone, name, "A")
         records.delete(ctx.spec.project, zone, name, "TXT")

@@ -28,6 +28,7 @@ from apigee_psc.southbound.resources.base import (
     Snapshot,
     Step,
     delete_apigee,
+    from_response,
     logger,
     read_or_error,
 )
@@ -134,6 +135,7 @@ class DnsZoneReconciler(Reconciler):
     def apply(self, ctx: Context, change: Change, snap: Snapshot, step: Step) -> Any:
         wanted: DnsZone = change.wanted
         zones = ctx.clients.apigee.dns_zones
+        done: list[DnsZone] = []
         if change.action is Action.CREATE:
 
             def attempt() -> None:  # the lock is held per attempt, not over the waits between them
@@ -151,9 +153,17 @@ class DnsZoneReconciler(Reconciler):
                     except errors.AlreadyExists:
                         logger.info("apply: DNS zone %s already exists; adopting it", wanted.name)
                         return
-                    ctx.clients.apigee.operations.wait(operation, timeout=ctx.timeout, progress=step.waiting())
+                    finished = ctx.clients.apigee.operations.wait(
+                        operation, timeout=ctx.timeout, progress=step.waiting()
+                    )
+                response = from_response(finished, "DnsZone")
+                if response is not None:
+                    done.append(DnsZone.from_api(response))
 
             IAM_PROPAGATION.call(attempt, sleep=ctx.sleep, clock=ctx.clock)
+        # The create's operation answers with the zone: ACTIVE there, it needs no other read.
+        if done and str(done[-1].state) == "ACTIVE" and done[-1].name == wanted.name:
+            return done[-1]
         return zones.wait_until_active(wanted.name, timeout=ctx.timeout, progress=step.waiting())
 
     def delete(self, ctx: Context, seen: Seen, step: Step) -> None:

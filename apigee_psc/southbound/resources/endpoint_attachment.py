@@ -23,6 +23,7 @@ from apigee_psc.southbound.resources.base import (
     Snapshot,
     Step,
     delete_apigee,
+    from_response,
     live_of,
     logger,
     read_or_error,
@@ -63,6 +64,9 @@ class EndpointAttachmentReconciler(Reconciler):
         seen = read_or_error(lambda: attachments.get(self.name(ctx.spec)))
         if not full or seen.error is not None:
             return seen
+        live: EndpointAttachment | None = seen.live
+        if live is not None and live.service_attachment == ctx.spec.service_attachment_path:
+            return seen  # it holds the spec's service attachment: no other attachment can (one each)
         extra: dict[str, Any] = {}
         side = read_or_error(lambda: attachments.find_by_service_attachment(ctx.spec.service_attachment_path))
         if side.error is not None:
@@ -156,7 +160,13 @@ class EndpointAttachmentReconciler(Reconciler):
                     logger.info("apply: endpoint attachment %s already exists; adopting it", name)
                 else:
                     step.event("waiting", f"operation {operation.name}", state=operation.state)
-                    apigee.operations.wait(operation, timeout=ctx.timeout, progress=step.waiting())
+                    finished = apigee.operations.wait(operation, timeout=ctx.timeout, progress=step.waiting())
+                    response = from_response(finished, "EndpointAttachment")
+                    made = EndpointAttachment.from_api(response) if response is not None else None
+                    # The operation answers with the attachment: ACTIVE and ACCEPTED there
+                    # (as the waiter would have found it), it needs no other read.
+                    if made is not None and made.ready and made.name == name:
+                        return made
         elif change.operation:
             apigee.operations.wait(change.operation, timeout=ctx.timeout, progress=step.waiting())
         try:

@@ -18,6 +18,7 @@ from apigee_psc.southbound.resources.base import (
     Seen,
     Snapshot,
     Step,
+    created,
     logger,
     read_or_error,
 )
@@ -85,14 +86,17 @@ class FirewallReconciler(Reconciler):
             ctx,
             snap,
             step,
-            lambda: firewalls.create(
-                wanted.name,
-                network=wanted.network,
-                source_ranges=list(wanted.source_ranges),
-                ports=[int(port) for port in wanted.allowed[0].ports],
-                target_tags=list(wanted.target_tags),
-                description=wanted.description,
-                timeout=ctx.timeout,
+            lambda: created(
+                firewalls.create(
+                    wanted.name,
+                    network=wanted.network,
+                    source_ranges=list(wanted.source_ranges),
+                    ports=[int(port) for port in wanted.allowed[0].ports],
+                    target_tags=list(wanted.target_tags),
+                    description=wanted.description,
+                    timeout=ctx.timeout,
+                ),
+                wanted,
             ),
         )
 

@@ -1,7 +1,8 @@
 """The internal forwarding rule the service attachment publishes: referenced, never changed.
 
 A read-only preflight: it must exist, be INTERNAL, and not be published by another service
-attachment already (a forwarding rule takes one).
+attachment already (a forwarding rule takes one; checked when the plan creates the spec's
+service attachment, from the list its read makes then).
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ class ForwardingRuleReconciler(Reconciler):
         return spec.forwarding_rule_path
 
     def read(self, ctx: Context, *, full: bool) -> Seen:
-        compute = ctx.clients.compute
-        extra = {"service_attachments": lambda: list(compute.service_attachments.list())} if full else {}
-        return read_or_error(lambda: compute.forwarding_rules.find(ctx.spec.forwarding_rule), **extra)
+        # The region's service attachments, for "already published by another one", are read
+        # by the service attachment's own read, and only when a plan would create it.
+        return read_or_error(lambda: ctx.clients.compute.forwarding_rules.find(ctx.spec.forwarding_rule))
 
     def diff(self, ctx: Context, snap: Snapshot) -> Assessment:
         spec = ctx.spec
@@ -40,7 +41,7 @@ class ForwardingRuleReconciler(Reconciler):
                 f"forwarding rule {spec.forwarding_rule_name} has load balancing scheme {live.load_balancing_scheme};"
                 " a service attachment for Apigee needs an INTERNAL one"
             )
-        for other in seen.extra.get("service_attachments") or ():
+        for other in snap.get("ServiceAttachment", Seen()).extra.get("service_attachments") or ():
             if other.name != spec.service_attachment.name and short(other.target_service) == spec.forwarding_rule_name:
                 problems.append(
                     f"forwarding rule {spec.forwarding_rule_name} is already published by service attachment "

@@ -24,6 +24,8 @@ from apigee_psc.southbound.resources.base import (
 from apigee_psc.southbound.spec import SouthboundSpec
 
 DNS_PEER_ROLE = "roles/dns.peer"
+#: How old a policy read may be for the grant to start from it (the etag keeps it safe anyway).
+POLICY_REUSE_SECONDS = 120.0
 
 
 class IamGrantReconciler(Reconciler):
@@ -50,7 +52,9 @@ class IamGrantReconciler(Reconciler):
     def read(self, ctx: Context, *, full: bool) -> Seen:
         def grant() -> Grant | None:
             member = self.member(ctx)
-            held = ctx.clients.resource_manager.iam.has_binding(ctx.spec.project, DNS_PEER_ROLE, member)
+            policy = ctx.clients.resource_manager.iam.get_policy(ctx.spec.project)
+            ctx.clients.memo[self._memo_key(ctx)] = (ctx.clock(), policy)
+            held = policy.has(DNS_PEER_ROLE, member)
             return Grant(member, True, DNS_PEER_ROLE, ctx.spec.project) if held else None
 
         seen = read_or_error(grant)
@@ -70,9 +74,17 @@ class IamGrantReconciler(Reconciler):
     def missing(self, change: Change) -> str:
         return f"{change.wanted.member} lacks {DNS_PEER_ROLE}"
 
+    @staticmethod
+    def _memo_key(ctx: Context) -> str:
+        return f"iam-policy/{ctx.spec.project}"
+
     def apply(self, ctx: Context, change: Change, snap: Snapshot, step: Step) -> Any:
         member = change.wanted.member if change.wanted.member.startswith("serviceAccount:") else self.member(ctx)
-        ctx.clients.resource_manager.iam.grant(ctx.spec.project, DNS_PEER_ROLE, member)
+        # The policy the plan (or a saved plan's re-check) just read saves the grant's first
+        # read; its etag makes the write fail if it changed since, and the grant reads again.
+        read_at, policy = ctx.clients.memo.pop(self._memo_key(ctx), (None, None))
+        fresh = policy if read_at is not None and ctx.clock() - read_at <= POLICY_REUSE_SECONDS else None
+        ctx.clients.resource_manager.iam.grant(ctx.spec.project, DNS_PEER_ROLE, member, policy=fresh)
         return Grant(member, True, DNS_PEER_ROLE, ctx.spec.project)
 
     def keep_reason(self, ctx: Context, seen: Seen) -> str | None:

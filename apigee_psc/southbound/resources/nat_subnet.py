@@ -18,6 +18,7 @@ from apigee_psc.southbound.resources.base import (
     Seen,
     Snapshot,
     Step,
+    created,
     read_or_error,
     short,
 )
@@ -46,9 +47,16 @@ class NatSubnetReconciler(Reconciler):
         )
 
     def read(self, ctx: Context, *, full: bool) -> Seen:
+        """The subnet; for a plan that would create it (or finds another range), also the
+        region's subnets, for the range overlap check. A subnet that exists with the spec's
+        range needs no such check: Compute refuses overlapping ranges in a network."""
         subnets = ctx.clients.compute.subnets
-        extra = {"network_subnets": lambda: list(subnets.list())} if full else {}
-        return read_or_error(lambda: subnets.get(ctx.spec.nat_subnet.name), **extra)
+        seen = read_or_error(lambda: subnets.get(ctx.spec.nat_subnet.name))
+        live: Subnet | None = seen.live
+        if not full or seen.error is not None or (live is not None and live.ip_cidr_range == ctx.spec.nat_subnet.range):
+            return seen
+        side = read_or_error(lambda: list(subnets.list()))
+        return Seen(live, side.error, {} if side.error else {"network_subnets": side.live})
 
     def diff(self, ctx: Context, snap: Snapshot) -> Assessment:
         spec = ctx.spec
@@ -88,12 +96,15 @@ class NatSubnetReconciler(Reconciler):
             ctx,
             snap,
             step,
-            lambda: ctx.clients.compute.subnets.create(
-                wanted.name,
-                network=wanted.network,
-                ip_cidr_range=wanted.ip_cidr_range,
-                description=wanted.description,
-                timeout=ctx.timeout,
+            lambda: created(
+                ctx.clients.compute.subnets.create(
+                    wanted.name,
+                    network=wanted.network,
+                    ip_cidr_range=wanted.ip_cidr_range,
+                    description=wanted.description,
+                    timeout=ctx.timeout,
+                ),
+                wanted,
             ),
         )
 

@@ -31,6 +31,7 @@ from apigee_psc.southbound.resources.base import (
     Seen,
     Snapshot,
     Step,
+    created,
     live_of,
     logger,
     read_or_error,
@@ -206,7 +207,18 @@ class ServiceAttachmentReconciler(Reconciler):
         return spec.service_attachment_path
 
     def read(self, ctx: Context, *, full: bool) -> Seen:
-        return read_or_error(lambda: ctx.clients.compute.service_attachments.get(self.name(ctx.spec)))
+        """The attachment; for a plan that would create it (or finds it on another forwarding
+        rule), also the region's attachments, for the forwarding rule's check that no other
+        attachment publishes it already (see :mod:`.forwarding_rule`)."""
+        attachments = ctx.clients.compute.service_attachments
+        seen = read_or_error(lambda: attachments.get(self.name(ctx.spec)))
+        live: ServiceAttachment | None = seen.live
+        if not full or seen.error is not None:
+            return seen
+        if live is not None and short(live.target_service) == ctx.spec.forwarding_rule_name:
+            return seen
+        side = read_or_error(lambda: list(attachments.list()))
+        return Seen(live, side.error, {} if side.error else {"service_attachments": side.live})
 
     def diff(self, ctx: Context, snap: Snapshot) -> Assessment:
         spec = ctx.spec
@@ -237,22 +249,26 @@ class ServiceAttachmentReconciler(Reconciler):
         wanted: ServiceAttachmentTarget = change.wanted
         attachments = ctx.clients.compute.service_attachments
         if change.action is Action.CREATE:
+            # Returns None: the report reads it again, for the endpoints connected since.
             return self.adopt_existing(
                 ctx,
                 snap,
                 step,
-                lambda: attachments.create(
-                    wanted.name,
-                    target_service=wanted.target_service,
-                    nat_subnets=list(wanted.nat_subnets),
-                    connection_preference=wanted.connection_preference,
-                    consumer_accept_lists=list(wanted.consumer_accept_lists),
-                    consumer_reject_lists=list(wanted.consumer_reject_lists),
-                    enable_proxy_protocol=wanted.enable_proxy_protocol,
-                    domain_names=list(wanted.domain_names),
-                    reconcile_connections=wanted.reconcile_connections,
-                    description=wanted.description,
-                    timeout=ctx.timeout,
+                lambda: created(
+                    attachments.create(
+                        wanted.name,
+                        target_service=wanted.target_service,
+                        nat_subnets=list(wanted.nat_subnets),
+                        connection_preference=wanted.connection_preference,
+                        consumer_accept_lists=list(wanted.consumer_accept_lists),
+                        consumer_reject_lists=list(wanted.consumer_reject_lists),
+                        enable_proxy_protocol=wanted.enable_proxy_protocol,
+                        domain_names=list(wanted.domain_names),
+                        reconcile_connections=wanted.reconcile_connections,
+                        description=wanted.description,
+                        timeout=ctx.timeout,
+                    ),
+                    None,
                 ),
             )
         logger.info("apply: changing service attachment %s: %s", wanted.name, "; ".join(change.diffs))

@@ -30,7 +30,8 @@ def test_external_rule_is_a_problem_and_failed() -> None:
 def test_rule_published_by_another_service_attachment_is_a_problem() -> None:
     other = sa(name="someone-elses")
     rule = ForwardingRule("fr-ilb", load_balancing_scheme="INTERNAL")
-    found = FR.assess(context(), snapshot(ForwardingRule=Seen(rule, None, {"service_attachments": [other, sa()]})))
+    listed = Seen(None, None, {"service_attachments": [other, sa()]})  # the SA's read lists when it creates
+    found = FR.assess(context(), snapshot(ForwardingRule=rule, ServiceAttachment=listed))
     assert len(found.problems) == 1 and "already published by service attachment someone-elses" in found.problems[0]
 
 
