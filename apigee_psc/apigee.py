@@ -26,6 +26,7 @@ __all__ = [
     "MAX_PAGE_SIZE",
     "ORGANIZATION_LOCK",
     "ApigeeClient",
+    "AttachmentIterator",
     "DnsZones",
     "EndpointAttachments",
     "Operations",
@@ -157,6 +158,25 @@ def _describe_target(operation: Operation) -> str:
     return f"{kind} {operation.target}" if operation.target else kind
 
 
+
+class AttachmentIterator(Iterator[EndpointAttachment]):
+    """The endpoint attachments of :meth:`EndpointAttachments.list`, read page by page as
+    they are iterated; a notebook displays the ones not iterated yet as an HTML table."""
+
+    def __init__(self, items: Iterator[EndpointAttachment]) -> None:
+        self._items = items
+
+    def __iter__(self) -> AttachmentIterator:
+        return self
+
+    def __next__(self) -> EndpointAttachment:
+        return next(self._items)
+
+    def _repr_html_(self) -> str:
+        rest = list(self._items)
+        self._items = iter(rest)  # displaying does not use them up
+        return EndpointAttachment.html_table(rest)
+
 class EndpointAttachments:
     """Endpoint attachments of one organization."""
 
@@ -213,12 +233,13 @@ class EndpointAttachments:
         """Read one endpoint attachment (by id or full name)."""
         return EndpointAttachment.from_api(self._client.transport.request("GET", self._path(name)))
 
-    def list(self, *, page_size: int = MAX_PAGE_SIZE) -> Iterator[EndpointAttachment]:
+    def list(self, *, page_size: int = MAX_PAGE_SIZE) -> AttachmentIterator:
         """Every endpoint attachment of the organization, over all pages of ``page_size``
-        (default 1000, the API's maximum; Apigee answers 25 a page when not asked)."""
+        (default 1000, the API's maximum; Apigee answers 25 a page when not asked).
+
+        Lazy: pages are read as you iterate. In a notebook the result displays as a table."""
         pages = self._client.transport.paginate(self._path(), "endpointAttachments", page_size=_page_size(page_size))
-        for item in pages:
-            yield EndpointAttachment.from_api(item)
+        return AttachmentIterator(EndpointAttachment.from_api(item) for item in pages)
 
     def find_by_service_attachment(
         self, service_attachment: str, *, page_size: int = MAX_PAGE_SIZE

@@ -122,6 +122,30 @@ class Southbound:
             given=given,
         )
 
+    def __repr__(self) -> str:
+        return f"Southbound({self.spec.source or self.spec.endpoint_attachment_path!r})"
+
+    def _repr_html_(self) -> str:
+        """What a notebook shows: the connection the spec describes, as a table."""
+        import html
+
+        spec = self.spec
+        rows = [
+            ("organization", spec.organization),
+            ("producer", f"{spec.project} / {spec.region} / network {spec.network}"),
+            ("forwarding rule", spec.forwarding_rule_path),
+            ("NAT subnet", f"{spec.nat_subnet.name} ({spec.nat_subnet.range})"),
+            ("service attachment", f"{spec.service_attachment.name} ({spec.service_attachment.connection_preference})"),
+            ("endpoint attachment", spec.endpoint_attachment_path),
+        ]
+        if spec.firewall is not None:
+            rows.insert(4, ("firewall rule", f"{spec.firewall.name} (tcp:{','.join(map(str, spec.firewall.ports))})"))
+        if spec.target_host_name:
+            rows.append(("target", target_url(spec.target_host_name, spec.target_path)))
+        body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+        title = html.escape(spec.source or "spec")
+        return f"<p>Southbound connection <code>{title}</code></p><table><tbody>{body}</tbody></table>"
+
     @property
     def apigee(self) -> ApigeeClient:
         """The Apigee client of the spec's organization."""

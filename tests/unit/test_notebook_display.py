@@ -76,3 +76,15 @@ def test_destroy_report_renders_outcomes_escaped_and_iterates_like_the_old_list(
     assert page.count("<tr>") == 4  # the header and three entities
     assert report.to_dict()["summary"] == {"deleted": 1, "kept": 1, "absent": 1}
     assert "absent   NatSubnet" in report.to_text()
+
+
+def test_a_southbound_displays_its_connection_escaped() -> None:
+    from apigee_psc.demo import SEED_SPEC
+    from apigee_psc.southbound import Southbound, SouthboundSpec
+
+    spec = SouthboundSpec.from_dict(SEED_SPEC, source="<seed>.yaml")
+    rows = dict(tuple(row) for row in _cells(Southbound(spec)._repr_html_()))
+    assert rows["organization"] == "my-organization"
+    assert rows["endpoint attachment"] == "organizations/my-organization/endpointAttachments/gkebackend"
+    assert rows["target"] == "http://orders.example.com/orders"
+    assert "&lt;seed&gt;.yaml" in Southbound(spec)._repr_html_()
