@@ -199,7 +199,7 @@ def _explain(exc: BaseException) -> tuple[int, str, str | None]:
         return EXIT_NOT_READY, f"the endpoint attachment's connection is {diagnosis.state}", detail
     if isinstance(exc, errors.WaitTimeout) and exc.operation:
         # The library's advice is a Python call; on the command line, the command itself resumes.
-        python_advice = f"resume with operations.wait({exc.operation!r})"
+        python_advice = f"resume with {exc.resume}"
         cli_advice = f"run the same command again to resume: it waits on operation {exc.operation}"
         return EXIT_NOT_READY, str(exc).replace(python_advice, cli_advice), None
     return EXIT_NOT_READY, str(exc), None
@@ -225,11 +225,12 @@ def _options(state: _State) -> dict[str, Any]:
 def _read_spec(path: str, state: _State) -> SouthboundSpec:
     """Read one spec (``-`` is standard input), filling ``project`` and ``organization`` from
     ``--project``/the environment when the file leaves them out."""
-    from apigee_psc.southbound.spec import SouthboundSpec, _load_yaml, read_spec_text
+    from apigee_psc import _yaml
+    from apigee_psc.southbound.spec import FILE_FIELD, SouthboundSpec, read_spec_text
 
     source = "<stdin>" if path == "-" else path
     text = read_spec_text(path)  # a regular file or standard input, at most 1 MiB, UTF-8
-    data = _load_yaml(text, source)
+    data = _yaml.load(text, source, field=FILE_FIELD)  # within the caps: size, depth, aliases, repeated keys
     if isinstance(data, Mapping):
         defaults = {"project": state.project, "organization": os.environ.get(ORGANIZATION_ENV) or None}
         data = {**{k: v for k, v in defaults.items() if v and k not in data}, **data}

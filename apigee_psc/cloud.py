@@ -846,6 +846,7 @@ class ServiceNetworkingOperations:
             schedule=_SN_SCHEDULE,
             first=op,
             operation=op.name,
+            resume=f"ServiceNetworkingClient.operations.wait({op.name!r})",
             on_failure=failed,
             clock=self._c.clock,
             sleep=self._c.sleep,

@@ -322,8 +322,9 @@ class WaitTimeout(ApiError):
     """A wait reached its deadline before success.
 
     ``awaited`` says what was awaited, ``last_state`` the last state seen, ``elapsed`` the
-    seconds waited and ``operation`` the operation's name (pass it to
-    ``operations.wait(name)`` to resume the wait later).
+    seconds waited and ``operation`` the operation's name; ``resume`` is the call that
+    resumes the wait later (``ApigeeClient.operations.wait('organizations/o/operations/1')``,
+    ``ComputeClient.operations.wait('projects/p/regions/r/operations/op-1')``, ...).
     """
 
     def __init__(
@@ -334,16 +335,18 @@ class WaitTimeout(ApiError):
         elapsed: float,
         operation: str | None = None,
         diagnosis: Diagnosis | None = None,
+        resume: str | None = None,
     ) -> None:
         self.awaited = awaited
         self.last_state = last_state
         self.elapsed = elapsed
         self.operation = operation
         self.diagnosis = diagnosis
+        self.resume = resume or (f"ApigeeClient.operations.wait({operation!r})" if operation else None)
         parts = [f"timed out after {elapsed:.0f}s waiting for {awaited}"]
         parts.append(f"last state: {last_state or 'unknown'}")
-        if operation:
-            parts.append(f"resume with operations.wait({operation!r})")
+        if self.resume:
+            parts.append(f"resume with {self.resume}")
         if diagnosis is not None:
             parts.append(str(diagnosis))
         super().__init__("; ".join(parts))

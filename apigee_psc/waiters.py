@@ -577,6 +577,7 @@ def wait(
     schedule: Schedule | None = None,
     first: T = _MISSING,
     operation: str | None = None,
+    resume: str | None = None,
     on_failure: Callable[[T | None, BaseException | None], BaseException] | None = None,
     on_timeout: Callable[[T | None, float], BaseException | None] | None = None,
     progress: Callable[[WaitProgress], None] | None = None,
@@ -659,6 +660,7 @@ def wait(
         last_state=waiter.describe(step.value, step.error),
         elapsed=elapsed,
         operation=operation,
+        resume=resume,
     )
 
 

@@ -11,9 +11,10 @@ How it talks to Compute:
 * :mod:`._gapic` imports only the google-cloud-compute services a call needs, on first use
   (``import google.cloud.compute_v1`` alone takes about a second), and builds REST clients
   with this library's endpoint, credentials and user agent.
-* One generic collection (:mod:`.client`) implements get/list/delete and the insert behind
-  each ``create`` for every kind; :mod:`.models` converts google-cloud-compute messages to
-  and from the dataclasses.
+* One generic collection (:mod:`._base`) implements get/list/delete and the insert behind
+  each ``create`` for every kind; :mod:`.client` adds each kind's ``create``,
+  :mod:`.attachments` the service attachment's in-place changes, and :mod:`.models` converts
+  google-cloud-compute messages to and from the dataclasses.
 * Only the ``*_unary`` methods are called: an operation is waited on with
   ``regionOperations.wait`` / ``globalOperations.wait`` (a server-side long poll) through
   clients built with the same endpoint, never ``ExtendedOperation.result()``.
@@ -26,9 +27,9 @@ How it talks to Compute:
   a list; the merge patch sends an explicit ``[]``.
 """
 
+from apigee_psc.compute._base import LONG_POLL_SCHEDULE
+from apigee_psc.compute.attachments import FINGERPRINT_STALE, ServiceAttachments
 from apigee_psc.compute.client import (
-    FINGERPRINT_STALE,
-    LONG_POLL_SCHEDULE,
     BackendServices,
     ComputeClient,
     ComputeOperations,
@@ -36,7 +37,6 @@ from apigee_psc.compute.client import (
     ForwardingRules,
     HealthChecks,
     Networks,
-    ServiceAttachments,
     Subnets,
 )
 from apigee_psc.compute.models import (

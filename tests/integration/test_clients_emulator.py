@@ -265,3 +265,18 @@ def test_endpoint_attachment_create_stops_at_its_timeout_while_the_org_is_locked
     assert info.value.holder == holder and info.value.elapsed <= 1.5
     assert seen and all(p.waiter == "ORGANIZATION_LOCK" for p in seen)
     assert len(apigee_emulator.requests(api="apigee", method="POST")) == len(seen) + 1
+
+
+def test_a_compute_wait_that_times_out_names_the_call_that_resumes_it(apigee_emulator: Any) -> None:
+    # A long poll answers RUNNING after 0.1 s, so the 0.3 s wait ends before the 2 s operation.
+    apigee_emulator.configure(op_seconds=2.0, wait_deadline=0.1)
+    compute = ComputeClient("my-project", "us-west1")
+    with pytest.raises(errors.WaitTimeout) as caught:
+        compute.firewalls.create("slow-rule", source_ranges="10.100.0.0/28", ports=[80], timeout=0.3)
+    name = caught.value.operation or ""
+    assert name.startswith("projects/my-project/global/operations/")
+    assert f"resume with ComputeClient.operations.wait({name!r})" in str(caught.value)
+    assert compute.operations.wait(name, timeout=30).succeeded  # the advice, followed
+    assert compute.firewalls.get("slow-rule").name == "slow-rule"
+    with pytest.raises(errors.ValidationError):
+        compute.operations.wait("operation-123")

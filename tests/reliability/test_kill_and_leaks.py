@@ -121,4 +121,4 @@ def test_timeout_advice_is_in_the_users_terms(server: EmulatorServer, tmp_path: 
         spec = SouthboundSpec.from_yaml(_spec_file(tmp_path))
         with pytest.raises(errors.WaitTimeout) as caught:
             southbound(spec, timeout=2.0).apply()
-        assert f"resume with operations.wait('{operation}" in str(caught.value)
+        assert f"resume with ApigeeClient.operations.wait('{operation}" in str(caught.value)

@@ -953,7 +953,8 @@ def test_operation_wait_times_out_with_wait_timeout(
     rsps.add_callback(responses.POST, f"{REG}/operations/op-s/wait", callback=slow)
     with pytest.raises(errors.WaitTimeout) as info:
         compute.subnets.create("psc-subnet", ip_cidr_range="10.100.0.0/28", timeout=100)
-    assert info.value.operation == "op-s"
+    assert info.value.operation == "projects/my-project/regions/us-west1/operations/op-s"
+    assert info.value.resume == "ComputeClient.operations.wait('projects/my-project/regions/us-west1/operations/op-s')"
 
 
 def test_emulator_env_points_compute_at_the_emulator(monkeypatch: pytest.MonkeyPatch) -> None:
