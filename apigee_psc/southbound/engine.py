@@ -15,9 +15,8 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from apigee_psc import errors, waiters
@@ -36,7 +35,7 @@ from apigee_psc.southbound.resources.base import (
     message,
     owned_by_us,
 )
-from apigee_psc.southbound.runner import ProgressCallback, Run, StepReporter
+from apigee_psc.southbound.runner import Cancellation, ProgressCallback, Run, StepReporter
 from apigee_psc.southbound.spec import SouthboundSpec
 from apigee_psc.target import target_endpoint_xml, target_url
 
@@ -106,8 +105,7 @@ class Southbound:
         self.max_workers = max_workers
         self.sleep = sleep
         self.clock = clock
-        self._cancel: threading.Event | None = None  # the running apply's or destroy's
-        self._phase = "apply"
+        self._cancellation = Cancellation(sleep)  # the running apply's or destroy's cancel event
         given: dict[str, object] = {"apigee": apigee, "compute": compute, "dns": dns}
         given |= {"resource_manager": resource_manager, "service_networking": service_networking}
         self.clients = Clients(
@@ -117,7 +115,7 @@ class Southbound:
             endpoint=endpoint,
             retry=retry,
             schedule=schedule,
-            sleep=self._pause,
+            sleep=self._cancellation.pause,
             clock=clock,
             given=given,
         )
@@ -127,24 +125,7 @@ class Southbound:
 
     def _repr_html_(self) -> str:
         """What a notebook shows: the connection the spec describes, as a table."""
-        import html
-
-        spec = self.spec
-        rows = [
-            ("organization", spec.organization),
-            ("producer", f"{spec.project} / {spec.region} / network {spec.network}"),
-            ("forwarding rule", spec.forwarding_rule_path),
-            ("NAT subnet", f"{spec.nat_subnet.name} ({spec.nat_subnet.range})"),
-            ("service attachment", f"{spec.service_attachment.name} ({spec.service_attachment.connection_preference})"),
-            ("endpoint attachment", spec.endpoint_attachment_path),
-        ]
-        if spec.firewall is not None:
-            rows.insert(4, ("firewall rule", f"{spec.firewall.name} (tcp:{','.join(map(str, spec.firewall.ports))})"))
-        if spec.target_host_name:
-            rows.append(("target", target_url(spec.target_host_name, spec.target_path)))
-        body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
-        title = html.escape(spec.source or "spec")
-        return f"<p>Southbound connection <code>{title}</code></p><table><tbody>{body}</tbody></table>"
+        return self.spec._repr_html_()
 
     @property
     def apigee(self) -> ApigeeClient:
@@ -169,35 +150,8 @@ class Southbound:
     # -- reading -----------------------------------------------------------------
 
     def _context(self, org: OrgInfo, **options: Any) -> Context:
-        return Context(self.spec, self.clients, org, self.adopt, self.timeout, self._pause, self.clock, **options)
-
-    def _pause(self, seconds: float) -> None:
-        """Every pause of this connection's waits and retries: wakes and raises
-        :class:`~apigee_psc.errors.Cancelled` as soon as the running call's cancel event is set."""
-        cancel = self._cancel
-        if cancel is None:
-            self.sleep(seconds)
-            return
-        if self.sleep is time.sleep:
-            cancelled = cancel.wait(seconds)
-        else:  # a test's clock: pause with it, then look
-            self.sleep(seconds)
-            cancelled = cancel.is_set()
-        if cancelled:
-            raise errors.Cancelled(self._phase)
-
-    @contextmanager
-    def _cancellable(self, phase: str, cancel: threading.Event | None) -> Iterator[threading.Event]:
-        """Run one apply or destroy with ``cancel`` (or an event of its own, which an interrupt
-        of the calling thread sets so that the steps running in other threads stop too)."""
-        event = cancel if cancel is not None else threading.Event()
-        if event.is_set():
-            raise errors.Cancelled(phase)
-        self._cancel, self._phase = event, phase
-        try:
-            yield event
-        finally:
-            self._cancel = None
+        pause = self._cancellation.pause
+        return Context(self.spec, self.clients, org, self.adopt, self.timeout, pause, self.clock, **options)
 
     def _org(self) -> OrgInfo:
         apigee = self.clients.apigee
@@ -285,7 +239,7 @@ class Southbound:
         ``cancel`` (a :class:`threading.Event`) stops it at the next safe point, between steps or
         inside a wait, with :class:`~apigee_psc.errors.Cancelled`; a later apply resumes.
         """
-        with self._cancellable("apply", cancel):
+        with self._cancellation.running("apply", cancel):
             return self._apply(progress, plan)
 
     def _apply(self, progress: ProgressCallback | None, plan: Plan | None) -> Report:
@@ -376,7 +330,7 @@ class Southbound:
         Returns a :class:`DestroyReport`: what was deleted, what was kept and why, and what
         was already gone. ``cancel`` stops it as it stops :meth:`apply`.
         """
-        with self._cancellable("destroy", cancel):
+        with self._cancellation.running("destroy", cancel):
             return self._destroy(revoke_iam, force, progress)
 
     def _destroy(self, revoke_iam: bool, force: bool, progress: ProgressCallback | None) -> DestroyReport:
@@ -387,17 +341,22 @@ class Southbound:
         done: list[Change] = []
         doomed: list[Reconciler] = []
         absent: list[tuple[str, str]] = []
+        leftovers: dict[str, str] = {}  # kind -> what is left of an absent resource
         for r in kinds:
             seen = snap.get(r.kind, Seen())
             if r.managed and not seen.found and seen.error is None:
-                absent.append((r.kind, r.name(self.spec)))
+                left = r.leftover(ctx, seen)
+                if left is None:
+                    absent.append((r.kind, r.name(self.spec)))
+                else:
+                    leftovers[r.kind] = left
             reason = r.keep_reason(ctx, seen)
             if reason is None and seen.found and r.owner(ctx, seen) is False and not self.adopt:
                 reason = "not created by apigee-psc: kept (adopt: true / --adopt lets destroy delete it)"
             if reason is not None and (seen.found or not r.managed):
                 done.append(r.change(ctx, Action.NOOP, seen.live, None, note=reason))
                 run.event(r, "skipped", reason)
-            elif reason is None and seen.found:
+            elif reason is None and (seen.found or r.kind in leftovers):
                 if seen.error is not None:
                     raise seen.error
                 doomed.append(r)
@@ -410,7 +369,9 @@ class Southbound:
             run.event(r, "started", "delete")
             started = self.clock()
             r.delete(ctx, snap[r.kind], StepReporter(run, r, started))
-            done.append(r.change(ctx, Action.DELETE, snap[r.kind].live, None))
+            left = leftovers.get(r.kind)
+            note = f"deleted what was left: {left}" if left else ""
+            done.append(r.change(ctx, Action.DELETE, snap[r.kind].live, None, note=note))
             run.event(r, "done", elapsed=self.clock() - started)
             return True, None
 

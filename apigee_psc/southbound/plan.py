@@ -425,7 +425,7 @@ class DestroyReport(Sequence[Change]):
         return tuple(c for c in self.changes if c.action is not Action.DELETE)
 
     def _rows(self) -> list[tuple[str, str, str, str]]:
-        rows = [("deleted", c.kind, c.name, "") for c in self.deleted]
+        rows = [("deleted", c.kind, c.name, c.note) for c in self.deleted]
         rows += [("kept", c.kind, c.name, c.note) for c in self.kept]
         rows += [("absent", kind, name, "not found: nothing to delete") for kind, name in self.absent]
         return rows

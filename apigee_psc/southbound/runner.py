@@ -8,6 +8,7 @@ is what a reconciler's ``apply``/``delete`` sees: progress, waits and the organi
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -22,12 +23,54 @@ from apigee_psc.southbound.resources.base import Reconciler
 if TYPE_CHECKING:
     from apigee_psc.southbound.engine import Southbound
 
-__all__ = ["ProgressCallback", "Run", "StepReporter", "Work"]
+__all__ = ["Cancellation", "ProgressCallback", "Run", "StepReporter", "Work"]
 
 logger = logging.getLogger("apigee_psc.southbound")
 ProgressCallback = Callable[[ProgressEvent], None]
 #: One step: returns (whether it wrote or waited, the resource as it now is or ``None``).
 Work = Callable[[Reconciler], tuple[bool, Any]]
+
+
+class Cancellation:
+    """The cancel event of a connection's running apply or destroy, and the pause that every
+    wait and retry of that connection sleeps in: it wakes and raises
+    :class:`~apigee_psc.errors.Cancelled` as soon as the event is set."""
+
+    def __init__(self, sleep: Callable[[float], None]) -> None:
+        self.sleep = sleep
+        self.event: threading.Event | None = None
+        self.phase = "apply"
+
+    def is_set(self) -> bool:
+        """True if the running call was cancelled."""
+        return self.event is not None and self.event.is_set()
+
+    def pause(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less if the running call is cancelled meanwhile."""
+        event = self.event
+        if event is None:
+            self.sleep(seconds)
+            return
+        if self.sleep is time.sleep:
+            cancelled = event.wait(seconds)
+        else:  # a test's clock: pause with it, then look
+            self.sleep(seconds)
+            cancelled = event.is_set()
+        if cancelled:
+            raise errors.Cancelled(self.phase)
+
+    @contextmanager
+    def running(self, phase: str, cancel: threading.Event | None) -> Iterator[threading.Event]:
+        """Run one apply or destroy with ``cancel`` (or an event of its own, which an interrupt
+        of the calling thread sets so that the steps running in other threads stop too)."""
+        event = cancel if cancel is not None else threading.Event()
+        if event.is_set():
+            raise errors.Cancelled(phase)
+        self.event, self.phase = event, phase
+        try:
+            yield event
+        finally:
+            self.event = None
 
 
 class Run:
@@ -61,7 +104,7 @@ class Run:
         done: dict[str, tuple[bool, Any]] = {}
         failure: BaseException | None = None
         workers = max(1, min(self.owner.max_workers, len(kinds)))
-        cancel = self.owner._cancel
+        cancel = self.owner._cancellation.event
         with ThreadPoolExecutor(workers, thread_name_prefix=f"apigee-psc-{self.phase}") as pool:
             while waiting or running:
                 if cancel is not None and cancel.is_set() and failure is None:
@@ -129,7 +172,7 @@ class StepReporter:
             self.event("waiting", "for the organization lock (another operation of this process)")
             deadline = time.monotonic() + owner.timeout  # a real wait for a thread, whatever the clock
             while not lock.acquire(timeout=max(0.0, min(1.0, deadline - time.monotonic()))):
-                if owner._cancel is not None and owner._cancel.is_set():
+                if owner._cancellation.is_set():
                     raise errors.Cancelled(self.run.phase)
                 if time.monotonic() < deadline:
                     continue

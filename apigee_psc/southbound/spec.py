@@ -574,6 +574,28 @@ class SouthboundSpec:
                 raise exc.located(source) from None
             raise
 
+    def _repr_html_(self) -> str:
+        """What a notebook shows: the connection this spec describes, as a table."""
+        import html
+
+        from apigee_psc.target import target_url
+
+        rows = [
+            ("organization", self.organization),
+            ("producer", f"{self.project} / {self.region} / network {self.network}"),
+            ("forwarding rule", self.forwarding_rule_path),
+            ("NAT subnet", f"{self.nat_subnet.name} ({self.nat_subnet.range})"),
+            ("service attachment", f"{self.service_attachment.name} ({self.service_attachment.connection_preference})"),
+            ("endpoint attachment", self.endpoint_attachment_path),
+        ]
+        if self.firewall is not None:
+            rows.insert(4, ("firewall rule", f"{self.firewall.name} (tcp:{','.join(map(str, self.firewall.ports))})"))
+        if self.target_host_name:
+            rows.append(("target", target_url(self.target_host_name, self.target_path)))
+        body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+        title = html.escape(self.source or "spec")
+        return f"<p>Southbound connection <code>{title}</code></p><table><tbody>{body}</tbody></table>"
+
     def to_dict(self) -> dict[str, Any]:
         """The spec in the YAML shape; ``from_dict(spec.to_dict()) == spec``.
 

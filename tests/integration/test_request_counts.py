@@ -21,6 +21,8 @@ from apigee_psc.southbound.plan import ProgressEvent
 APPLY, REAPPLY, STATUS, PLAN = 22, 11, 11, 15
 
 ZONE, NAME = "my-private-zone", "orders.example.com."
+#: The seed spec's ownership mark (the TXT record beside its A record).
+OWNER = '"heritage=apigee-psc,apigee-psc/owner=organizations/my-organization/endpointAttachments/gkebackend"'
 LISTS = ("/subnetworks", "/serviceAttachments", "/endpointAttachments", "/operations")
 
 
@@ -119,7 +121,7 @@ def test_apply_over_a_mark_left_behind_falls_back_and_converges(
 ) -> None:
     # A TXT mark without its A record (an earlier run stopped between the two writes).
     records = CloudDnsClient().records
-    owner = '"heritage=apigee-psc,apigee-psc/owner=organizations/my-organization/endpointAttachments/gkebackend"'
+    owner = OWNER
     records.upsert("my-project", ZONE, NAME, [owner], type="TXT")
     report = southbound(seed_spec).apply()
     assert report.state.value == "in_sync"
@@ -153,3 +155,42 @@ def test_an_own_a_record_gone_wrong_is_swapped_with_its_mark_kept(
     assert found["TXT"].rrdatas == (
         '"heritage=apigee-psc,apigee-psc/owner=organizations/my-organization/endpointAttachments/gkebackend"',
     )
+
+
+
+def test_destroy_deletes_the_mark_left_when_the_a_record_is_gone(
+    producer: EmulatorServer, seed_spec: SouthboundSpec
+) -> None:
+    records = CloudDnsClient().records
+    southbound(seed_spec).apply()
+    records.delete("my-project", ZONE, NAME, "A")  # someone deleted the A record: our mark stays
+    assert [r.type for r in records.list("my-project", ZONE, name=NAME)] == ["TXT"]
+    report = southbound(seed_spec).destroy()
+    assert list(records.list("my-project", ZONE, name=NAME)) == []
+    record = next(c for c in report.deleted if c.kind == "DnsRecord")
+    assert record.note == "deleted what was left: its ownership TXT mark (the A record was already gone)"
+    assert ("DnsRecord", NAME) not in report.absent
+    assert southbound(seed_spec).destroy().deleted == ()  # nothing left: a second destroy deletes nothing
+
+
+def test_destroy_takes_only_its_own_mark_out_of_a_shared_txt_record(
+    producer: EmulatorServer, seed_spec: SouthboundSpec
+) -> None:
+    records = CloudDnsClient().records
+    records.upsert("my-project", ZONE, NAME, [OWNER, '"v=spf1 -all"'], type="TXT")
+    report = southbound(seed_spec).destroy()
+    assert [c.kind for c in report.deleted] == ["DnsRecord"]
+    assert records.get("my-project", ZONE, NAME, "TXT").rrdatas == ('"v=spf1 -all"',)
+
+
+def test_destroy_leaves_a_txt_record_without_its_mark_alone(
+    producer: EmulatorServer, seed_spec: SouthboundSpec
+) -> None:
+    records = CloudDnsClient().records
+    other = '"heritage=apigee-psc,apigee-psc/owner=organizations/my-organization/endpointAttachments/other"'
+    records.upsert("my-project", ZONE, NAME, [other], type="TXT")
+    before = last_seq(producer)
+    report = southbound(seed_spec).destroy()
+    assert report.deleted == () and ("DnsRecord", NAME) in report.absent
+    assert mutations(producer, before) == []
+    assert records.get("my-project", ZONE, NAME, "TXT").rrdatas == (other,)

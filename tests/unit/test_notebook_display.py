@@ -88,3 +88,4 @@ def test_a_southbound_displays_its_connection_escaped() -> None:
     assert rows["endpoint attachment"] == "organizations/my-organization/endpointAttachments/gkebackend"
     assert rows["target"] == "http://orders.example.com/orders"
     assert "&lt;seed&gt;.yaml" in Southbound(spec)._repr_html_()
+    assert dict(tuple(row) for row in _cells(spec._repr_html_())) == rows  # a spec displays the same

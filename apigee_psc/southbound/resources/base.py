@@ -428,6 +428,11 @@ class Reconciler:
         """Why deleting the live resource would harm others (a destroy problem unless forced)."""
         return None
 
+    def leftover(self, ctx: Context, seen: Seen) -> str | None:
+        """What apigee-psc left of an absent resource, which destroy deletes too (``None``:
+        nothing; e.g. the DNS record's ownership mark when its A record is gone)."""
+        return None
+
     def keep_reason(self, ctx: Context, seen: Seen) -> str | None:
         """Why destroy leaves this resource in place (``None``: it deletes it if it may)."""
         return None if self.managed else "referenced, not owned: kept"

@@ -8,6 +8,7 @@ this spec's mark is someone else's: it is never overwritten nor deleted unless a
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from apigee_psc import errors
@@ -120,9 +121,19 @@ class DnsRecordReconciler(Reconciler):
         records.upsert_a(spec.project, zone, name, [attachment.host], ttl=TTL)
         return wanted
 
+    def leftover(self, ctx: Context, seen: Seen) -> str | None:
+        txt: RecordSet | None = seen.extra.get("txt")
+        if seen.live is None and txt is not None and ctx.owner_txt in txt.rrdatas:
+            return "its ownership TXT mark (the A record was already gone)"
+        return None
+
     def delete(self, ctx: Context, seen: Seen, step: Step) -> None:
         records, zone, name = ctx.clients.dns.records, self._zone(ctx), self.name(ctx.spec)
         txt: RecordSet | None = seen.extra.get("txt")
+        if seen.live is None:
+            if txt is not None:
+                self._delete_mark(ctx, txt)
+            return
         if isinstance(seen.live, RecordSet) and txt is not None:
             # Both as read, in one atomic change: never an A record left without its mark,
             # nor a mark left behind by a crash between two deletes.
@@ -133,3 +144,16 @@ class DnsRecordReconciler(Reconciler):
                 logger.info("destroy: DNS record %s changed since it was read (%s); deleting by name", name, exc)
         records.delete(ctx.spec.project, zone, name, "A")
         records.delete(ctx.spec.project, zone, name, "TXT")
+
+    def _delete_mark(self, ctx: Context, txt: RecordSet) -> None:
+        """Take this spec's mark out of the TXT record set as it was read, in one change that
+        fails if the set moved since: the whole set when the mark is all it holds, else the
+        set rewritten without it (other texts of the name are not apigee-psc's to delete)."""
+        rest = tuple(text for text in txt.rrdatas if text != ctx.owner_txt)
+        additions = [replace(txt, rrdatas=rest)] if rest else []
+        try:
+            ctx.clients.dns.records.change(
+                ctx.spec.project, self._zone(ctx), additions=additions, deletions=[txt], timeout=ctx.timeout
+            )
+        except errors.NotFound:
+            logger.info("destroy: the ownership mark of %s is already gone", txt.name)
