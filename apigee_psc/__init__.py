@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         WaitTimeout,
     )
     from apigee_psc.models import ConnectionState, DnsZone, EndpointAttachment, Operation, Organization, State
+    from apigee_psc.progress import ProgressDisplay
     from apigee_psc.southbound import Southbound, SouthboundSpec
     from apigee_psc.target import target_endpoint_xml
     from apigee_psc.waiters import Schedule
@@ -62,6 +63,7 @@ _LAZY: dict[str, str] = {
     "OperationFailed": "apigee_psc.errors",
     "Organization": "apigee_psc.models",
     "PermissionDenied": "apigee_psc.errors",
+    "ProgressDisplay": "apigee_psc.progress",
     "RateLimited": "apigee_psc.errors",
     "ResourceManagerClient": "apigee_psc.cloud",
     "RetryEvent": "apigee_psc._http",
@@ -98,6 +100,7 @@ __all__ = [
     "OperationFailed",
     "Organization",
     "PermissionDenied",
+    "ProgressDisplay",
     "RateLimited",
     "ResourceManagerClient",
     "RetryEvent",

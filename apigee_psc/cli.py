@@ -28,8 +28,9 @@ from apigee_psc import errors
 from apigee_psc._version import __version__
 
 if TYPE_CHECKING:
+    from apigee_psc.progress import ProgressDisplay
     from apigee_psc.southbound.engine import Southbound
-    from apigee_psc.southbound.plan import DestroyReport, Plan, ProgressEvent, RealizationReport
+    from apigee_psc.southbound.plan import DestroyReport, Plan, RealizationReport
     from apigee_psc.southbound.spec import SouthboundSpec
 
 __all__ = ["main"]
@@ -251,59 +252,12 @@ def _southbound(spec: SouthboundSpec, state: _State, **extra: Any) -> Southbound
     return Southbound(spec, **_options(state), **extra)
 
 
-class _Progress:
-    """Render progress events. On a terminal, rich keeps one live line per entity, updated in
-    place; elsewhere plain lines, a wait being shown when its state changes and at least every
-    ``every`` seconds. ``console`` (a rich Console) is for tests."""
+def _progress_display() -> ProgressDisplay:
+    """A live table on a terminal, plain lines elsewhere (never the notebook mode: a command
+    run from a notebook cell writes to a pipe)."""
+    from apigee_psc.progress import ProgressDisplay
 
-    def __init__(self, tty: bool, *, every: float = 30.0, console: Any = None) -> None:
-        self.tty = tty
-        self.every = every
-        self._shown: dict[str, tuple[str | None, float]] = {}
-        self._rows: dict[str, ProgressEvent] = {}
-        self._live: Any = None
-        if tty:
-            from rich.console import Console
-            from rich.live import Live
-
-            self._live = Live(
-                console=console or Console(stderr=True), auto_refresh=False, transient=False, redirect_stdout=False
-            )
-            self._live.start()
-
-    def _table(self) -> Any:
-        from rich.table import Table
-
-        marks = {"done": "[green]✓[/]", "skipped": "[dim]=[/]", "failed": "[red]✗[/]"}
-        table = Table.grid(padding=(0, 1))
-        for _ in range(5):
-            table.add_column(no_wrap=True)
-        for event in self._rows.values():
-            table.add_row(
-                marks.get(event.status, "[yellow]…[/]"),
-                f"{event.phase}: {event.step}",
-                event.status,
-                f"[{event.state}]" if event.state else "",
-                f"{event.elapsed:.0f}s" if event.status == "waiting" or event.elapsed >= 1 else "",
-            )
-        return table
-
-    def __call__(self, event: ProgressEvent) -> None:
-        if self._live is not None:
-            self._rows[f"{event.spec or ''}:{event.phase}:{event.step}"] = event
-            self._live.update(self._table(), refresh=True)
-            return
-        if event.status == "waiting":
-            state, at = self._shown.get(event.step, (None, -self.every))
-            if event.state == state and event.elapsed - at < self.every:
-                return
-            self._shown[event.step] = (event.state, event.elapsed)
-        click.echo(event.to_text(), err=True)
-
-    def close(self) -> None:
-        if self._live is not None:
-            self._live.stop()
-            self._live = None
+    return ProgressDisplay("terminal" if sys.stderr.isatty() else "lines")
 
 
 def _confirm(yes: bool, what: str) -> None:
@@ -464,7 +418,7 @@ def _apply_saved(state: _State, plan: Plan, *, timeout: float, adopt: bool, outp
     """Apply a saved plan exactly (what ``terraform apply FILE`` does: no question asked)."""
     assert plan.spec is not None
     click.echo(plan.to_text(), err=True)
-    progress = _Progress(sys.stderr.isatty())
+    progress = _progress_display()
     try:
         southbound = _southbound(plan.spec, state, timeout=timeout, adopt=adopt or plan.adopt)
         report = southbound.apply(progress=progress, plan=plan, cancel=_CANCEL)
@@ -553,7 +507,7 @@ def apply(state: _State, specs: tuple[str, ...], yes: bool, timeout: float, adop
             click.echo("Nothing to do.", err=True)
         else:
             _confirm(yes, f"Apply {len(loaded)} spec(s)")
-        progress = _Progress(sys.stderr.isatty())
+        progress = _progress_display()
         try:
             if len(loaded) == 1:
                 reports = [
@@ -614,7 +568,7 @@ def destroy(
     with _errors(state):
         loaded = _load(specs, state)
         _confirm(yes, f"Destroy what {len(loaded)} spec(s) created")
-        progress = _Progress(sys.stderr.isatty())
+        progress = _progress_display()
         reports: list[DestroyReport] = []
         try:
             for spec in reversed(loaded):

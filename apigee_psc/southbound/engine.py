@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from apigee_psc import errors, waiters
+from apigee_psc.progress import or_notebook_display
 from apigee_psc.southbound.plan import Action, Change, DestroyReport, EntityStatus, Plan, Problem, Realization
 from apigee_psc.southbound.plan import RealizationReport as Report
 from apigee_psc.southbound.resources import RECONCILERS, Reconciler
@@ -238,9 +239,12 @@ class Southbound:
 
         ``cancel`` (a :class:`threading.Event`) stops it at the next safe point, between steps or
         inside a wait, with :class:`~apigee_psc.errors.Cancelled`; a later apply resumes.
+
+        ``progress`` receives a :class:`ProgressEvent` per step and wait; in a Jupyter kernel
+        it defaults to a :class:`~apigee_psc.progress.ProgressDisplay` table in the cell's output.
         """
         with self._cancellation.running("apply", cancel):
-            return self._apply(progress, plan)
+            return self._apply(or_notebook_display(progress), plan)
 
     def _apply(self, progress: ProgressCallback | None, plan: Plan | None) -> Report:
         run = Run(self, "apply", progress)
@@ -328,10 +332,10 @@ class Southbound:
         before any delete) to delete a service attachment that still serves connected endpoints
         of other consumers, unless ``force``. The IAM grant is left unless ``revoke_iam``.
         Returns a :class:`DestroyReport`: what was deleted, what was kept and why, and what
-        was already gone. ``cancel`` stops it as it stops :meth:`apply`.
+        was already gone. ``cancel`` and ``progress`` work as for :meth:`apply`.
         """
         with self._cancellation.running("destroy", cancel):
-            return self._destroy(revoke_iam, force, progress)
+            return self._destroy(revoke_iam, force, or_notebook_display(progress))
 
     def _destroy(self, revoke_iam: bool, force: bool, progress: ProgressCallback | None) -> DestroyReport:
         run = Run(self, "destroy", progress)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from apigee_psc import errors
+from apigee_psc.progress import or_notebook_display
 from apigee_psc.southbound.plan import RealizationReport as Report
 from apigee_psc.southbound.runner import ProgressCallback
 from apigee_psc.southbound.spec import SouthboundSpec
@@ -51,6 +52,7 @@ def apply_fleet(
     from apigee_psc.southbound.engine import Southbound
 
     event = cancel if cancel is not None else threading.Event()
+    progress = or_notebook_display(progress)  # one table for the whole fleet in a notebook
 
     def one(spec: SouthboundSpec) -> FleetResult:
         try:

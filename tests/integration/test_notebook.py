@@ -24,4 +24,10 @@ def test_the_quickstart_notebook_runs_and_shows_tables(tmp_path: Path) -> None:
     assert any("<td>gkebackend</td>" in h and "<td>ACCEPTED</td>" in h for h in html), "the attachments table"
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "<URL>http://orders.example.com/orders</URL>" in text
-    assert "apply: EndpointAttachment gkebackend: done" in text
+    # apply() drew one table of its steps, redrawn in place: its last state has every step done
+    tables = [o["data"] for o in outputs if o.output_type == "display_data"]
+    steps = [data["text/plain"] for data in tables if data.get("text/html", "").startswith("<pre")]
+    assert len(steps) == 2, "one table for apply, one for destroy"
+    assert "apply: EndpointAttachment gkebackend" in steps[0] and "[ACTIVE/ACCEPTED]" in steps[0]
+    assert "…" not in steps[0], "no step left running"
+    assert "destroy: ServiceAttachment gkebackend" in steps[1]

@@ -1,4 +1,5 @@
-"""How the CLI renders progress: a live line on a terminal, throttled plain lines elsewhere."""
+"""How progress is shown: a live table on a terminal, a table updated in place in a notebook,
+throttled plain lines elsewhere."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import pytest
 from rich.console import Console
 from rich.text import Text
 
-from apigee_psc.cli import _Progress, _table
+from apigee_psc.cli import _table
+from apigee_psc.progress import ProgressDisplay, in_notebook, or_notebook_display
 from apigee_psc.southbound import ProgressEvent
 
 STEP = "EndpointAttachment gkebackend"
@@ -19,7 +21,7 @@ def _wait(state: str, elapsed: float) -> ProgressEvent:
 
 
 def test_progress_off_a_terminal_shows_state_changes_and_a_heartbeat(capsys: pytest.CaptureFixture[str]) -> None:
-    progress = _Progress(tty=False, every=30.0)
+    progress = ProgressDisplay("lines", every=30.0)
     for event in [
         ProgressEvent("apply", STEP, "started", "create"),
         _wait("CREATING/UNAVAILABLE", 0),
@@ -48,7 +50,7 @@ def _terminal() -> tuple[Console, io.StringIO]:
 
 def test_progress_on_a_terminal_keeps_one_line_per_entity_updated_in_place() -> None:
     console, buffer = _terminal()
-    progress = _Progress(tty=True, console=console)
+    progress = ProgressDisplay("terminal", console=console)
     other = "ServiceAttachment gkebackend"
     progress(ProgressEvent("apply", other, "started", "create"))
     progress(_wait("CREATING/UNAVAILABLE", 0))
@@ -66,7 +68,7 @@ def test_progress_on_a_terminal_keeps_one_line_per_entity_updated_in_place() -> 
 
 def test_progress_on_a_terminal_does_not_print_plain_lines(capsys: pytest.CaptureFixture[str]) -> None:
     console, buffer = _terminal()
-    progress = _Progress(tty=True, console=console)
+    progress = ProgressDisplay("terminal", console=console)
     progress(_wait("ACTIVE/PENDING", 5))
     progress.close()
     assert capsys.readouterr().err == ""
@@ -80,3 +82,46 @@ def test_table_columns_fit_long_names() -> None:
     assert header.index("STATE") == rows[0].index("ACTIVE") == rows[1].index("CREATING")
     assert rows[0].startswith(name)
     assert header.index("HOST") == rows[0].index("7.0.3.4")
+
+
+class _Handle:
+    """What IPython's ``display(..., display_id=True)`` returns: a handle whose updates
+    redraw the same output."""
+
+    def __init__(self, shown: list[dict[str, str]]) -> None:
+        self.shown = shown
+
+    def update(self, bundle: dict[str, str], *, raw: bool) -> None:
+        assert raw
+        self.shown[-1] = bundle
+
+
+def test_progress_in_a_notebook_draws_one_output_updated_in_place() -> None:
+    shown: list[dict[str, str]] = []
+
+    def display(bundle: dict[str, str], *, raw: bool, display_id: bool) -> _Handle:
+        assert raw and display_id
+        shown.append(bundle)
+        return _Handle(shown)
+
+    progress = ProgressDisplay("notebook", display=display)
+    other = "ServiceAttachment <gkebackend>"
+    progress(ProgressEvent("apply", other, "started", "create"))
+    progress(_wait("CREATING/UNAVAILABLE", 0))
+    progress(ProgressEvent("apply", other, "done", "", None, 2))
+    progress(ProgressEvent("apply", STEP, "done", "", "ACTIVE/ACCEPTED", 9))
+    progress.close()
+    assert len(shown) == 1  # one output, redrawn: not one per event
+    lines = [line for line in shown[0]["text/plain"].splitlines() if line.strip()]
+    assert len(lines) == 2 and "done" in lines[0] and "[ACTIVE/ACCEPTED]" in lines[1]
+    html = shown[0]["text/html"]
+    assert html.startswith("<pre") and "&lt;gkebackend&gt;" in html and "<gkebackend>" not in html
+
+
+def test_the_notebook_default_is_only_taken_in_a_kernel() -> None:
+    assert not in_notebook()  # pytest is no Jupyter kernel
+    assert or_notebook_display(None) is None
+    given = print
+    assert or_notebook_display(given) is given
+    with pytest.raises(ValueError):
+        ProgressDisplay("html")  # type: ignore[arg-type]
