@@ -75,7 +75,9 @@ class ProgressDisplay:
         if mode is None:
             mode = "notebook" if in_notebook() else "terminal" if sys.stderr.isatty() else "lines"
         if mode not in ("notebook", "terminal", "lines"):
-            raise ValueError(f"mode must be notebook, terminal or lines, not {mode!r}")
+            from apigee_psc.errors import ValidationError
+
+            raise ValidationError("mode", mode, "notebook, terminal or lines")
         self.mode: Mode = mode
         self.every = every
         self._lock = threading.Lock()
@@ -100,11 +102,12 @@ class ProgressDisplay:
         self.close()
 
     def __call__(self, event: ProgressEvent) -> None:
+        key = f"{event.spec or ''}:{event.phase}:{event.step}"  # one entity of one spec
         with self._lock:
             if self.mode == "lines":
-                self._line(event)
+                self._line(key, event)
                 return
-            self._rows[f"{event.spec or ''}:{event.phase}:{event.step}"] = event
+            self._rows[key] = event
             if self._live is not None:
                 self._live.update(self.table(), refresh=True)
             elif self.mode == "notebook":
@@ -135,12 +138,12 @@ class ProgressDisplay:
                 self._live.stop()
                 self._live = None
 
-    def _line(self, event: ProgressEvent) -> None:
+    def _line(self, key: str, event: ProgressEvent) -> None:
         if event.status == "waiting":
-            state, at = self._shown.get(event.step, (None, -self.every))
+            state, at = self._shown.get(key, (None, -self.every))
             if event.state == state and event.elapsed - at < self.every:
                 return
-            self._shown[event.step] = (event.state, event.elapsed)
+            self._shown[key] = (event.state, event.elapsed)
         print(event.to_text(), file=sys.stderr, flush=True)
 
     def _show(self) -> None:

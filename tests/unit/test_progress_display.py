@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.text import Text
 
 from apigee_psc.cli import _table
+from apigee_psc.errors import ValidationError
 from apigee_psc.progress import ProgressDisplay, in_notebook, or_notebook_display
 from apigee_psc.southbound import ProgressEvent
 
@@ -123,5 +124,13 @@ def test_the_notebook_default_is_only_taken_in_a_kernel() -> None:
     assert or_notebook_display(None) is None
     given = print
     assert or_notebook_display(given) is given
-    with pytest.raises(ValueError):
+    with pytest.raises(ValidationError):
         ProgressDisplay("html")  # type: ignore[arg-type]
+
+
+def test_progress_lines_throttle_each_specs_waits_on_their_own(capsys: pytest.CaptureFixture[str]) -> None:
+    progress = ProgressDisplay("lines", every=30.0)
+    for spec in ("a.yaml", "b.yaml", "a.yaml", "b.yaml"):  # same step and state in two specs of a fleet
+        progress(ProgressEvent("apply", STEP, "waiting", "for the attachment", "ACTIVE/PENDING", 5, spec))
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2, lines  # each spec's first wait is shown, the repeats are not
