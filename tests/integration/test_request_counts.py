@@ -168,7 +168,7 @@ def test_destroy_deletes_the_mark_left_when_the_a_record_is_gone(
     report = southbound(seed_spec).destroy()
     assert list(records.list("my-project", ZONE, name=NAME)) == []
     record = next(c for c in report.deleted if c.kind == "DnsRecord")
-    assert record.note == "deleted what was left: its ownership TXT mark (the A record was already gone)"
+    assert record.note == "deleted what was left: its ownership TXT mark, the A record being already gone"
     assert ("DnsRecord", NAME) not in report.absent
     assert southbound(seed_spec).destroy().deleted == ()  # nothing left: a second destroy deletes nothing
 

@@ -124,7 +124,7 @@ class DnsRecordReconciler(Reconciler):
     def leftover(self, ctx: Context, seen: Seen) -> str | None:
         txt: RecordSet | None = seen.extra.get("txt")
         if seen.live is None and txt is not None and ctx.owner_txt in txt.rrdatas:
-            return "its ownership TXT mark (the A record was already gone)"
+            return "its ownership TXT mark, the A record being already gone"
         return None
 
     def delete(self, ctx: Context, seen: Seen, step: Step) -> None:
