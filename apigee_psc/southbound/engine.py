@@ -104,7 +104,6 @@ class Southbound:
         self.adopt = adopt or spec.adopt
         self.schedule = schedule
         self.max_workers = max_workers
-        self.sleep = sleep
         self.clock = clock
         self._cancellation = Cancellation(sleep)  # the running apply's or destroy's cancel event
         given: dict[str, object] = {"apigee": apigee, "compute": compute, "dns": dns}
@@ -127,6 +126,15 @@ class Southbound:
     def _repr_html_(self) -> str:
         """What a notebook shows: the connection the spec describes, as a table."""
         return self.spec._repr_html_()
+
+    @property
+    def sleep(self) -> Callable[[float], None]:
+        """How this connection sleeps between polls and retries (a cancel wakes it)."""
+        return self._cancellation.sleep
+
+    @sleep.setter
+    def sleep(self, value: Callable[[float], None]) -> None:
+        self._cancellation.sleep = value
 
     @property
     def apigee(self) -> ApigeeClient:

@@ -266,3 +266,17 @@ def test_context_owner_marks_name_the_spec() -> None:
     ctx = context()
     assert ctx.mark.startswith("managed by apigee-psc") and "endpointAttachments/gkebackend" in ctx.mark
     assert "heritage=apigee-psc" in ctx.owner_txt
+
+
+def test_a_sleep_set_after_construction_is_the_one_waits_use_and_a_cancel_still_wakes_it() -> None:
+    connection = Southbound(spec(**NO_DNS))
+    slept: list[float] = []
+    connection.sleep = slept.append
+    connection.clients.apigee.sleep(2.5)  # a client's pause is the connection's
+    assert slept == [2.5] and connection.sleep == slept.append
+    event = threading.Event()
+    with connection._cancellation.running("apply", event):
+        event.set()
+        with pytest.raises(errors.Cancelled):
+            connection.clients.apigee.sleep(1.0)
+    assert slept == [2.5, 1.0]

@@ -55,3 +55,14 @@ def test_our_record_pointing_elsewhere_is_updated() -> None:
 def test_matching_record_made_by_hand_is_adopted_without_a_write_and_kept_by_destroy() -> None:
     found = RECORD.assess(context(), snapshot(DnsRecord=_a(), EndpointAttachment=ea()))
     assert found.noop and found.owned is False
+
+
+def test_only_our_mark_left_without_its_a_record_is_a_leftover_for_destroy() -> None:
+    ctx = context()
+    assert RECORD.leftover(ctx, Seen(None, None, {"txt": OURS})) == (
+        "its ownership TXT mark, the A record being already gone"
+    )
+    theirs = _txt("organizations/my-organization/endpointAttachments/other")
+    assert RECORD.leftover(ctx, Seen(None, None, {"txt": theirs})) is None
+    assert RECORD.leftover(ctx, Seen(None, None, {"txt": None})) is None
+    assert RECORD.leftover(ctx, _a(txt=OURS)) is None  # the A record is there: a plain delete
