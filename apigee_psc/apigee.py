@@ -143,6 +143,7 @@ class Operations:
             subject=f"{name} ({_describe_target(operation)})" if not isinstance(operation, str) else name,
             schedule=schedule or self._client.schedule,
             operation=name,
+            resume=f"ApigeeClient.operations.wait({name!r})",
             on_failure=failed,
             progress=progress,
             clock=self._client.clock,

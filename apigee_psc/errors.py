@@ -323,8 +323,10 @@ class WaitTimeout(ApiError):
 
     ``awaited`` says what was awaited, ``last_state`` the last state seen, ``elapsed`` the
     seconds waited and ``operation`` the operation's name; ``resume`` is the call that
-    resumes the wait later (``ApigeeClient.operations.wait('organizations/o/operations/1')``,
-    ``ComputeClient.operations.wait('projects/p/regions/r/operations/op-1')``, ...).
+    resumes the wait later, as the waiting client names it
+    (``ApigeeClient.operations.wait('organizations/o/operations/1')``,
+    ``ComputeClient.operations.wait('projects/p/regions/r/operations/op-1')``, ...; without
+    it, ``operations.wait(operation)``).
     """
 
     def __init__(
@@ -342,7 +344,7 @@ class WaitTimeout(ApiError):
         self.elapsed = elapsed
         self.operation = operation
         self.diagnosis = diagnosis
-        self.resume = resume or (f"ApigeeClient.operations.wait({operation!r})" if operation else None)
+        self.resume = resume or (f"operations.wait({operation!r})" if operation else None)
         parts = [f"timed out after {elapsed:.0f}s waiting for {awaited}"]
         parts.append(f"last state: {last_state or 'unknown'}")
         if self.resume:

@@ -25,9 +25,7 @@ from apigee_psc._http import (
     unreachable_warning,
 )
 from apigee_psc.compute import _gapic
-from apigee_psc.compute.models import (
-    ComputeOperation,
-)
+from apigee_psc.compute.models import ComputeOperation
 
 if TYPE_CHECKING:
     import google.auth.credentials
