@@ -21,20 +21,28 @@ from typing import TYPE_CHECKING, Any
 
 from apigee_psc import errors, waiters
 from apigee_psc.progress import or_notebook_display
-from apigee_psc.southbound.plan import Action, Change, DestroyReport, EntityStatus, Plan, Problem, Realization
+from apigee_psc.southbound.plan import (
+    Action,
+    Change,
+    DestroyReport,
+    EntityStatus,
+    Plan,
+    Problem,
+    Realization,
+    same_change,
+)
 from apigee_psc.southbound.plan import RealizationReport as Report
 from apigee_psc.southbound.resources import RECONCILERS, Reconciler
 from apigee_psc.southbound.resources.base import (
-    OWNER_MARK,
     Assessment,
     Clients,
     Context,
     OrgInfo,
+    PlanReads,
     PlanRefused,
     PlanStale,
     Seen,
     message,
-    owned_by_us,
 )
 from apigee_psc.southbound.runner import Cancellation, ProgressCallback, Run, StepReporter
 from apigee_psc.southbound.spec import SouthboundSpec
@@ -50,14 +58,12 @@ if TYPE_CHECKING:
     from apigee_psc.models import EndpointAttachment
 
 __all__ = [
-    "OWNER_MARK",
     "FleetResult",
     "PlanRefused",
     "PlanStale",
     "Southbound",
     "apply_fleet",
     "diagnose_attachment",
-    "owned_by_us",
 ]
 
 logger = logging.getLogger("apigee_psc.southbound")
@@ -206,6 +212,7 @@ class Southbound:
             authorized_network=org.authorized_network,
             spec=self.spec,
             adopt=self.adopt,
+            reads=PlanReads(self.clients.source, org, snap),
         )
 
     def status(self) -> Report:
@@ -256,15 +263,22 @@ class Southbound:
 
     def _apply(self, progress: ProgressCallback | None, plan: Plan | None) -> Report:
         run = Run(self, "apply", progress)
-        fresh = plan is None
-        plan = self.plan() if plan is None else plan
-        ctx = self._context(OrgInfo.from_plan(plan))
-        kinds = self._kinds(ctx.org)
-        snap = {c.kind: Seen(c.live, None, {"owned": c.owned}) for c in (*plan.changes, *plan.references)}
-        changes = {c.kind: c for c in (*plan.changes, *plan.references)}
+        if plan is None:
+            plan = self.plan()
+            confirmed = True
+        else:
+            self._check_spec(plan)
+            confirmed = not self._read_here(plan)
+            if confirmed:  # a saved plan is a promise, never a source of values: plan anew
+                plan = self._confirm(plan, self.plan())
         if plan.problems:
             raise PlanRefused(plan, [f"{p.kind}: {p.message}" for p in plan.problems])
-        if not fresh:
+        reads: PlanReads = plan.reads
+        ctx = self._context(reads.org)
+        kinds = self._kinds(ctx.org)
+        snap = dict(reads.snapshot)
+        changes = {c.kind: c for c in (*plan.changes, *plan.references)}
+        if not confirmed:
             changes, snap = self._recheck(ctx, kinds, plan, snap)
 
         def step(r: Reconciler) -> tuple[bool, Any]:
@@ -274,12 +288,13 @@ class Southbound:
                 return False, None
             started = self.clock()
             run.event(r, "started", change.action.value)
-            live = r.apply(ctx, change, snap, StepReporter(run, r, started))
-            if live is not None:
-                snap[r.kind] = Seen(live, None, {"owned": True if change.action is Action.CREATE else change.owned})
-            detail, state = r.summary(live)
+            result = r.apply(ctx, change, snap, StepReporter(run, r, started))
+            seen = result if isinstance(result, Seen) else Seen(result)
+            if seen.live is not None:
+                snap[r.kind] = seen
+            detail, state = r.summary(seen.live)
             run.event(r, "done", detail, state=state, elapsed=self.clock() - started)
-            return True, live
+            return True, seen.live
 
         done = run.graph([r for r in kinds if r.managed], step)
         stale = [r for r in kinds if done.get(r.kind, (False, None)) == (True, None)]
@@ -288,14 +303,48 @@ class Southbound:
         run.event(None, "done", report.state.value, elapsed=self.clock() - run.started)
         return report
 
-    def _recheck(
-        self, ctx: Context, kinds: Sequence[Reconciler], plan: Plan, snap: dict[str, Seen]
-    ) -> tuple[dict[str, Change], dict[str, Seen]]:
-        """Re-read what the plan changes; refuse it if apply would now write something else."""
+    def _read_here(self, plan: Plan) -> bool:
+        """True if ``plan`` was made in this process by clients reading where this
+        connection's do (its reads are then as good as ours); a plan loaded from a file, or
+        read through another endpoint or other credentials, is not."""
+        reads = plan.reads
+        return isinstance(reads, PlanReads) and reads.source == self.clients.source
+
+    def _check_spec(self, plan: Plan) -> None:
         if plan.organization != self.spec.organization or (plan.spec is not None and plan.spec != self.spec):
             raise PlanRefused(
                 plan, [f"Spec: this plan was made for {plan.spec_source or 'another spec'}, not this one"]
             )
+
+    def _confirm(self, saved: Plan, fresh: Plan) -> Plan:
+        """``fresh`` (a plan made now) if it promises what ``saved`` did, else :class:`PlanStale`.
+
+        Every value apply writes comes from ``fresh``: the organization as read now (its
+        Apigee project, its own project, its network), project numbers, hosts, fingerprints.
+        ``saved`` only says what the user agreed to: any difference that apply would act on
+        refuses it, before any write."""
+        reasons = []
+        for name in ("apigee_project_id", "disable_vpc_peering", "organization_project_id", "authorized_network"):
+            then, now = getattr(saved, name), getattr(fresh, name)
+            if then != now:
+                reasons.append(f"Organization: its {name} is {now!r}, the plan says {then!r}")
+        before = {c.kind: c for c in (*saved.changes, *saved.references)}
+        after = {c.kind: c for c in (*fresh.changes, *fresh.references)}
+        if set(before) != set(after):
+            reasons.append("Organization: its networking differs from the plan's (other resources apply)")
+        for kind in (k for k in after if k in before):
+            reason = stale_reason(before[kind], after[kind], [p.message for p in fresh.problems if p.kind == kind])
+            if reason:
+                reasons.append(reason)
+        if reasons:
+            raise PlanStale(saved, [f"{r}; nothing was changed: plan again" for r in reasons])
+        return fresh
+
+    def _recheck(
+        self, ctx: Context, kinds: Sequence[Reconciler], plan: Plan, snap: dict[str, Seen]
+    ) -> tuple[dict[str, Change], dict[str, Seen]]:
+        """Re-read what this process's plan changes; refuse it if apply would now write
+        something else (a value the plan showed as known only after apply may be anything)."""
         changes = {c.kind: c for c in (*plan.changes, *plan.references)}
         if set(changes) != {r.kind for r in kinds}:
             raise PlanStale(
@@ -312,13 +361,9 @@ class Southbound:
         for r in touched:
             before, now = changes[r.kind], r.assess(ctx, merged)
             changes[r.kind] = now.change
-            same = (now.change.action, now.change.fields) == (before.action, before.fields)
-            if (now.change.writes and not same) or now.problems:
-                appeared = before.live is None and now.change.live is not None
-                what = "appeared since the plan" if appeared else "changed since the plan"
-                detail = "; ".join(now.problems) or f"apply would now {now.change.action.value} it"
-                detail += "" if now.problems else f": {'; '.join(now.change.diffs)}"
-                reasons.append(f"{r.kind}: {before.name} {what} ({detail}); nothing was changed: plan again")
+            reason = stale_reason(before, now.change, now.problems)
+            if reason:
+                reasons.append(f"{reason}; nothing was changed: plan again")
         if reasons:
             raise PlanStale(plan, reasons)
         return changes, merged
@@ -404,6 +449,20 @@ class Southbound:
                 f"endpoint attachment {self.spec.endpoint_attachment.name} has no host yet", status_code=0
             )
         return target_endpoint_xml(host, self.spec.target_path)
+
+
+def stale_reason(before: Change, now: Change, problems: Sequence[str] = ()) -> str | None:
+    """Why a planned change ``before`` no longer holds, now that apply would make ``now``
+    (``None``: it holds). Apply may do less than planned (what the plan created now exists,
+    an operation it waited for is done), never something else: a write with other
+    differences, or a problem, makes the plan stale. A value the plan showed as known only
+    after apply (:func:`~apigee_psc.southbound.plan.known_after_apply`) matches any value."""
+    if not problems and not (now.writes and not same_change(before, now)):
+        return None
+    appeared = before.live is None and now.live is not None
+    what = "appeared since the plan" if appeared else "changed since the plan"
+    detail = "; ".join(problems) or f"apply would now {now.action.value} it: {'; '.join(now.diffs)}"
+    return f"{now.kind}: {before.name} {what} ({detail})"
 
 
 # Public names that live beside the engine, importable from here as before.

@@ -34,6 +34,8 @@ __all__ = [
     "ProgressEvent",
     "Realization",
     "RealizationReport",
+    "known_after_apply",
+    "same_change",
 ]
 
 
@@ -56,6 +58,30 @@ _SYMBOL = {
     Action.WAIT: "…",
     Action.NOOP: "=",
 }
+
+
+_AFTER_APPLY = " known after apply)"
+
+
+def known_after_apply(what: str) -> str:
+    """What a plan shows for a value only apply can know, e.g. ``(host known after apply)``:
+    an apply that checks the plan again accepts any value in its place."""
+    return f"({what}{_AFTER_APPLY}"
+
+
+def _pending(value: object) -> bool:
+    return isinstance(value, str) and value.startswith("(") and value.endswith(_AFTER_APPLY)
+
+
+def same_change(planned: Change, now: Change) -> bool:
+    """True if ``now`` makes the change ``planned`` promised: the same action and the same
+    differences, where a value ``planned`` showed as known only after apply matches any."""
+    if planned.action is not now.action or len(planned.fields) != len(now.fields):
+        return False
+    return all(
+        a == b or (_pending(a.after) and (a.field, a.before, a.op) == (b.field, b.before, b.op))
+        for a, b in zip(planned.fields, now.fields, strict=True)
+    )
 
 
 def _show(value: object) -> str:
@@ -233,8 +259,10 @@ class Plan:
 
     ``references`` are the resources the spec only refers to (the forwarding rule, the Cloud
     DNS zone) as read, never changed; the organization's fields and ``spec`` record what the
-    plan was made from, so that :meth:`Southbound.apply` can use its reads. ``adopt`` records
-    whether it was made with ``adopt`` on (a saved plan is applied the same way).
+    plan was made from. ``adopt`` records whether it was made with ``adopt`` on (a saved plan
+    is applied the same way). ``reads`` holds what :meth:`Southbound.plan` read, for the
+    apply of the same connection in this process; it is never saved: a plan read back from
+    JSON is only a promise, which :meth:`Southbound.apply` checks against a fresh plan.
     """
 
     spec_source: str | None
@@ -248,6 +276,7 @@ class Plan:
     spec: SouthboundSpec | None = field(default=None, compare=False)
     references: tuple[Change, ...] = ()
     adopt: bool = False
+    reads: Any = field(default=None, compare=False, repr=False)
 
     @property
     def has_changes(self) -> bool:

@@ -15,7 +15,7 @@ from apigee_psc import ApigeeClient, ComputeClient, errors
 from apigee_psc.cloud import CloudDnsClient
 from apigee_psc.emulator import EmulatorServer
 from apigee_psc.southbound import Action, PlanRefused, Realization, SouthboundSpec
-from apigee_psc.southbound.engine import OWNER_MARK
+from apigee_psc.southbound.ownership import MARK_PREFIX as OWNER_MARK
 
 FIREWALL = {"name": "allow-psc-nat-80", "ports": [80], "target_tags": ["psc-demo"]}
 

@@ -22,6 +22,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from apigee_psc import errors, names
+from apigee_psc.southbound.ownership import Ownership, description_mark, txt_mark
 from apigee_psc.southbound.plan import Action, Change, EntityStatus, FieldDiff, Plan, Problem, Realization
 
 if TYPE_CHECKING:
@@ -35,33 +36,21 @@ if TYPE_CHECKING:
     from apigee_psc.waiters import Schedule, WaitProgress
 
 __all__ = [
-    "OWNER_MARK",
-    "OWNER_TXT_PREFIX",
     "Assessment",
     "Clients",
     "Context",
     "Grant",
     "OrgInfo",
+    "PlanReads",
     "PlanRefused",
     "PlanStale",
     "Reconciler",
     "Seen",
     "Snapshot",
     "Step",
-    "owned_by_us",
 ]
 
 logger = logging.getLogger("apigee_psc.southbound")
-
-#: How the Compute resources apigee-psc creates are marked (the start of their ``description``).
-OWNER_MARK = "managed by apigee-psc"
-#: The TXT record beside an A record apigee-psc wrote (the external-dns registry's idea).
-OWNER_TXT_PREFIX = "heritage=apigee-psc"
-
-
-def owned_by_us(description: str | None) -> bool:
-    """True if a Compute resource's ``description`` carries apigee-psc's mark."""
-    return (description or "").startswith(OWNER_MARK)
 
 
 def short(name: str | None) -> str:
@@ -115,17 +104,6 @@ class OrgInfo:
         network = data.get("authorizedNetwork")
         return cls(org.name, org.apigee_project_id, org.disable_vpc_peering, org.project_id, network or None)
 
-    @classmethod
-    def from_plan(cls, plan: Plan) -> OrgInfo:
-        """The organization as the plan saw it."""
-        return cls(
-            plan.organization,
-            plan.apigee_project_id,
-            bool(plan.disable_vpc_peering),
-            plan.organization_project_id,
-            plan.authorized_network,
-        )
-
     @property
     def own_project(self) -> str:
         """The organization's own project (``projectId``), checked: a bad value is reported as
@@ -173,13 +151,27 @@ Snapshot = Mapping[str, Seen]
 
 
 @dataclass(frozen=True)
+class PlanReads:
+    """What a plan read, kept on the :class:`Plan` (never saved) for the apply of the same
+    connection: where it read from (:attr:`Clients.source`; an apply reading elsewhere, or
+    of a plan read back from a file, plans anew), the organization and every kind's
+    :class:`Seen`."""
+
+    source: tuple[object, ...]
+    org: OrgInfo
+    snapshot: Snapshot
+
+
+@dataclass(frozen=True)
 class Assessment:
     """One kind's diff: the change, the problems that stop an apply, and whether the live
-    resource is apigee-psc's own (``None``: absent, or a kind that carries no mark)."""
+    resource is this spec's own (``owned``; ``None``: absent, or a kind that carries no mark),
+    with what its marks say (``ownership``, naming another owner when there is one)."""
 
     change: Change
     problems: tuple[str, ...] = ()
     owned: bool | None = None
+    ownership: Ownership | None = None
 
     @property
     def noop(self) -> bool:
@@ -219,6 +211,17 @@ class Clients:
         for key, value in (given or {}).items():
             if value is not None:
                 self.__dict__[key] = value
+
+    @property
+    def source(self) -> tuple[object, ...]:
+        """Where these clients read from: the endpoint (given, or the emulator's from the
+        environment), the credentials object and the quota project. Reads made through
+        clients of the same source are as good as this process's own."""
+        import os
+
+        options = self.options
+        emulator = os.environ.get("APIGEE_PSC_EMULATOR_HOST")
+        return (options["endpoint"], emulator, id(options["credentials"]), options["quota_project_id"])
 
     @cached_property
     def apigee(self) -> ApigeeClient:
@@ -271,14 +274,19 @@ class Context:
     revoke_iam: bool = False
 
     @property
+    def owner_id(self) -> str:
+        """This spec's owner id, which its marks name: the endpoint attachment it serves."""
+        return self.spec.endpoint_attachment_path
+
+    @property
     def mark(self) -> str:
         """The ``description`` of the Compute resources this spec creates."""
-        return f"{OWNER_MARK} for {self.spec.endpoint_attachment_path}"
+        return description_mark(self.owner_id)
 
     @property
     def owner_txt(self) -> str:
-        """The TXT record that marks the A record as this spec's."""
-        return f'"{OWNER_TXT_PREFIX},apigee-psc/owner={self.spec.endpoint_attachment_path}"'
+        """The TXT string that marks the A record as this spec's."""
+        return txt_mark(self.owner_id)
 
 
 class Step(Protocol):
@@ -341,13 +349,17 @@ class Reconciler:
 
     # -- shared behaviour -------------------------------------------------------------
 
-    def owner(self, ctx: Context, seen: Seen) -> bool | None:
-        """True if the live resource is apigee-psc's, False if not, None when absent or unmarked."""
-        if "owned" in seen.extra:  # as a saved plan recorded it
-            return bool(seen.extra["owned"]) if seen.extra["owned"] is not None else None
+    def ownership(self, ctx: Context, seen: Seen) -> Ownership | None:
+        """What the live resource's marks say (``None``: absent, or a kind without a mark);
+        by default the mark in its ``description`` (see :mod:`apigee_psc.southbound.ownership`)."""
         if not self.marked or seen.live is None:
             return None
-        return owned_by_us(getattr(seen.live, "description", ""))
+        return Ownership.of_description(ctx.owner_id, getattr(seen.live, "description", ""))
+
+    def owner(self, ctx: Context, seen: Seen) -> bool | None:
+        """True if the live resource is this spec's, False if not, None when absent or unmarked."""
+        found = self.ownership(ctx, seen)
+        return None if found is None else found.owned
 
     def change(
         self,
@@ -370,10 +382,17 @@ class Reconciler:
         never changed unless adopted, and only a ``replaceable`` kind is ever replaced."""
         found = self.diff(ctx, snap)
         change, problems = found.change, list(found.problems)
-        owned = self.owner(ctx, snap.get(self.kind, Seen()))
+        ownership = self.ownership(ctx, snap.get(self.kind, Seen()))
+        owned = None if ownership is None else ownership.owned
         diffs = "; ".join(change.diffs)
         if change.action in (Action.UPDATE, Action.REPLACE):
-            if owned is False and not ctx.adopt:
+            if ownership is not None and ownership.other is not None:
+                problems.append(
+                    f"{change.name} exists and differs from the spec ({diffs}), but {ownership.why_not_ours()},"
+                    " so this spec will not change it (not even with adopt): make the spec match it, change it"
+                    f" through the spec of {ownership.other}, or give this spec other names"
+                )
+            elif owned is False and not ctx.adopt:
                 problems.append(
                     f"{change.name} exists and differs from the spec ({diffs}), but apigee-psc did not create it,"
                     " so it will not change it: make the spec match it, or set adopt: true in the spec (--adopt)"
@@ -384,7 +403,7 @@ class Reconciler:
                     f"{change.name} would have to be replaced ({diffs}); apigee-psc does not delete what may be in"
                     " use: destroy it first, or change the spec back"
                 )
-        return Assessment(replace(change, owned=owned), tuple(problems), owned)
+        return Assessment(replace(change, owned=owned), tuple(problems), owned, ownership)
 
     def realize(self, ctx: Context, snap: Snapshot, assessment: Assessment) -> EntityStatus:
         """The entity's realization: ``in_sync`` exactly when ``assessment`` is a no-op;
@@ -434,8 +453,14 @@ class Reconciler:
         return None
 
     def keep_reason(self, ctx: Context, seen: Seen) -> str | None:
-        """Why destroy leaves this resource in place (``None``: it deletes it if it may)."""
-        return None if self.managed else "referenced, not owned: kept"
+        """Why destroy leaves this resource in place (``None``: it deletes it if it may): a
+        resource another spec marked is kept, whatever ``adopt`` says."""
+        if not self.managed:
+            return "referenced, not owned: kept"
+        found = self.ownership(ctx, seen)
+        if found is not None and found.other is not None:
+            return f"{found.why_not_ours()}: kept"
+        return None
 
     def observed(self, seen: Seen) -> dict[str, Any]:
         """Live values worth showing beside the state."""
@@ -456,9 +481,11 @@ class Reconciler:
             logger.info("apply: %s %s already exists and matches the spec; adopting it", self.kind, found.change.name)
             return fresh[self.kind].live
         if (found.owned is False and not ctx.adopt) or found.problems:
+            why = found.ownership.why_not_ours() if found.ownership is not None else "apigee-psc did not create it"
             text = (
-                f"{found.change.name} appeared since the plan, was not created by apigee-psc and differs from the"
-                f" spec ({'; '.join(found.change.diffs)}): it is left as it is (adopt: true / --adopt takes it over)"
+                f"{found.change.name} appeared since the plan, {why}, and it differs from the"
+                f" spec ({'; '.join(found.change.diffs)}): it is left as it is (adopt: true / --adopt takes over"
+                " an unmarked one)"
             )
             raise PlanRefused.of(ctx.spec, self.kind, text, found.change)
         return self.apply(ctx, found.change, fresh, step)

@@ -19,7 +19,6 @@ from apigee_psc import errors
 from apigee_psc.models import DnsZone
 from apigee_psc.southbound.plan import Action, Change, FieldDiff
 from apigee_psc.southbound.resources.base import (
-    OWNER_MARK,
     Assessment,
     Context,
     OrgInfo,
@@ -107,11 +106,6 @@ class DnsZoneReconciler(Reconciler):
         zone = spec.dns.zone
         description = f"{zone.description} ({ctx.mark})" if zone.description else ctx.mark
         return DnsZone(zone.name, zone.domain, description[:1024], spec.project, spec.network, self.path(spec, None))
-
-    def owner(self, ctx: Context, seen: Seen) -> bool | None:
-        if "owned" in seen.extra or seen.live is None:
-            return super().owner(ctx, seen)
-        return OWNER_MARK in (seen.live.description or "")
 
     def read(self, ctx: Context, *, full: bool) -> Seen:
         return read_or_error(lambda: ctx.clients.apigee.dns_zones.get(self.name(ctx.spec)))
