@@ -21,6 +21,7 @@ DELETE   /_emulator/requests       clear the request log
     {"op_seconds": 0.5,
      "op_seconds_overrides": {"apigee.endpointAttachments.delete": 2, "compute": 0},
      "wait_deadline": 2.0, "iam_propagation_seconds": 0, "auto_create_projects": true,
+     "reconcile_in_same_patch": true,
      "dns_peer_failure": "operation",
      "connection_states": {"my-organization/gkebackend": "FROZEN"},
      "orgs": ["other-org", "peered-org:peered"],
@@ -75,6 +76,7 @@ _CONFIG_KEYS = {
     "wait_deadline",
     "iam_propagation_seconds",
     "auto_create_projects",
+    "reconcile_in_same_patch",
     "connection_states",
     "dns_peer_failure",
     "orgs",
@@ -101,6 +103,8 @@ def apply_config(world: World, spec: Any) -> JSON:
                 setattr(cfg, key, value)
         if "auto_create_projects" in spec:
             cfg.auto_create_projects = bool(spec["auto_create_projects"])
+        if "reconcile_in_same_patch" in spec:
+            cfg.reconcile_in_same_patch = bool(spec["reconcile_in_same_patch"])
         if "dns_peer_failure" in spec:
             cfg.dns_peer_failure = check_dns_peer_failure(spec["dns_peer_failure"])
         forced = spec.get("connection_states") or {}

@@ -98,6 +98,11 @@ class Config:
     emulator does not derive from the service attachment; the attachment's ``connectedEndpoints``
     entry follows it."""
 
+    reconcile_in_same_patch: bool = True
+    """Whether the service attachment PATCH that turns ``reconcileConnections`` on re-decides
+    ACCEPTED/REJECTED connections at once (``true``), or only a later change of the lists does
+    (``false``); Google's documentation allows both readings."""
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy."""
         return asdict(self)

@@ -243,12 +243,16 @@ def test_reapply_repairs_a_rejection_made_out_of_band(
     assert southbound(spec).plan().has_changes is False
 
 
+@pytest.mark.parametrize("same_patch", [True, False], ids=["same-patch-redecides", "later-change-redecides"])
 def test_rejected_connection_stays_rejected_until_apply_sets_reconcile_connections(
-    producer: EmulatorServer, make_spec: Callable[..., SouthboundSpec], tenant: str
+    producer: EmulatorServer, make_spec: Callable[..., SouthboundSpec], tenant: str, same_patch: bool
 ) -> None:
     """Google re-decides an existing REJECTED connection only when the service attachment has
-    reconcileConnections: moving the project to the accept list alone leaves it REJECTED; the
-    library's repair turns reconcileConnections on in the same PATCH."""
+    reconcileConnections: moving the project to the accept list alone leaves it REJECTED. The
+    library's repair converges under both readings of whether the PATCH turning it on counts
+    (the emulator's ``reconcile_in_same_patch``): it turns it on alone, then changes the lists,
+    then checks the connection and changes its own accept entry again if it was not re-decided."""
+    producer.configure(reconcile_in_same_patch=same_patch)
     manual = {"name": "gkebackend", "connection_preference": "ACCEPT_MANUAL"}
     rejecting = make_spec(service_attachment={**manual, "reject_projects": [tenant]})
     with pytest.raises(ConnectionNotAccepted):

@@ -111,6 +111,7 @@ class ComputeBackend(ComputeRules):
                 del self.resources[path]
                 if collection == "serviceAttachments":
                     self.connections = {k: v for k, v in self.connections.items() if k[0] != path}
+                    self.pinned = {k for k in self.pinned if k[0] != path}
                 if collection == "subnetworks":
                     net = self.resources.get(res.fields.get("network", ""))
                     if net is not None and path in net.fields.get("subnetworks", []):
@@ -147,6 +148,7 @@ class ComputeBackend(ComputeRules):
                 if collection == "serviceAttachments":
                     # Connections that exist now are decided under the lists as they are now.
                     self.world.apigee.endpoints_for(path)
+                    self._reconcile_reading(path, res.fields, merged)
                 validator = getattr(self, f"_validate_{collection}")
                 res.fields = validator(project, region, name, merged, res)
                 res.fingerprint_seq += 1
@@ -275,7 +277,7 @@ class ComputeBackend(ComputeRules):
             return live
         key = (sa_path, consumer)
         decided = self.connections.get(key)
-        if decided is not None and not sa.fields.get("reconcileConnections"):
+        if decided is not None and (not sa.fields.get("reconcileConnections") or key in self.pinned):
             return decided
         if live in ("ACCEPTED", "REJECTED"):
             self.connections[key] = live
@@ -286,6 +288,23 @@ class ComputeBackend(ComputeRules):
     def forget_connection(self, sa_path: str, consumer: str) -> None:
         """Drop the decided status of a connection whose consumer is gone (or starts again)."""
         self.connections.pop((sa_path, consumer), None)
+        self.pinned.discard((sa_path, consumer))
+
+    def _reconcile_reading(self, sa_path: str, before: JSON, after: JSON) -> None:
+        """Which decided connections a PATCH re-decides, under the configured reading of
+        Google's rule (``reconcile_in_same_patch``). Google documents that with
+        ``reconcileConnections`` on, a change of the lists also moves ACCEPTED and REJECTED
+        connections; it does not say whether the PATCH that turns it on counts. ``true`` (the
+        default): it does, and from then on decided connections follow the lists. ``false``:
+        connections decided before that PATCH keep their status until the lists change again."""
+        was, now = bool(before.get("reconcileConnections")), bool(after.get("reconcileConnections"))
+        keys = ("connectionPreference", "consumerAcceptLists", "consumerRejectLists")
+        lists_changed = any(before.get(k) != after.get(k) for k in keys)
+        mine = {key for key in self.connections if key[0] == sa_path}
+        if was and lists_changed:
+            self.pinned -= mine
+        elif now and not was and not self.world.config.reconcile_in_same_patch:
+            self.pinned |= mine
 
     @staticmethod
     def _status_under_lists(

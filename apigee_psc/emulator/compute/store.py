@@ -34,6 +34,10 @@ class ComputeStore:
         #: (service attachment path, consumer key) -> the status decided for that connection
         #: (ACCEPTED or REJECTED); a PENDING connection is not stored and is decided again.
         self.connections: dict[tuple[str, str], str] = {}
+        #: Decided connections that keep their status although ``reconcileConnections`` is on:
+        #: under ``reconcile_in_same_patch: false``, those decided before the PATCH that turned
+        #: it on, until the next change of the lists.
+        self.pinned: set[tuple[str, str]] = set()
 
     # -- projects, regions, references -----------------------------------------------------------
 

@@ -272,6 +272,13 @@ class ServiceAttachmentReconciler(Reconciler):
                 ),
             )
         logger.info("apply: changing service attachment %s: %s", wanted.name, "; ".join(change.diffs))
+        live: ServiceAttachment = change.live
+        repair = wanted.reconcile_connections is True and not live.reconcile_connections
+        if repair:
+            # Google moves decided connections on a change of the lists only while
+            # reconcileConnections is on; whether the PATCH that turns it on counts is not
+            # documented. Turn it on alone first, so the lists change under it either way.
+            attachments.update(wanted.name, reconcile_connections=True, timeout=ctx.timeout)
         attachments.update(
             wanted.name,
             connection_preference=wanted.connection_preference,
@@ -280,7 +287,32 @@ class ServiceAttachmentReconciler(Reconciler):
             reconcile_connections=wanted.reconcile_connections,
             timeout=ctx.timeout,
         )
+        if repair:
+            self._redecide(ctx, wanted)
         return None
+
+    def _redecide(self, ctx: Context, wanted: ServiceAttachmentTarget) -> None:
+        """Check that the Apigee project's connection was re-decided; if the lists did not
+        change under reconcileConnections (they already accepted it, or that reading of
+        Google's rule holds), change them once more: its own entry's limit up by one and back,
+        which moves no other consumer's entry."""
+        attachments, tenant = ctx.clients.compute.service_attachments, ctx.org.apigee_project_id
+        entry = next((e for e in wanted.consumer_accept_lists if e.project == tenant), None)
+        if entry is None:
+            return
+        own = f"projects/{tenant}/"
+        statuses = [
+            str(e.status) for e in attachments.get(wanted.name).connected_endpoints if own in (e.endpoint or "")
+        ]
+        if "REJECTED" not in statuses:
+            return
+        logger.info("apply: the connection of %s is still REJECTED; changing its accept entry to redecide it", tenant)
+        for limit in (entry.connection_limit + 1, entry.connection_limit):
+            accept = [
+                dataclasses.replace(e, connection_limit=limit) if e is entry else e
+                for e in wanted.consumer_accept_lists
+            ]
+            attachments.update(wanted.name, consumer_accept_lists=accept, timeout=ctx.timeout)
 
     def in_sync_note(self, ctx: Context, snap: Snapshot, change: Change) -> str | None:
         return change.note or None
