@@ -246,9 +246,13 @@ class Southbound:
     ) -> Report:
         """Bring the live state to the spec and return the realization report.
 
-        Without ``plan``, plans first. With one, uses the plan's reads and re-reads only what
-        it changes: a plan whose resources changed since is refused (:class:`PlanStale`), as
-        is a plan with problems (:class:`PlanRefused`). Idempotent and resumable: a re-run
+        Without ``plan``, plans first. With a plan this process made (reading where this
+        connection reads), uses its reads and re-reads only what it changes; with a plan read
+        back from a file, or made elsewhere, plans again and compares: every value written
+        comes from this apply's own reads. A plan apply would now carry out differently is
+        refused before any write (:class:`PlanStale`), as is a plan with problems
+        (:class:`PlanRefused`); apply may do less than planned, and a value the plan showed
+        as known only after apply matches any. Idempotent and resumable: a re-run
         after a crash finds what exists and waits on what is in progress. Raises
         :class:`~apigee_psc.errors.ConnectionNotAccepted` if the connection cannot be accepted.
 
