@@ -9,6 +9,9 @@ known the test asserts them as they are; each test names where they were learned
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +148,9 @@ def test_nat_exhausted_new_connection_needs_attention_until_an_address_frees(emu
     assert connection_state(apigee) == "NEEDS_ATTENTION"
     mine = [e for e in service_attachment(compute)["connectedEndpoints"] if "/forwardingRules/sb-" in e["endpoint"]]
     assert [e["status"] for e in mine] == ["NEEDS_ATTENTION"] and "natIps" not in mine[0]
+
+    psc = requests.get(emu.url + "_emulator/state", timeout=10).json()["compute"]["psc"]
+    assert psc["nat"][SA] == {"usable": 4, "used": 4, "free": 0} and len(psc["otherConsumers"][SA]) == 4
 
     [freed] = events(emu, {"event": "free_nat", "service_attachment": SA})
     assert freed["removed"] == 4
@@ -290,6 +296,7 @@ def test_service_attachment_suspended_connection_frozen_then_resumed(emu: Emulat
     apigee = attach(emu)
     events(emu, {"event": "suspend_service_attachment", "service_attachment": SA})
     assert connection_state(apigee) == "FROZEN"
+    assert emu.state()["compute"]["psc"]["suspended"] == [SA]
     assert [e["status"] for e in service_attachment(compute)["connectedEndpoints"]] == ["ACCEPTED"]
     events(emu, {"event": "resume_service_attachment", "service_attachment": SA})
     assert connection_state(apigee) == "ACCEPTED"
@@ -407,3 +414,60 @@ def test_events_bad_input_answers_400(emu: EmulatorServer) -> None:
         assert resp.status_code == 400, body
     resp = requests.post(emu.url + "_emulator/events", json={"event": "free_nat", "service_attachment": SA}, timeout=10)
     assert resp.status_code == 404  # no such service attachment
+
+
+# -- gcloud ---------------------------------------------------------------------------------------------------
+
+GCLOUD = shutil.which("gcloud")
+
+
+def gcloud(server: EmulatorServer, home: Path, *args: str) -> Any:
+    """Run gcloud against ``server`` (endpoint overrides, a token file, a throwaway config); its JSON."""
+    token = home / "token"
+    token.write_text("emulator-token\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDSDK_", "GOOGLE_"))}
+    env.update(
+        {
+            "CLOUDSDK_CONFIG": str(home / "gcloud"),
+            "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE": str(token),
+            "CLOUDSDK_CORE_DISABLE_PROMPTS": "1",
+            "CLOUDSDK_CORE_PROJECT": PROJECT,
+            "CLOUDSDK_CORE_CHECK_GCE_METADATA": "false",
+            "CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK": "1",
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE": f"{server.url}compute/v1/",
+        }
+    )
+    proc = subprocess.run(
+        [str(GCLOUD), *args, "--format=json"], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout or "null")
+
+
+@pytest.mark.skipif(GCLOUD is None, reason="gcloud (google-cloud-cli) is not installed")
+def test_gcloud_propagated_connection_limit_zero_and_an_exhausted_nat(emu: EmulatorServer, tmp_path: Path) -> None:
+    """gcloud's ``--propagated-connection-limit`` sends 0 as given (the compute.v1 discovery
+    default of 250 applies only when it is unspecified); ``describe`` then shows the
+    NEEDS_ATTENTION connection of an exhausted NAT subnet beside the other team's ACCEPTED ones,
+    each with its ``natIps`` ("About published services", NAT subnet sizing and monitoring)."""
+    compute = producer(emu, cidr="10.100.0.0/29")
+    compute.serviceAttachments().delete(project=PROJECT, region=REGION, serviceAttachment="gkebackend").execute()
+    gcloud(
+        emu,
+        tmp_path,
+        "compute",
+        "service-attachments",
+        "create",
+        "gkebackend",
+        f"--region={REGION}",
+        "--producer-forwarding-rule=fr-ilb",
+        "--connection-preference=ACCEPT_AUTOMATIC",
+        "--nat-subnets=psc-nat",
+        "--propagated-connection-limit=0",
+    )
+    events(emu, {"event": "exhaust_nat", "service_attachment": SA})
+    attach(emu)
+    described = gcloud(emu, tmp_path, "compute", "service-attachments", "describe", "gkebackend", f"--region={REGION}")
+    assert described["propagatedConnectionLimit"] == 0
+    statuses = [(e["status"], len(e.get("natIps", []))) for e in described["connectedEndpoints"]]
+    assert statuses == [("NEEDS_ATTENTION", 0)] + [("ACCEPTED", 1)] * 4

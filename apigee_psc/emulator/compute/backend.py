@@ -338,6 +338,7 @@ class ComputeBackend(PscConnections):
         return {
             "resources": [self.render(r, root) for _, r in sorted(self.resources.items())],
             "operations": [op.to_dict(root, now) for op in self.operations.values()],
+            "psc": self.psc_dump(),
         }
 
     # -- seeding ---------------------------------------------------------------------------------------

@@ -288,3 +288,16 @@ class PscConnections(ComputeRules):
         pool = self._nat_pool(sa)
         free = self._free_ips(sa)
         return {"usable": len(pool), "used": len(pool) - len(free), "free": len(free)}
+
+    def psc_dump(self) -> JSON:
+        """Day-2 state for ``/_emulator/state``: NAT use, suspended attachments, other teams' endpoints."""
+        attachments = sorted(p for p, r in self.resources.items() if r.collection == "serviceAttachments")
+        return {
+            "nat": {path: self.nat_usage(path) for path in attachments},
+            "suspended": sorted(self.suspended & set(attachments)),
+            "otherConsumers": {
+                path: [fc.endpoint for fc in self.foreign.get(path, [])]
+                for path in attachments
+                if self.foreign.get(path)
+            },
+        }
