@@ -262,6 +262,7 @@ _HOLDERS = (
     re.compile(r"(organizations/[^/\s'\"]+/operations/[A-Za-z0-9_.-]+)"),
     re.compile(r"(operations/[A-Za-z0-9_.-]+)"),
     re.compile(r"operation '([^'\s]+)'"),
+    re.compile(r"by operation: ([A-Za-z0-9_.-]+)"),  # Apigee's own words name the operation's id
 )
 
 

@@ -14,6 +14,7 @@ GET      /_emulator/config         the run-time config
 POST     /_emulator/config         change it, add organizations, seed resources
 GET      /_emulator/requests       the request log (``?since=SEQ&api=&method=``)
 DELETE   /_emulator/requests       clear the request log
+POST     /_emulator/events         day-2 events (see :mod:`.events`)
 =======  ========================  ==================================================
 
 ``POST /_emulator/config`` takes any of::
@@ -49,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.routing import Rule
 
 from apigee_psc.emulator.errors import InvalidArgument
+from apigee_psc.emulator.events import events_handler
 from apigee_psc.emulator.producer import seed_producer_for
 from apigee_psc.emulator.routing import Call, Reply
 from apigee_psc.emulator.state import check_dns_peer_failure
@@ -241,6 +243,7 @@ _TABLE = [
     ("POST", "/_emulator/config", "control.config.set", _config_set),
     ("GET", "/_emulator/requests", "control.requests.get", _requests_get),
     ("DELETE", "/_emulator/requests", "control.requests.clear", _requests_clear),
+    ("POST", "/_emulator/events", "control.events", events_handler),
 ]
 
 #: werkzeug rules of the control API.

@@ -20,6 +20,7 @@ from werkzeug.wrappers import Request, Response
 
 from apigee_psc.emulator import apigee, compute, control, crm, dns, servicenetworking
 from apigee_psc.emulator.errors import EmulatorError, Internal, NotFound, error_for_status
+from apigee_psc.emulator.events import apply_events
 from apigee_psc.emulator.faults import FaultDecision
 from apigee_psc.emulator.routing import Call, Handler, Reply, RouteGroup, build_map
 from apigee_psc.emulator.state import DEFAULT_OP_SECONDS, Clock, OrgConfig, World
@@ -306,6 +307,10 @@ class EmulatorServer:
     def configure(self, **spec: Any) -> dict[str, Any]:
         """Like ``POST /_emulator/config`` with ``spec`` as the body."""
         return control.apply_config(self.world, spec)
+
+    def events(self, *events: dict[str, Any]) -> list[dict[str, Any]]:
+        """Like ``POST /_emulator/events`` with ``events`` as the body (day-2 events, in order)."""
+        return apply_events(self.world, list(events))
 
     def requests(self, *, since: int = 0, api: str | None = None, method: str | None = None) -> list[dict[str, Any]]:
         """The request log (like ``GET /_emulator/requests``)."""

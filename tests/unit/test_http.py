@@ -25,6 +25,7 @@ from apigee_psc._http import (
     RetryPolicy,
     Transport,
     is_org_lock,
+    lock_holder,
     resolve_endpoint,
     retry_call,
 )
@@ -554,6 +555,28 @@ def test_is_org_lock_compute_resource_not_ready_matches() -> None:
     )
     assert is_org_lock(err)
     assert not is_org_lock(errors.NotFound("locked by another operation"))
+
+
+def test_lock_holder_apigee_words_name_the_operation_id() -> None:
+    """Apigee's text as quoted in GoogleCloudPlatform/magic-modules PR #18649."""
+    err = errors.error_from_response(
+        400,
+        json.dumps(
+            {
+                "error": {
+                    "code": 400,
+                    "status": "FAILED_PRECONDITION",
+                    "message": "the resource is locked by another operation where endpoint attachment swp-euw2 is "
+                    "currently being created for organization my-org by operation: "
+                    "1c83301f-195f-4d20-b6f4-7d5c8f6b66e8",
+                }
+            }
+        ),
+        method="POST",
+        url="https://apigee.test/v1/organizations/my-org/endpointAttachments",
+    )
+    assert is_org_lock(err)
+    assert lock_holder(err) == "1c83301f-195f-4d20-b6f4-7d5c8f6b66e8"
 
 
 # -- 401 -------------------------------------------------------------------------------------------------

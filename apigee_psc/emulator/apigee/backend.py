@@ -189,11 +189,53 @@ class ApigeeBackend:
     # -- operations ------------------------------------------------------------------------------------
 
     def _check_lock(self, org: str) -> None:
+        """400 while an operation of ``org`` is running, in Google's words (magic-modules PR
+        #18649 quotes them: "the resource is locked by another operation where endpoint
+        attachment swp-euw2 is currently being created for organization <org> by operation:
+        <uuid>")."""
         for op in self.operations.values():
             if op.org == org and not op.done:
-                raise FailedPrecondition(
-                    f"the resource is locked by another operation: {op.name}", reason="resourceLocked"
-                )
+                raise FailedPrecondition(lock_message(op), reason="resourceLocked")
+
+    def hold_lock(
+        self, org: str, seconds: float, operation_type: str = "UPDATE", target: str | None = None
+    ) -> ApigeeOperation:
+        """Start another tool's operation on ``org`` that runs ``seconds`` (the organization is
+        locked meanwhile; ``operations.list`` shows it IN_PROGRESS); for the control API."""
+        with self.world.lock:
+            self.org(org)
+            if operation_type not in _VERBS:
+                raise InvalidArgument(f"operation_type must be one of {sorted(_VERBS)}")
+            target = target or f"organizations/{org}/environments/prod"
+
+            def finish(op: ApigeeOperation) -> None:
+                if op.error is None:
+                    op.response = {"@type": "type.googleapis.com/google.protobuf.Empty"}
+
+            op = ApigeeOperation(
+                name=f"organizations/{org}/operations/{self.world.uuid()}",
+                org=org,
+                operation_type=operation_type,
+                target=target,
+                kind="apigee.foreign",
+                created=self.world.now(),
+                seconds=seconds,
+                finish=finish,
+            )
+            self.operations[op.name] = op
+            self._advance_op(op)
+            return op
+
+    def release_lock(self, org: str) -> int:
+        """Finish at once every running operation of ``org`` started by :meth:`hold_lock`."""
+        with self.world.lock:
+            held = [
+                op for op in self.operations.values() if op.org == org and op.kind == "apigee.foreign" and not op.done
+            ]
+            for op in held:
+                op.seconds = self.world.now() - op.created
+                self._advance_op(op)
+            return len(held)
 
     def _start(
         self, org: str, op_type: str, target: str, kind: str, finish: Callable[[ApigeeOperation], None]
@@ -287,7 +329,7 @@ class ApigeeBackend:
             self._seq += 1
             ea = EndpointAttachment(org, ea_id, location, sa, self._seq)
             self.attachments[name] = ea
-            self.world.compute.forget_connection(sa, name)
+            self.world.compute.drop_consumer(sa, name)
 
             def finish(op: ApigeeOperation) -> None:
                 if op.error is not None:
@@ -334,12 +376,12 @@ class ApigeeBackend:
                     ea.state = "ACTIVE"
                     return
                 self.attachments.pop(ea.name, None)
-                self.world.compute.forget_connection(ea.service_attachment, ea.name)
+                self.world.compute.drop_consumer(ea.service_attachment, ea.name)
                 op.response = {"@type": "type.googleapis.com/google.protobuf.Empty"}
 
             return self._start(org, "DELETE", ea.name, "apigee.endpointAttachments.delete", finish)
 
-    def _raw_status(self, ea: EndpointAttachment) -> str | None:
+    def _raw_status(self, ea: EndpointAttachment, side: str = "consumer") -> str | None:
         forced = self.world.config.connection_states.get(f"{ea.org}/{ea.id}")
         if forced:
             return forced
@@ -352,9 +394,15 @@ class ApigeeBackend:
             and o.seq < ea.seq
             and self.orgs[o.org].tenant_project_id == tenant
         )
-        return self.world.compute.connection_status(
-            ea.service_attachment, tenant, number, rank, network=_consumer_network(tenant), consumer=ea.name
+        return self.world.compute.consumer_status(
+            ea.service_attachment, tenant, number, rank, _consumer_network(tenant), ea.name, side=side
         )
+
+    def consumer_identity(self, name: str) -> tuple[str, str]:
+        """The tenant project and consumer network of endpoint attachment ``name`` (for Compute)."""
+        ea = self.attachments.get(name)
+        tenant = self.orgs[ea.org].tenant_project_id if ea is not None and ea.org in self.orgs else ""
+        return tenant, _consumer_network(tenant)
 
     def connection_state(self, ea: EndpointAttachment) -> str:
         """UNAVAILABLE while CREATING, CLOSED when the service attachment is gone, else its status."""
@@ -382,9 +430,10 @@ class ApigeeBackend:
             out.append(
                 {
                     "endpoint": f"projects/{tenant}/regions/{ea.location}/forwardingRules/sb-{digest[:20]}",
-                    "status": self._raw_status(ea) or "CLOSED",
+                    "status": self._raw_status(ea, side="producer") or "CLOSED",
                     "pscConnectionId": str(int(digest[20:34], 16) % 10**17),
                     "consumerNetwork": _consumer_network(tenant),
+                    "consumer": ea.name,
                 }
             )
         return out
@@ -513,6 +562,23 @@ class ApigeeBackend:
             self._advance_op(op)
             del self.operations[op.name]
             return self.get_endpoint_attachment(org, ea_id)
+
+
+_VERBS = {"INSERT": "created", "DELETE": "deleted", "UPDATE": "updated"}
+
+
+def lock_message(op: ApigeeOperation) -> str:
+    """Apigee's 400 text for an organization locked by ``op``: what it changes, how, and its id."""
+    parts = op.target.split("/")
+    what = op.target
+    if len(parts) >= 4:
+        collection = re.sub(r"(?<!^)(?=[A-Z])", " ", parts[-2]).lower()
+        what = f"{collection[:-1] if collection.endswith('s') else collection} {parts[-1]}"
+    verb = _VERBS.get(op.operation_type, "changed")
+    return (
+        f"the resource is locked by another operation where {what} is currently being {verb} "
+        f"for organization {op.org} by operation: {op.name.rsplit('/', 1)[-1]}"
+    )
 
 
 def _consumer_network(tenant: str) -> str:

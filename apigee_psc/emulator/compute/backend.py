@@ -17,6 +17,7 @@ import uuid
 from typing import Any
 
 from apigee_psc.emulator.compute.fields import COLLECTIONS, IGNORED_ON_WRITE, JSON, NAME_RE, WRITABLE
+from apigee_psc.emulator.compute.psc import PscConnections
 from apigee_psc.emulator.compute.resources import (
     ComputeOperation,
     ComputeResource,
@@ -26,7 +27,6 @@ from apigee_psc.emulator.compute.resources import (
     resource_path,
     same_ref,
 )
-from apigee_psc.emulator.compute.rules import ComputeRules
 from apigee_psc.emulator.errors import (
     AlreadyExists,
     ConditionNotMet,
@@ -37,7 +37,7 @@ from apigee_psc.emulator.errors import (
 )
 
 
-class ComputeBackend(ComputeRules):
+class ComputeBackend(PscConnections):
     """All Compute resources and operations of every project (the API's behaviour)."""
 
     # -- generic operations ------------------------------------------------------------------------
@@ -332,13 +332,14 @@ class ComputeBackend(ComputeRules):
             "pscServiceAttachmentId": {"high": str(int.from_bytes(digest[:8], "big") >> 1), "low": str(res.id)}
         }
         endpoints = []
-        for ep in self.world.apigee.endpoints_for(res.path):
+        for ep in self.world.apigee.endpoints_for(res.path) + self.foreign_endpoints(res.path):
             endpoints.append(
                 {
                     "endpoint": base + ep["endpoint"],
                     "status": ep["status"],
                     "pscConnectionId": ep["pscConnectionId"],
                     "consumerNetwork": base + ep["consumerNetwork"],
+                    **self.nat_fields(res.path, ep["consumer"]),
                 }
             )
         if endpoints:
@@ -356,6 +357,7 @@ class ComputeBackend(ComputeRules):
         return {
             "resources": [self.render(r, root) for _, r in sorted(self.resources.items())],
             "operations": [op.to_dict(root, now) for op in self.operations.values()],
+            "psc": self.psc_dump(),
         }
 
     # -- seeding ---------------------------------------------------------------------------------------
