@@ -256,14 +256,6 @@ class Operation:
             return "FAILED" if self.error else "DONE"
         return str(self.metadata.get("state") or "IN_PROGRESS")
 
-    @property
-    def percent_done(self) -> int | None:
-        """Progress in percent, when the metadata reports it."""
-        progress = self.metadata.get("progress")
-        if isinstance(progress, Mapping) and progress.get("percentDone") is not None:
-            return int(progress["percentDone"])
-        return None
-
     def exception(self, resource_name: str | None = None) -> ApiError | None:
         """What this operation's ``error`` means as an exception (``None`` if it has none):
         see :func:`~apigee_psc.errors.operation_error`."""

@@ -19,6 +19,7 @@ __all__ = [
     "ENDPOINT_ATTACHMENT_ID_RULE",
     "parse_service_attachment",
     "service_attachment_path",
+    "short",
     "validate_compute_name",
     "validate_description",
     "validate_dns_name",
@@ -32,6 +33,12 @@ __all__ = [
     "validate_region",
     "validate_service_attachment",
 ]
+
+
+def short(link: str | None) -> str:
+    """The last segment of a resource name, path or URL (``us-west1`` of ``.../regions/us-west1``)."""
+    return (link or "").rstrip("/").rsplit("/", 1)[-1]
+
 
 ENDPOINT_ATTACHMENT_ID_RULE = (
     "a lowercase letter followed by 1 to 31 lowercase letters, digits or hyphens, not ending with a hyphen"

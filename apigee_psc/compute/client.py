@@ -386,10 +386,6 @@ class ComputeClient:
         """The Compute root URL in use (``https://compute.googleapis.com/`` or the emulator's)."""
         return self._backend.root_url
 
-    def subnet_path(self, name: str) -> str:
-        """``projects/{project}/regions/{region}/subnetworks/{name}``."""
-        return self.subnets.path(name)
-
     def forwarding_rule_path(self, name: str) -> str:
         """``projects/{project}/regions/{region}/forwardingRules/{name}``."""
         return self.forwarding_rules.path(name)

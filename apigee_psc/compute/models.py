@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from apigee_psc.compute._gapic import prepare
 from apigee_psc.models import WireEnum
+from apigee_psc.names import short
 
 if TYPE_CHECKING:
     from google.cloud.compute_v1.types import compute
@@ -74,11 +75,6 @@ def _enum(cls: type[E], value: str, default: E) -> E | str:
 def _opt(message: Message, field: str) -> str | None:
     """A string field, ``None`` when the message does not set it."""
     return str(getattr(message, field)) or None if field in message else None
-
-
-def short(link: str) -> str:
-    """The last segment of a URL or path (``us-west1`` of ``.../regions/us-west1``)."""
-    return link.rstrip("/").rsplit("/", 1)[-1] if link else ""
 
 
 def relative(link: str) -> str:

@@ -22,6 +22,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from apigee_psc import errors, names
+from apigee_psc.cloud import DNS_PEER_ROLE
 from apigee_psc.southbound.ownership import Ownership, description_mark, txt_mark
 from apigee_psc.southbound.plan import Action, Change, EntityStatus, FieldDiff, Plan, Problem, Realization
 
@@ -51,11 +52,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("apigee_psc.southbound")
-
-
-def short(name: str | None) -> str:
-    """The last segment of a resource name or URL."""
-    return (name or "").rstrip("/").rsplit("/", 1)[-1]
 
 
 def message(error: BaseException) -> str:
@@ -127,7 +123,7 @@ class Grant:
 
     member: str
     granted: bool
-    role: str = "roles/dns.peer"
+    role: str = DNS_PEER_ROLE
     project: str = ""
 
 
@@ -466,14 +462,18 @@ class Reconciler:
         """Live values worth showing beside the state."""
         return {}
 
-    def adopt_existing(self, ctx: Context, snap: Snapshot, step: Step, create: Callable[[], Any]) -> Any:
+    def adopt_existing(
+        self, ctx: Context, snap: Snapshot, step: Step, create: Callable[[], object], written: Any
+    ) -> Any:
         """Create; if it appeared under the same name since the plan, adopt it only if it
         matches the spec or is apigee-psc's own (then bring it to the spec), else refuse.
 
-        Returns what ``create`` returns (the resource as written, which the final report
-        reuses without a read; ``None`` has it read again), or the adopted resource."""
+        Returns ``written`` once ``create`` returned (the resource as written, which the final
+        report reuses without a read: only for a kind whose every reported field was written;
+        ``None`` has it read again), or the adopted resource."""
         try:
-            return create()
+            create()
+            return written
         except errors.AlreadyExists:
             fresh = {**snap, self.kind: self.read(ctx, full=False)}
         found = self.assess(ctx, fresh)
@@ -489,14 +489,6 @@ class Reconciler:
             )
             raise PlanRefused.of(ctx.spec, self.kind, text, found.change)
         return self.apply(ctx, found.change, fresh, step)
-
-
-def created(operation: object, wanted: Any) -> Any:
-    """What a create wrote (``wanted``), once its ``operation`` returned done without error:
-    the final report reuses it instead of reading the resource again. Only for resources
-    whose every reported field was written (not a service attachment: its connected
-    endpoints change as consumers connect)."""
-    return wanted
 
 
 def from_response(operation: Any, kind: str) -> Mapping[str, Any] | None:
@@ -540,11 +532,6 @@ def delete_apigee(
         except errors.NotFound:
             logger.info("destroy: %s already gone", step.label)
     wait_until_deleted(name, timeout=ctx.timeout, progress=step.waiting())
-
-
-def with_live(snap: Snapshot, kind: str, live: Any) -> dict[str, Seen]:
-    """``snap`` with ``kind``'s live object replaced."""
-    return {**snap, kind: replace(snap.get(kind, Seen()), live=live, error=None)}
 
 
 def live_of(snap: Snapshot, kind: str) -> Any:

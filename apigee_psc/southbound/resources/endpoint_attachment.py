@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from apigee_psc import errors
 from apigee_psc.diagnosis import Diagnosis, diagnose_connection
 from apigee_psc.models import EndpointAttachment, Operation
+from apigee_psc.names import short
 from apigee_psc.southbound.plan import Action, Change, FieldDiff, Realization
 from apigee_psc.southbound.resources.base import (
     Assessment,
@@ -27,7 +28,6 @@ from apigee_psc.southbound.resources.base import (
     live_of,
     logger,
     read_or_error,
-    short,
 )
 from apigee_psc.southbound.spec import SouthboundSpec
 

@@ -18,7 +18,6 @@ from apigee_psc.southbound.resources.base import (
     Seen,
     Snapshot,
     Step,
-    created,
     logger,
     read_or_error,
 )
@@ -86,18 +85,16 @@ class FirewallReconciler(Reconciler):
             ctx,
             snap,
             step,
-            lambda: created(
-                firewalls.create(
-                    wanted.name,
-                    network=wanted.network,
-                    source_ranges=list(wanted.source_ranges),
-                    ports=[int(port) for port in wanted.allowed[0].ports],
-                    target_tags=list(wanted.target_tags),
-                    description=wanted.description,
-                    timeout=ctx.timeout,
-                ),
-                wanted,
+            lambda: firewalls.create(
+                wanted.name,
+                network=wanted.network,
+                source_ranges=list(wanted.source_ranges),
+                ports=[int(port) for port in wanted.allowed[0].ports],
+                target_tags=list(wanted.target_tags),
+                description=wanted.description,
+                timeout=ctx.timeout,
             ),
+            wanted,
         )
 
     def delete(self, ctx: Context, seen: Seen, step: Step) -> None:

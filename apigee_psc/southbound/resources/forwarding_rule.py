@@ -7,8 +7,9 @@ service attachment, from the list its read makes then).
 
 from __future__ import annotations
 
+from apigee_psc.names import short
 from apigee_psc.southbound.plan import Action
-from apigee_psc.southbound.resources.base import Assessment, Context, Reconciler, Seen, Snapshot, read_or_error, short
+from apigee_psc.southbound.resources.base import Assessment, Context, Reconciler, Seen, Snapshot, read_or_error
 from apigee_psc.southbound.spec import SouthboundSpec
 
 

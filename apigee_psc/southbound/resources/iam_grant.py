@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from apigee_psc.cloud import DNS_PEER_ROLE
 from apigee_psc.southbound.plan import Action, Change, FieldDiff
 from apigee_psc.southbound.resources.base import (
     Assessment,
@@ -23,7 +24,6 @@ from apigee_psc.southbound.resources.base import (
 )
 from apigee_psc.southbound.spec import SouthboundSpec
 
-DNS_PEER_ROLE = "roles/dns.peer"
 #: How old a policy read may be for the grant to start from it (the etag keeps it safe anyway).
 POLICY_REUSE_SECONDS = 120.0
 

@@ -10,6 +10,7 @@ import ipaddress
 from typing import Any
 
 from apigee_psc.compute.models import Subnet
+from apigee_psc.names import short
 from apigee_psc.southbound.plan import Action, Change, FieldDiff
 from apigee_psc.southbound.resources.base import (
     Assessment,
@@ -18,9 +19,7 @@ from apigee_psc.southbound.resources.base import (
     Seen,
     Snapshot,
     Step,
-    created,
     read_or_error,
-    short,
 )
 from apigee_psc.southbound.spec import SouthboundSpec
 
@@ -96,16 +95,14 @@ class NatSubnetReconciler(Reconciler):
             ctx,
             snap,
             step,
-            lambda: created(
-                ctx.clients.compute.subnets.create(
-                    wanted.name,
-                    network=wanted.network,
-                    ip_cidr_range=wanted.ip_cidr_range,
-                    description=wanted.description,
-                    timeout=ctx.timeout,
-                ),
-                wanted,
+            lambda: ctx.clients.compute.subnets.create(
+                wanted.name,
+                network=wanted.network,
+                ip_cidr_range=wanted.ip_cidr_range,
+                description=wanted.description,
+                timeout=ctx.timeout,
             ),
+            wanted,
         )
 
     def delete(self, ctx: Context, seen: Seen, step: Step) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 
 from apigee_psc.compute.models import ConsumerProjectLimit, ServiceAttachment
 from apigee_psc.models import EndpointAttachment
+from apigee_psc.names import short
 from apigee_psc.southbound.plan import Action, Change, FieldDiff
 from apigee_psc.southbound.resources.base import (
     Assessment,
@@ -31,11 +32,9 @@ from apigee_psc.southbound.resources.base import (
     Seen,
     Snapshot,
     Step,
-    created,
     live_of,
     logger,
     read_or_error,
-    short,
 )
 from apigee_psc.southbound.spec import SouthboundSpec
 
@@ -254,22 +253,20 @@ class ServiceAttachmentReconciler(Reconciler):
                 ctx,
                 snap,
                 step,
-                lambda: created(
-                    attachments.create(
-                        wanted.name,
-                        target_service=wanted.target_service,
-                        nat_subnets=list(wanted.nat_subnets),
-                        connection_preference=wanted.connection_preference,
-                        consumer_accept_lists=list(wanted.consumer_accept_lists),
-                        consumer_reject_lists=list(wanted.consumer_reject_lists),
-                        enable_proxy_protocol=wanted.enable_proxy_protocol,
-                        domain_names=list(wanted.domain_names),
-                        reconcile_connections=wanted.reconcile_connections,
-                        description=wanted.description,
-                        timeout=ctx.timeout,
-                    ),
-                    None,
+                lambda: attachments.create(
+                    wanted.name,
+                    target_service=wanted.target_service,
+                    nat_subnets=list(wanted.nat_subnets),
+                    connection_preference=wanted.connection_preference,
+                    consumer_accept_lists=list(wanted.consumer_accept_lists),
+                    consumer_reject_lists=list(wanted.consumer_reject_lists),
+                    enable_proxy_protocol=wanted.enable_proxy_protocol,
+                    domain_names=list(wanted.domain_names),
+                    reconcile_connections=wanted.reconcile_connections,
+                    description=wanted.description,
+                    timeout=ctx.timeout,
                 ),
+                None,
             )
         logger.info("apply: changing service attachment %s: %s", wanted.name, "; ".join(change.diffs))
         live: ServiceAttachment = change.live
