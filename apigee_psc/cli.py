@@ -179,7 +179,7 @@ def _fail(
 
 def _explain(exc: BaseException) -> tuple[int, str, str | None]:
     """Exit code, one-line message and optional detail lines for an error."""
-    from apigee_psc.southbound.engine import PlanRefused, PlanStale
+    from apigee_psc.southbound import PlanRefused, PlanStale
 
     if isinstance(exc, errors.Cancelled):
         return EXIT_TERMINATED, f"terminated (SIGTERM); {RESUME}", None
@@ -490,7 +490,7 @@ def apply(state: _State, specs: tuple[str, ...], yes: bool, timeout: float, adop
 
     SPEC may also be a plan saved by `plan --out FILE`: it is applied exactly, without a
     question, and refused if what it read has changed since."""
-    from apigee_psc.southbound.engine import apply_fleet
+    from apigee_psc.southbound.fleet import apply_fleet
 
     with _errors(state):
         saved = _saved_plan(specs)
@@ -590,7 +590,7 @@ def destroy(
 @click.pass_obj
 def diagnose(state: _State, organization: str, name: str, output: str) -> None:
     """Explain an endpoint attachment's connection state and what to do about it."""
-    from apigee_psc.southbound.engine import diagnose_attachment
+    from apigee_psc.southbound import diagnose_attachment
 
     with _errors(state):
         attachment, diagnosis = diagnose_attachment(organization, name, **_options(state))

@@ -24,8 +24,9 @@ import sys
 import threading
 from types import FrameType
 
+from apigee_psc.emulator.control import seed_producer_for
 from apigee_psc.emulator.errors import EmulatorError
-from apigee_psc.emulator.producer import SEED_PRODUCER, load_specs, seed_producer_for
+from apigee_psc.emulator.producer import SEED_PRODUCER, load_specs
 from apigee_psc.emulator.server import DEFAULT_ORG, EmulatorServer
 from apigee_psc.emulator.state import DEFAULT_OP_SECONDS, OrgConfig, World, parse_org
 

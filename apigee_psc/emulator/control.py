@@ -45,20 +45,21 @@ An override of ``null`` removes it. Resources are created at once, without opera
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.routing import Rule
 
-from apigee_psc.emulator.errors import InvalidArgument
+from apigee_psc.emulator.errors import AlreadyExists, InvalidArgument
 from apigee_psc.emulator.events import events_handler
-from apigee_psc.emulator.producer import seed_producer_for
+from apigee_psc.emulator.producer import producer_resources
 from apigee_psc.emulator.routing import Call, Reply
 from apigee_psc.emulator.state import check_dns_peer_failure
 
 if TYPE_CHECKING:
     from apigee_psc.emulator.state import World
 
-__all__ = ["HANDLERS", "RULES", "apply_config", "request_log"]
+__all__ = ["HANDLERS", "RULES", "apply_config", "request_log", "seed_producer_for"]
 
 JSON = dict[str, Any]
 
@@ -139,6 +140,27 @@ def apply_config(world: World, spec: Any) -> JSON:
         if producer_for:
             seed_producer_for(world, producer_for)
         return cfg.to_dict()
+
+
+def seed_producer_for(world: World, specs: Sequence[Mapping[str, Any]]) -> list[JSON]:
+    """Create what ``specs`` reference (see the module docstring); return the resources created.
+
+    Organizations the emulator does not serve yet are added; resources that already exist
+    are left as they are.
+    """
+    orgs, resources = producer_resources(specs)
+    created = []
+    with world.lock:
+        for org in orgs:
+            if org not in world.orgs:
+                world.add_org(org)
+        for res in resources:
+            try:
+                apply_config(world, {"resources": [res]})
+            except AlreadyExists:
+                continue
+            created.append(res)
+    return created
 
 
 def _seed(world: World, res: Any) -> None:

@@ -34,12 +34,12 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from apigee_psc.emulator.errors import AlreadyExists, InvalidArgument
+from apigee_psc.emulator.errors import InvalidArgument
 
 if TYPE_CHECKING:
-    from apigee_psc.emulator.state import World
+    pass
 
-__all__ = ["SEED_PRODUCER", "load_specs", "producer_resources", "seed_producer_for"]
+__all__ = ["SEED_PRODUCER", "load_specs", "producer_resources"]
 
 JSON = dict[str, Any]
 
@@ -271,26 +271,3 @@ def producer_resources(specs: Sequence[Mapping[str, Any]]) -> tuple[list[str], l
             },
         }
     return orgs, list(resources.values())
-
-
-def seed_producer_for(world: World, specs: Sequence[Mapping[str, Any]]) -> list[JSON]:
-    """Create what ``specs`` reference (see the module docstring); return the resources created.
-
-    Organizations the emulator does not serve yet are added; resources that already exist
-    are left as they are.
-    """
-    from apigee_psc.emulator.control import apply_config
-
-    orgs, resources = producer_resources(specs)
-    created = []
-    with world.lock:
-        for org in orgs:
-            if org not in world.orgs:
-                world.add_org(org)
-        for res in resources:
-            try:
-                apply_config(world, {"resources": [res]})
-            except AlreadyExists:
-                continue
-            created.append(res)
-    return created

@@ -8,14 +8,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from apigee_psc.southbound.engine import (
-        FleetResult,
-        PlanRefused,
-        PlanStale,
-        Southbound,
-        apply_fleet,
-        diagnose_attachment,
-    )
+    from apigee_psc.southbound.engine import Southbound
+    from apigee_psc.southbound.fleet import FleetResult, apply_fleet
     from apigee_psc.southbound.plan import (
         Action,
         Change,
@@ -28,6 +22,8 @@ if TYPE_CHECKING:
         Realization,
         RealizationReport,
     )
+    from apigee_psc.southbound.resources.base import PlanRefused, PlanStale
+    from apigee_psc.southbound.resources.endpoint_attachment import diagnose_attachment
     from apigee_psc.southbound.spec import (
         DnsSpec,
         DnsZoneSpec,
@@ -66,7 +62,14 @@ __all__ = [
     "diagnose_attachment",
 ]
 
-_ENGINE = {"FleetResult", "PlanRefused", "PlanStale", "Southbound", "apply_fleet", "diagnose_attachment"}
+_HOMES = {
+    "Southbound": "apigee_psc.southbound.engine",
+    "FleetResult": "apigee_psc.southbound.fleet",
+    "apply_fleet": "apigee_psc.southbound.fleet",
+    "PlanRefused": "apigee_psc.southbound.resources.base",
+    "PlanStale": "apigee_psc.southbound.resources.base",
+    "diagnose_attachment": "apigee_psc.southbound.resources.endpoint_attachment",
+}
 _PLAN = {
     "Action",
     "Change",
@@ -80,11 +83,7 @@ _PLAN = {
     "RealizationReport",
 }
 _LAZY = {
-    name: "apigee_psc.southbound.engine"
-    if name in _ENGINE
-    else "apigee_psc.southbound.plan"
-    if name in _PLAN
-    else "apigee_psc.southbound.spec"
+    name: _HOMES.get(name) or ("apigee_psc.southbound.plan" if name in _PLAN else "apigee_psc.southbound.spec")
     for name in __all__
 }
 

@@ -2,7 +2,7 @@
 
 :func:`encode` turns this library's frozen dataclasses (a :class:`~apigee_psc.compute.ServiceAttachment`,
 an :class:`~apigee_psc.models.EndpointAttachment`, a DNS record set, ...) into JSON objects tagged
-with ``"@type"``; :func:`decode` builds them again. Only the types registered here can be
+with ``"@type"``; :func:`decode` builds them again. Only the types listed here can be
 decoded: a plan file names data, never code.
 """
 
@@ -25,7 +25,7 @@ TYPE_KEY = "@type"
 def _types() -> dict[str, type[Any]]:
     from apigee_psc import cloud, models
     from apigee_psc.compute import models as compute
-    from apigee_psc.southbound import resources
+    from apigee_psc.southbound import live
 
     classes: list[type[Any]] = [
         compute.Subnet,
@@ -42,7 +42,9 @@ def _types() -> dict[str, type[Any]]:
         cloud.RecordSet,
         cloud.ManagedZone,
         cloud.PeeredDnsDomain,
-        *resources.WIRE_TYPES,
+        live.Grant,
+        live.OrgInfo,
+        live.ServiceAttachmentTarget,
     ]
     return {cls.__name__: cls for cls in classes}
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from apigee_psc import errors, waiters
 from apigee_psc.progress import or_notebook_display
+from apigee_psc.southbound.live import OrgInfo
 from apigee_psc.southbound.plan import (
     Action,
     Change,
@@ -37,7 +38,6 @@ from apigee_psc.southbound.resources.base import (
     Assessment,
     Clients,
     Context,
-    OrgInfo,
     PlanReads,
     PlanRefused,
     PlanStale,
@@ -57,14 +57,7 @@ if TYPE_CHECKING:
     from apigee_psc.compute import ComputeClient
     from apigee_psc.models import EndpointAttachment
 
-__all__ = [
-    "FleetResult",
-    "PlanRefused",
-    "PlanStale",
-    "Southbound",
-    "apply_fleet",
-    "diagnose_attachment",
-]
+__all__ = ["Southbound", "stale_reason"]
 
 logger = logging.getLogger("apigee_psc.southbound")
 
@@ -467,8 +460,3 @@ def stale_reason(before: Change, now: Change, problems: Sequence[str] = ()) -> s
     what = "appeared since the plan" if appeared else "changed since the plan"
     detail = "; ".join(problems) or f"apply would now {now.action.value} it: {'; '.join(now.diffs)}"
     return f"{now.kind}: {before.name} {what} ({detail})"
-
-
-# Public names that live beside the engine, importable from here as before.
-from apigee_psc.southbound.fleet import FleetResult, apply_fleet  # noqa: E402
-from apigee_psc.southbound.resources.endpoint_attachment import diagnose_attachment  # noqa: E402

@@ -9,8 +9,9 @@ import pytest
 from emulator_helpers import Api
 
 from apigee_psc.emulator import EmulatorServer, World, main
+from apigee_psc.emulator.control import seed_producer_for
 from apigee_psc.emulator.errors import InvalidArgument
-from apigee_psc.emulator.producer import load_specs, producer_resources, seed_producer_for
+from apigee_psc.emulator.producer import load_specs, producer_resources
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

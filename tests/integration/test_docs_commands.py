@@ -26,7 +26,8 @@ from click.testing import CliRunner
 from apigee_psc.cli import cli
 from apigee_psc.emulator import EmulatorServer
 from apigee_psc.emulator import _parser as emulator_parser
-from apigee_psc.emulator.producer import load_specs, seed_producer_for
+from apigee_psc.emulator.control import seed_producer_for
+from apigee_psc.emulator.producer import load_specs
 from apigee_psc.southbound import Southbound, SouthboundSpec
 
 ROOT = Path(__file__).resolve().parents[2]

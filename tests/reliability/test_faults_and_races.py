@@ -10,7 +10,7 @@ from reliability_helpers import assert_one_of_each, inventory, southbound
 from apigee_psc import errors
 from apigee_psc.demo import SEED_SPEC
 from apigee_psc.emulator import EmulatorServer
-from apigee_psc.emulator.producer import seed_producer_for
+from apigee_psc.emulator.control import seed_producer_for
 from apigee_psc.southbound import SouthboundSpec, apply_fleet
 from apigee_psc.testing import fault_mix
 

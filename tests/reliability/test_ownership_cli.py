@@ -25,9 +25,8 @@ from apigee_psc import ApigeeClient, ComputeClient, errors
 from apigee_psc.cloud import CloudDnsClient
 from apigee_psc.demo import SEED_SPEC
 from apigee_psc.emulator import EmulatorServer
-from apigee_psc.southbound import Southbound, SouthboundSpec
+from apigee_psc.southbound import PlanRefused, Southbound, SouthboundSpec
 from apigee_psc.southbound import spec as spec_module
-from apigee_psc.southbound.engine import PlanRefused
 
 EXIT_REFUSED = 1
 

@@ -21,8 +21,7 @@ from resource_kit import ORG, TENANT, context, ea, report, sa, snapshot, spec
 
 from apigee_psc import errors
 from apigee_psc.compute import ConnectedEndpoint, ConsumerProjectLimit, ForwardingRule
-from apigee_psc.southbound import Action, Plan, Realization, Southbound
-from apigee_psc.southbound.engine import PlanRefused, PlanStale
+from apigee_psc.southbound import Action, Plan, PlanRefused, PlanStale, Realization, Southbound
 from apigee_psc.southbound.resources import RECONCILERS
 from apigee_psc.southbound.resources.base import Reconciler, Seen
 from apigee_psc.southbound.runner import Run

@@ -7,9 +7,7 @@ small protocol of :class:`~apigee_psc.southbound.resources.base.Reconciler`. The
 
 from __future__ import annotations
 
-from typing import Any
-
-from apigee_psc.southbound.resources.base import WIRE_TYPES, Reconciler
+from apigee_psc.southbound.resources.base import Reconciler
 from apigee_psc.southbound.resources.dns_record import DnsRecordReconciler
 from apigee_psc.southbound.resources.dns_zone import DnsZoneReconciler
 from apigee_psc.southbound.resources.endpoint_attachment import EndpointAttachmentReconciler
@@ -19,9 +17,9 @@ from apigee_psc.southbound.resources.iam_grant import IamGrantReconciler
 from apigee_psc.southbound.resources.managed_zone import ManagedZoneReconciler
 from apigee_psc.southbound.resources.nat_subnet import NatSubnetReconciler
 from apigee_psc.southbound.resources.peered_dns_domain import PeeredDnsDomainReconciler
-from apigee_psc.southbound.resources.service_attachment import ServiceAttachmentReconciler, ServiceAttachmentTarget
+from apigee_psc.southbound.resources.service_attachment import ServiceAttachmentReconciler
 
-__all__ = ["RECONCILERS", "WIRE_TYPES", "Reconciler"]
+__all__ = ["RECONCILERS", "Reconciler"]
 
 #: Every kind, in plan order (dependencies first).
 RECONCILERS: tuple[Reconciler, ...] = (
@@ -36,6 +34,3 @@ RECONCILERS: tuple[Reconciler, ...] = (
     ManagedZoneReconciler(),
     DnsRecordReconciler(),
 )
-
-_wire: list[type[Any]] = [ServiceAttachmentTarget]
-WIRE_TYPES.extend(t for t in _wire if t not in WIRE_TYPES)

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from apigee_psc import errors, names
-from apigee_psc.cloud import DNS_PEER_ROLE
+from apigee_psc import errors
+from apigee_psc.southbound.live import OrgInfo
 from apigee_psc.southbound.ownership import Ownership, description_mark, txt_mark
 from apigee_psc.southbound.plan import Action, Change, EntityStatus, FieldDiff, Plan, Problem, Realization
 
@@ -40,8 +40,6 @@ __all__ = [
     "Assessment",
     "Clients",
     "Context",
-    "Grant",
-    "OrgInfo",
     "PlanReads",
     "PlanRefused",
     "PlanStale",
@@ -79,52 +77,6 @@ class PlanRefused(errors.ApigeePscError):
 
 class PlanStale(PlanRefused):
     """A saved plan no longer matches what a fresh read of the resources it changes shows."""
-
-
-@dataclass(frozen=True)
-class OrgInfo:
-    """What the engine needs of the Apigee organization (read once per plan)."""
-
-    name: str
-    apigee_project_id: str | None = None
-    disable_vpc_peering: bool = False
-    project_id: str | None = None
-    authorized_network: str | None = None
-
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> OrgInfo:
-        """From the organization's JSON (``authorizedNetwork`` is kept for VPC-peered orgs)."""
-        from apigee_psc.models import Organization
-
-        org = Organization.from_api(data)
-        network = data.get("authorizedNetwork")
-        return cls(org.name, org.apigee_project_id, org.disable_vpc_peering, org.project_id, network or None)
-
-    @property
-    def own_project(self) -> str:
-        """The organization's own project (``projectId``), checked: a bad value is reported as
-        the organization's, not as the spec's ``project``."""
-        project = self.project_id or self.name
-        return names.validate_project_id(project, f"projectId of organization {self.name}")
-
-    @property
-    def peered_network(self) -> tuple[str, str]:
-        """(project, network) of the VPC network peered with Apigee: the organization's
-        ``authorizedNetwork`` (``NAME`` in its own project, or ``projects/P/global/networks/NAME``)."""
-        parts = (self.authorized_network or "default").strip("/").split("/")
-        if "projects" in parts[:-1]:
-            return parts[parts.index("projects") + 1], parts[-1]
-        return self.own_project, parts[-1]
-
-
-@dataclass(frozen=True)
-class Grant:
-    """Whether ``member`` (the Apigee service agent) holds ``role`` on ``project``."""
-
-    member: str
-    granted: bool
-    role: str = DNS_PEER_ROLE
-    project: str = ""
 
 
 @dataclass(frozen=True)
@@ -538,7 +490,3 @@ def live_of(snap: Snapshot, kind: str) -> Any:
     """The live object of ``kind`` in ``snap`` (``None`` when absent or unread)."""
     seen = snap.get(kind)
     return seen.live if seen is not None else None
-
-
-#: Types of this package that plans carry (see :mod:`apigee_psc.southbound.codec`).
-WIRE_TYPES: list[type[Any]] = [Grant, OrgInfo]

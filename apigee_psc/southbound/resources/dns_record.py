@@ -17,12 +17,12 @@ from typing import Any
 from apigee_psc import errors
 from apigee_psc.cloud import RecordSet
 from apigee_psc.models import EndpointAttachment
+from apigee_psc.southbound.live import OrgInfo
 from apigee_psc.southbound.ownership import Ownership, txt_owners
 from apigee_psc.southbound.plan import Action, Change, FieldDiff, known_after_apply
 from apigee_psc.southbound.resources.base import (
     Assessment,
     Context,
-    OrgInfo,
     PlanRefused,
     Reconciler,
     Seen,

@@ -17,11 +17,11 @@ import tenacity
 
 from apigee_psc import errors
 from apigee_psc.models import DnsZone
+from apigee_psc.southbound.live import OrgInfo
 from apigee_psc.southbound.plan import Action, Change, FieldDiff
 from apigee_psc.southbound.resources.base import (
     Assessment,
     Context,
-    OrgInfo,
     Reconciler,
     Seen,
     Snapshot,

@@ -14,11 +14,11 @@ from apigee_psc import errors
 from apigee_psc.diagnosis import Diagnosis, diagnose_connection
 from apigee_psc.models import EndpointAttachment, Operation
 from apigee_psc.names import short
+from apigee_psc.southbound.live import OrgInfo
 from apigee_psc.southbound.plan import Action, Change, FieldDiff, Realization
 from apigee_psc.southbound.resources.base import (
     Assessment,
     Context,
-    OrgInfo,
     Reconciler,
     Seen,
     Snapshot,

@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from apigee_psc.compute.models import Firewall, FirewallAllowed
+from apigee_psc.southbound.live import OrgInfo
 from apigee_psc.southbound.plan import Action, Change, FieldDiff
 from apigee_psc.southbound.resources.base import (
     Assessment,
     Context,
-    OrgInfo,
     Reconciler,
     Seen,
     Snapshot,

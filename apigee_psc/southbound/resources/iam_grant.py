@@ -10,18 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from apigee_psc.cloud import DNS_PEER_ROLE
+from apigee_psc.southbound.live import Grant, OrgInfo
 from apigee_psc.southbound.plan import Action, Change, FieldDiff
-from apigee_psc.southbound.resources.base import (
-    Assessment,
-    Context,
-    Grant,
-    OrgInfo,
-    Reconciler,
-    Seen,
-    Snapshot,
-    Step,
-    read_or_error,
-)
+from apigee_psc.southbound.resources.base import Assessment, Context, Reconciler, Seen, Snapshot, Step, read_or_error
 from apigee_psc.southbound.spec import SouthboundSpec
 
 #: How old a policy read may be for the grant to start from it (the etag keeps it safe anyway).

@@ -5,8 +5,9 @@ A missing zone is a plan problem, so an apply never stops half-way at the record
 
 from __future__ import annotations
 
+from apigee_psc.southbound.live import OrgInfo
 from apigee_psc.southbound.plan import Action
-from apigee_psc.southbound.resources.base import Assessment, Context, OrgInfo, Reconciler, Seen, Snapshot, read_or_error
+from apigee_psc.southbound.resources.base import Assessment, Context, Reconciler, Seen, Snapshot, read_or_error
 from apigee_psc.southbound.spec import SouthboundSpec
 
 

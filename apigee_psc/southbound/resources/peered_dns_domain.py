@@ -11,11 +11,11 @@ from typing import Any
 
 from apigee_psc import errors
 from apigee_psc.cloud import PeeredDnsDomain
+from apigee_psc.southbound.live import OrgInfo
 from apigee_psc.southbound.plan import Action, Change, FieldDiff
 from apigee_psc.southbound.resources.base import (
     Assessment,
     Context,
-    OrgInfo,
     Reconciler,
     Seen,
     Snapshot,

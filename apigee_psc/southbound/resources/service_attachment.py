@@ -24,6 +24,7 @@ from typing import Any
 from apigee_psc.compute.models import ConsumerProjectLimit, ServiceAttachment
 from apigee_psc.models import EndpointAttachment
 from apigee_psc.names import short
+from apigee_psc.southbound.live import ServiceAttachmentTarget
 from apigee_psc.southbound.plan import Action, Change, FieldDiff
 from apigee_psc.southbound.resources.base import (
     Assessment,
@@ -39,25 +40,6 @@ from apigee_psc.southbound.resources.base import (
 from apigee_psc.southbound.spec import SouthboundSpec
 
 OPEN_CONNECTIONS = frozenset({"ACCEPTED", "PENDING", "NEEDS_ATTENTION"})
-
-
-@dataclass(frozen=True)
-class ServiceAttachmentTarget:
-    """What the service attachment must be: the fields apply sends, computed from the live one.
-
-    ``reconcile_connections`` is ``None`` when the live value is to be left as it is.
-    """
-
-    name: str
-    connection_preference: str
-    consumer_accept_lists: tuple[ConsumerProjectLimit, ...] = ()
-    consumer_reject_lists: tuple[str, ...] = ()
-    reconcile_connections: bool | None = None
-    target_service: str = ""
-    nat_subnets: tuple[str, ...] = ()
-    enable_proxy_protocol: bool = False
-    domain_names: tuple[str, ...] = ()
-    description: str = ""
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@ from apigee_psc.demo import SEED_SPEC
 from apigee_psc.models import EndpointAttachment
 from apigee_psc.southbound import RealizationReport, SouthboundSpec
 from apigee_psc.southbound.engine import Southbound
+from apigee_psc.southbound.live import Grant, OrgInfo
 from apigee_psc.southbound.resources import RECONCILERS
-from apigee_psc.southbound.resources.base import Clients, Context, Grant, OrgInfo, Reconciler, Seen
+from apigee_psc.southbound.resources.base import Clients, Context, Reconciler, Seen
 
 TENANT = "tenant-project-123"
 SA_PATH = "projects/my-project/regions/us-west1/serviceAttachments/gkebackend"

@@ -7,7 +7,8 @@ from resource_kit import ORG, PEERED, context, reconciler, snapshot, spec
 
 from apigee_psc import errors
 from apigee_psc.southbound import Action, Realization
-from apigee_psc.southbound.resources.base import OrgInfo, Seen
+from apigee_psc.southbound.live import OrgInfo
+from apigee_psc.southbound.resources.base import Seen
 
 IAM = reconciler("IamBinding")
 AGENT = "serviceAccount:service-1@gcp-sa-apigee.iam.gserviceaccount.com"

@@ -6,7 +6,8 @@ from resource_kit import ORG, PEERED, TENANT, context, reconciler, snapshot, spe
 
 from apigee_psc.cloud import PeeredDnsDomain
 from apigee_psc.southbound import Action
-from apigee_psc.southbound.resources.base import OrgInfo, Seen
+from apigee_psc.southbound.live import OrgInfo
+from apigee_psc.southbound.resources.base import Seen
 
 DOMAIN = reconciler("PeeredDnsDomain")
 

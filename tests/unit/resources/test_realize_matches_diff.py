@@ -21,8 +21,9 @@ from apigee_psc.compute import (
 )
 from apigee_psc.models import DnsZone, EndpointAttachment
 from apigee_psc.southbound import Change, Realization
+from apigee_psc.southbound.live import Grant
 from apigee_psc.southbound.resources import RECONCILERS
-from apigee_psc.southbound.resources.base import Grant, Seen
+from apigee_psc.southbound.resources.base import Seen
 
 PROJECTS = ["project-one", "project-two", "project-three", TENANT]
 RANGES = ["10.100.0.0/28", "10.100.1.0/28"]
