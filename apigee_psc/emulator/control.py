@@ -22,6 +22,7 @@ DELETE   /_emulator/requests       clear the request log
      "op_seconds_overrides": {"apigee.endpointAttachments.delete": 2, "compute": 0},
      "wait_deadline": 2.0, "iam_propagation_seconds": 0, "auto_create_projects": true,
      "dns_peer_failure": "operation",
+     "busy_answer": "resourceNotReady",
      "connection_states": {"my-organization/gkebackend": "FROZEN"},
      "orgs": ["other-org", "peered-org:peered"],
      "projects": ["my-project"],
@@ -50,7 +51,7 @@ from werkzeug.routing import Rule
 from apigee_psc.emulator.errors import InvalidArgument
 from apigee_psc.emulator.producer import seed_producer_for
 from apigee_psc.emulator.routing import Call, Reply
-from apigee_psc.emulator.state import check_dns_peer_failure
+from apigee_psc.emulator.state import check_busy_answer, check_dns_peer_failure
 
 if TYPE_CHECKING:
     from apigee_psc.emulator.state import World
@@ -77,6 +78,7 @@ _CONFIG_KEYS = {
     "auto_create_projects",
     "connection_states",
     "dns_peer_failure",
+    "busy_answer",
     "orgs",
     "projects",
     "resources",
@@ -103,6 +105,8 @@ def apply_config(world: World, spec: Any) -> JSON:
             cfg.auto_create_projects = bool(spec["auto_create_projects"])
         if "dns_peer_failure" in spec:
             cfg.dns_peer_failure = check_dns_peer_failure(spec["dns_peer_failure"])
+        if "busy_answer" in spec:
+            cfg.busy_answer = check_busy_answer(spec["busy_answer"])
         forced = spec.get("connection_states") or {}
         if not isinstance(forced, dict):
             raise InvalidArgument("config: connection_states must be an object")

@@ -24,6 +24,7 @@ from apigee_psc.emulator.compute.resources import (
     merge_patch,
     not_found,
     resource_path,
+    same_fingerprint,
     same_ref,
 )
 from apigee_psc.emulator.compute.rules import ComputeRules
@@ -34,6 +35,7 @@ from apigee_psc.emulator.errors import (
     InvalidArgument,
     OperationInProgress,
     ResourceInUse,
+    ResourceNotReady,
 )
 
 
@@ -129,7 +131,7 @@ class ComputeBackend(ComputeRules):
 
             def apply() -> ComputeResource:
                 res = self.lookup(path)
-                if body.get("fingerprint") != res.fingerprint:
+                if not same_fingerprint(body.get("fingerprint"), res.fingerprint):
                     raise ConditionNotMet("Supplied fingerprint does not match current metadata fingerprint.")
                 if body.get("name", name) != name:
                     raise invalid_field("name", body["name"], "The name cannot be changed.")
@@ -224,10 +226,16 @@ class ComputeBackend(ComputeRules):
         return op
 
     def _check_no_operation_running(self, target: str) -> None:
-        """409 operationInProgress while an operation on ``target`` is not DONE (as Compute answers)."""
+        """Refuse a change while an operation on ``target`` is not DONE, as Compute does.
+
+        409 ``operationInProgress`` by default; 400 ``resourceNotReady`` ("The resource '...'
+        is not ready") when the config's ``busy_answer`` says so: Compute answers both.
+        """
         now = self.world.now()
         for op in self.operations.values():
             if op.target == target and op.status(now) != "DONE":
+                if self.world.config.busy_answer == "resourceNotReady":
+                    raise ResourceNotReady(f"The resource '{target}' is not ready")
                 raise OperationInProgress(
                     f"The resource '{target}' is being changed by operation '{op.name}' ({op.operation_type}); "
                     "retry when that operation is DONE."

@@ -147,6 +147,25 @@ _HTTP_REASONS = {
 }
 
 
+def same_fingerprint(supplied: Any, current: str) -> bool:
+    """Whether ``supplied`` encodes the same bytes as ``current``.
+
+    Compute compares a fingerprint's bytes, not its text: gcloud sends it back in the
+    URL-safe base64 alphabet (``-`` and ``_``), other clients in the standard one (``+``
+    and ``/``); either encoding of the current bytes is accepted.
+    """
+    if not isinstance(supplied, str) or not supplied:
+        return False
+    try:
+        raw = base64.b64decode(supplied.translate(_URLSAFE_TO_STANDARD), validate=True)
+    except ValueError:
+        return False
+    return raw == base64.b64decode(current)
+
+
+_URLSAFE_TO_STANDARD = str.maketrans("-_", "+/")
+
+
 def resource_path(project: str, region: str | None, collection: str, name: str) -> str:
     scope = f"regions/{region}" if region else "global"
     return f"projects/{project}/{scope}/{collection}/{name}"
