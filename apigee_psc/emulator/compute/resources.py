@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from apigee_psc.emulator.compute.fields import COLLECTIONS, JSON, OWNER, REF_FIELDS, REF_LIST_FIELDS
+from apigee_psc.emulator.compute.fields import COLLECTIONS, FINGERPRINTED, JSON, OWNER, REF_FIELDS, REF_LIST_FIELDS
 from apigee_psc.emulator.errors import EmulatorError, InvalidArgument, NotFound
 from apigee_psc.emulator.routing import rfc3339_offset
 
@@ -61,11 +61,13 @@ class ComputeResource:
                 out[key] = base + value
             elif key in REF_LIST_FIELDS and isinstance(value, list):
                 out[key] = [base + v for v in value]
+            elif key == "backends" and isinstance(value, list):
+                out[key] = [{**copy.deepcopy(b), "group": base + b["group"]} for b in value]
             else:
                 out[key] = copy.deepcopy(value)
         if self.region is not None:
             out["region"] = f"{base}projects/{self.project}/regions/{self.region}"
-        if self.collection in ("subnetworks", "backendServices", "forwardingRules", "serviceAttachments"):
+        if self.collection in FINGERPRINTED:
             out["fingerprint"] = self.fingerprint
         out.update(extra or {})
         out["selfLink"] = base + self.path
@@ -171,7 +173,7 @@ def resource_path(project: str, region: str | None, collection: str, name: str) 
     return f"projects/{project}/{scope}/{collection}/{name}"
 
 
-REF_RE = re.compile(r"projects/[^/]+/(?:global|regions/[^/]+)/[A-Za-z]+/[^/?#]+")
+REF_RE = re.compile(r"projects/[^/]+/(?:global|regions/[^/]+|zones/[^/]+)/[A-Za-z]+/[^/?#]+")
 
 
 def same_ref(a: str, b: str) -> bool:
