@@ -205,6 +205,12 @@ def test_gcloud_seed_procedure_then_status_in_sync_and_apply_writes_nothing(
     assert described["backends"][0]["balancingMode"] == "CONNECTION"
     group = json.loads(sh.gcloud("compute", "instance-groups", "describe", backend, r, "--format=json"))
     assert group["namedPorts"] == [{"name": "http", "port": 80}]
+    template = json.loads(sh.gcloud("compute", "instance-templates", "describe", backend, "--format=json"))
+    assert template["properties"]["tags"]["items"] == ["psc-demo", "http-server", "https-server"]
+    assert template["properties"]["metadata"]["items"] == [{"key": "startup-script", "value": STARTUP_SCRIPT}]
+    assert template["properties"]["disks"][0]["initializeParams"]["sourceImage"].endswith(
+        "/projects/debian-cloud/global/images/family/debian-12"
+    )
 
     # "Criar um anexo de serviço": PSC NAT subnet, firewall rule, find the rule, the attachment.
     sh.gcloud(
@@ -298,6 +304,14 @@ def test_gcloud_seed_procedure_then_status_in_sync_and_apply_writes_nothing(
         )
     )
     runner = CliRunner()
+    mark = emulator.requests()[-1]["seq"]
+    planned = runner.invoke(cli, ["plan", str(spec), "-o", "json", "--exit-code"], catch_exceptions=False)
+    assert planned.exit_code == 0, planned.output  # 3 would mean changes
+    assert [
+        q for q in emulator.requests(since=mark) if q["method"] in MUTATING and not q["path"].endswith(":getIamPolicy")
+    ] == []
+    plan = json.loads(planned.stdout)
+    assert plan["summary"] == {"no-op": 7}, plan["summary"]
     status = runner.invoke(cli, ["status", str(spec), "-o", "json"], catch_exceptions=False)
     report = json.loads(status.stdout)
     assert report["state"] == "in_sync", json.dumps(report, indent=2)
