@@ -18,6 +18,10 @@ from googleapiclient.discovery import build_from_document
 from googleapiclient.errors import HttpError
 from test_emulator_conformance_clients import DOCS, discovery
 
+from apigee_psc import errors
+from apigee_psc._http import RetryPolicy
+from apigee_psc.cloud import CloudDnsClient, RecordSet
+from apigee_psc.compute import ComputeClient
 from apigee_psc.emulator import EmulatorServer
 
 SA_PATH = f"projects/{PROJECT}/regions/{REGION}/serviceAttachments/gkebackend"
@@ -185,6 +189,28 @@ def test_busy_resource_answers_409_operation_in_progress_by_default_and_400_reso
     assert error["message"] == f"The resource '{SA_PATH}' is not ready"
     assert sa_get(compute)["description"] == "first"
     assert emu.state()["config"]["busy_answer"] == "resourceNotReady"
+
+
+def test_the_library_waits_out_a_real_resource_not_ready(emu: EmulatorServer) -> None:
+    """apigee-psc's Compute client retries the emulator's own 400 ``resourceNotReady`` (not an
+    injected one) until the operation holding the service attachment is DONE."""
+    compute = producer_with_attachment(emu)
+    emu.configure(busy_answer="resourceNotReady", op_seconds_overrides={"compute.serviceAttachments.patch": 0.4})
+    sa_patch(compute, {"fingerprint": sa_get(compute)["fingerprint"], "description": "held"}).execute()
+    events: list[Any] = []
+    client = ComputeClient(
+        PROJECT,
+        REGION,
+        endpoint=emu.url,
+        retry=RetryPolicy(initial=0.05, maximum=0.1, deadline=10.0),
+        on_retry=events.append,
+    )
+    mark = emu.requests()[-1]["seq"]
+    client.service_attachments.update("gkebackend", enable_proxy_protocol=True, timeout=10)
+    patches = [r["status"] for r in emu.requests(since=mark, method="PATCH")]
+    assert patches[0] == 400 and patches[-1] == 200 and set(patches[:-1]) == {400}
+    assert {e.cause for e in events} == {"resource_busy"}
+    assert sa_get(compute)["enableProxyProtocol"] is True
 
 
 def test_busy_answer_config_refuses_an_unknown_value(emu: EmulatorServer) -> None:
@@ -377,3 +403,33 @@ def test_dns_txt_strings_are_quoted_as_google_returns_them_and_at_most_255_chara
     with pytest.raises(HttpError) as exc:
         dns.resourceRecordSets().get(**zone, name="txt.example.com.", type="TXT").execute()
     assert exc.value.resp.status == 404
+
+
+def test_the_library_waits_for_a_pending_dns_change_and_gets_google_s_cname_refusal(emu: EmulatorServer) -> None:
+    """apigee-psc's Cloud DNS client polls ``changes.get`` while a change is pending, and
+    surfaces the CNAME conflict as a typed 400 with Google's reason."""
+    private_zone(emu)
+    emu.configure(op_seconds_overrides={"dns.changes.create": 0.3})
+    client = CloudDnsClient(endpoint=emu.url)
+    mark = emu.requests()[-1]["seq"]
+    mark_txt = '"heritage=apigee-psc,apigee-psc/owner=organizations/my-organization/endpointAttachments/gkebackend"'
+    change = client.records.change(
+        PROJECT,
+        "my-private-zone",
+        additions=[
+            RecordSet("orders.example.com.", "A", 300, ("7.0.3.4",)),
+            RecordSet("orders.example.com.", "TXT", 300, (mark_txt,)),
+        ],
+    )
+    assert change.status == "done"
+    polls = [r for r in emu.requests(since=mark, method="GET") if f"/changes/{change.id}" in r["path"]]
+    assert len(polls) >= 1
+    assert client.records.get(PROJECT, "my-private-zone", "orders.example.com.", "TXT").rrdatas == (mark_txt,)
+
+    with pytest.raises(errors.BadRequest) as refused:
+        client.records.change(
+            PROJECT,
+            "my-private-zone",
+            additions=[RecordSet("orders.example.com.", "CNAME", 300, ("backend.example.com.",))],
+        )
+    assert refused.value.reason == "cnameResourceRecordSetConflict"
