@@ -24,6 +24,7 @@ POST     /_emulator/events         day-2 events (see :mod:`.events`)
      "wait_deadline": 2.0, "iam_propagation_seconds": 0, "auto_create_projects": true,
      "reconcile_in_same_patch": true,
      "dns_peer_failure": "operation",
+     "busy_answer": "resourceNotReady",
      "connection_states": {"my-organization/gkebackend": "FROZEN"},
      "orgs": ["other-org", "peered-org:peered"],
      "projects": ["my-project"],
@@ -54,7 +55,7 @@ from apigee_psc.emulator.errors import AlreadyExists, InvalidArgument
 from apigee_psc.emulator.events import events_handler
 from apigee_psc.emulator.producer import producer_resources
 from apigee_psc.emulator.routing import Call, Reply
-from apigee_psc.emulator.state import check_dns_peer_failure
+from apigee_psc.emulator.state import check_busy_answer, check_dns_peer_failure
 
 if TYPE_CHECKING:
     from apigee_psc.emulator.state import World
@@ -82,6 +83,7 @@ _CONFIG_KEYS = {
     "reconcile_in_same_patch",
     "connection_states",
     "dns_peer_failure",
+    "busy_answer",
     "orgs",
     "projects",
     "resources",
@@ -110,6 +112,8 @@ def apply_config(world: World, spec: Any) -> JSON:
             cfg.reconcile_in_same_patch = bool(spec["reconcile_in_same_patch"])
         if "dns_peer_failure" in spec:
             cfg.dns_peer_failure = check_dns_peer_failure(spec["dns_peer_failure"])
+        if "busy_answer" in spec:
+            cfg.busy_answer = check_busy_answer(spec["busy_answer"])
         forced = spec.get("connection_states") or {}
         if not isinstance(forced, dict):
             raise InvalidArgument("config: connection_states must be an object")

@@ -250,12 +250,20 @@ _BY_STATUS: dict[int, type[EmulatorError]] = {
 }
 
 
-def error_for_status(status: int, message: str | None = None, reason: str | None = None) -> EmulatorError:
-    """Return an error of the class matching HTTP ``status`` (used by fault injection);
-    ``reason`` replaces the class's default reason (409 + ``operationInProgress`` is Compute's
-    "another operation is changing this resource")."""
+def error_for_status(
+    status: int, message: str | None = None, reason: str | None = None, resource: str | None = None
+) -> EmulatorError:
+    """Return an error of the class matching HTTP ``status`` (used by fault injection).
+
+    ``reason`` replaces the class's default reason: 409 + ``operationInProgress`` and 400 +
+    ``resourceNotReady`` are Compute's two answers to a change of a resource another
+    operation is still changing; ``resource`` (the request's resource path) goes into their
+    default messages, as Compute names the resource."""
+    what = f"The resource '{resource}'" if resource else "The resource"
     if status == 409 and reason == "operationInProgress":
-        return OperationInProgress(message or "The resource is being changed by another operation (injected fault).")
+        return OperationInProgress(message or f"{what} is being changed by another operation (injected fault).")
+    if status == 400 and reason == "resourceNotReady":
+        return ResourceNotReady(message or f"{what} is not ready")
     cls = _BY_STATUS.get(status)
     if cls is None:
         err = EmulatorError(message or f"Injected HTTP {status}.", reason=reason)

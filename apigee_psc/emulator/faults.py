@@ -8,6 +8,7 @@ Two kinds of faults, set with ``POST /_emulator/faults`` (or :meth:`FaultInjecto
         "status": 429, "retry_after": 1, "count": 2},          # first 2 matching requests
        {"api": "compute", "method": "PATCH", "path": "/serviceAttachments/",
         "status": 409, "reason": "operationInProgress", "count": 1},   # Compute's 409
+       {"api": "compute", "method": "PATCH", "status": 400, "reason": "resourceNotReady"},  # or its 400
        {"api": "compute", "status": 503, "rate": 0.3},         # 30 % of them (seeded)
        {"path": "serviceAttachments", "method": "POST", "reset": "after", "count": 1},
        {"status": 401, "count": 1},                            # token expiry, once
@@ -22,7 +23,8 @@ and ``path`` (a regular expression searched in the URL path); the first matching
 fires applies. It fires for its first ``count`` matches (unlimited when absent), each with
 probability ``rate`` drawn from ``random.Random(seed)``. Its action is ``delay`` seconds,
 then either an error ``status`` (with ``Retry-After`` for 429; ``reason`` and ``message``
-set the error's reason and text, e.g. 409 ``operationInProgress``; 409 defaults to
+set the error's reason and text, e.g. 409 ``operationInProgress`` or 400
+``resourceNotReady``, whose default text names the request's resource; 409 defaults to
 ``aborted``) or ``reset`` of the
 connection ``before`` the request is handled or ``after`` its change is committed.
 
@@ -59,6 +61,15 @@ _RPC_TO_HTTP = {
     "UNAVAILABLE": 503,
     "DEADLINE_EXCEEDED": 504,
 }
+
+
+_RESOURCE_RE = re.compile(r"projects/[^/]+/(?:global|regions/[^/]+|zones/[^/]+)/[A-Za-z]+/[^/]+")
+
+
+def _resource_of(path: str) -> str | None:
+    """The Compute resource a request path names (``projects/P/regions/R/C/N``), if any."""
+    match = _RESOURCE_RE.search(path)
+    return match.group(0) if match else None
 
 
 @dataclass
@@ -270,7 +281,7 @@ class FaultInjector:
                 rule.hits += 1
                 error = None
                 if rule.status is not None and rule.reset is None:
-                    error = error_for_status(rule.status, rule.message, rule.reason)
+                    error = error_for_status(rule.status, rule.message, rule.reason, _resource_of(path))
                     if rule.retry_after is not None:
                         error.headers["Retry-After"] = f"{rule.retry_after:g}"
                     if rule.status == 401:

@@ -88,9 +88,12 @@ class EmulatorApp:
         adapter = self.map.bind_to_environ(dict(environ))
         endpoint: str | None = None
         args: Mapping[str, Any] = {}
+        allowed: list[str] = []
         try:
             endpoint, args = adapter.match()
-        except (RouteNotFound, MethodNotAllowed):
+        except MethodNotAllowed as exc:
+            endpoint, allowed = None, sorted(exc.valid_methods or [])
+        except RouteNotFound:
             endpoint = None
         except HTTPException:
             endpoint = None
@@ -112,7 +115,13 @@ class EmulatorApp:
                 self._log(call, api, endpoint, decision.error.http_status, decision)
                 return _error_response(decision.error, style, service)
         if endpoint is None:
-            err: EmulatorError = NotFound(f"The requested URL {path} was not found on this server.", reason="notFound")
+            # A path served with other methods is not "not found": say which method is missing.
+            message = (
+                f"The emulator does not model {method} on {path} (it serves {', '.join(allowed)} there)."
+                if allowed
+                else f"The requested URL {path} was not found on this server."
+            )
+            err: EmulatorError = NotFound(message, reason="notFound")
             self._log(call, api, endpoint, err.http_status, decision)
             return _error_response(err, style, service)
         try:

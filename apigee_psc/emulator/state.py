@@ -66,6 +66,15 @@ def parse_org(spec: str | OrgConfig | Mapping[str, Any]) -> OrgConfig:
 
 
 DNS_PEER_FAILURES = ("request", "operation")
+#: How Compute answers a change to a resource another operation is still changing.
+BUSY_ANSWERS = ("operationInProgress", "resourceNotReady")
+
+
+def check_busy_answer(value: Any) -> str:
+    """``value`` if it is a known ``busy_answer``; 400 otherwise."""
+    if value not in BUSY_ANSWERS:
+        raise InvalidArgument(f"busy_answer must be one of {BUSY_ANSWERS}, not {value!r}")
+    return str(value)
 
 
 def check_dns_peer_failure(value: Any) -> str:
@@ -93,6 +102,10 @@ class Config:
     """How a DNS zone create without the ``roles/dns.peer`` grant fails: ``request`` (403
     PERMISSION_DENIED at once) or ``operation`` (the create's operation ends with error code 7
     PERMISSION_DENIED, the grant being checked when it ends); both happen at Google."""
+    busy_answer: str = "operationInProgress"
+    """How Compute refuses a change to a resource while an operation on it is not DONE:
+    ``operationInProgress`` (409) or ``resourceNotReady`` (400 "The resource '...' is not
+    ready"); Google answers both, and Terraform retries both."""
     connection_states: dict[str, str] = field(default_factory=dict)
     """Forced ``connectionState`` per ``ORG/ATTACHMENT`` (e.g. ``FROZEN``), for states the
     emulator does not derive from the service attachment; the attachment's ``connectedEndpoints``

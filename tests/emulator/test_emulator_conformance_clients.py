@@ -299,6 +299,13 @@ def test_seed_scenario_google_clients_end_to_end(emu: EmulatorServer, compute: C
         )
         .execute()
     )
+    # Like Cloud DNS, a change reads pending for the operation time (0.1 s here), then done.
+    assert change["status"] == "pending"
+    for _ in range(100):
+        if change["status"] == "done":
+            break
+        time.sleep(0.02)
+        change = dns.changes().get(project=PROJECT, managedZone="my-private-zone", changeId=change["id"]).execute()
     assert change["status"] == "done"
     rrsets = dns.resourceRecordSets().list(project=PROJECT, managedZone="my-private-zone", type="A").execute()
     assert [r["rrdatas"] for r in rrsets["rrsets"]] == [["7.0.3.9"]]

@@ -234,6 +234,52 @@ def run_every_route(rec: Recorder, emu: EmulatorServer) -> None:
     rec.post(compute_path("operations", fw_op.name, region=None) + "/wait")
     assert gop["kind"] == "compute#firewallList"
 
+    # The seed's load balancer: image, instance template, managed group, named ports, backend.
+    image = rec.get("compute/v1/projects/debian-cloud/global/images/family/debian-12").json()
+    rec.get(f"compute/v1/projects/debian-cloud/global/images/{image['name']}")
+    rec.post(
+        compute_path("instanceTemplates", region=None),
+        {
+            "name": "foo",
+            "properties": {
+                "machineType": "n1-standard-1",
+                "tags": {"items": ["psc-demo"]},
+                "disks": [{"boot": True, "initializeParams": {"sourceImage": image["selfLink"]}}],
+                "networkInterfaces": [{"network": "global/networks/default"}],
+                "metadata": {"items": [{"key": "startup-script", "value": "echo"}]},
+            },
+        },
+    )
+    rec.get(compute_path("instanceTemplates", region=None))
+    rec.get(compute_path("instanceTemplates", "foo", region=None))
+    rec.post(
+        compute_path("instanceGroupManagers"),
+        {"name": "foo", "baseInstanceName": "foo", "instanceTemplate": "global/instanceTemplates/foo", "targetSize": 1},
+    )
+    rec.get(compute_path("instanceGroupManagers"))
+    rec.get(compute_path("instanceGroupManagers", "foo"))
+    rec.get(compute_path("autoscalers"))
+    rec.get(compute_path("instanceGroups"))
+    group = rec.get(compute_path("instanceGroups", "foo")).json()
+    rec.post(
+        compute_path("instanceGroups", "foo") + "/setNamedPorts",
+        {"namedPorts": [{"name": "http", "port": 80}], "fingerprint": group["fingerprint"]},
+    )
+    bs = rec.get(compute_path("backendServices", "bs2")).json()
+    rec.call("PUT", compute_path("backendServices", "bs2"), {**bs, "backends": [{"group": group["selfLink"]}]})
+    bs = rec.get(compute_path("backendServices", "bs2")).json()
+    rec.patch(compute_path("backendServices", "bs2"), {"fingerprint": bs["fingerprint"], "description": "ilb"})
+    rec.post(compute_path("firewalls", region=None), {"name": "fw3", "allowed": [{"IPProtocol": "tcp"}]})
+    rec.patch(compute_path("firewalls", "fw3", region=None), {"description": "patched"})
+    fw3 = rec.get(compute_path("firewalls", "fw3", region=None)).json()
+    rec.call("PUT", compute_path("firewalls", "fw3", region=None), {**fw3, "priority": 900})
+    rec.delete(compute_path("firewalls", "fw3", region=None))
+    sub = rec.get(compute_path("subnetworks", "default")).json()
+    rec.patch(
+        compute_path("subnetworks", "default"), {"fingerprint": sub["fingerprint"], "logConfig": {"enable": True}}
+    )
+    rec.post(compute_path("subnetworks", "default") + "/setPrivateIpGoogleAccess", {"privateIpGoogleAccess": True})
+
     o = f"v1/organizations/{ORG}"
     rec.get("v1/organizations")
     rec.get(o)
@@ -316,6 +362,8 @@ def run_every_route(rec: Recorder, emu: EmulatorServer) -> None:
         ("subnetworks", "psc2"),
     ]:
         rec.delete(compute_path(coll, name))
+    rec.delete(compute_path("instanceGroupManagers", "foo"))
+    rec.delete(compute_path("instanceTemplates", "foo", region=None))
     assert PEERED in world.orgs
 
 

@@ -16,7 +16,7 @@ import math
 import uuid
 from typing import Any
 
-from apigee_psc.emulator.compute.fields import COLLECTIONS, IGNORED_ON_WRITE, JSON, NAME_RE, WRITABLE
+from apigee_psc.emulator.compute.fields import COLLECTIONS, FINGERPRINTED, IGNORED_ON_WRITE, JSON, NAME_RE, WRITABLE
 from apigee_psc.emulator.compute.psc import PscConnections
 from apigee_psc.emulator.compute.resources import (
     ComputeOperation,
@@ -25,6 +25,7 @@ from apigee_psc.emulator.compute.resources import (
     merge_patch,
     not_found,
     resource_path,
+    same_fingerprint,
     same_ref,
 )
 from apigee_psc.emulator.errors import (
@@ -34,6 +35,7 @@ from apigee_psc.emulator.errors import (
     InvalidArgument,
     OperationInProgress,
     ResourceInUse,
+    ResourceNotReady,
 )
 
 
@@ -108,6 +110,17 @@ class ComputeBackend(PscConnections):
                 if users:
                     kind = collection[:-1] if collection.endswith("s") else collection
                     raise ResourceInUse(f"The {kind} resource '{path}' is already being used by '{users[0].path}'")
+                group = resource_path(project, region, "instanceGroups", name)
+                if collection == "instanceGroupManagers" and group in self.resources:
+                    # The managed group goes with its manager, unless a backend service uses it.
+                    group_users = [u for u in self._users(group) if u.path != path]
+                    if group_users:
+                        raise ResourceInUse(
+                            f"The instance_group resource '{group}' is already being used by '{group_users[0].path}'"
+                        )
+                    del self.resources[group]
+                if collection == "instanceGroups":
+                    raise InvalidArgument("A managed instance group is deleted with its instance group manager.")
                 del self.resources[path]
                 if collection == "serviceAttachments":
                     self.connections = {k: v for k, v in self.connections.items() if k[0] != path}
@@ -130,20 +143,11 @@ class ComputeBackend(PscConnections):
 
             def apply() -> ComputeResource:
                 res = self.lookup(path)
-                if body.get("fingerprint") != res.fingerprint:
-                    raise ConditionNotMet("Supplied fingerprint does not match current metadata fingerprint.")
+                self._check_fingerprint(res, body)
                 if body.get("name", name) != name:
                     raise invalid_field("name", body["name"], "The name cannot be changed.")
                 patch = self._clean(collection, body)
-                for immutable, coll in (
-                    ("producerForwardingRule", "forwardingRules"),
-                    ("targetService", "forwardingRules"),
-                    ("network", "networks"),
-                ):
-                    if immutable in patch and patch[immutable] is not None:
-                        new = self.ref(patch[immutable], immutable, project, region, coll)
-                        if new != res.fields.get(immutable):
-                            raise invalid_field(immutable, patch[immutable], "The field cannot be changed.")
+                self._check_immutable(res, patch, project, region)
                 merged = merge_patch(res.fields, patch)
                 if collection == "serviceAttachments":
                     # Connections that exist now are decided under the lists as they are now.
@@ -155,6 +159,109 @@ class ComputeBackend(PscConnections):
                 return res
 
             return self._mutate(collection, "patch", project, region, path, request_id, apply)
+
+    def update(
+        self, collection: str, project: str, region: str | None, name: str, body: JSON, request_id: str | None = None
+    ) -> ComputeOperation:
+        """PUT: the body replaces every writable field (the current ``fingerprint`` is required
+        where the resource has one, 412 otherwise); what gcloud's ``backend-services
+        add-backend`` sends after reading the resource."""
+        with self.world.lock:
+            project = self._scope(project, region)
+            path = resource_path(project, region, collection, name)
+
+            def apply() -> ComputeResource:
+                res = self.lookup(path)
+                self._check_fingerprint(res, body)
+                if body.get("name", name) != name:
+                    raise invalid_field("name", body["name"], "The name cannot be changed.")
+                fields = self._clean(collection, body)
+                self._check_immutable(res, fields, project, region)
+                validator = getattr(self, f"_validate_{collection}")
+                res.fields = validator(project, region, name, fields, res)
+                res.fingerprint_seq += 1
+                return res
+
+            return self._mutate(collection, "update", project, region, path, request_id, apply)
+
+    def set_named_ports(
+        self, project: str, region: str, name: str, body: JSON, request_id: str | None = None
+    ) -> ComputeOperation:
+        """regionInstanceGroups.setNamedPorts: replace the group's named ports (and its
+        manager's); a ``fingerprint``, when given, must be the group's current one."""
+        with self.world.lock:
+            project = self._scope(project, region)
+            path = resource_path(project, region, "instanceGroups", name)
+
+            def apply() -> ComputeResource:
+                group = self.lookup(path)
+                if "fingerprint" in body:
+                    self._check_fingerprint(group, body)
+                unknown = set(body) - {"fingerprint", "namedPorts"}
+                if unknown:
+                    raise InvalidArgument(
+                        f"Invalid JSON payload received. Unknown name \"{sorted(unknown)[0]}\" at 'resource': "
+                        "Cannot find field.",
+                        reason="invalid",
+                    )
+                ports = self._named_ports(body.get("namedPorts") or [])
+                for res in (group, self.resources.get(resource_path(project, region, "instanceGroupManagers", name))):
+                    if res is None:
+                        continue
+                    if ports:
+                        res.fields["namedPorts"] = ports
+                    else:
+                        res.fields.pop("namedPorts", None)
+                    res.fingerprint_seq += 1
+                return group
+
+            return self._mutate("instanceGroups", "setNamedPorts", project, region, path, request_id, apply)
+
+    def set_private_ip_google_access(
+        self, project: str, region: str, name: str, body: JSON, request_id: str | None = None
+    ) -> ComputeOperation:
+        """subnetworks.setPrivateIpGoogleAccess (what ``gcloud compute networks subnets update
+        --enable-private-ip-google-access`` calls); not for a PRIVATE_SERVICE_CONNECT subnet."""
+        with self.world.lock:
+            project = self._scope(project, region)
+            path = resource_path(project, region, "subnetworks", name)
+
+            def apply() -> ComputeResource:
+                sub = self.lookup(path)
+                value = body.get("privateIpGoogleAccess")
+                if not isinstance(value, bool) or set(body) - {"privateIpGoogleAccess"}:
+                    raise invalid_field("privateIpGoogleAccess", value, "Must be true or false.")
+                if sub.fields.get("purpose") not in ("PRIVATE", "PRIVATE_RFC_1918"):
+                    raise invalid_field("privateIpGoogleAccess", value, "Only a PRIVATE subnetwork takes it.")
+                sub.fields["privateIpGoogleAccess"] = value
+                sub.fingerprint_seq += 1
+                return sub
+
+            return self._mutate("subnetworks", "setPrivateIpGoogleAccess", project, region, path, request_id, apply)
+
+    @staticmethod
+    def _check_fingerprint(res: ComputeResource, body: JSON) -> None:
+        """412 unless ``body`` carries ``res``'s current fingerprint (compared as bytes);
+        resources without a fingerprint (firewalls) take any."""
+        if res.collection in FINGERPRINTED and not same_fingerprint(body.get("fingerprint"), res.fingerprint):
+            raise ConditionNotMet("Supplied fingerprint does not match current metadata fingerprint.")
+
+    def _check_immutable(self, res: ComputeResource, fields: JSON, project: str, region: str | None) -> None:
+        """400 for a change of a field set at creation only."""
+        for immutable, coll in (
+            ("producerForwardingRule", "forwardingRules"),
+            ("targetService", "forwardingRules"),
+            ("network", "networks"),
+        ):
+            if immutable in fields and fields[immutable] is not None:
+                new = self.ref(fields[immutable], immutable, project, region, coll)
+                if new != res.fields.get(immutable):
+                    raise invalid_field(immutable, fields[immutable], "The field cannot be changed.")
+        if res.collection == "subnetworks":
+            # Set at creation only (a wider range takes expandIpCidrRange, not modelled).
+            for key in ("ipCidrRange", "description", "purpose"):
+                if key in fields and fields[key] != res.fields.get(key, "" if key == "description" else None):
+                    raise invalid_field(key, fields[key], "The field cannot be changed.")
 
     def _clean(self, collection: str, body: JSON) -> JSON:
         allowed = WRITABLE[collection]
@@ -226,10 +333,16 @@ class ComputeBackend(PscConnections):
         return op
 
     def _check_no_operation_running(self, target: str) -> None:
-        """409 operationInProgress while an operation on ``target`` is not DONE (as Compute answers)."""
+        """Refuse a change while an operation on ``target`` is not DONE, as Compute does.
+
+        409 ``operationInProgress`` by default; 400 ``resourceNotReady`` ("The resource '...'
+        is not ready") when the config's ``busy_answer`` says so: Compute answers both.
+        """
         now = self.world.now()
         for op in self.operations.values():
             if op.target == target and op.status(now) != "DONE":
+                if self.world.config.busy_answer == "resourceNotReady":
+                    raise ResourceNotReady(f"The resource '{target}' is not ready")
                 raise OperationInProgress(
                     f"The resource '{target}' is being changed by operation '{op.name}' ({op.operation_type}); "
                     "retry when that operation is DONE."

@@ -12,8 +12,25 @@ REGION_RE = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
 TAG_RE = re.compile(r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$")
 OWNER = "emulator-owner@example.com"
 
-REGIONAL = ("subnetworks", "forwardingRules", "serviceAttachments", "healthChecks", "backendServices")
-GLOBAL = ("networks", "firewalls")
+REGIONAL = (
+    "subnetworks",
+    "forwardingRules",
+    "serviceAttachments",
+    "healthChecks",
+    "backendServices",
+    "instanceGroupManagers",
+    "instanceGroups",
+)
+GLOBAL = ("networks", "firewalls", "instanceTemplates")
+#: Collections whose resources carry a ``fingerprint`` (required to patch or update them).
+FINGERPRINTED = (
+    "subnetworks",
+    "backendServices",
+    "forwardingRules",
+    "serviceAttachments",
+    "instanceGroupManagers",
+    "instanceGroups",
+)
 
 #: URL segment -> (discovery resource name, resource kind, list kind)
 COLLECTIONS: dict[str, tuple[str, str, str]] = {
@@ -24,6 +41,13 @@ COLLECTIONS: dict[str, tuple[str, str, str]] = {
     "backendServices": ("regionBackendServices", "compute#backendService", "compute#backendServiceList"),
     "forwardingRules": ("forwardingRules", "compute#forwardingRule", "compute#forwardingRuleList"),
     "serviceAttachments": ("serviceAttachments", "compute#serviceAttachment", "compute#serviceAttachmentList"),
+    "instanceTemplates": ("instanceTemplates", "compute#instanceTemplate", "compute#instanceTemplateList"),
+    "instanceGroupManagers": (
+        "regionInstanceGroupManagers",
+        "compute#instanceGroupManager",
+        "compute#regionInstanceGroupManagerList",
+    ),
+    "instanceGroups": ("regionInstanceGroups", "compute#instanceGroup", "compute#regionInstanceGroupList"),
 }
 
 _COMMON_OUTPUT = {"creationTimestamp", "id", "kind", "selfLink", "selfLinkWithId", "fingerprint", "region"}
@@ -190,6 +214,26 @@ WRITABLE: dict[str, frozenset[str]] = {
             "targetService",
         ]
     ),
+    "instanceTemplates": frozenset(["description", "name", "properties", "sourceInstance", "sourceInstanceParams"]),
+    "instanceGroupManagers": frozenset(
+        [
+            "allInstancesConfig",
+            "autoHealingPolicies",
+            "baseInstanceName",
+            "description",
+            "distributionPolicy",
+            "instanceLifecyclePolicy",
+            "instanceTemplate",
+            "name",
+            "namedPorts",
+            "statefulPolicy",
+            "targetPools",
+            "targetSize",
+            "updatePolicy",
+            "versions",
+        ]
+    ),
+    "instanceGroups": frozenset(["description", "name", "namedPorts"]),
 }
 #: Output-only fields a client may echo back; silently dropped on write.
 IGNORED_ON_WRITE = _COMMON_OUTPUT | {
@@ -215,9 +259,22 @@ IGNORED_ON_WRITE = _COMMON_OUTPUT | {
     "parentForwardingRule",
     "externalManagedBackendBucketMigrationState",
     "externalManagedBackendBucketMigrationTestingPercentage",
+    "instanceGroup",
+    "currentActions",
+    "status",
+    "size",
+    "zone",
 }
 
-REF_FIELDS = ("network", "subnetwork", "backendService", "producerForwardingRule", "targetService")
+REF_FIELDS = (
+    "network",
+    "subnetwork",
+    "backendService",
+    "producerForwardingRule",
+    "targetService",
+    "instanceTemplate",
+    "instanceGroup",
+)
 REF_LIST_FIELDS = ("healthChecks", "natSubnets", "subnetworks")
 
 #: Auto-mode ``default`` subnet ranges of well-known regions.
@@ -242,4 +299,14 @@ AUTO_RANGES = {
     "asia-east2": "10.170.0.0/20",
     "europe-west6": "10.172.0.0/20",
     "asia-northeast2": "10.174.0.0/20",
+}
+
+#: The public images served (``images.get`` and ``images.getFromFamily``):
+#: (image project, family) -> current image name. Other images are not modelled.
+PUBLIC_IMAGES: dict[tuple[str, str], str] = {
+    ("debian-cloud", "debian-11"): "debian-11-bullseye-v20250610",
+    ("debian-cloud", "debian-12"): "debian-12-bookworm-v20250610",
+    ("ubuntu-os-cloud", "ubuntu-2204-lts"): "ubuntu-2204-jammy-v20250610",
+    ("ubuntu-os-cloud", "ubuntu-2404-lts-amd64"): "ubuntu-2404-noble-amd64-v20250610",
+    ("cos-cloud", "cos-stable"): "cos-stable-121-18867-90-4",
 }

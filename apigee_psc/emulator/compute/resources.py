@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from apigee_psc.emulator.compute.fields import COLLECTIONS, JSON, OWNER, REF_FIELDS, REF_LIST_FIELDS
+from apigee_psc.emulator.compute.fields import COLLECTIONS, FINGERPRINTED, JSON, OWNER, REF_FIELDS, REF_LIST_FIELDS
 from apigee_psc.emulator.errors import EmulatorError, InvalidArgument, NotFound
 from apigee_psc.emulator.routing import rfc3339_offset
 
@@ -61,11 +61,13 @@ class ComputeResource:
                 out[key] = base + value
             elif key in REF_LIST_FIELDS and isinstance(value, list):
                 out[key] = [base + v for v in value]
+            elif key == "backends" and isinstance(value, list):
+                out[key] = [{**copy.deepcopy(b), "group": base + b["group"]} for b in value]
             else:
                 out[key] = copy.deepcopy(value)
         if self.region is not None:
             out["region"] = f"{base}projects/{self.project}/regions/{self.region}"
-        if self.collection in ("subnetworks", "backendServices", "forwardingRules", "serviceAttachments"):
+        if self.collection in FINGERPRINTED:
             out["fingerprint"] = self.fingerprint
         out.update(extra or {})
         out["selfLink"] = base + self.path
@@ -147,12 +149,31 @@ _HTTP_REASONS = {
 }
 
 
+def same_fingerprint(supplied: Any, current: str) -> bool:
+    """Whether ``supplied`` encodes the same bytes as ``current``.
+
+    Compute compares a fingerprint's bytes, not its text: gcloud sends it back in the
+    URL-safe base64 alphabet (``-`` and ``_``), other clients in the standard one (``+``
+    and ``/``); either encoding of the current bytes is accepted.
+    """
+    if not isinstance(supplied, str) or not supplied:
+        return False
+    try:
+        raw = base64.b64decode(supplied.translate(_URLSAFE_TO_STANDARD), validate=True)
+    except ValueError:
+        return False
+    return raw == base64.b64decode(current)
+
+
+_URLSAFE_TO_STANDARD = str.maketrans("-_", "+/")
+
+
 def resource_path(project: str, region: str | None, collection: str, name: str) -> str:
     scope = f"regions/{region}" if region else "global"
     return f"projects/{project}/{scope}/{collection}/{name}"
 
 
-REF_RE = re.compile(r"projects/[^/]+/(?:global|regions/[^/]+)/[A-Za-z]+/[^/?#]+")
+REF_RE = re.compile(r"projects/[^/]+/(?:global|regions/[^/]+|zones/[^/]+)/[A-Za-z]+/[^/?#]+")
 
 
 def same_ref(a: str, b: str) -> bool:

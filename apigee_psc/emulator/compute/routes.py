@@ -97,12 +97,17 @@ def _register(collection: str, verbs: tuple[str, ...]) -> None:
         op = call.world.compute.patch(collection, project, region, name, call.json(), call.args.get("requestId"))
         return _op_reply(call, op)
 
+    def do_update(call: Call, project: str, name: str, region: str | None = None) -> Reply:
+        op = call.world.compute.update(collection, project, region, name, call.json(), call.args.get("requestId"))
+        return _op_reply(call, op)
+
     table: dict[str, tuple[str, str, Handler]] = {
         "list": ("GET", base, do_list),
         "get": ("GET", item, do_get),
         "insert": ("POST", base, do_insert),
         "delete": ("DELETE", item, do_delete),
         "patch": ("PATCH", item, do_patch),
+        "update": ("PUT", item, do_update),
     }
     for verb in verbs:
         method, path, fn = table[verb]
@@ -110,9 +115,61 @@ def _register(collection: str, verbs: tuple[str, ...]) -> None:
 
 
 _register("networks", ("list", "get"))
-for _c in ("subnetworks", "firewalls", "healthChecks", "backendServices", "forwardingRules"):
+for _c in ("healthChecks", "forwardingRules", "instanceTemplates", "instanceGroupManagers"):
     _register(_c, ("list", "get", "insert", "delete"))
+_register("subnetworks", ("list", "get", "insert", "delete", "patch"))
+_register("firewalls", ("list", "get", "insert", "delete", "patch", "update"))
+_register("backendServices", ("list", "get", "insert", "delete", "patch", "update"))
 _register("serviceAttachments", ("list", "get", "insert", "delete", "patch"))
+_register("instanceGroups", ("list", "get"))
+
+
+@ROUTES.route(
+    "POST",
+    f"{_P}/regions/<id:region>/instanceGroups/<id:name>/setNamedPorts",
+    "compute.regionInstanceGroups.setNamedPorts",
+)
+def _set_named_ports(call: Call, project: str, region: str, name: str) -> Reply:
+    op = call.world.compute.set_named_ports(project, region, name, call.json(), call.args.get("requestId"))
+    return _op_reply(call, op)
+
+
+@ROUTES.route(
+    "POST",
+    f"{_P}/regions/<id:region>/subnetworks/<id:name>/setPrivateIpGoogleAccess",
+    "compute.subnetworks.setPrivateIpGoogleAccess",
+)
+def _set_private_ip_google_access(call: Call, project: str, region: str, name: str) -> Reply:
+    op = call.world.compute.set_private_ip_google_access(project, region, name, call.json(), call.args.get("requestId"))
+    return _op_reply(call, op)
+
+
+@ROUTES.route("GET", f"{_P}/regions/<id:region>/autoscalers", "compute.regionAutoscalers.list")
+def _autoscalers(call: Call, project: str, region: str) -> Reply:
+    """Autoscalers are not modelled: the list is always empty (what ``gcloud compute
+    instance-groups managed describe`` reads to tell whether the group is autoscaled)."""
+    call.world.compute.list("instanceGroupManagers", project, region)  # 400 for a bad region
+    return Reply(
+        {
+            "kind": "compute#regionAutoscalerList",
+            "id": f"projects/{project}/regions/{region}/autoscalers",
+            "selfLink": f"{call.root}compute/v1/projects/{project}/regions/{region}/autoscalers",
+        }
+    )
+
+
+@ROUTES.route("GET", f"{_P}/global/images/family/<id:family>", "compute.images.getFromFamily")
+def _image_from_family(call: Call, project: str, family: str) -> Reply:
+    return Reply(_image_reply(call, call.world.compute.image(project, family, family=True)))
+
+
+@ROUTES.route("GET", f"{_P}/global/images/<id:image>", "compute.images.get")
+def _image_get(call: Call, project: str, image: str) -> Reply:
+    return Reply(_image_reply(call, call.world.compute.image(project, image)))
+
+
+def _image_reply(call: Call, image: JSON) -> JSON:
+    return {**image, "selfLink": f"{call.root}compute/v1/{image['selfLink']}"}
 
 
 def _register_aggregated(collection: str) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from typing import Any
 
-from apigee_psc.emulator.compute.fields import JSON, TAG_RE
-from apigee_psc.emulator.compute.resources import ComputeResource, invalid_field, resource_path
+from apigee_psc.emulator.compute.fields import JSON, PUBLIC_IMAGES, TAG_RE
+from apigee_psc.emulator.compute.resources import ComputeResource, invalid_field, not_found, resource_path
 from apigee_psc.emulator.compute.store import ComputeStore
 from apigee_psc.emulator.errors import InvalidArgument, ResourceInUse
 
@@ -155,10 +156,175 @@ class ComputeRules(ComputeStore):
             f["healthChecks"] = checks
         if "network" in f:
             f["network"] = self._network(f["network"], project).path
+        f["backends"] = self._backends(f.get("backends") or [], scheme, project, region)
+        if not f["backends"]:
+            del f["backends"]
         f.setdefault("sessionAffinity", "NONE")
         f.setdefault("timeoutSec", 30)
         f.setdefault("connectionDraining", {"drainingTimeoutSec": 0})
         return f
+
+    def _backends(self, backends: Any, scheme: str, project: str, region: str | None) -> list[JSON]:
+        """A backend service's ``backends``: each names an existing instance group (404
+        otherwise, as for a zonal group where only a regional one exists), once; an INTERNAL
+        backend service balances by CONNECTION."""
+        if not isinstance(backends, list):
+            raise invalid_field("backends", backends, "A list of backends is expected.")
+        out: list[JSON] = []
+        for i, backend in enumerate(backends):
+            if not isinstance(backend, dict) or not backend.get("group"):
+                raise invalid_field(f"backends[{i}].group", "", "The backend's group is required.")
+            group = self.ref(backend["group"], f"backends[{i}].group", project, region, "instanceGroups")
+            if group.split("/")[-2] != "instanceGroups":
+                raise invalid_field(f"backends[{i}].group", backend["group"], "Only instance groups are modelled.")
+            self.lookup(group)
+            if any(b["group"] == group for b in out):
+                raise invalid_field(f"backends[{i}].group", backend["group"], "Duplicate backend group.")
+            mode = backend.setdefault("balancingMode", "CONNECTION" if scheme == "INTERNAL" else "UTILIZATION")
+            if scheme == "INTERNAL" and mode != "CONNECTION":
+                raise invalid_field(
+                    f"backends[{i}].balancingMode",
+                    mode,
+                    "Balancing mode must be CONNECTION for an INTERNAL backend service.",
+                )
+            out.append({**backend, "group": group})
+        return out
+
+    def _validate_instanceTemplates(
+        self, project: str, region: str | None, name: str, f: JSON, current: ComputeResource | None
+    ) -> JSON:
+        props = f.get("properties")
+        if not isinstance(props, dict):
+            raise invalid_field("properties", props, "The instance properties are required.")
+        machine = props.get("machineType")
+        if not isinstance(machine, str) or not re.fullmatch(r"[a-z][-a-z0-9]{0,62}", machine):
+            raise invalid_field("properties.machineType", machine, "A machine type name is required.")
+        disks = props.get("disks") or []
+        if not any(d.get("boot") for d in disks if isinstance(d, dict)):
+            raise invalid_field("properties.disks", "", "A boot disk is required.")
+        for i, disk in enumerate(disks):
+            image = (disk.get("initializeParams") or {}).get("sourceImage") if isinstance(disk, dict) else None
+            if image is not None:
+                self.image_from_url(str(image), f"properties.disks[{i}].initializeParams.sourceImage")
+        nics = props.get("networkInterfaces") or []
+        if not nics:
+            raise invalid_field("properties.networkInterfaces", "", "A network interface is required.")
+        for nic in nics:
+            net = self._network(nic.get("network", "global/networks/default"), project)
+            nic["network"] = net.path
+            if nic.get("subnetwork"):
+                # A global template names a regional subnet: that region's default subnet exists too.
+                sub_path = self.ref(nic["subnetwork"], "subnetwork", project, region, "subnetworks")
+                in_region = re.match(r"projects/([^/]+)/regions/([^/]+)/", sub_path)
+                if in_region and in_region.group(1) == project:
+                    self._ensure_region(project, in_region.group(2))
+                sub = self.lookup(sub_path)
+                if sub.fields.get("network") != net.path:
+                    raise invalid_field("properties.networkInterfaces.subnetwork", sub.path, "Not in the network.")
+                nic["subnetwork"] = sub.path
+        for tag in (props.get("tags") or {}).get("items", []) or []:
+            if not TAG_RE.match(str(tag)):
+                raise invalid_field("properties.tags.items", tag, "Invalid network tag.")
+        keys = [item.get("key") for item in (props.get("metadata") or {}).get("items", []) or []]
+        if len(keys) != len(set(keys)):
+            raise invalid_field("properties.metadata.items", keys, "Duplicate metadata key.")
+        return f
+
+    def _validate_instanceGroupManagers(
+        self, project: str, region: str | None, name: str, f: JSON, current: ComputeResource | None
+    ) -> JSON:
+        """A regional managed instance group; its instance group (same name) is created with it."""
+        base = f.get("baseInstanceName")
+        if not isinstance(base, str) or not re.fullmatch(r"[a-z](?:[-a-z0-9]{0,56}[a-z0-9])?", base):
+            raise invalid_field("baseInstanceName", base, "Must be a lowercase name of at most 58 characters.")
+        template = self.lookup(
+            self.ref(f.get("instanceTemplate"), "instanceTemplate", project, region, "instanceTemplates")
+        )
+        if template.collection != "instanceTemplates":
+            raise invalid_field("instanceTemplate", template.path, "It must be an instance template.")
+        f["instanceTemplate"] = template.path
+        size = f.setdefault("targetSize", 0)
+        if not isinstance(size, int) or size < 0:
+            raise invalid_field("targetSize", size, "Must be a non-negative integer.")
+        ports = self._named_ports(f.get("namedPorts") or [])
+        f.setdefault(
+            "distributionPolicy",
+            {"zones": [{"zone": f"projects/{project}/zones/{region}-{z}"} for z in "abc"], "targetShape": "EVEN"},
+        )
+        f.setdefault("versions", [{"instanceTemplate": template.path}])
+        group_path = resource_path(project, region, "instanceGroups", name)
+        group = self.resources.get(group_path)
+        nic = (template.fields["properties"].get("networkInterfaces") or [{}])[0]
+        if current is None:
+            if group is not None:
+                raise invalid_field("name", name, f"The instance group '{group_path}' already exists.")
+            fields: JSON = {"network": nic.get("network"), "size": size}
+            if nic.get("subnetwork"):
+                fields["subnetwork"] = nic["subnetwork"]
+            if ports:
+                fields["namedPorts"] = ports
+            group = ComputeResource(
+                "instanceGroups", project, region, name, self.world.next_id(), self.world.now(), fields
+            )
+            self.resources[group_path] = group
+        elif group is not None:
+            group.fields["size"] = size
+        f["instanceGroup"] = group_path
+        if ports:
+            f["namedPorts"] = ports
+        return f
+
+    def _validate_instanceGroups(
+        self, project: str, region: str | None, name: str, f: JSON, current: ComputeResource | None
+    ) -> JSON:
+        ports = self._named_ports(f.get("namedPorts") or [])
+        if ports:
+            f["namedPorts"] = ports
+        else:
+            f.pop("namedPorts", None)
+        return f
+
+    @staticmethod
+    def _named_ports(ports: Any) -> list[JSON]:
+        if not isinstance(ports, list):
+            raise invalid_field("namedPorts", ports, "A list of named ports is expected.")
+        out = []
+        for i, port in enumerate(ports):
+            name, number = (port.get("name"), port.get("port")) if isinstance(port, dict) else (None, None)
+            if not isinstance(name, str) or not re.fullmatch(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?", name):
+                raise invalid_field(f"namedPorts[{i}].name", name, "Invalid named port name.")
+            if not isinstance(number, int) or not 1 <= number <= 65535:
+                raise invalid_field(f"namedPorts[{i}].port", number, "Must be between 1 and 65535.")
+            out.append({"name": name, "port": number})
+        return out
+
+    def image_from_url(self, url: str, field_name: str = "sourceImage") -> JSON:
+        """A public image named by URL: ``.../projects/P/global/images/NAME`` or ``.../images/family/F``."""
+        match = re.search(r"projects/([^/]+)/global/images/(family/)?([^/?#]+)$", url)
+        if match is None:
+            raise invalid_field(field_name, url, "The URL is malformed.")
+        project, family, name = match.group(1), match.group(2), match.group(3)
+        return self.image(project, name, family=bool(family))
+
+    def image(self, project: str, name: str, *, family: bool = False) -> JSON:
+        """The public image ``name`` (or the latest of family ``name``) of image project ``project``."""
+        for (img_project, img_family), image in PUBLIC_IMAGES.items():
+            if img_project == project and (img_family == name if family else image == name):
+                digest = hashlib.sha256(f"{project}/{image}".encode()).digest()
+                return {
+                    "kind": "compute#image",
+                    "id": str(int.from_bytes(digest[:8], "big") >> 1),
+                    "creationTimestamp": "2025-06-10T00:00:00.000-07:00",
+                    "name": image,
+                    "family": img_family,
+                    "status": "READY",
+                    "sourceType": "RAW",
+                    "diskSizeGb": "10",
+                    "architecture": "X86_64",
+                    "selfLink": f"projects/{project}/global/images/{image}",
+                }
+        what = f"family/{name}" if family else name
+        raise not_found(f"projects/{project}/global/images/{what}")
 
     def _validate_forwardingRules(
         self, project: str, region: str | None, name: str, f: JSON, current: ComputeResource | None

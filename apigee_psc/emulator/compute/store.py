@@ -153,6 +153,7 @@ class ComputeStore:
                 continue
             refs = [r.fields.get(f) for f in REF_FIELDS]
             refs += [v for f in REF_LIST_FIELDS for v in r.fields.get(f, []) or []]
+            refs += [b.get("group") for b in r.fields.get("backends", []) or [] if isinstance(b, dict)]
             if path in refs:
                 out.append(r)
         return out

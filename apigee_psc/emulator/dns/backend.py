@@ -1,4 +1,13 @@
-"""Cloud DNS backend: managed zones, record sets and changes."""
+"""Cloud DNS backend: managed zones, record sets and changes.
+
+Google's rules kept here: a change is applied atomically when it is accepted and reads
+``pending`` until ``op_seconds`` (kind ``dns.changes.create``) have passed, then ``done``;
+deletions must match the live record set exactly (412) and additions must be new (409); a
+name holds either one CNAME record set or record sets of other types, never both (400
+``cnameResourceRecordSetConflict``); TXT (and SPF) data is one or more character strings,
+each at most 255 characters, stored and returned quoted (an unquoted word becomes one
+quoted string, as Cloud DNS splits unquoted text on spaces).
+"""
 
 from __future__ import annotations
 
@@ -77,6 +86,8 @@ class ManagedZone:
     fields: JSON
     records: dict[tuple[str, str], JSON] = field(default_factory=dict)
     changes: list[JSON] = field(default_factory=list)
+    #: change id -> when that change is ``done`` (epoch seconds; missing = done at once)
+    done_at: dict[str, float] = field(default_factory=dict)
 
     @property
     def dns_name(self) -> str:
@@ -235,6 +246,8 @@ class DnsBackend:
                 raise bad_request(f"Invalid value for '{where}.rrdata': '{data}'") from exc
         if rtype == "CNAME" and len(rrdatas) != 1:
             raise bad_request(f"Invalid value for '{where}.rrdata': a CNAME has exactly one target.")
+        if rtype in ("TXT", "SPF"):
+            rrdatas = [_txt(str(data), f"{where}.rrdata[{i}]") for i, data in enumerate(rrdatas)]
         out = _rrset(name, rtype, ttl, [str(d) for d in rrdatas])
         if rr.get("routingPolicy"):
             out["routingPolicy"] = copy.deepcopy(rr["routingPolicy"])
@@ -248,6 +261,7 @@ class DnsBackend:
             key = (rr["name"], rr["type"])
             if key in zone.records:
                 raise AlreadyExists(f"The resource 'entity.rrset' named '{rr['name']} ({rr['type']})' already exists")
+            _check_cname({**zone.records, key: rr}, [("entity.rrset", rr)])
             zone.records[key] = rr
             zone.changes.append(self._change(zone, [rr], []))
             return copy.deepcopy(rr)
@@ -329,10 +343,12 @@ class DnsBackend:
                         f"'{rr['name']} ({rr['type']})' already exists"
                     )
                 records[key] = rr
+            _check_cname(records, [(f"entity.change.additions[{i}]", rr) for i, rr in enumerate(additions)])
             zone.records = records
             change = self._change(zone, additions, deletions)
             zone.changes.append(change)
-            return copy.deepcopy(change)
+            zone.done_at[change["id"]] = self.world.now() + self.world.op_seconds("dns.changes.create")
+            return self._render_change(zone, change)
 
     def get_change(self, project: str, zone_name: str, change_id: str) -> JSON:
         """changes.get."""
@@ -340,8 +356,16 @@ class DnsBackend:
             zone = self.zone(project, zone_name)
             for change in zone.changes:
                 if change["id"] == change_id:
-                    return copy.deepcopy(change)
+                    return self._render_change(zone, change)
             raise NotFound(f"The 'parameters.changeId' resource named '{change_id}' does not exist.")
+
+    def _render_change(self, zone: ManagedZone, change: JSON) -> JSON:
+        """``change`` on the wire: ``pending`` until its time has come, then ``done``."""
+        out = copy.deepcopy(change)
+        done_at = zone.done_at.get(change["id"])
+        if done_at is not None and self.world.now() < done_at:
+            out["status"] = "pending"
+        return out
 
     def _change(self, zone: ManagedZone, additions: list[JSON], deletions: list[JSON]) -> JSON:
         change: JSON = {
@@ -372,3 +396,42 @@ class DnsBackend:
 
 def _rrset(name: str, rtype: str, ttl: int, rrdatas: list[str]) -> JSON:
     return {"kind": "dns#resourceRecordSet", "name": name, "type": rtype, "ttl": ttl, "rrdatas": rrdatas}
+
+
+def _check_cname(records: dict[tuple[str, str], JSON], written: list[tuple[str, JSON]]) -> None:
+    """400 ``cnameResourceRecordSetConflict`` when a name written to would hold a CNAME
+    record set beside record sets of other types (Cloud DNS's words)."""
+    for where, rr in written:
+        types = {t for (n, t) in records if n == rr["name"]}
+        if "CNAME" in types and len(types) > 1:
+            raise InvalidArgument(
+                f"The resource record set '{where}' is invalid because the DNS name '{rr['name']}' may have "
+                "either one CNAME resource record set or resource record sets of other types, but not both.",
+                reason="cnameResourceRecordSetConflict",
+            )
+
+
+#: One character string of TXT data: quoted (with backslash escapes) or an unquoted word.
+_TXT_TOKEN = re.compile(r'\s*(?:"((?:[^"\\]|\\.)*)"|([^\s"]+))')
+TXT_STRING_MAX = 255
+
+
+def _txt(data: str, where: str) -> str:
+    """TXT data as Cloud DNS stores and returns it: every character string quoted, one space
+    apart; 400 when a string is longer than 255 characters or a quote is left open."""
+    strings: list[str] = []
+    pos = 0
+    text = data.rstrip()
+    while pos < len(text):
+        match = _TXT_TOKEN.match(text, pos)
+        if match is None:
+            raise bad_request(f"Invalid value for '{where}': '{data}'")
+        quoted, bare = match.group(1), match.group(2)
+        content = quoted if quoted is not None else bare
+        if len(re.sub(r"\\(.)", r"\1", content)) > TXT_STRING_MAX:
+            raise bad_request(f"Invalid value for '{where}': '{content}'")
+        strings.append(f'"{content}"')
+        pos = match.end()
+    if not strings:
+        raise bad_request(f"Invalid value for '{where}': '{data}'")
+    return " ".join(strings)
