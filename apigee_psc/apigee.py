@@ -281,18 +281,21 @@ class EndpointAttachments:
         timeout: float = 1800.0,
         schedule: waiters.Schedule | None = None,
         progress: Progress | None = None,
+        explain: Callable[[EndpointAttachment], Diagnosis] | None = None,
     ) -> EndpointAttachment:
         """Wait until the attachment is ACTIVE and its connection ACCEPTED, and return it.
 
         REJECTED, CLOSED and FROZEN raise :class:`~apigee_psc.errors.ConnectionNotAccepted`
         at once; PENDING, NEEDS_ATTENTION and UNAVAILABLE are waited on and raise it (with
         the diagnosis) if they last until ``timeout``. An attachment that never becomes
-        ACTIVE raises :class:`~apigee_psc.errors.WaitTimeout`.
+        ACTIVE raises :class:`~apigee_psc.errors.WaitTimeout`. ``explain`` makes the
+        diagnosis of a connection that is not accepted (by default from the attachment and
+        the organization's Apigee project, read then); it runs once per failure.
         """
         self._path(name)
         tenant: list[str | None] = []
 
-        def explain(value: EndpointAttachment) -> Diagnosis:
+        def organization_only(value: EndpointAttachment) -> Diagnosis:
             if not tenant:
                 try:
                     tenant.append(self._client.apigee_project_id())
@@ -303,6 +306,13 @@ class EndpointAttachments:
                 value.connection_state, apigee_project_id=tenant[0], service_attachment=value.service_attachment
             )
 
+        explained: dict[int, Diagnosis] = {}
+
+        def diagnosis_of(value: EndpointAttachment) -> Diagnosis:
+            if id(value) not in explained:
+                explained[id(value)] = (explain or organization_only)(value)
+            return explained[id(value)]
+
         def failed(value: EndpointAttachment | None, error: BaseException | None) -> BaseException:
             assert value is not None
             if str(value.state) == "DELETING":
@@ -310,12 +320,12 @@ class EndpointAttachments:
                     Diagnosis(value.connection_state, "the endpoint attachment is being deleted", None, terminal=True),
                     attachment=value,
                 )
-            return errors.ConnectionNotAccepted(explain(value), attachment=value)
+            return errors.ConnectionNotAccepted(diagnosis_of(value), attachment=value)
 
         def timed_out(value: EndpointAttachment | None, elapsed: float) -> BaseException | None:
             if value is None:
                 return None
-            diagnosis = explain(value)
+            diagnosis = diagnosis_of(value)
             if str(value.state) == "ACTIVE" and is_waitable(value.connection_state):
                 return errors.ConnectionNotAccepted(diagnosis, attachment=value)
             return errors.WaitTimeout(

@@ -256,6 +256,14 @@ class Operation:
             return "FAILED" if self.error else "DONE"
         return str(self.metadata.get("state") or "IN_PROGRESS")
 
+    def response_of(self, kind: str) -> Mapping[str, Any] | None:
+        """The resource a done operation answers with (its ``response``) if it is of ``kind``
+        (the last part of its ``@type``, e.g. ``"DnsZone"``), else ``None``."""
+        response = self.response
+        if not isinstance(response, Mapping) or not str(response.get("@type", "")).endswith(f".{kind}"):
+            return None
+        return response
+
     def exception(self, resource_name: str | None = None) -> ApiError | None:
         """What this operation's ``error`` means as an exception (``None`` if it has none):
         see :func:`~apigee_psc.errors.operation_error`."""

@@ -561,3 +561,21 @@ def test_frozen_connection_makes_wait_until_ready_fail_at_once(
         ApigeeClient("my-organization", schedule=FAST).endpoint_attachments.wait_until_ready("gkebackend", timeout=30)
     assert caught.value.diagnosis.terminal
     assert "FROZEN" in str(caught.value)
+
+
+def test_a_rejected_connection_is_diagnosed_once_with_the_service_attachment(
+    producer: EmulatorServer, make_spec: Callable[..., SouthboundSpec], tenant: str
+) -> None:
+    """The wait's diagnosis is the engine's (with the live service attachment): the wait does
+    not read the organization again to make one of its own that the engine would replace."""
+    manual = {"name": "gkebackend", "connection_preference": "ACCEPT_MANUAL"}
+    rejecting = make_spec(service_attachment={**manual, "reject_projects": [tenant]})
+    before = last_seq(producer)
+    with pytest.raises(ConnectionNotAccepted) as caught:
+        southbound(rejecting).apply()
+    assert str(caught.value.diagnosis.state) == "REJECTED"
+    assert tenant in (caught.value.diagnosis.fix or "")
+    org_reads = [
+        r for r in producer.requests(since=before) if r["method"] == "GET" and r["path"] == "/v1/organizations/my-organization"
+    ]
+    assert len(org_reads) == 1  # the plan's read only

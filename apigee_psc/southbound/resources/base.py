@@ -443,15 +443,6 @@ class Reconciler:
         return self.apply(ctx, found.change, fresh, step)
 
 
-def from_response(operation: Any, kind: str) -> Mapping[str, Any] | None:
-    """The resource in a done operation's ``response`` if it is of ``kind`` (the last part of
-    its ``@type``), else ``None``."""
-    response = getattr(operation, "response", None)
-    if not isinstance(response, Mapping) or not str(response.get("@type", "")).endswith(f".{kind}"):
-        return None
-    return response
-
-
 def read_or_error(fn: Callable[[], Any], **extra: Callable[[], Any]) -> Seen:
     """A :class:`Seen` from ``fn`` (NotFound is absence, other library errors are kept), with
     side reads ``extra`` (each absent on NotFound)."""

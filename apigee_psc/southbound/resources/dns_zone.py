@@ -27,7 +27,6 @@ from apigee_psc.southbound.resources.base import (
     Snapshot,
     Step,
     delete_apigee,
-    from_response,
     logger,
     read_or_error,
 )
@@ -150,7 +149,7 @@ class DnsZoneReconciler(Reconciler):
                     finished = ctx.clients.apigee.operations.wait(
                         operation, timeout=ctx.timeout, progress=step.waiting()
                     )
-                response = from_response(finished, "DnsZone")
+                response = finished.response_of("DnsZone")
                 if response is not None:
                     done.append(DnsZone.from_api(response))
 

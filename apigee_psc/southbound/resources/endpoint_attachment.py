@@ -24,7 +24,6 @@ from apigee_psc.southbound.resources.base import (
     Snapshot,
     Step,
     delete_apigee,
-    from_response,
     live_of,
     logger,
     read_or_error,
@@ -161,7 +160,7 @@ class EndpointAttachmentReconciler(Reconciler):
                 else:
                     step.event("waiting", f"operation {operation.name}", state=operation.state)
                     finished = apigee.operations.wait(operation, timeout=ctx.timeout, progress=step.waiting())
-                    response = from_response(finished, "EndpointAttachment")
+                    response = finished.response_of("EndpointAttachment")
                     made = EndpointAttachment.from_api(response) if response is not None else None
                     # The operation answers with the attachment: ACTIVE and ACCEPTED there
                     # (as the waiter would have found it), it needs no other read.
@@ -169,16 +168,16 @@ class EndpointAttachmentReconciler(Reconciler):
                         return made
         elif change.operation:
             apigee.operations.wait(change.operation, timeout=ctx.timeout, progress=step.waiting())
-        try:
-            return apigee.endpoint_attachments.wait_until_ready(name, timeout=ctx.timeout, progress=step.waiting())
-        except errors.ConnectionNotAccepted as exc:
-            if not isinstance(exc.attachment, EndpointAttachment):
-                raise
+
+        def with_service_attachment(attachment: EndpointAttachment) -> Diagnosis:
             service_attachment = read_or_error(
                 lambda: ctx.clients.compute.service_attachments.get(spec.service_attachment.name)
             ).live
-            diagnosis = explain(ctx, exc.attachment, service_attachment)
-            raise errors.ConnectionNotAccepted(diagnosis, attachment=exc.attachment) from None
+            return explain(ctx, attachment, service_attachment)
+
+        return apigee.endpoint_attachments.wait_until_ready(
+            name, timeout=ctx.timeout, progress=step.waiting(), explain=with_service_attachment
+        )
 
     def delete(self, ctx: Context, seen: Seen, step: Step) -> None:
         attachments = ctx.clients.apigee.endpoint_attachments
