@@ -576,6 +576,8 @@ def test_a_rejected_connection_is_diagnosed_once_with_the_service_attachment(
     assert str(caught.value.diagnosis.state) == "REJECTED"
     assert tenant in (caught.value.diagnosis.fix or "")
     org_reads = [
-        r for r in producer.requests(since=before) if r["method"] == "GET" and r["path"] == "/v1/organizations/my-organization"
+        r
+        for r in producer.requests(since=before)
+        if r["method"] == "GET" and r["path"] == "/v1/organizations/my-organization"
     ]
     assert len(org_reads) == 1  # the plan's read only
