@@ -265,7 +265,16 @@ def _confirm(yes: bool, what: str) -> None:
         return
     if not sys.stdin.isatty():
         _fail(f"{what} needs --yes when not run from a terminal", EXIT_BAD_INPUT, kind="ConfirmationNeeded")
-    if not click.confirm(f"{what}?", default=False, err=True):
+    try:
+        confirmed = click.confirm(f"{what}?", default=False, err=True)
+    except click.Abort as exc:
+        # click turns Ctrl-C (and Ctrl-D) at the question into Abort ("Aborted!", exit 1);
+        # the interrupt it replaced is still its context. Ctrl-C exits 130, as everywhere else.
+        click.echo(err=True)  # end the question's line
+        if isinstance(exc.__context__, EOFError):
+            _fail("aborted (no answer): nothing was changed", EXIT_NOT_READY, kind="Aborted")
+        _fail("interrupted at the question: nothing was changed", EXIT_INTERRUPTED, kind="KeyboardInterrupt")
+    if not confirmed:
         _fail("aborted", EXIT_NOT_READY, kind="Aborted")
 
 
