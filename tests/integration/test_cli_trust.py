@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import os
 import pty
+import select
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from apigee_psc.emulator import EmulatorServer
 from integration_helpers import last_seq, mutations
+
+from apigee_psc.emulator import EmulatorServer
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = str(ROOT / "examples" / "seed-scenario.yaml")
@@ -28,8 +30,6 @@ def _read_until(fd: int, marker: bytes, timeout: float) -> bytes:
     seen = b""
     deadline = time.monotonic() + timeout
     while marker not in seen and time.monotonic() < deadline:
-        import select
-
         ready, _, _ = select.select([fd], [], [], 0.2)
         if ready:
             try:
