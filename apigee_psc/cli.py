@@ -99,9 +99,12 @@ def _state(ctx: click.Context) -> _State:
     return state if state is not None else ctx.ensure_object(_State)
 
 
-def _configure_logging(debug: bool) -> None:
+def _configure_logging(debug: bool, json_output: bool = False) -> None:
+    """Warnings on standard error; under ``-o json`` only errors (standard error then holds the
+    one JSON error object, which says what went wrong); everything with ``--debug``."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger().setLevel(logging.DEBUG if debug else logging.WARNING)
+    quiet = logging.ERROR if json_output else logging.WARNING
+    logging.getLogger().setLevel(logging.DEBUG if debug else quiet)
 
 
 def _remember(attribute: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
@@ -123,6 +126,7 @@ def _output(ctx: click.Context, param: click.Parameter, value: str | None) -> st
     state = _state(ctx)
     if value is not None:
         state.output = value
+        _configure_logging(state.debug, value == "json")
     return state.output
 
 
@@ -367,7 +371,7 @@ def cli(
     state.quota_project = quota_project
     state.project = project
     state.output = output
-    _configure_logging(debug)
+    _configure_logging(debug, output == "json")
 
 
 def _org_option(command: Callable[..., Any]) -> Callable[..., Any]:
