@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from apigee_psc.southbound.plan import (
         Action,
         Change,
+        DestroyPlan,
         DestroyReport,
         EntityStatus,
         FieldDiff,
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Action",
     "Change",
+    "DestroyPlan",
     "DestroyReport",
     "DnsSpec",
     "DnsZoneSpec",
@@ -70,6 +72,7 @@ _ENGINE = {"FleetResult", "PlanRefused", "PlanStale", "Southbound", "apply_fleet
 _PLAN = {
     "Action",
     "Change",
+    "DestroyPlan",
     "DestroyReport",
     "EntityStatus",
     "FieldDiff",
