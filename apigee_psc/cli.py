@@ -30,7 +30,7 @@ from apigee_psc._version import __version__
 if TYPE_CHECKING:
     from apigee_psc.progress import ProgressDisplay
     from apigee_psc.southbound.engine import Southbound
-    from apigee_psc.southbound.plan import DestroyReport, Plan, RealizationReport
+    from apigee_psc.southbound.plan import Change, DestroyPlan, DestroyReport, Plan, RealizationReport
     from apigee_psc.southbound.spec import SouthboundSpec
 
 __all__ = ["main"]
@@ -195,7 +195,7 @@ def _explain(exc: BaseException) -> tuple[int, str, str | None]:
         return EXIT_BAD_INPUT, str(exc), None
     if isinstance(exc, PlanStale):
         reasons = "\n".join(f"  - {r}" for r in exc.reasons)
-        return EXIT_NOT_READY, "the saved plan is stale (what it read has changed since); make a new plan:", reasons
+        return EXIT_NOT_READY, "the plan is stale (what it read has changed since); make a new plan:", reasons
     if isinstance(exc, PlanRefused):
         return EXIT_NOT_READY, "the plan cannot be applied:", "\n".join(f"  - {r}" for r in exc.reasons)
     if isinstance(exc, errors.ConnectionNotAccepted):
@@ -210,6 +210,48 @@ def _explain(exc: BaseException) -> tuple[int, str, str | None]:
     return EXIT_NOT_READY, str(exc), None
 
 
+def _problems(plans: Sequence[Plan | DestroyPlan]) -> list[dict[str, Any]]:
+    """The problems of ``plans`` as the JSON error carries them: the spec, the resource's kind,
+    its full path (``""`` when the plan has no change of that kind) and the text."""
+    found: list[dict[str, Any]] = []
+    for plan in plans:
+        changes = {c.kind: c for c in _plan_changes(plan)}
+        for problem in plan.problems:
+            change = changes.get(problem.kind)
+            resource = change.resource_id if change is not None else ""
+            found.append(
+                {"spec": plan.spec_source, "kind": problem.kind, "resource": resource, "text": problem.message}
+            )
+    return found
+
+
+def _plan_changes(plan: Plan | DestroyPlan) -> tuple[Change, ...]:
+    from apigee_psc.southbound.plan import DestroyPlan
+
+    if isinstance(plan, DestroyPlan):
+        return (*plan.deletes, *plan.kept)
+    return (*plan.changes, *plan.references)
+
+
+def _refusal_problems(exc: BaseException) -> list[dict[str, Any]] | None:
+    """What a refused plan (:class:`PlanRefused`, :class:`PlanStale`) carries into the JSON error:
+    its problems, else one entry per reason (``Kind: text``)."""
+    from apigee_psc.southbound.engine import PlanRefused
+
+    if not isinstance(exc, PlanRefused):
+        return None
+    changes = {c.kind: c for c in _plan_changes(exc.plan)}
+    found: list[dict[str, Any]] = []
+    for reason in exc.reasons:
+        kind, _, text = reason.partition(": ")
+        if not text:
+            kind, text = "", reason
+        change = changes.get(kind)
+        resource = change.resource_id if change is not None else ""
+        found.append({"spec": exc.plan.spec_source, "kind": kind, "resource": resource, "text": text})
+    return found or None
+
+
 @contextmanager
 def _errors(state: _State) -> Iterator[None]:
     """Turn library errors (and Ctrl-C, SIGTERM) into one clear line and the contract's exit code."""
@@ -219,7 +261,7 @@ def _errors(state: _State) -> Iterator[None]:
         if state.debug:
             raise
         code, message, detail = _explain(exc)
-        problems = exc.to_dict() if isinstance(exc, errors.ValidationError) else None
+        problems = exc.to_dict() if isinstance(exc, errors.ValidationError) else _refusal_problems(exc)
         _fail(message, code, extra=detail, kind=type(exc).__name__, problems=problems)
 
 
@@ -280,6 +322,45 @@ def _confirm(yes: bool, what: str) -> None:
         _fail("interrupted at the question: nothing was changed", EXIT_INTERRUPTED, kind="KeyboardInterrupt")
     if not confirmed:
         _fail("aborted", EXIT_NOT_READY, kind="Aborted")
+
+
+def _show_plans(plans: Sequence[Plan | DestroyPlan], *, yes: bool, output: str) -> bool:
+    """Print the plans on standard error, before the question; under ``-o json`` only when the
+    question will be asked (standard error then holds nothing but the JSON error, if any).
+    Returns whether they were printed."""
+    if output == "json" and (yes or not sys.stdin.isatty()):
+        return False
+    click.echo("\n\n".join(p.to_text() for p in plans), err=True)
+    return True
+
+
+def _refuse(what: str, plans: Sequence[Plan | DestroyPlan], shown: bool) -> NoReturn:
+    """Refuse plans with problems: exit 1; the problems travel in the JSON error."""
+    problems = _problems(plans)
+    where = " (see the problems marked ! above)" if shown else f": {len(problems)} problem(s)"
+    detail = None if shown else "\n".join(f"  - {p['kind']}: {p['text']}" for p in problems)
+    _fail(what + where, EXIT_NOT_READY, extra=detail, kind="PlanRefused", problems=problems)
+
+
+def _fleet_failed(failures: Sequence[tuple[SouthboundSpec, BaseException]], total: int) -> NoReturn:
+    """Under ``-o json``, the specs of a fleet that failed, as one JSON error (exit 1)."""
+    problems: list[dict[str, Any]] = []
+    lines = []
+    for spec, error in failures:
+        _, message, detail = _explain(error)
+        lines.append(f"{spec.source}: {message}" + (f"\n{detail}" if detail else ""))
+        refused = _refusal_problems(error)
+        if refused:
+            problems.extend({**p, "spec": spec.source} for p in refused)
+        else:
+            problems.append(
+                {"spec": spec.source, "kind": "", "resource": "", "text": f"{type(error).__name__}: {message}"}
+            )
+    message = f"{len(failures)} of {total} specs failed: " + "; ".join(
+        f"{spec.source}: {type(error).__name__}" for spec, error in failures
+    )
+    kind = type(failures[0][1]).__name__ if len({type(e) for _, e in failures}) == 1 else "FleetFailed"
+    _fail(message, EXIT_NOT_READY, extra="\n".join(lines), kind=kind, problems=problems)
 
 
 def _emit(output: str, data: Any, text: str) -> None:
@@ -430,7 +511,8 @@ def _saved_plan(paths: Sequence[str]) -> Plan | None:
 def _apply_saved(state: _State, plan: Plan, *, timeout: float, adopt: bool, output: str) -> NoReturn:
     """Apply a saved plan exactly (what ``terraform apply FILE`` does: no question asked)."""
     assert plan.spec is not None
-    click.echo(plan.to_text(), err=True)
+    if output != "json":
+        click.echo(plan.to_text(), err=True)
     progress = _progress_display()
     try:
         southbound = _southbound(plan.spec, state, timeout=timeout, adopt=adopt or plan.adopt)
@@ -439,7 +521,6 @@ def _apply_saved(state: _State, plan: Plan, *, timeout: float, adopt: bool, outp
         progress.close()
     _emit(output, _reports([report]), report.to_text())
     sys.exit(EXIT_OK if report.ok else EXIT_NOT_READY)
-
 
 
 ADOPT = click.option(
@@ -513,11 +594,12 @@ def apply(state: _State, specs: tuple[str, ...], yes: bool, timeout: float, adop
         if "-" in specs and not yes:
             _fail("a spec read from standard input needs --yes", EXIT_BAD_INPUT, kind="ConfirmationNeeded")
         plans = [_southbound(spec, state, timeout=timeout, adopt=adopt).plan() for spec in loaded]
-        click.echo("\n\n".join(p.to_text() for p in plans), err=True)
+        shown = _show_plans(plans, yes=yes, output=output)
         if not all(p.ok for p in plans):
-            _fail("the plan cannot be applied (see the problems marked ! above)", EXIT_NOT_READY, kind="PlanRefused")
+            _refuse("the plan cannot be applied", plans, shown)
         if not any(p.has_changes for p in plans):
-            click.echo("Nothing to do.", err=True)
+            if shown:
+                click.echo("Nothing to do.", err=True)
         else:
             _confirm(yes, f"Apply {len(loaded)} spec(s)")
         progress = _progress_display()
@@ -528,19 +610,30 @@ def apply(state: _State, specs: tuple[str, ...], yes: bool, timeout: float, adop
                         progress=progress, plan=plans[0], cancel=_CANCEL
                     )
                 ]
-                failures: list[BaseException] = []
+                failures: list[tuple[SouthboundSpec, BaseException]] = []
             else:
-                results = apply_fleet(
-                    loaded, progress=progress, timeout=timeout, adopt=adopt, cancel=_CANCEL, **_options(state)
+                results = apply_fleet(  # the plans shown and confirmed, each refused if stale
+                    loaded,
+                    plans=plans,
+                    progress=progress,
+                    timeout=timeout,
+                    adopt=adopt,
+                    cancel=_CANCEL,
+                    **_options(state),
                 )
                 reports = [r.report for r in results if r.report is not None]
-                failures = [r.error for r in results if r.error is not None]
-                for result in results:
-                    if result.error is not None:
-                        click.echo(f"error: {result.spec.source}: {errors.redact(str(result.error))}", err=True)
+                failures = [(r.spec, r.error) for r in results if r.error is not None]
+                if output != "json":
+                    for spec, error in failures:
+                        _, message, detail = _explain(error)
+                        click.echo(f"error: {spec.source}: {errors.redact(message)}", err=True)
+                        if detail:
+                            click.echo(errors.redact(detail), err=True)
         finally:
             progress.close()
     _emit(output, _reports(reports), "\n\n".join(r.to_text() for r in reports))
+    if failures and output == "json":
+        _fleet_failed(failures, len(loaded))
     sys.exit(EXIT_OK if not failures and all(r.ok for r in reports) else EXIT_NOT_READY)
 
 
@@ -782,4 +875,3 @@ def console() -> NoReturn:
         except (BrokenPipeError, ValueError):  # the reader went away, or the stream is closed
             code = code or 1
     os._exit(code)
-

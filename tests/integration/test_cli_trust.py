@@ -17,16 +17,28 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+import jsonschema
 import pytest
+import yaml
 from click.testing import CliRunner
-from integration_helpers import last_seq, mutations
+from integration_helpers import FAST, last_seq, mutations, southbound
 
+from apigee_psc import ApigeeClient, ComputeClient, _schema, errors
+from apigee_psc import cli as cli_module
 from apigee_psc.cli import cli
 from apigee_psc.emulator import EmulatorServer
+from apigee_psc.emulator.producer import seed_producer_for
+from apigee_psc.southbound import PlanStale, SouthboundSpec, apply_fleet
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = str(ROOT / "examples" / "seed-scenario.yaml")
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
 
 
 def _read_until(fd: int, marker: bytes, timeout: float) -> bytes:
@@ -127,9 +139,6 @@ def test_plan_against_a_dead_emulator_host_fails_within_seconds_naming_it(tmp_pa
 
 def test_a_dead_endpoint_option_fails_within_seconds_for_compute_too(monkeypatch: pytest.MonkeyPatch) -> None:
     """``--endpoint`` (``endpoint=``) through google-cloud-compute, and the command's JSON error."""
-    from apigee_psc import errors
-    from apigee_psc.compute import ComputeClient
-
     monkeypatch.delenv("APIGEE_PSC_EMULATOR_HOST", raising=False)
     url = f"http://127.0.0.1:{_closed_port()}/"
     started = time.monotonic()
@@ -143,3 +152,132 @@ def test_a_dead_endpoint_option_fails_within_seconds_for_compute_too(monkeypatch
     assert result.exit_code == 1 and result.stdout == ""
     error = json.loads(result.stderr)["error"]
     assert error["type"] == "TransportError" and url in error["message"]
+
+
+# -- 5. a fleet applies the plans that were confirmed ---------------------------------------------
+
+FLEET = ROOT / "examples" / "fleet"
+
+
+def _fleet(server: EmulatorServer, *names: str) -> list[Path]:
+    """Fleet members of the examples, with what they reference created on the emulator."""
+    paths = [FLEET / f"{name}.yaml" for name in names]
+    seed_producer_for(server.world, [yaml.safe_load(path.read_text()) for path in paths])
+    return paths
+
+
+def _gone(get: Any) -> bool:
+    try:
+        get()
+    except errors.NotFound:
+        return True
+    return False
+
+
+def test_apply_fleet_applies_the_confirmed_plans_and_refuses_a_stale_one(apigee_emulator: EmulatorServer) -> None:
+    specs = [SouthboundSpec.from_yaml(p) for p in _fleet(apigee_emulator, "orders", "billing")]
+    confirmed = [southbound(spec).plan() for spec in specs]
+    # Between the confirmation and the apply, someone creates orders' firewall rule, differently.
+    compute = ComputeClient("my-project", "us-west1")
+    compute.firewalls.create("allow-psc-nat-orders", network="default", ports=[22], source_ranges=["192.168.0.0/16"])
+    before = last_seq(apigee_emulator)
+    orders, billing = apply_fleet(specs, plans=confirmed, schedule=FAST, timeout=60.0)
+    assert isinstance(orders.error, PlanStale), orders.error
+    assert "allow-psc-nat-orders" in str(orders.error) and "nothing was changed" in str(orders.error)
+    assert billing.error is None and billing.ok
+    # Nothing of orders was written; its foreign rule is as it was.
+    assert _gone(lambda: compute.subnets.get("psc-nat-orders"))
+    assert _gone(lambda: compute.service_attachments.get("sa-orders"))
+    assert _gone(lambda: ApigeeClient("my-organization").endpoint_attachments.get("ea-orders"))
+    assert compute.firewalls.get("allow-psc-nat-orders").tcp_ports == (22,)
+    # The confirmed plans were applied: their organization read was used, not a new plan's.
+    log = apigee_emulator.requests(since=before)
+    assert not any(r["path"].endswith("/organizations/my-organization") for r in log)
+    assert mutations(apigee_emulator, before)  # billing was created
+
+
+def test_apply_fleet_wants_one_plan_per_spec(apigee_emulator: EmulatorServer) -> None:
+    specs = [SouthboundSpec.from_yaml(p) for p in _fleet(apigee_emulator, "orders", "billing")]
+    before = last_seq(apigee_emulator)
+    with pytest.raises(errors.ValidationError) as info:
+        apply_fleet(specs, plans=[southbound(specs[0]).plan()], schedule=FAST, timeout=60.0)
+    assert info.value.field == "plans"
+    assert mutations(apigee_emulator, before) == []
+
+
+def test_the_cli_fleet_refuses_a_spec_whose_confirmed_plan_went_stale(
+    apigee_emulator: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    orders, billing = _fleet(apigee_emulator, "orders", "billing")
+    code, _, err = run("apply", str(orders), str(billing), "--yes")
+    assert code == 0, err
+    changed = tmp_path / "billing.yaml"
+    data = yaml.safe_load(billing.read_text())
+    data["firewall"]["ports"] = [8084]  # the plan: update the rule
+    changed.write_text(yaml.safe_dump(data))
+    compute = ComputeClient("my-project", "us-west1")
+
+    def confirm_then_someone_deletes_the_rule(yes: bool, what: str) -> None:
+        compute.firewalls.delete("allow-psc-nat-billing")  # a new plan would now create it
+
+    monkeypatch.setattr(cli_module, "_confirm", confirm_then_someone_deletes_the_rule)
+    before = last_seq(apigee_emulator)
+    code, out, err = run("apply", str(orders), str(changed), "--yes", "-o", "json")
+    assert code == 1
+    assert json.loads(out)["reports"][0]["state"] == "in_sync"  # orders: nothing to do, in sync
+    *progress, last = err.strip().splitlines()  # billing's apply refused, orders' progress before it
+    assert all(line.startswith("apply: ") for line in progress), progress
+    error = json.loads(last)["error"]  # the one JSON object on standard error
+    assert error["type"] == "PlanStale" and error["exit_code"] == 1
+    [problem] = error["problems"]
+    assert problem["spec"] == str(changed) and problem["kind"] == "Firewall"
+    assert problem["resource"].endswith("/firewalls/allow-psc-nat-billing")
+    assert "nothing was changed" in problem["text"]
+    assert _gone(lambda: compute.firewalls.get("allow-psc-nat-billing"))  # not created again
+    assert mutations(apigee_emulator, before) == [
+        r for r in mutations(apigee_emulator, before) if r["method"] == "DELETE"
+    ]  # only the deletion made by the test
+
+
+# -- 9. under -o json an error is one JSON object, and a refusal carries its problems ------------
+
+
+def _valid_error(text: str) -> dict[str, Any]:
+    data = json.loads(text)  # the whole of standard error: one JSON object
+    jsonschema.Draft202012Validator(_schema.load("error")).validate(data)
+    error: dict[str, Any] = data["error"]
+    return error
+
+
+def test_a_refused_apply_under_json_is_one_object_with_its_problems(producer: EmulatorServer) -> None:
+    compute = ComputeClient("my-project", "us-west1")
+    compute.firewalls.create("allow-psc-nat-80", network="default", ports=[22], source_ranges=["192.168.0.0/16"])
+    before = last_seq(producer)
+    code, out, err = run("apply", SEED, "--yes", "-o", "json")
+    assert code == 1 and out == ""
+    error = _valid_error(err)
+    assert error["type"] == "PlanRefused" and error["exit_code"] == 1
+    assert "marked ! above" not in error["message"]
+    [problem] = error["problems"]
+    assert problem["spec"] == SEED and problem["kind"] == "Firewall"
+    assert problem["resource"] == "projects/my-project/global/firewalls/allow-psc-nat-80"
+    assert "apigee-psc did not create it" in problem["text"]
+    assert mutations(producer, before) == []
+    # In text, the plan is shown with its problems marked, then one line.
+    code, _, err = run("apply", SEED, "--yes")
+    assert code == 1 and "  ! Firewall: allow-psc-nat-80 exists and differs" in err
+    assert err.strip().splitlines()[-1] == "error: the plan cannot be applied (see the problems marked ! above)"
+
+
+def test_a_stale_saved_plan_under_json_is_one_object_with_its_reasons(producer: EmulatorServer, tmp_path: Path) -> None:
+    saved = tmp_path / "seed.plan.json"
+    assert run("plan", SEED, "--out", str(saved))[0] == 0
+    ComputeClient("my-project", "us-west1").firewalls.create(
+        "allow-psc-nat-80", network="default", ports=[22], source_ranges=["192.168.0.0/16"]
+    )
+    code, _, err = run("apply", str(saved), "-o", "json")
+    error = _valid_error(err)
+    assert code == 1 and error["type"] == "PlanStale"
+    [problem] = error["problems"]
+    assert problem["kind"] == "Firewall" and problem["resource"].endswith("/firewalls/allow-psc-nat-80")
+    assert problem["text"].startswith("allow-psc-nat-80 appeared since the plan")
