@@ -546,14 +546,36 @@ ADOPT = click.option(
     default=None,
     help="Also save the plan to this file, for `apigee-psc apply FILE` (one spec).",
 )
+@click.option(
+    "--destroy",
+    "destroy_plan",
+    is_flag=True,
+    help="Show what destroy would delete, keep (and why) and find absent, and what stops it.",
+)
+@click.option("--revoke-iam", is_flag=True, help="With --destroy: as destroy --revoke-iam.")
+@click.option("--force", is_flag=True, help="With --destroy: as destroy --force.")
 @OUTPUT
 @_global_options
 @click.pass_obj
 def plan(
-    state: _State, specs: tuple[str, ...], adopt: bool, detailed_exit_code: bool, out: str | None, output: str
+    state: _State,
+    specs: tuple[str, ...],
+    adopt: bool,
+    detailed_exit_code: bool,
+    out: str | None,
+    destroy_plan: bool,
+    revoke_iam: bool,
+    force: bool,
+    output: str,
 ) -> None:
-    """Show what apply would change (reads only). SPEC may be - for standard input."""
+    """Show what apply (or, with --destroy, destroy) would change (reads only). SPEC may be - for
+    standard input."""
+    if destroy_plan:
+        _show_destroy_plans(state, specs, adopt, detailed_exit_code, out, revoke_iam, force, output)
     with _errors(state):
+        for flag, given in (("--revoke-iam", revoke_iam), ("--force", force)):
+            if given:
+                raise errors.ValidationError(flag, "given", "only with --destroy (they are options of destroy)")
         if out is not None and len(specs) != 1:
             raise errors.ValidationError("--out", out, "one spec: a saved plan holds the plan of one spec")
         plans = [_southbound(spec, state, adopt=adopt).plan() for spec in _load(specs, state)]
@@ -567,6 +589,36 @@ def plan(
     if not all(p.ok for p in plans):
         if out is not None:
             click.echo(f"The plan has problems (marked !): it was not saved to {out}.", err=True)
+        sys.exit(EXIT_NOT_READY)
+    sys.exit(EXIT_CHANGES if detailed_exit_code and any(p.has_changes for p in plans) else EXIT_OK)
+
+
+def _show_destroy_plans(
+    state: _State,
+    specs: Sequence[str],
+    adopt: bool,
+    detailed_exit_code: bool,
+    out: str | None,
+    revoke_iam: bool,
+    force: bool,
+    output: str,
+) -> NoReturn:
+    """``plan --destroy``: the destroy plan of each spec, in the order given (destroy goes in
+    the reverse order). Exit 1 when one has problems (unless ``--force``), 3 with
+    ``--exit-code`` when something would be deleted."""
+    with _errors(state):
+        if out is not None:
+            raise errors.ValidationError("--out", out, "a plan of apply (a destroy plan is shown, not saved)")
+        plans = [
+            _southbound(spec, state, adopt=adopt).plan_destroy(revoke_iam=revoke_iam, force=force)
+            for spec in _load(specs, state)
+        ]
+    _emit(
+        output,
+        [p.to_dict() for p in plans] if len(plans) > 1 else plans[0].to_dict(),
+        "\n\n".join(p.to_text() for p in plans),
+    )
+    if not all(p.ok for p in plans):
         sys.exit(EXIT_NOT_READY)
     sys.exit(EXIT_CHANGES if detailed_exit_code and any(p.has_changes for p in plans) else EXIT_OK)
 
@@ -670,17 +722,28 @@ def destroy(
     timeout: float,
     output: str,
 ) -> None:
-    """Delete what the specs own, in reverse order (never the forwarding rule or the managed zone)."""
+    """Delete what the specs own, in reverse order (never the forwarding rule or the managed zone).
+
+    Shows the destroy plan (what is deleted, kept and why, absent; what stops it) and asks
+    first; deletes nothing the plan shown does not list."""
     with _errors(state):
-        loaded = _load(specs, state)
-        _confirm(yes, f"Destroy what {len(loaded)} spec(s) created")
+        order = list(reversed(_load(specs, state)))
+        southbounds = [_southbound(spec, state, timeout=timeout, adopt=adopt) for spec in order]
+        plans = [s.plan_destroy(revoke_iam=revoke_iam, force=force) for s in southbounds]
+        shown = _show_plans(plans, yes=yes, output=output)
+        if not all(p.ok for p in plans):
+            _refuse("the destroy cannot go ahead", plans, shown)
+        doomed = sum(len(p.deletes) for p in plans)
+        if doomed:  # (a plan with nothing to delete says so)
+            _confirm(yes, f"Destroy what {len(order)} spec(s) created: delete {doomed} resource(s)")
         progress = _progress_display()
         reports: list[DestroyReport] = []
         try:
-            for spec in reversed(loaded):
-                southbound = _southbound(spec, state, timeout=timeout, adopt=adopt)
-                reports.append(
-                    southbound.destroy(revoke_iam=revoke_iam, force=force, progress=progress, cancel=_CANCEL)
+            for southbound, confirmed in zip(southbounds, plans, strict=True):
+                reports.append(  # the plan shown: a destroy that would now delete more is refused
+                    southbound.destroy(
+                        revoke_iam=revoke_iam, force=force, progress=progress, cancel=_CANCEL, plan=confirmed
+                    )
                 )
         finally:
             progress.close()

@@ -339,8 +339,8 @@ class Southbound:
         would delete, what it would keep and why, what is absent, and the problems that stop it
         (a service attachment other consumers are still connected to) unless ``force``.
 
-        :meth:`destroy` given this plan (``plan=``) deletes exactly what it says, or refuses
-        (:class:`PlanStale`) when a fresh read says otherwise."""
+        :meth:`destroy` given this plan (``plan=``) deletes nothing it does not list, refusing
+        (:class:`PlanStale`) when a fresh read would."""
         return self._plan_destroy(self._context(self._org(), revoke_iam=revoke_iam), force)[0]
 
     def _plan_destroy(self, ctx: Context, force: bool) -> tuple[DestroyPlan, dict[str, Seen], list[Reconciler]]:
@@ -408,7 +408,8 @@ class Southbound:
 
         With ``plan`` (from :meth:`plan_destroy`, e.g. the one a person confirmed), the destroy
         is refused with :class:`PlanStale`, before any delete, when a fresh read would now
-        delete, keep or find absent anything other than what the plan says.
+        delete something the plan does not, or meets a problem the plan did not show (what the
+        plan deletes and is gone already is simply absent).
         """
         with self._cancellation.running("destroy", cancel):
             return self._destroy(revoke_iam, force, or_notebook_display(progress), plan)

@@ -513,19 +513,21 @@ class DestroyPlan:
         return rows
 
     def same_as(self, other: DestroyPlan) -> list[str]:
-        """How ``other`` (a fresh read) differs from this plan, one line per entity: empty when
-        a destroy now would delete, keep and refuse exactly what this plan says."""
-        mine = {(kind, name): (action, reason) for action, kind, name, reason in self.entities()}
-        theirs = {(kind, name): (action, reason) for action, kind, name, reason in other.entities()}
+        """Why a destroy now (``other``, a fresh read) would not be the one this plan shows, one
+        line per entity: it would delete something this plan does not delete, or meets a
+        problem this plan did not show. Empty when it may go ahead (something planned for
+        deletion that is gone already, or kept now, is no reason to stop)."""
+        planned = {(c.kind, c.name) for c in self.deletes}
+        shown = {(kind, name): action for action, kind, name, _ in self.entities()}
         reasons = []
-        for key in sorted(mine.keys() | theirs.keys()):
-            before, now = mine.get(key), theirs.get(key)
-            if before is None or now is None or before[0] != now[0]:
-                was = before[0] if before else "not in the plan"
-                is_now = now[0] if now else "not in it"
-                reasons.append(f"{key[0]}: {key[1]} was {was} in the plan, is now {is_now}")
-        for problem in sorted(set(other.problems) - set(self.problems), key=lambda p: (p.kind, p.message)):
-            reasons.append(f"{problem.kind}: {problem.message} (new since the plan)")
+        for change in other.deletes:
+            if (change.kind, change.name) not in planned:
+                was = shown.get((change.kind, change.name), "not in it")
+                was = {"keep": "kept", "absent": "absent"}.get(was, was)
+                reasons.append(f"{change.kind}: {change.name} would now be deleted, but was {was} in the plan")
+        for problem in other.problems:
+            if problem not in self.problems:
+                reasons.append(f"{problem.kind}: {problem.message} (new since the plan)")
         return reasons
 
     def to_dict(self) -> dict[str, Any]:

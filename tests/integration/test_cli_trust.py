@@ -242,6 +242,12 @@ def test_the_cli_fleet_refuses_a_spec_whose_confirmed_plan_went_stale(
 # -- 9. under -o json an error is one JSON object, and a refusal carries its problems ------------
 
 
+def validate(name: str, text: str) -> Any:
+    data = json.loads(text)
+    jsonschema.Draft202012Validator(_schema.load(name)).validate(data)
+    return data
+
+
 def _valid_error(text: str) -> dict[str, Any]:
     data = json.loads(text)  # the whole of standard error: one JSON object
     jsonschema.Draft202012Validator(_schema.load("error")).validate(data)
@@ -281,3 +287,98 @@ def test_a_stale_saved_plan_under_json_is_one_object_with_its_reasons(producer: 
     [problem] = error["problems"]
     assert problem["kind"] == "Firewall" and problem["resource"].endswith("/firewalls/allow-psc-nat-80")
     assert problem["text"].startswith("allow-psc-nat-80 appeared since the plan")
+
+
+# -- 6. destroy shows its plan before asking; plan --destroy shows it without writing ------------
+
+
+def test_plan_destroy_shows_what_destroy_would_do_and_writes_nothing(producer: EmulatorServer) -> None:
+    code, out, _ = run("plan", "--destroy", SEED)
+    assert code == 0 and "Nothing to delete." in out and "absent   ServiceAttachment" in out
+    assert run("apply", SEED, "--yes")[0] == 0
+    before = last_seq(producer)
+    code, out, _ = run("plan", "--destroy", SEED)
+    assert code == 0, out
+    assert out.startswith(f"Destroy plan for {SEED} (organization my-organization)")
+    assert "    - delete   ServiceAttachment      gkebackend" in out
+    assert "    = keep     ForwardingRule         fr-ilb  (referenced, not owned: kept)" in out
+    assert "IamBinding" in out and "--revoke-iam" in out
+    assert "Summary: 6 to delete, 3 kept, 0 absent" in out
+    code, out, _ = run("plan", "--destroy", SEED, "-o", "json", "--revoke-iam", "--exit-code")
+    data = validate("destroy-plan", out)
+    assert code == 3 and data["summary"] == {"delete": 7, "keep": 2, "absent": 0} and data["revoke_iam"] is True
+    deleted = [e for e in data["entities"] if e["action"] == "delete"]
+    assert deleted[0]["kind"] == "DnsRecord" and deleted[-1]["kind"] == "NatSubnet"  # the order of deletion
+    assert all(e["id"] for e in deleted)
+    code, out, _ = run("plan", "--destroy", SEED, SEED, "-o", "json")
+    assert code == 0 and [p["spec"] for p in validate("destroy-plan", out)] == [SEED, SEED]
+    assert mutations(producer, before) == []
+    code, _, err = run("plan", SEED, "--force")
+    assert code == 2 and "--force" in err and "only with --destroy" in err
+
+
+def test_destroy_shows_the_plan_before_its_question(producer: EmulatorServer) -> None:
+    assert run("apply", SEED, "--yes")[0] == 0
+    before = last_seq(producer)
+    code, _, err = run("destroy", SEED)  # off a terminal, without --yes: shown, then refused
+    assert code == 2 and "needs --yes" in err
+    assert f"Destroy plan for {SEED}" in err and "    - delete   EndpointAttachment     gkebackend" in err
+    master, slave = pty.openpty()
+    env = {**os.environ, "APIGEE_PSC_EMULATOR_HOST": producer.host_port, "NO_COLOR": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "apigee_psc", "destroy", SEED], stdin=slave, stdout=slave, stderr=slave, env=env
+    )
+    os.close(slave)
+    try:
+        shown = _read_until(master, b"resource(s)? [y/N]", 60).decode(errors="replace")
+        os.write(master, b"n\n")
+        code = process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(master)
+    question = shown.index("Destroy what 1 spec(s) created: delete 6 resource(s)?")
+    assert shown.index("Destroy plan for") < shown.index("delete   ServiceAttachment") < question, shown
+    assert code == 1
+    assert mutations(producer, before) == []
+
+
+def test_a_destroy_with_another_consumer_is_refused_before_its_question_with_the_problem(
+    producer: EmulatorServer, tmp_path: Path
+) -> None:
+    assert run("apply", SEED, "--yes")[0] == 0
+    producer.configure(orgs=["other-org"])
+    other = ApigeeClient("other-org")
+    attachment = SouthboundSpec.from_yaml(SEED).service_attachment_path
+    other.operations.wait(
+        other.endpoint_attachments.create("theirs", location="us-west1", service_attachment=attachment), timeout=20
+    )
+    other.endpoint_attachments.wait_until_ready("theirs", timeout=20)
+    before = last_seq(producer)
+    code, out, _ = run("plan", "--destroy", SEED)
+    assert code == 1 and "  ! ServiceAttachment: service attachment gkebackend still serves 1" in out
+    code, _, err = run("destroy", SEED, "-o", "json")  # refused before the question (no --yes needed)
+    error = _valid_error(err)
+    assert code == 1 and error["type"] == "PlanRefused"
+    [problem] = error["problems"]
+    assert problem["kind"] == "ServiceAttachment" and problem["resource"] == attachment
+    assert "--force" in problem["text"]
+    assert mutations(producer, before) == []
+
+
+def test_destroy_given_a_plan_deletes_nothing_it_does_not_list(producer: EmulatorServer) -> None:
+    spec = SouthboundSpec.from_yaml(SEED)
+    empty = southbound(spec).plan_destroy()  # nothing there yet: nothing to delete
+    assert not empty.has_changes and len(empty.absent) == 7
+    assert southbound(spec).apply().ok
+    before = last_seq(producer)
+    with pytest.raises(PlanStale) as info:
+        southbound(spec).destroy(plan=empty)
+    reason = "ServiceAttachment: gkebackend would now be deleted, but was absent in the plan; nothing was deleted"
+    assert any(r.startswith(reason) for r in info.value.reasons), info.value.reasons
+    assert mutations(producer, before) == []
+    confirmed = southbound(spec).plan_destroy()
+    report = southbound(spec).destroy(plan=confirmed)
+    assert len(confirmed.deletes) == 6
+    assert {(c.kind, c.name) for c in report.deleted} == {(c.kind, c.name) for c in confirmed.deletes}
+    assert _gone(lambda: ComputeClient("my-project", "us-west1").service_attachments.get("gkebackend"))
