@@ -382,3 +382,37 @@ def test_destroy_given_a_plan_deletes_nothing_it_does_not_list(producer: Emulato
     assert len(confirmed.deletes) == 6
     assert {(c.kind, c.name) for c in report.deleted} == {(c.kind, c.name) for c in confirmed.deletes}
     assert _gone(lambda: ComputeClient("my-project", "us-west1").service_attachments.get("gkebackend"))
+
+
+def test_destroy_refuses_when_a_consumer_connects_after_the_question_even_with_force(
+    producer: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--force was given for the plan shown (no other consumer): a consumer that connects
+    between the question and the destroy is not disconnected."""
+    assert run("apply", SEED, "--yes")[0] == 0
+    producer.configure(orgs=["other-org"])
+    other = ApigeeClient("other-org")
+    attachment = SouthboundSpec.from_yaml(SEED).service_attachment_path
+
+    def confirm_then_a_consumer_connects(yes: bool, what: str) -> None:
+        operation = other.endpoint_attachments.create("theirs", location="us-west1", service_attachment=attachment)
+        other.operations.wait(operation, timeout=20)
+        other.endpoint_attachments.wait_until_ready("theirs", timeout=20)
+
+    monkeypatch.setattr(cli_module, "_confirm", confirm_then_a_consumer_connects)
+    before = last_seq(producer)
+    code, out, err = run("destroy", SEED, "--yes", "--force", "-o", "json")
+    error = _valid_error(err)
+    assert code == 1 and out == "" and error["type"] == "PlanStale"
+    assert any("new since the plan" in p["text"] for p in error["problems"])
+    assert str(other.endpoint_attachments.get("theirs").connection_state) == "ACCEPTED"
+    assert [r for r in mutations(producer, before) if "other-org" not in r["path"]] == []
+
+
+def test_a_question_off_a_terminal_under_json_is_one_error_object(producer: EmulatorServer) -> None:
+    for command in ("apply", "destroy"):
+        if command == "destroy":
+            assert run("apply", SEED, "--yes")[0] == 0
+        code, out, err = run(command, SEED, "-o", "json")
+        error = _valid_error(err)  # no plan text before it
+        assert code == 2 and out == "" and error["type"] == "ConfirmationNeeded"
