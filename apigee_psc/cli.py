@@ -571,11 +571,13 @@ def plan(
     """Show what apply (or, with --destroy, destroy) would change (reads only). SPEC may be - for
     standard input."""
     if destroy_plan:
-        _show_destroy_plans(state, specs, adopt, detailed_exit_code, out, revoke_iam, force, output)
+        if out is not None:
+            raise click.UsageError("--out saves a plan of apply; a destroy plan is shown, not saved")
+        _show_destroy_plans(state, specs, adopt, detailed_exit_code, revoke_iam, force, output)
+    for flag, given in (("--revoke-iam", revoke_iam), ("--force", force)):
+        if given:
+            raise click.UsageError(f"{flag} goes with --destroy only (it is an option of destroy)")
     with _errors(state):
-        for flag, given in (("--revoke-iam", revoke_iam), ("--force", force)):
-            if given:
-                raise errors.ValidationError(flag, "given", "only with --destroy (they are options of destroy)")
         if out is not None and len(specs) != 1:
             raise errors.ValidationError("--out", out, "one spec: a saved plan holds the plan of one spec")
         plans = [_southbound(spec, state, adopt=adopt).plan() for spec in _load(specs, state)]
@@ -598,7 +600,6 @@ def _show_destroy_plans(
     specs: Sequence[str],
     adopt: bool,
     detailed_exit_code: bool,
-    out: str | None,
     revoke_iam: bool,
     force: bool,
     output: str,
@@ -607,8 +608,6 @@ def _show_destroy_plans(
     the reverse order). Exit 1 when one has problems (unless ``--force``), 3 with
     ``--exit-code`` when something would be deleted."""
     with _errors(state):
-        if out is not None:
-            raise errors.ValidationError("--out", out, "a plan of apply (a destroy plan is shown, not saved)")
         plans = [
             _southbound(spec, state, adopt=adopt).plan_destroy(revoke_iam=revoke_iam, force=force)
             for spec in _load(specs, state)

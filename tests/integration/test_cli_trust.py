@@ -314,7 +314,9 @@ def test_plan_destroy_shows_what_destroy_would_do_and_writes_nothing(producer: E
     assert code == 0 and [p["spec"] for p in validate("destroy-plan", out)] == [SEED, SEED]
     assert mutations(producer, before) == []
     code, _, err = run("plan", SEED, "--force")
-    assert code == 2 and "--force" in err and "only with --destroy" in err
+    assert code == 2 and "--force goes with --destroy only" in err
+    code, _, err = run("plan", "--destroy", SEED, "--out", "destroy.json")
+    assert code == 2 and "a destroy plan is shown, not saved" in err
 
 
 def test_destroy_shows_the_plan_before_its_question(producer: EmulatorServer) -> None:
