@@ -420,7 +420,8 @@ class Southbound:
         run = Run(self, "destroy", progress)
         ctx = self._context(self._org(), revoke_iam=revoke_iam)
         plan, snap, doomed = self._plan_destroy(ctx, force)
-        refusal = Plan(self.spec.source, self.spec.organization, (), plan.problems)
+        # What a refusal carries: the problems, and the resources they name.
+        refusal = Plan(self.spec.source, self.spec.organization, plan.deletes, plan.problems, references=plan.kept)
         if confirmed is not None:
             if (confirmed.spec_source, confirmed.organization) != (plan.spec_source, plan.organization):
                 made_for = confirmed.spec_source or confirmed.organization

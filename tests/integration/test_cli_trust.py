@@ -406,7 +406,8 @@ def test_destroy_refuses_when_a_consumer_connects_after_the_question_even_with_f
     code, out, err = run("destroy", SEED, "--yes", "--force", "-o", "json")
     error = _valid_error(err)
     assert code == 1 and out == "" and error["type"] == "PlanStale"
-    assert any("new since the plan" in p["text"] for p in error["problems"])
+    [problem] = [p for p in error["problems"] if "new since the plan" in p["text"]]
+    assert problem["kind"] == "ServiceAttachment" and problem["resource"] == attachment
     assert str(other.endpoint_attachments.get("theirs").connection_state) == "ACCEPTED"
     assert [r for r in mutations(producer, before) if "other-org" not in r["path"]] == []
 
