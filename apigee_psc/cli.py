@@ -328,7 +328,8 @@ def _show_plans(plans: Sequence[Plan | DestroyPlan], *, yes: bool, output: str) 
     """Print the plans on standard error, before the question; under ``-o json`` only when the
     question will be asked (standard error then holds nothing but the JSON error, if any).
     Returns whether they were printed."""
-    if output == "json" and (yes or not sys.stdin.isatty()):
+    asking = not yes and sys.stdin.isatty() and all(p.ok for p in plans) and any(p.has_changes for p in plans)
+    if output == "json" and not asking:
         return False
     click.echo("\n\n".join(p.to_text() for p in plans), err=True)
     return True

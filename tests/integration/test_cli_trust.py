@@ -419,3 +419,27 @@ def test_a_question_off_a_terminal_under_json_is_one_error_object(producer: Emul
         code, out, err = run(command, SEED, "-o", "json")
         error = _valid_error(err)  # no plan text before it
         assert code == 2 and out == "" and error["type"] == "ConfirmationNeeded"
+
+
+def test_a_refusal_on_a_terminal_under_json_is_one_object_too(producer: EmulatorServer) -> None:
+    """On a terminal no question is asked of a plan with problems, so no plan text is shown."""
+    ComputeClient("my-project", "us-west1").firewalls.create(
+        "allow-psc-nat-80", network="default", ports=[22], source_ranges=["192.168.0.0/16"]
+    )
+    master, slave = pty.openpty()
+    env = {**os.environ, "APIGEE_PSC_EMULATOR_HOST": producer.host_port}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "apigee_psc", "apply", SEED, "-o", "json"],
+            stdin=slave,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(slave)
+        os.close(master)
+    error = _valid_error(done.stderr)
+    assert done.returncode == 1 and error["type"] == "PlanRefused" and error["problems"][0]["kind"] == "Firewall"
