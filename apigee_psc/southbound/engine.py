@@ -343,8 +343,11 @@ class Southbound:
         (:class:`PlanStale`) when a fresh read would."""
         return self._plan_destroy(self._context(self._org(), revoke_iam=revoke_iam), force)[0]
 
-    def _plan_destroy(self, ctx: Context, force: bool) -> tuple[DestroyPlan, dict[str, Seen], list[Reconciler]]:
-        """The destroy plan, what it read, and the kinds to delete (in dependency order)."""
+    def _plan_destroy(
+        self, ctx: Context, force: bool
+    ) -> tuple[DestroyPlan, dict[str, Seen], list[Reconciler], dict[str, str]]:
+        """The destroy plan, what it read, the kinds to delete (in dependency order) and what is
+        left of the absent ones that are deleted all the same (by kind)."""
         kinds = self._kinds(ctx.org)
         snap = self._read(ctx, [r for r in kinds if r.managed], full=False)  # references are only kept
         kept: list[Change] = []
@@ -386,7 +389,7 @@ class Southbound:
             adopt=self.adopt,
             force=force,
         )
-        return plan, snap, doomed
+        return plan, snap, doomed, leftovers
 
     def destroy(
         self,
@@ -419,7 +422,7 @@ class Southbound:
     ) -> DestroyReport:
         run = Run(self, "destroy", progress)
         ctx = self._context(self._org(), revoke_iam=revoke_iam)
-        plan, snap, doomed = self._plan_destroy(ctx, force)
+        plan, snap, doomed, leftovers = self._plan_destroy(ctx, force)
         # What a refusal carries: the problems, and the resources they name.
         refusal = Plan(self.spec.source, self.spec.organization, plan.deletes, plan.problems, references=plan.kept)
         if confirmed is not None:
@@ -435,13 +438,12 @@ class Southbound:
             run.event(by_kind[change.kind], "skipped", change.note)
         if plan.problems and not force:
             raise PlanRefused(refusal, [f"{p.kind}: {p.message}" for p in plan.problems])
-        leftovers = {c.kind: c.note for c in plan.deletes if c.note}
 
         def step(r: Reconciler) -> tuple[bool, Any]:
             run.event(r, "started", "delete")
             started = self.clock()
             r.delete(ctx, snap[r.kind], StepReporter(run, r, started))
-            left = leftovers.get(r.kind, "").removeprefix("only what is left: ")
+            left = leftovers.get(r.kind)
             note = f"deleted what was left: {left}" if left else ""
             done.append(r.change(ctx, Action.DELETE, snap[r.kind].live, None, note=note))
             run.event(r, "done", elapsed=self.clock() - started)
