@@ -14,7 +14,9 @@ error answers to :mod:`apigee_psc.errors`, and retries (tenacity) bounded by dea
   :class:`~apigee_psc.errors.LockTimeout` naming the operation that holds it), and an
   ``on_retry`` hook hears of every retry (:class:`RetryEvent`);
 * errors that cannot heal (a request that cannot be built, a malformed quota project) are
-  never retried; an endpoint someone chose that refuses connections is named in a warning.
+  never retried; an endpoint someone chose (``endpoint=``, ``APIGEE_PSC_EMULATOR_HOST``) that
+  refuses connections is named in a warning and given up on within
+  ``RetryPolicy.refused_deadline`` (seconds, not minutes), with an error that names it.
 
 Settings and loggers are documented in ``docs/retries.md``.
 """
@@ -44,12 +46,14 @@ if TYPE_CHECKING:
 __all__ = [
     "API_ROOTS",
     "EMULATOR_ENV",
+    "REFUSED",
     "OnRetry",
     "RereadPolicy",
     "RetryEvent",
     "RetryPolicy",
     "Transport",
     "check_quota_project",
+    "chosen_endpoint_refused",
     "credentials_for",
     "endpoint_source",
     "error_from_exception",
@@ -82,6 +86,9 @@ _LOCK_MARKERS = ("locked by another operation", "operation in progress", "operat
 _BUSY_REASONS = {"operationInProgress", "resourceNotReady"}
 _RETRY_STATUS = {500, 502, 503, 504}
 _MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
+#: The ``reason`` of a :class:`~apigee_psc.errors.TransportError` whose connection was refused
+#: (nothing listens at the host and port).
+REFUSED = "connectionRefused"
 
 
 def _is_google_host(host: str) -> bool:
@@ -117,6 +124,27 @@ def unreachable_warning(root_url: str, source: str | None, on_retry: OnRetry | N
             on_retry(event)
 
     return hook
+
+
+def chosen_endpoint_refused(error: BaseException, root_url: str, source: str | None, elapsed: float) -> BaseException:
+    """The error to raise when a call gives up on ``error``: a refused connection to an endpoint
+    someone chose (``source``) becomes a :class:`~apigee_psc.errors.TransportError` that names
+    the endpoint and the setting that chose it; anything else is returned as it is."""
+    if source is None or not _refused(error):
+        return error
+    assert isinstance(error, errors.TransportError)
+    hint = " (is the emulator running there?)" if source == EMULATOR_ENV else ""
+    return errors.TransportError(
+        f"nothing answers at {root_url} (set by {source}): connection refused{hint}; gave up after {elapsed:.1f}s",
+        status_code=0,
+        reason=REFUSED,
+        method=error.method,
+        url=error.url,
+    )
+
+
+def _refused(error: BaseException | None) -> bool:
+    return isinstance(error, errors.TransportError) and error.reason == REFUSED
 
 
 def _both(first: OnRetry | None, second: OnRetry | None) -> OnRetry | None:
@@ -169,6 +197,8 @@ class RetryPolicy:
     ``maximum``, with full jitter; all within ``deadline`` seconds per call. Mutating
     calls that meet the organization lock are retried within ``lock_deadline`` seconds.
     ``max_retry_after`` caps how long a server's ``Retry-After`` is honoured.
+    ``refused_deadline`` bounds the retries of a refused connection to an endpoint someone
+    chose (``endpoint=``, ``APIGEE_PSC_EMULATOR_HOST``; at most ``deadline``).
     """
 
     initial: float = 1.0
@@ -177,13 +207,17 @@ class RetryPolicy:
     deadline: float = 120.0
     lock_deadline: float = 1800.0
     max_retry_after: float = 120.0
+    #: Seconds to retry a refused connection to an endpoint someone chose (``endpoint=``,
+    #: ``APIGEE_PSC_EMULATOR_HOST``): nothing listens there, so give up soon (an emulator that
+    #: is still starting gets this long). Google's own endpoints keep ``deadline``.
+    refused_deadline: float = 5.0
 
     def with_deadline(self, deadline: float) -> RetryPolicy:
         """Return a copy whose ``deadline`` is ``deadline``."""
         return replace(self, deadline=deadline)
 
 
-NO_RETRY = RetryPolicy(deadline=0.0, lock_deadline=0.0)
+NO_RETRY = RetryPolicy(deadline=0.0, lock_deadline=0.0, refused_deadline=0.0)
 
 
 @dataclass(frozen=True)
@@ -373,7 +407,13 @@ def error_from_exception(exc: BaseException, *, method: str, url: str) -> BaseEx
             return errors.ValidationError(
                 "request", errors.redact(f"{method} {url}"), f"{name}: {errors.redact(str(exc))}"
             )
-        return errors.TransportError(f"{name}: {errors.redact(str(exc))}", status_code=0, method=method, url=url)
+        return errors.TransportError(
+            f"{name}: {errors.redact(str(exc))}",
+            status_code=0,
+            reason=REFUSED if _connection_refused(exc) else None,
+            method=method,
+            url=url,
+        )
     if type(exc).__module__.startswith("google.auth"):
         if _network_failure(exc):
             return errors.TransportError(
@@ -387,6 +427,21 @@ def error_from_exception(exc: BaseException, *, method: str, url: str) -> BaseEx
             f"credentials could not be refreshed: {name}: {errors.redact(str(exc))}", method=method, url=url
         )
     return exc
+
+
+def _connection_refused(exc: BaseException) -> bool:
+    """True if ``exc`` (requests' ``ConnectionError``) comes from a refused connection: its
+    chain (urllib3's ``MaxRetryError`` -> ``NewConnectionError``) holds a ``ConnectionRefusedError``."""
+    current: BaseException | None = exc
+    for _ in range(8):
+        if current is None:
+            return False
+        if isinstance(current, ConnectionRefusedError):
+            return True
+        reason = getattr(current, "reason", None)
+        inner = current.args[0] if current.args and isinstance(current.args[0], BaseException) else None
+        current = current.__cause__ or (reason if isinstance(reason, BaseException) else None) or inner
+    return False
 
 
 def _network_failure(exc: BaseException) -> bool:
@@ -449,6 +504,9 @@ class Transport:
         self.api = api
         self.root_url, self.is_emulator = resolve_endpoint(api, endpoint)
         self.endpoint_source = endpoint_source(endpoint)
+        #: Who chose the endpoint (``None``: Google's own): a refused connection to a chosen
+        #: one is given up on within ``retry.refused_deadline``, naming it.
+        self.chosen_by = self.endpoint_source
         self.on_retry = on_retry
         check_quota_project(quota_project_id)
         self.timeout = timeout
@@ -559,17 +617,25 @@ class Transport:
         """
         method = method.upper()
         url = self.url(path)
-        return retry_call(
-            lambda: self._send(method, url, params, json, headers),
-            policy=retry or self.retry,
-            wait_out_lock=(method in _MUTATING) if wait_out_lock is None else wait_out_lock,
-            what=f"{method} {url}",
-            sleep=self.sleep,
-            clock=self.clock,
-            rng=self._rng,
-            timeout=deadline,
-            on_retry=unreachable_warning(self.root_url, self.endpoint_source, _both(self.on_retry, on_retry)),
-        )
+        started = self.clock()
+        try:
+            return retry_call(
+                lambda: self._send(method, url, params, json, headers),
+                policy=retry or self.retry,
+                wait_out_lock=(method in _MUTATING) if wait_out_lock is None else wait_out_lock,
+                what=f"{method} {url}",
+                sleep=self.sleep,
+                clock=self.clock,
+                rng=self._rng,
+                timeout=deadline,
+                on_retry=unreachable_warning(self.root_url, self.endpoint_source, _both(self.on_retry, on_retry)),
+                refused_fast=self.chosen_by is not None,
+            )
+        except errors.TransportError as exc:
+            named = chosen_endpoint_refused(exc, self.root_url, self.chosen_by, self.clock() - started)
+            if named is exc:
+                raise
+            raise named from None
 
     def paginate(
         self,
@@ -611,6 +677,7 @@ def retry_call(
     rng: random.Random | None = None,
     timeout: float | None = None,
     on_retry: OnRetry | None = None,
+    refused_fast: bool = False,
 ) -> R:
     """Call ``fn`` until it returns, retrying this library's retryable errors.
 
@@ -622,7 +689,8 @@ def retry_call(
     included. A lock that outlasts its budget raises :class:`~apigee_psc.errors.LockTimeout`
     naming the operation that holds it. ``on_retry`` is told of each retry before its pause
     (a :class:`RetryEvent`). ``fn`` must be safe to repeat (a create carries its id or a
-    requestId). ``what`` names the call in log lines.
+    requestId). ``what`` names the call in log lines. With ``refused_fast`` (an endpoint
+    someone chose), a refused connection is retried only within ``policy.refused_deadline``.
     """
     jitter = rng or random.Random()
     start = clock()
@@ -649,6 +717,8 @@ def retry_call(
     def limit(exc: BaseException | None) -> float:
         locked = exc is not None and causes.get(id(exc)) in ("organization_lock", "resource_busy")
         budget = policy.lock_deadline if locked else policy.deadline
+        if refused_fast and _refused(exc):
+            budget = min(budget, policy.refused_deadline)
         return budget if timeout is None else min(budget, timeout)
 
     def remaining(exc: BaseException | None) -> float:

@@ -30,7 +30,7 @@ from apigee_psc._version import __version__
 if TYPE_CHECKING:
     from apigee_psc.progress import ProgressDisplay
     from apigee_psc.southbound.engine import Southbound
-    from apigee_psc.southbound.plan import DestroyReport, Plan, RealizationReport
+    from apigee_psc.southbound.plan import Change, DestroyPlan, DestroyReport, Plan, RealizationReport
     from apigee_psc.southbound.spec import SouthboundSpec
 
 __all__ = ["main"]
@@ -99,9 +99,12 @@ def _state(ctx: click.Context) -> _State:
     return state if state is not None else ctx.ensure_object(_State)
 
 
-def _configure_logging(debug: bool) -> None:
+def _configure_logging(debug: bool, json_output: bool = False) -> None:
+    """Warnings on standard error; under ``-o json`` only errors (standard error then holds the
+    one JSON error object, which says what went wrong); everything with ``--debug``."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger().setLevel(logging.DEBUG if debug else logging.WARNING)
+    quiet = logging.ERROR if json_output else logging.WARNING
+    logging.getLogger().setLevel(logging.DEBUG if debug else quiet)
 
 
 def _remember(attribute: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
@@ -123,6 +126,7 @@ def _output(ctx: click.Context, param: click.Parameter, value: str | None) -> st
     state = _state(ctx)
     if value is not None:
         state.output = value
+        _configure_logging(state.debug, value == "json")
     return state.output
 
 
@@ -191,7 +195,7 @@ def _explain(exc: BaseException) -> tuple[int, str, str | None]:
         return EXIT_BAD_INPUT, str(exc), None
     if isinstance(exc, PlanStale):
         reasons = "\n".join(f"  - {r}" for r in exc.reasons)
-        return EXIT_NOT_READY, "the saved plan is stale (what it read has changed since); make a new plan:", reasons
+        return EXIT_NOT_READY, "the plan is stale (what it read has changed since); make a new plan:", reasons
     if isinstance(exc, PlanRefused):
         return EXIT_NOT_READY, "the plan cannot be applied:", "\n".join(f"  - {r}" for r in exc.reasons)
     if isinstance(exc, errors.ConnectionNotAccepted):
@@ -206,6 +210,48 @@ def _explain(exc: BaseException) -> tuple[int, str, str | None]:
     return EXIT_NOT_READY, str(exc), None
 
 
+def _problems(plans: Sequence[Plan | DestroyPlan]) -> list[dict[str, Any]]:
+    """The problems of ``plans`` as the JSON error carries them: the spec, the resource's kind,
+    its full path (``""`` when the plan has no change of that kind) and the text."""
+    found: list[dict[str, Any]] = []
+    for plan in plans:
+        changes = {c.kind: c for c in _plan_changes(plan)}
+        for problem in plan.problems:
+            change = changes.get(problem.kind)
+            resource = change.resource_id if change is not None else ""
+            found.append(
+                {"spec": plan.spec_source, "kind": problem.kind, "resource": resource, "text": problem.message}
+            )
+    return found
+
+
+def _plan_changes(plan: Plan | DestroyPlan) -> tuple[Change, ...]:
+    from apigee_psc.southbound.plan import DestroyPlan
+
+    if isinstance(plan, DestroyPlan):
+        return (*plan.deletes, *plan.kept)
+    return (*plan.changes, *plan.references)
+
+
+def _refusal_problems(exc: BaseException) -> list[dict[str, Any]] | None:
+    """What a refused plan (:class:`PlanRefused`, :class:`PlanStale`) carries into the JSON error:
+    its problems, else one entry per reason (``Kind: text``)."""
+    from apigee_psc.southbound import PlanRefused
+
+    if not isinstance(exc, PlanRefused):
+        return None
+    changes = {c.kind: c for c in _plan_changes(exc.plan)}
+    found: list[dict[str, Any]] = []
+    for reason in exc.reasons:
+        kind, _, text = reason.partition(": ")
+        if not text:
+            kind, text = "", reason
+        change = changes.get(kind)
+        resource = change.resource_id if change is not None else ""
+        found.append({"spec": exc.plan.spec_source, "kind": kind, "resource": resource, "text": text})
+    return found or None
+
+
 @contextmanager
 def _errors(state: _State) -> Iterator[None]:
     """Turn library errors (and Ctrl-C, SIGTERM) into one clear line and the contract's exit code."""
@@ -215,7 +261,7 @@ def _errors(state: _State) -> Iterator[None]:
         if state.debug:
             raise
         code, message, detail = _explain(exc)
-        problems = exc.to_dict() if isinstance(exc, errors.ValidationError) else None
+        problems = exc.to_dict() if isinstance(exc, errors.ValidationError) else _refusal_problems(exc)
         _fail(message, code, extra=detail, kind=type(exc).__name__, problems=problems)
 
 
@@ -265,8 +311,57 @@ def _confirm(yes: bool, what: str) -> None:
         return
     if not sys.stdin.isatty():
         _fail(f"{what} needs --yes when not run from a terminal", EXIT_BAD_INPUT, kind="ConfirmationNeeded")
-    if not click.confirm(f"{what}?", default=False, err=True):
+    try:
+        confirmed = click.confirm(f"{what}?", default=False, err=True)
+    except click.Abort as exc:
+        # click turns Ctrl-C (and Ctrl-D) at the question into Abort ("Aborted!", exit 1);
+        # the interrupt it replaced is still its context. Ctrl-C exits 130, as everywhere else.
+        click.echo(err=True)  # end the question's line
+        if isinstance(exc.__context__, EOFError):
+            _fail("aborted (no answer): nothing was changed", EXIT_NOT_READY, kind="Aborted")
+        _fail("interrupted at the question: nothing was changed", EXIT_INTERRUPTED, kind="KeyboardInterrupt")
+    if not confirmed:
         _fail("aborted", EXIT_NOT_READY, kind="Aborted")
+
+
+def _show_plans(plans: Sequence[Plan | DestroyPlan], *, yes: bool, output: str) -> bool:
+    """Print the plans on standard error, before the question; under ``-o json`` only when the
+    question will be asked (standard error then holds nothing but the JSON error, if any).
+    Returns whether they were printed."""
+    asking = not yes and sys.stdin.isatty() and all(p.ok for p in plans) and any(p.has_changes for p in plans)
+    if output == "json" and not asking:
+        return False
+    click.echo("\n\n".join(p.to_text() for p in plans), err=True)
+    return True
+
+
+def _refuse(what: str, plans: Sequence[Plan | DestroyPlan], shown: bool) -> NoReturn:
+    """Refuse plans with problems: exit 1; the problems travel in the JSON error."""
+    problems = _problems(plans)
+    where = " (see the problems marked ! above)" if shown else f": {len(problems)} problem(s)"
+    detail = None if shown else "\n".join(f"  - {p['kind']}: {p['text']}" for p in problems)
+    _fail(what + where, EXIT_NOT_READY, extra=detail, kind="PlanRefused", problems=problems)
+
+
+def _fleet_failed(failures: Sequence[tuple[SouthboundSpec, BaseException]], total: int) -> NoReturn:
+    """Under ``-o json``, the specs of a fleet that failed, as one JSON error (exit 1)."""
+    problems: list[dict[str, Any]] = []
+    lines = []
+    for spec, error in failures:
+        _, message, detail = _explain(error)
+        lines.append(f"{spec.source}: {message}" + (f"\n{detail}" if detail else ""))
+        refused = _refusal_problems(error)
+        if refused:
+            problems.extend({**p, "spec": spec.source} for p in refused)
+        else:
+            problems.append(
+                {"spec": spec.source, "kind": "", "resource": "", "text": f"{type(error).__name__}: {message}"}
+            )
+    message = f"{len(failures)} of {total} specs failed: " + "; ".join(
+        f"{spec.source}: {type(error).__name__}" for spec, error in failures
+    )
+    kind = type(failures[0][1]).__name__ if len({type(e) for _, e in failures}) == 1 else "FleetFailed"
+    _fail(message, EXIT_NOT_READY, extra="\n".join(lines), kind=kind, problems=problems)
 
 
 def _emit(output: str, data: Any, text: str) -> None:
@@ -358,7 +453,7 @@ def cli(
     state.quota_project = quota_project
     state.project = project
     state.output = output
-    _configure_logging(debug)
+    _configure_logging(debug, output == "json")
 
 
 def _org_option(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -417,7 +512,8 @@ def _saved_plan(paths: Sequence[str]) -> Plan | None:
 def _apply_saved(state: _State, plan: Plan, *, timeout: float, adopt: bool, output: str) -> NoReturn:
     """Apply a saved plan exactly (what ``terraform apply FILE`` does: no question asked)."""
     assert plan.spec is not None
-    click.echo(plan.to_text(), err=True)
+    if output != "json":
+        click.echo(plan.to_text(), err=True)
     progress = _progress_display()
     try:
         southbound = _southbound(plan.spec, state, timeout=timeout, adopt=adopt or plan.adopt)
@@ -426,7 +522,6 @@ def _apply_saved(state: _State, plan: Plan, *, timeout: float, adopt: bool, outp
         progress.close()
     _emit(output, _reports([report]), report.to_text())
     sys.exit(EXIT_OK if report.ok else EXIT_NOT_READY)
-
 
 
 ADOPT = click.option(
@@ -452,13 +547,37 @@ ADOPT = click.option(
     default=None,
     help="Also save the plan to this file, for `apigee-psc apply FILE` (one spec).",
 )
+@click.option(
+    "--destroy",
+    "destroy_plan",
+    is_flag=True,
+    help="Show what destroy would delete, keep (and why) and find absent, and what stops it.",
+)
+@click.option("--revoke-iam", is_flag=True, help="With --destroy: as destroy --revoke-iam.")
+@click.option("--force", is_flag=True, help="With --destroy: as destroy --force.")
 @OUTPUT
 @_global_options
 @click.pass_obj
 def plan(
-    state: _State, specs: tuple[str, ...], adopt: bool, detailed_exit_code: bool, out: str | None, output: str
+    state: _State,
+    specs: tuple[str, ...],
+    adopt: bool,
+    detailed_exit_code: bool,
+    out: str | None,
+    destroy_plan: bool,
+    revoke_iam: bool,
+    force: bool,
+    output: str,
 ) -> None:
-    """Show what apply would change (reads only). SPEC may be - for standard input."""
+    """Show what apply (or, with --destroy, destroy) would change (reads only). SPEC may be - for
+    standard input."""
+    if destroy_plan:
+        if out is not None:
+            raise click.UsageError("--out saves a plan of apply; a destroy plan is shown, not saved")
+        _show_destroy_plans(state, specs, adopt, detailed_exit_code, revoke_iam, force, output)
+    for flag, given in (("--revoke-iam", revoke_iam), ("--force", force)):
+        if given:
+            raise click.UsageError(f"{flag} goes with --destroy only (it is an option of destroy)")
     with _errors(state):
         if out is not None and len(specs) != 1:
             raise errors.ValidationError("--out", out, "one spec: a saved plan holds the plan of one spec")
@@ -473,6 +592,33 @@ def plan(
     if not all(p.ok for p in plans):
         if out is not None:
             click.echo(f"The plan has problems (marked !): it was not saved to {out}.", err=True)
+        sys.exit(EXIT_NOT_READY)
+    sys.exit(EXIT_CHANGES if detailed_exit_code and any(p.has_changes for p in plans) else EXIT_OK)
+
+
+def _show_destroy_plans(
+    state: _State,
+    specs: Sequence[str],
+    adopt: bool,
+    detailed_exit_code: bool,
+    revoke_iam: bool,
+    force: bool,
+    output: str,
+) -> NoReturn:
+    """``plan --destroy``: the destroy plan of each spec, in the order given (destroy goes in
+    the reverse order). Exit 1 when one has problems (unless ``--force``), 3 with
+    ``--exit-code`` when something would be deleted."""
+    with _errors(state):
+        plans = [
+            _southbound(spec, state, adopt=adopt).plan_destroy(revoke_iam=revoke_iam, force=force)
+            for spec in _load(specs, state)
+        ]
+    _emit(
+        output,
+        [p.to_dict() for p in plans] if len(plans) > 1 else plans[0].to_dict(),
+        "\n\n".join(p.to_text() for p in plans),
+    )
+    if not all(p.ok for p in plans):
         sys.exit(EXIT_NOT_READY)
     sys.exit(EXIT_CHANGES if detailed_exit_code and any(p.has_changes for p in plans) else EXIT_OK)
 
@@ -500,11 +646,12 @@ def apply(state: _State, specs: tuple[str, ...], yes: bool, timeout: float, adop
         if "-" in specs and not yes:
             _fail("a spec read from standard input needs --yes", EXIT_BAD_INPUT, kind="ConfirmationNeeded")
         plans = [_southbound(spec, state, timeout=timeout, adopt=adopt).plan() for spec in loaded]
-        click.echo("\n\n".join(p.to_text() for p in plans), err=True)
+        shown = _show_plans(plans, yes=yes, output=output)
         if not all(p.ok for p in plans):
-            _fail("the plan cannot be applied (see the problems marked ! above)", EXIT_NOT_READY, kind="PlanRefused")
+            _refuse("the plan cannot be applied", plans, shown)
         if not any(p.has_changes for p in plans):
-            click.echo("Nothing to do.", err=True)
+            if shown:
+                click.echo("Nothing to do.", err=True)
         else:
             _confirm(yes, f"Apply {len(loaded)} spec(s)")
         progress = _progress_display()
@@ -515,19 +662,30 @@ def apply(state: _State, specs: tuple[str, ...], yes: bool, timeout: float, adop
                         progress=progress, plan=plans[0], cancel=_CANCEL
                     )
                 ]
-                failures: list[BaseException] = []
+                failures: list[tuple[SouthboundSpec, BaseException]] = []
             else:
-                results = apply_fleet(
-                    loaded, progress=progress, timeout=timeout, adopt=adopt, cancel=_CANCEL, **_options(state)
+                results = apply_fleet(  # the plans shown and confirmed, each refused if stale
+                    loaded,
+                    plans=plans,
+                    progress=progress,
+                    timeout=timeout,
+                    adopt=adopt,
+                    cancel=_CANCEL,
+                    **_options(state),
                 )
                 reports = [r.report for r in results if r.report is not None]
-                failures = [r.error for r in results if r.error is not None]
-                for result in results:
-                    if result.error is not None:
-                        click.echo(f"error: {result.spec.source}: {errors.redact(str(result.error))}", err=True)
+                failures = [(r.spec, r.error) for r in results if r.error is not None]
+                if output != "json":
+                    for spec, error in failures:
+                        _, message, detail = _explain(error)
+                        click.echo(f"error: {spec.source}: {errors.redact(message)}", err=True)
+                        if detail:
+                            click.echo(errors.redact(detail), err=True)
         finally:
             progress.close()
     _emit(output, _reports(reports), "\n\n".join(r.to_text() for r in reports))
+    if failures and output == "json":
+        _fleet_failed(failures, len(loaded))
     sys.exit(EXIT_OK if not failures and all(r.ok for r in reports) else EXIT_NOT_READY)
 
 
@@ -564,17 +722,28 @@ def destroy(
     timeout: float,
     output: str,
 ) -> None:
-    """Delete what the specs own, in reverse order (never the forwarding rule or the managed zone)."""
+    """Delete what the specs own, in reverse order (never the forwarding rule or the managed zone).
+
+    Shows the destroy plan (what is deleted, kept and why, absent; what stops it) and asks
+    first; deletes nothing the plan shown does not list."""
     with _errors(state):
-        loaded = _load(specs, state)
-        _confirm(yes, f"Destroy what {len(loaded)} spec(s) created")
+        order = list(reversed(_load(specs, state)))
+        southbounds = [_southbound(spec, state, timeout=timeout, adopt=adopt) for spec in order]
+        plans = [s.plan_destroy(revoke_iam=revoke_iam, force=force) for s in southbounds]
+        shown = _show_plans(plans, yes=yes, output=output)
+        if not all(p.ok for p in plans):
+            _refuse("the destroy cannot go ahead", plans, shown)
+        doomed = sum(len(p.deletes) for p in plans)
+        if doomed:  # (a plan with nothing to delete says so)
+            _confirm(yes, f"Destroy what {len(order)} spec(s) created: delete {doomed} resource(s)")
         progress = _progress_display()
         reports: list[DestroyReport] = []
         try:
-            for spec in reversed(loaded):
-                southbound = _southbound(spec, state, timeout=timeout, adopt=adopt)
-                reports.append(
-                    southbound.destroy(revoke_iam=revoke_iam, force=force, progress=progress, cancel=_CANCEL)
+            for southbound, confirmed in zip(southbounds, plans, strict=True):
+                reports.append(  # the plan shown: a destroy that would now delete more is refused
+                    southbound.destroy(
+                        revoke_iam=revoke_iam, force=force, progress=progress, cancel=_CANCEL, plan=confirmed
+                    )
                 )
         finally:
             progress.close()
@@ -769,4 +938,3 @@ def console() -> NoReturn:
         except (BrokenPipeError, ValueError):  # the reader went away, or the stream is closed
             code = code or 1
     os._exit(code)
-

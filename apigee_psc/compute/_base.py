@@ -18,6 +18,7 @@ from apigee_psc._http import (
     OnRetry,
     RetryPolicy,
     Transport,
+    chosen_endpoint_refused,
     credentials_for,
     endpoint_source,
     resolve_endpoint,
@@ -83,7 +84,8 @@ class Backend:
     ) -> None:
         self.project, self.region = project, region
         self.root_url, self.is_emulator = resolve_endpoint("compute", endpoint)
-        self.on_retry = unreachable_warning(self.root_url, endpoint_source(endpoint), on_retry)
+        self.chosen_by = endpoint_source(endpoint)  # None: Google's own endpoint
+        self.on_retry = unreachable_warning(self.root_url, self.chosen_by, on_retry)
         self.retry = retry or RetryPolicy()
         self.timeout, self.sleep, self.clock = timeout, sleep, clock
         self._credentials_arg, self._quota_project_id = credentials, quota_project_id
@@ -126,6 +128,7 @@ class Backend:
                     on_retry=self.on_retry,
                 )
                 self._rest.endpoint_source = None  # self.on_retry already warns, naming the real source
+                self._rest.chosen_by = self.chosen_by
             return self._rest
 
     def scope(self, regional: bool, project: str | None = None, region: str | None = None) -> str:
@@ -159,16 +162,24 @@ class Backend:
                     raise
                 raise mapped from None
 
-        return retry_call(
-            once,
-            policy=self.retry,
-            wait_out_lock=mutating,
-            what=f"{method} {url}",
-            sleep=self.sleep,
-            clock=self.clock,
-            timeout=timeout,
-            on_retry=self.on_retry,
-        )
+        started = self.clock()
+        try:
+            return retry_call(
+                once,
+                policy=self.retry,
+                wait_out_lock=mutating,
+                what=f"{method} {url}",
+                sleep=self.sleep,
+                clock=self.clock,
+                timeout=timeout,
+                on_retry=self.on_retry,
+                refused_fast=self.chosen_by is not None,
+            )
+        except errors.TransportError as exc:
+            named = chosen_endpoint_refused(exc, self.root_url, self.chosen_by, self.clock() - started)
+            if named is exc:
+                raise
+            raise named from None
 
     def mutate(
         self,

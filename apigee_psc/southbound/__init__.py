@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from apigee_psc.southbound.plan import (
         Action,
         Change,
+        DestroyPlan,
         DestroyReport,
         EntityStatus,
         FieldDiff,
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Action",
     "Change",
+    "DestroyPlan",
     "DestroyReport",
     "DnsSpec",
     "DnsZoneSpec",
@@ -73,6 +75,7 @@ _HOMES = {
 _PLAN = {
     "Action",
     "Change",
+    "DestroyPlan",
     "DestroyReport",
     "EntityStatus",
     "FieldDiff",

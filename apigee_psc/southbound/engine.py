@@ -25,6 +25,7 @@ from apigee_psc.southbound.live import OrgInfo
 from apigee_psc.southbound.plan import (
     Action,
     Change,
+    DestroyPlan,
     DestroyReport,
     EntityStatus,
     Plan,
@@ -367,32 +368,23 @@ class Southbound:
 
     # -- destroy -----------------------------------------------------------------
 
-    def destroy(
-        self,
-        *,
-        revoke_iam: bool = False,
-        force: bool = False,
-        progress: ProgressCallback | None = None,
-        cancel: threading.Event | None = None,
-    ) -> DestroyReport:
-        """Delete what the spec owns, in reverse dependency order, waiting until each is gone.
+    def plan_destroy(self, *, revoke_iam: bool = False, force: bool = False) -> DestroyPlan:
+        """Read the live state (no writes) and return what :meth:`destroy` would do: what it
+        would delete, what it would keep and why, what is absent, and the problems that stop it
+        (a service attachment other consumers are still connected to) unless ``force``.
 
-        Never deletes what the spec only references (the forwarding rule, the managed zone),
-        nor what apigee-psc did not create (unless ``adopt``). Refuses (:class:`PlanRefused`,
-        before any delete) to delete a service attachment that still serves connected endpoints
-        of other consumers, unless ``force``. The IAM grant is left unless ``revoke_iam``.
-        Returns a :class:`DestroyReport`: what was deleted, what was kept and why, and what
-        was already gone. ``cancel`` and ``progress`` work as for :meth:`apply`.
-        """
-        with self._cancellation.running("destroy", cancel):
-            return self._destroy(revoke_iam, force, or_notebook_display(progress))
+        :meth:`destroy` given this plan (``plan=``) deletes nothing it does not list, refusing
+        (:class:`PlanStale`) when a fresh read would."""
+        return self._plan_destroy(self._context(self._org(), revoke_iam=revoke_iam), force)[0]
 
-    def _destroy(self, revoke_iam: bool, force: bool, progress: ProgressCallback | None) -> DestroyReport:
-        run = Run(self, "destroy", progress)
-        ctx = self._context(self._org(), revoke_iam=revoke_iam)
+    def _plan_destroy(
+        self, ctx: Context, force: bool
+    ) -> tuple[DestroyPlan, dict[str, Seen], list[Reconciler], dict[str, str]]:
+        """The destroy plan, what it read, the kinds to delete (in dependency order) and what is
+        left of the absent ones that are deleted all the same (by kind)."""
         kinds = self._kinds(ctx.org)
         snap = self._read(ctx, [r for r in kinds if r.managed], full=False)  # references are only kept
-        done: list[Change] = []
+        kept: list[Change] = []
         doomed: list[Reconciler] = []
         absent: list[tuple[str, str]] = []
         leftovers: dict[str, str] = {}  # kind -> what is left of an absent resource
@@ -408,16 +400,78 @@ class Southbound:
             if reason is None and seen.found and r.owner(ctx, seen) is False and not self.adopt:
                 reason = "not created by apigee-psc: kept (adopt: true / --adopt lets destroy delete it)"
             if reason is not None and (seen.found or not r.managed):
-                done.append(r.change(ctx, Action.NOOP, seen.live, None, note=reason))
-                run.event(r, "skipped", reason)
+                kept.append(r.change(ctx, Action.NOOP, seen.live, None, note=reason))
             elif reason is None and (seen.found or r.kind in leftovers):
                 if seen.error is not None:
                     raise seen.error
                 doomed.append(r)
-        problems = [(r.kind, p) for r in doomed if (p := r.delete_problem(ctx, snap[r.kind])) is not None]
-        if problems and not force:
-            plan = Plan(self.spec.source, self.spec.organization, (), tuple(Problem(k, p) for k, p in problems))
-            raise PlanRefused(plan, [f"{k}: {p}" for k, p in problems])
+        problems = [Problem(r.kind, p) for r in doomed if (p := r.delete_problem(ctx, snap[r.kind])) is not None]
+        deletes = [
+            r.change(ctx, Action.DELETE, snap[r.kind].live, None, note=f"only what is left: {leftovers[r.kind]}")
+            if r.kind in leftovers
+            else r.change(ctx, Action.DELETE, snap[r.kind].live, None)
+            for r in reversed(doomed)
+        ]
+        plan = DestroyPlan(
+            self.spec.source,
+            self.spec.organization,
+            tuple(deletes),
+            tuple(kept),
+            tuple(absent),
+            tuple(problems),
+            revoke_iam=ctx.revoke_iam,
+            adopt=self.adopt,
+            force=force,
+        )
+        return plan, snap, doomed, leftovers
+
+    def destroy(
+        self,
+        *,
+        revoke_iam: bool = False,
+        force: bool = False,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+        plan: DestroyPlan | None = None,
+    ) -> DestroyReport:
+        """Delete what the spec owns, in reverse dependency order, waiting until each is gone.
+
+        Never deletes what the spec only references (the forwarding rule, the managed zone),
+        nor what apigee-psc did not create (unless ``adopt``). Refuses (:class:`PlanRefused`,
+        before any delete) to delete a service attachment that still serves connected endpoints
+        of other consumers, unless ``force``. The IAM grant is left unless ``revoke_iam``.
+        Returns a :class:`DestroyReport`: what was deleted, what was kept and why, and what
+        was already gone. ``cancel`` and ``progress`` work as for :meth:`apply`.
+
+        With ``plan`` (from :meth:`plan_destroy`, e.g. the one a person confirmed), the destroy
+        is refused with :class:`PlanStale`, before any delete, when a fresh read would now
+        delete something the plan does not, or meets a problem the plan did not show (what the
+        plan deletes and is gone already is simply absent).
+        """
+        with self._cancellation.running("destroy", cancel):
+            return self._destroy(revoke_iam, force, or_notebook_display(progress), plan)
+
+    def _destroy(
+        self, revoke_iam: bool, force: bool, progress: ProgressCallback | None, confirmed: DestroyPlan | None = None
+    ) -> DestroyReport:
+        run = Run(self, "destroy", progress)
+        ctx = self._context(self._org(), revoke_iam=revoke_iam)
+        plan, snap, doomed, leftovers = self._plan_destroy(ctx, force)
+        # What a refusal carries: the problems, and the resources they name.
+        refusal = Plan(self.spec.source, self.spec.organization, plan.deletes, plan.problems, references=plan.kept)
+        if confirmed is not None:
+            if (confirmed.spec_source, confirmed.organization) != (plan.spec_source, plan.organization):
+                made_for = confirmed.spec_source or confirmed.organization
+                raise PlanRefused(refusal, [f"Spec: this destroy plan was made for {made_for}, not this one"])
+            stale = confirmed.same_as(plan)
+            if stale:
+                raise PlanStale(refusal, [f"{reason}; nothing was deleted: plan again" for reason in stale])
+        by_kind = {r.kind: r for r in self._kinds(ctx.org)}
+        done: list[Change] = list(plan.kept)
+        for change in plan.kept:
+            run.event(by_kind[change.kind], "skipped", change.note)
+        if plan.problems and not force:
+            raise PlanRefused(refusal, [f"{p.kind}: {p.message}" for p in plan.problems])
 
         def step(r: Reconciler) -> tuple[bool, Any]:
             run.event(r, "started", "delete")
@@ -430,7 +484,7 @@ class Southbound:
             return True, None
 
         run.graph(doomed, step, reverse=True)
-        return DestroyReport(self.spec.source, self.spec.organization, done, absent)
+        return DestroyReport(self.spec.source, self.spec.organization, done, plan.absent)
 
     # -- TargetEndpoint ----------------------------------------------------------
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from apigee_psc import errors
 from apigee_psc.progress import or_notebook_display
+from apigee_psc.southbound.plan import Plan
 from apigee_psc.southbound.plan import RealizationReport as Report
 from apigee_psc.southbound.runner import ProgressCallback
 from apigee_psc.southbound.spec import SouthboundSpec
@@ -40,6 +41,7 @@ def apply_fleet(
     progress: ProgressCallback | None = None,
     max_workers: int = 4,
     cancel: threading.Event | None = None,
+    plans: Sequence[Plan | None] | None = None,
     **options: Any,
 ) -> list[FleetResult]:
     """Apply several specs at once: Compute steps run concurrently across specs, and each
@@ -47,22 +49,32 @@ def apply_fleet(
     per organization). Every spec is attempted; results come back in the order of ``specs``.
 
     ``cancel`` stops every spec's apply at its next safe point (each result then holds
-    :class:`~apigee_psc.errors.Cancelled`); an interrupt of the calling thread does the same."""
+    :class:`~apigee_psc.errors.Cancelled`); an interrupt of the calling thread does the same.
+
+    ``plans``, parallel to ``specs``, are the plans to apply (e.g. the ones a person confirmed):
+    each spec's apply uses its plan's reads and re-reads only what it changes, exactly as
+    ``Southbound.apply(plan=...)`` does, so a plan whose resources changed since is refused
+    for that spec (:class:`PlanStale` in its result) with nothing written. Without ``plans``
+    (or where an entry is ``None``) each spec is planned afresh."""
 
     from apigee_psc.southbound.engine import Southbound
 
+    chosen: list[Plan | None] = list(plans) if plans is not None else [None] * len(specs)
+    if len(chosen) != len(specs):
+        raise errors.ValidationError("plans", len(chosen), f"one plan per spec ({len(specs)}), in the same order")
     event = cancel if cancel is not None else threading.Event()
     progress = or_notebook_display(progress)  # one table for the whole fleet in a notebook
 
-    def one(spec: SouthboundSpec) -> FleetResult:
+    def one(spec: SouthboundSpec, plan: Plan | None) -> FleetResult:
         try:
-            return FleetResult(spec, report=Southbound(spec, **options).apply(progress=progress, cancel=event))
+            report = Southbound(spec, **options).apply(progress=progress, cancel=event, plan=plan)
+            return FleetResult(spec, report=report)
         except errors.ApigeePscError as exc:
             logger.error("apply: %s failed: %s", spec.source or spec.endpoint_attachment.name, exc)
             return FleetResult(spec, error=exc)
 
     with ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="apigee-psc-fleet") as pool:
-        futures = [pool.submit(one, spec) for spec in specs]
+        futures = [pool.submit(one, spec, plan) for spec, plan in zip(specs, chosen, strict=True)]
         try:
             return [future.result() for future in futures]
         except BaseException:  # Ctrl-C or SIGTERM here: the specs' applies stop too

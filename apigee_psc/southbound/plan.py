@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Action",
     "Change",
+    "DestroyPlan",
     "DestroyReport",
     "EntityStatus",
     "FieldDiff",
@@ -492,6 +493,119 @@ class DestroyReport(Sequence[Change]):
     def _repr_html_(self) -> str:
         table = _html_table(("outcome", "kind", "name", "reason"), self._rows())
         return f"<p>Destroy of <code>{html.escape(self.spec_source or 'spec')}</code></p>{table}"
+
+
+#: The ``format`` of :meth:`DestroyPlan.to_dict`.
+DESTROY_PLAN_FORMAT = "apigee-psc/destroy-plan/v1"
+
+
+@dataclass(frozen=True)
+class DestroyPlan:
+    """What :meth:`Southbound.destroy` would do, read without any write
+    (:meth:`Southbound.plan_destroy`).
+
+    ``deletes`` are the entities it would delete, in the order it deletes them (``Action.DELETE``;
+    a ``note`` when only a leftover of an absent resource is deleted, e.g. the A record's
+    ownership mark); ``kept`` those it leaves in place, each with its reason in ``note``
+    (``Action.NOOP``: referenced only, not created by apigee-psc, the IAM grant without
+    ``revoke_iam``); ``absent`` the ``(kind, name)`` of each entity the spec owns that is not
+    there. ``problems`` stop the destroy unless ``force`` (a service attachment that other
+    consumers are still connected to). ``revoke_iam``, ``adopt`` and ``force`` record the
+    options it was made with.
+    """
+
+    spec_source: str | None
+    organization: str
+    deletes: tuple[Change, ...] = ()
+    kept: tuple[Change, ...] = ()
+    absent: tuple[tuple[str, str], ...] = ()
+    problems: tuple[Problem, ...] = ()
+    revoke_iam: bool = False
+    adopt: bool = False
+    force: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True if nothing stops the destroy (no problem, or ``force``)."""
+        return self.force or not self.problems
+
+    @property
+    def has_changes(self) -> bool:
+        """True if the destroy would delete something."""
+        return bool(self.deletes)
+
+    def entities(self) -> list[tuple[str, str, str, str]]:
+        """``(action, kind, name, reason)`` of every entity: ``delete``, ``keep`` or ``absent``."""
+        rows = [("delete", c.kind, c.name, c.note) for c in self.deletes]
+        rows += [("keep", c.kind, c.name, c.note) for c in self.kept]
+        rows += [("absent", kind, name, "not found: nothing to delete") for kind, name in self.absent]
+        return rows
+
+    def same_as(self, other: DestroyPlan) -> list[str]:
+        """Why a destroy now (``other``, a fresh read) would not be the one this plan shows, one
+        line per entity: it would delete something this plan does not delete, or meets a
+        problem this plan did not show. Empty when it may go ahead (something planned for
+        deletion that is gone already, or kept now, is no reason to stop)."""
+        planned = {(c.kind, c.name) for c in self.deletes}
+        shown = {(kind, name): action for action, kind, name, _ in self.entities()}
+        reasons = []
+        for change in other.deletes:
+            if (change.kind, change.name) not in planned:
+                was = shown.get((change.kind, change.name), "not in it")
+                was = {"keep": "kept", "absent": "absent"}.get(was, was)
+                reasons.append(f"{change.kind}: {change.name} would now be deleted, but was {was} in the plan")
+        for problem in other.problems:
+            if problem not in self.problems:
+                reasons.append(f"{problem.kind}: {problem.message} (new since the plan)")
+        return reasons
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary: ``spec``, ``organization``, one entry per entity with its
+        ``action`` (``delete``, ``keep`` or ``absent``), ``kind``, ``name``, ``id`` and
+        ``reason``, the ``problems``, a ``summary`` and the options."""
+        ids = {(c.kind, c.name): c.resource_id for c in (*self.deletes, *self.kept)}
+        return {
+            "format": DESTROY_PLAN_FORMAT,
+            "spec": self.spec_source,
+            "organization": self.organization,
+            "entities": [
+                {"action": action, "kind": kind, "name": name, "id": ids.get((kind, name)), "reason": reason}
+                for action, kind, name, reason in self.entities()
+            ],
+            "problems": [problem.to_dict() for problem in self.problems],
+            "summary": {"delete": len(self.deletes), "keep": len(self.kept), "absent": len(self.absent)},
+            "revoke_iam": self.revoke_iam,
+            "adopt": self.adopt,
+            "force": self.force,
+        }
+
+    def to_json(self) -> str:
+        """The destroy plan as indented JSON."""
+        return json.dumps(self.to_dict(), indent=2)
+
+    def to_text(self) -> str:
+        """The destroy plan for a terminal."""
+        lines = [f"Destroy plan for {self.spec_source or 'spec'} (organization {self.organization})"]
+        symbols = {"delete": "-", "keep": "=", "absent": " "}
+        for action, kind, name, reason in self.entities():
+            line = f"  {symbols[action]:>3} {action:<8} {kind:<22} {name}"
+            lines.append(line + (f"  ({reason})" if reason else ""))
+        lines.append(f"Summary: {len(self.deletes)} to delete, {len(self.kept)} kept, {len(self.absent)} absent")
+        for problem in self.problems:
+            lines.append(f"  ! {problem.kind}: {problem.message}")
+        if self.problems and self.force:
+            lines.append("--force: deleted all the same")
+        if not self.deletes:
+            lines.append("Nothing to delete.")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def _repr_html_(self) -> str:
+        table = _html_table(("action", "kind", "name", "reason"), self.entities())
+        problems = "".join(f"<p><b>{html.escape(p.kind)}</b>: {html.escape(p.message)}</p>" for p in self.problems)
+        return f"<p>Destroy plan for <code>{html.escape(self.spec_source or 'spec')}</code></p>{table}{problems}"
 
 
 class Realization(WireEnum):

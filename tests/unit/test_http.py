@@ -808,3 +808,44 @@ def test_loggers_are_per_layer_children_of_apigee_psc_and_never_show_the_token(
     assert {r.name for r in caplog.records if r.name.startswith("apigee_psc")} == {"apigee_psc.http"}
     assert "very-secret-token" not in caplog.text
     assert "very-secret-token" not in str(info.value) and "very-secret-token" not in repr(info.value)
+
+
+# -- a refused connection: seconds for an endpoint someone chose, the deadline for Google's -------
+
+
+def _refused() -> requests.ConnectionError:
+    """What requests raises when nothing listens: the chain ends in ConnectionRefusedError."""
+    from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+    new = NewConnectionError(None, "Failed to establish a new connection: [Errno 111] Connection refused")  # type: ignore[arg-type]
+    new.__cause__ = ConnectionRefusedError(111, "Connection refused")
+    return requests.ConnectionError(MaxRetryError(None, "/v1/organizations/my-organization", reason=new))  # type: ignore[arg-type]
+
+
+def test_a_refused_connection_to_a_chosen_endpoint_gives_up_within_seconds_naming_it(
+    rsps: responses.RequestsMock, transport: Transport, clock: FakeClock
+) -> None:
+    rsps.add(responses.GET, ORG_URL, body=_refused())
+    with pytest.raises(errors.TransportError) as info:
+        transport.request("GET", ORG_PATH)
+    assert clock.elapsed <= RetryPolicy().refused_deadline == 5.0
+    assert len(clock.sleeps) >= 1  # an emulator still starting gets a few tries
+    assert f"nothing answers at {ENDPOINT} (set by endpoint=): connection refused" in str(info.value)
+
+
+def test_a_refused_connection_to_google_keeps_the_whole_deadline(
+    rsps: responses.RequestsMock, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(EMULATOR_ENV, raising=False)
+    google = Transport(
+        "apigee",
+        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        sleep=clock.sleep,
+        clock=clock.now,
+        rng=random.Random(7),
+    )
+    rsps.add(responses.GET, f"{API_ROOTS['apigee']}{ORG_PATH}", body=_refused())
+    with pytest.raises(errors.TransportError) as info:
+        google.request("GET", ORG_PATH)
+    assert clock.elapsed == pytest.approx(RetryPolicy().deadline)  # 120 s, as before
+    assert "nothing answers" not in str(info.value) and "Connection refused" in str(info.value)

@@ -10,6 +10,7 @@ import pytest
 from apigee_psc.southbound.plan import (
     Action,
     Change,
+    DestroyPlan,
     EntityStatus,
     Plan,
     Problem,
@@ -145,3 +146,43 @@ def test_progress_event_text_shows_state_and_elapsed() -> None:
         "apply", "EndpointAttachment gkebackend", "waiting", "ATTACHMENT_READY", "ACTIVE/PENDING", 12.4
     )
     assert event.to_text() == "apply: EndpointAttachment gkebackend: waiting [ACTIVE/PENDING] ATTACHMENT_READY (12s)"
+
+
+# -- the destroy plan -------------------------------------------------------------------------------
+
+
+def _destroy_plan(**changes: object) -> DestroyPlan:
+    data: dict[str, object] = {
+        "deletes": (Change(Action.DELETE, "ServiceAttachment", "gkebackend", SA),),
+        "kept": (Change(Action.NOOP, "ForwardingRule", "fr-ilb", "fr/id", note="referenced, not owned: kept"),),
+        "absent": (("DnsRecord", "orders.example.com."),),
+        **changes,
+    }
+    return DestroyPlan("seed.yaml", "my-organization", **data)  # type: ignore[arg-type]
+
+
+def test_destroy_plan_text_json_and_html() -> None:
+    plan = _destroy_plan(problems=(Problem("ServiceAttachment", "serves <others>"),))
+    text = plan.to_text()
+    assert "    - delete   ServiceAttachment      gkebackend" in text
+    assert "    = keep     ForwardingRule         fr-ilb  (referenced, not owned: kept)" in text
+    assert "      absent   DnsRecord              orders.example.com.  (not found: nothing to delete)" in text
+    assert "  ! ServiceAttachment: serves <others>" in text and not plan.ok and plan.has_changes
+    data = json.loads(plan.to_json())
+    assert data["summary"] == {"delete": 1, "keep": 1, "absent": 1}
+    assert [e["action"] for e in data["entities"]] == ["delete", "keep", "absent"]
+    assert data["entities"][0]["id"] == SA and data["entities"][2]["id"] is None
+    assert "&lt;others&gt;" in plan._repr_html_() and "<others>" not in plan._repr_html_()
+    assert _destroy_plan(problems=(Problem("ServiceAttachment", "x"),), force=True).ok
+
+
+def test_destroy_plan_same_as_stops_only_what_would_delete_more() -> None:
+    shown = _destroy_plan()
+    gone = _destroy_plan(deletes=(), absent=(("ServiceAttachment", "gkebackend"),))
+    assert shown.same_as(gone) == []  # planned for deletion, gone already: fine
+    appeared = _destroy_plan(deletes=(*shown.deletes, Change(Action.DELETE, "DnsRecord", "orders.example.com.", "r")))
+    assert shown.same_as(appeared) == [
+        "DnsRecord: orders.example.com. would now be deleted, but was absent in the plan"
+    ]
+    problem = _destroy_plan(problems=(Problem("ServiceAttachment", "serves others"),))
+    assert shown.same_as(problem) == ["ServiceAttachment: serves others (new since the plan)"]
