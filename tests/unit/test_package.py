@@ -97,3 +97,58 @@ def test_version_single_source() -> None:
 
     assert apigee_psc.__version__ == __version__
     assert f'version = "{__version__}"' in (ROOT / "pyproject.toml").read_text()
+
+
+def _module_imports() -> dict[str, set[str]]:
+    """Each module of the package and the modules of the package it imports when it runs
+    (at the top or inside a function; imports under ``if TYPE_CHECKING:`` do not run)."""
+    import ast
+
+    modules = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text())
+        typing_only = {
+            id(sub)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+            for sub in ast.walk(node)
+        }
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
+            if isinstance(node, ast.Import):
+                graph[name] |= {alias.name for alias in node.names if alias.name in modules}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                subs = {f"{node.module}.{a.name}" for a in node.names} & set(modules)
+                graph[name] |= subs
+                if len(subs) < len(node.names) and node.module in modules:
+                    graph[name].add(node.module)
+            graph[name].discard(name)
+    return graph
+
+
+def test_the_import_graph_has_no_cycle() -> None:
+    """Imports only go downward (docs/architecture.md): no module imports, directly or through
+    others, a module that imports it."""
+    graph = _module_imports()
+    assert "apigee_psc.southbound.engine" in graph and graph["apigee_psc.southbound.engine"]
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    cycles: list[list[str]] = []
+
+    def visit(name: str, path: list[str]) -> None:
+        state[name] = 1
+        for target in sorted(graph[name]):
+            if state.get(target) == 1:
+                cycles.append([*path[path.index(target) :], target])
+            elif target not in state:
+                visit(target, [*path, target])
+        state[name] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert cycles == []

@@ -316,8 +316,8 @@ class ServiceAttachmentReconciler(Reconciler):
             return None
         return (
             f"service attachment {live.name} still serves {len(others)} connected endpoint(s) of other consumers"
-            f" ({', '.join(short(e) for e in others)}); deleting it would close their connections: nothing was"
-            " deleted (force=True, or --force, deletes it anyway)"
+            f" ({', '.join(short(e) for e in others)}); deleting it would close their connections, so destroy"
+            " refuses before any delete (force=True, or --force, deletes it anyway)"
         )
 
     def delete(self, ctx: Context, seen: Seen, step: Step) -> None:
