@@ -29,7 +29,7 @@ from apigee_psc import ApigeeClient, ComputeClient, _schema, errors
 from apigee_psc import cli as cli_module
 from apigee_psc.cli import cli
 from apigee_psc.emulator import EmulatorServer
-from apigee_psc.emulator.producer import seed_producer_for
+from apigee_psc.emulator.control import seed_producer_for
 from apigee_psc.southbound import PlanStale, SouthboundSpec, apply_fleet
 
 ROOT = Path(__file__).resolve().parents[2]
