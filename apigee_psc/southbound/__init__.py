@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         ServiceAttachmentSpec,
         SouthboundSpec,
         TargetSpec,
+        TlsSpec,
     )
 
 __all__ = [
@@ -62,6 +63,7 @@ __all__ = [
     "Southbound",
     "SouthboundSpec",
     "TargetSpec",
+    "TlsSpec",
     "apply_fleet",
     "diagnose_attachment",
 ]
