@@ -231,6 +231,15 @@ def _read_spec(path: str, state: _State) -> SouthboundSpec:
 
     source = "<stdin>" if path == "-" else path
     text = read_spec_text(path)  # a regular file or standard input, at most 1 MiB, UTF-8
+    if _is_saved_plan(text):
+        shown = "FILE" if path == "-" else path
+        raise errors.ValidationError(
+            FILE_FIELD,
+            "a saved plan",
+            f"a spec, not a plan saved by `plan --out`: show it with `apigee-psc show {shown}`, "
+            f"apply it with `apigee-psc apply {shown}`",
+            source=source,
+        )
     data = _yaml.load(text, source, field=FILE_FIELD)  # within the caps: size, depth, aliases, repeated keys
     if isinstance(data, Mapping):
         defaults = {"project": state.project, "organization": os.environ.get(ORGANIZATION_ENV) or None}
@@ -375,25 +384,53 @@ def _org_option(command: Callable[..., Any]) -> Callable[..., Any]:
 SPECS = click.argument("specs", nargs=-1, type=SPEC_PATH)
 
 
-def _save_plan(plan: Plan, path: str) -> None:
-    """Write ``plan`` to ``path`` whole or not at all (a temporary file renamed over it)."""
+def _save_plan(plans: Sequence[Plan], path: str) -> None:
+    """Write the plans to ``path`` whole or not at all (a temporary file renamed over it): one
+    spec's plan as an object, a fleet's as an array of them (what ``plan -o json`` prints)."""
     target = Path(path)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    data: Any = plans[0].to_dict() if len(plans) == 1 else [p.to_dict() for p in plans]
     try:
-        temporary.write_text(plan.to_json() + "\n", encoding="utf-8")
+        temporary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         os.replace(temporary, target)
     except OSError as exc:
         temporary.unlink(missing_ok=True)
         raise errors.ValidationError("--out", path, f"a file that can be written ({exc.strerror})") from None
-    click.echo(f"Saved the plan to {path}; apply it with: apigee-psc apply {path}", err=True)
+    click.echo(
+        f"Saved the plan to {path}; review it with: apigee-psc show {path}; apply it with: apigee-psc apply {path}",
+        err=True,
+    )
 
 
-def _saved_plan(paths: Sequence[str]) -> Plan | None:
-    """The saved plan among ``paths`` (a JSON file of :data:`PLAN_FORMAT`), if there is one.
+def _is_saved_plan(text: str) -> bool:
+    """True for the text of a plan saved by ``plan --out`` (a JSON object or array of plans)."""
+    from apigee_psc.southbound.plan import PLAN_FORMAT
+
+    return text.lstrip()[:1] in ("{", "[") and f'"{PLAN_FORMAT}"' in text
+
+
+def _read_saved_plans(path: str, text: str) -> list[Plan]:
+    """The plans of a saved plan file: one (an object) or a fleet's (an array of objects)."""
+    from apigee_psc.southbound.plan import Plan as SavedPlan
+
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise errors.ValidationError(path, text[:40], f"a plan saved by plan --out (JSON: {exc})") from None
+    items = data if isinstance(data, list) else [data]
+    if not items:
+        raise errors.ValidationError(path, "[]", "a plan saved by plan --out (this array holds none)")
+    plans = [SavedPlan.from_dict(item) for item in items]
+    if len({p.spec_source for p in plans}) != len(plans):
+        raise errors.ValidationError(path, "plans", "one plan per spec (the file names a spec twice)")
+    return plans
+
+
+def _saved_plan(paths: Sequence[str]) -> list[Plan] | None:
+    """The saved plans of ``paths`` (a JSON file of :data:`PLAN_FORMAT`: one plan, or a fleet's
+    as an array), if it is one.
 
     A saved plan is applied alone: given with other files it is an error."""
-    from apigee_psc.southbound.plan import PLAN_FORMAT
-    from apigee_psc.southbound.plan import Plan as SavedPlan
     from apigee_psc.southbound.spec import read_spec_text
 
     found: list[tuple[str, str]] = []
@@ -401,32 +438,37 @@ def _saved_plan(paths: Sequence[str]) -> Plan | None:
         if path == "-":
             continue
         text = read_spec_text(path)
-        if text.lstrip().startswith("{") and f'"{PLAN_FORMAT}"' in text:
+        if _is_saved_plan(text):
             found.append((path, text))
     if not found:
         return None
     if len(paths) > 1:
         raise errors.ValidationError("SPEC", found[0][0], "a saved plan alone (apply one saved plan at a time)")
     path, text = found[0]
-    plan = SavedPlan.from_json(text)
-    if plan.spec is None:
-        raise errors.ValidationError(path, "spec_document", "a saved plan that holds its spec (made by plan --out)")
-    return plan
+    plans = _read_saved_plans(path, text)
+    for plan in plans:
+        if plan.spec is None:
+            raise errors.ValidationError(
+                path, "spec_document", "a saved plan that holds its spec (made by plan --out)"
+            )
+    return plans
 
 
-def _apply_saved(state: _State, plan: Plan, *, timeout: float, adopt: bool, output: str) -> NoReturn:
-    """Apply a saved plan exactly (what ``terraform apply FILE`` does: no question asked)."""
-    assert plan.spec is not None
-    click.echo(plan.to_text(), err=True)
+def _apply_saved(state: _State, plans: Sequence[Plan], *, timeout: float, adopt: bool, output: str) -> NoReturn:
+    """Apply a saved plan exactly (what ``terraform apply FILE`` does: no question asked). A
+    fleet's plans are applied in their order; the first that cannot be applied stops the rest."""
+    click.echo("\n\n".join(plan.to_text() for plan in plans), err=True)
     progress = _progress_display()
+    reports: list[RealizationReport] = []
     try:
-        southbound = _southbound(plan.spec, state, timeout=timeout, adopt=adopt or plan.adopt)
-        report = southbound.apply(progress=progress, plan=plan, cancel=_CANCEL)
+        for plan in plans:
+            assert plan.spec is not None
+            southbound = _southbound(plan.spec, state, timeout=timeout, adopt=adopt or plan.adopt)
+            reports.append(southbound.apply(progress=progress, plan=plan, cancel=_CANCEL))
     finally:
         progress.close()
-    _emit(output, _reports([report]), report.to_text())
-    sys.exit(EXIT_OK if report.ok else EXIT_NOT_READY)
-
+    _emit(output, _reports(reports), "\n\n".join(r.to_text() for r in reports))
+    sys.exit(EXIT_OK if all(r.ok for r in reports) else EXIT_NOT_READY)
 
 
 ADOPT = click.option(
@@ -450,7 +492,8 @@ ADOPT = click.option(
     "out",
     type=click.Path(dir_okay=False, writable=True),
     default=None,
-    help="Also save the plan to this file, for `apigee-psc apply FILE` (one spec).",
+    help="Also save the plan to this file, for `apigee-psc show FILE` and `apigee-psc apply FILE` "
+    "(several specs: one file for the fleet).",
 )
 @OUTPUT
 @_global_options
@@ -460,11 +503,9 @@ def plan(
 ) -> None:
     """Show what apply would change (reads only). SPEC may be - for standard input."""
     with _errors(state):
-        if out is not None and len(specs) != 1:
-            raise errors.ValidationError("--out", out, "one spec: a saved plan holds the plan of one spec")
         plans = [_southbound(spec, state, adopt=adopt).plan() for spec in _load(specs, state)]
-        if out is not None and plans[0].ok:
-            _save_plan(plans[0], out)
+        if out is not None and all(p.ok for p in plans):
+            _save_plan(plans, out)
     _emit(
         output,
         [p.to_dict() for p in plans] if len(plans) > 1 else plans[0].to_dict(),
@@ -529,6 +570,35 @@ def apply(state: _State, specs: tuple[str, ...], yes: bool, timeout: float, adop
             progress.close()
     _emit(output, _reports(reports), "\n\n".join(r.to_text() for r in reports))
     sys.exit(EXIT_OK if not failures and all(r.ok for r in reports) else EXIT_NOT_READY)
+
+
+@cli.command()
+@click.argument("plan_path", metavar="PLANFILE", type=click.Path(dir_okay=True, allow_dash=True))
+@OUTPUT
+@_global_options
+@click.pass_obj
+def show(state: _State, plan_path: str, output: str) -> None:
+    """Show a plan saved by `plan --out FILE` (reads no API). With -o json: the plan schema."""
+    from apigee_psc.southbound.spec import read_spec_text
+
+    with _errors(state):
+        text = read_spec_text(plan_path)
+        if not _is_saved_plan(text):
+            shown = "-" if plan_path == "-" else plan_path
+            raise errors.ValidationError(
+                "PLANFILE",
+                plan_path,
+                f"a plan saved by `plan --out FILE`; for a spec, see what apply would change with "
+                f"`apigee-psc plan {shown}`",
+            )
+        plans = _read_saved_plans(plan_path, text)
+    _emit(
+        output,
+        [p.to_dict() for p in plans] if len(plans) > 1 else plans[0].to_dict(),
+        "\n\n".join(p.to_text() for p in plans),
+    )
+    if output != "json" and plan_path != "-":
+        click.echo(f"Apply it with: apigee-psc apply {plan_path}", err=True)
 
 
 @cli.command()
