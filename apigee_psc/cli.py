@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import os
+import re
 import signal
 import sys
 import threading
@@ -69,8 +70,22 @@ else:  # ParamType is generic in the click versions that type it, plain in older
     _FloatParam = click.ParamType
 
 
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?")
+
+
+def _duration(text: str) -> float | None:
+    """Seconds of a duration as gcloud and Terraform write them (``90s``, ``30m``, ``1h30m``,
+    ``2h``), or ``None`` when ``text`` is not one."""
+    match = _DURATION.fullmatch(text.strip().lower())
+    if match is None or not any(match.groups()):
+        return None
+    hours, minutes, seconds = (float(group) if group else 0.0 for group in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
 class _Seconds(_FloatParam):
-    """A finite number of seconds above ``minimum`` (NaN, infinity and negatives are bad input)."""
+    """A finite number of seconds above ``minimum``, or a duration (``90s``, ``30m``,
+    ``1h30m``); NaN, infinity and negatives are bad input."""
 
     name = "seconds"
 
@@ -81,7 +96,11 @@ class _Seconds(_FloatParam):
         try:
             seconds = float(value)
         except (TypeError, ValueError):
-            self.fail(f"{str(value)[:40]!r} is not a number of seconds", param, ctx)
+            duration = _duration(value) if isinstance(value, str) else None
+            if duration is None:
+                shown = str(value)[:40]
+                self.fail(f"{shown!r} is not a number of seconds or a duration such as 90s or 30m", param, ctx)
+            seconds = duration
         low = "0 or more" if self.allow_zero else "more than 0"
         if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not self.allow_zero):
             self.fail(f"{str(value)[:40]!r} is not a finite number of seconds ({low})", param, ctx)
@@ -243,8 +262,32 @@ def _read_spec(path: str, state: _State) -> SouthboundSpec:
     data = _yaml.load(text, source, field=FILE_FIELD)  # within the caps: size, depth, aliases, repeated keys
     if isinstance(data, Mapping):
         defaults = {"project": state.project, "organization": os.environ.get(ORGANIZATION_ENV) or None}
+        if not data.get("project") and not state.project:
+            defaults["project"] = _credentials_project(state)
         data = {**{k: v for k, v in defaults.items() if v and k not in data}, **data}
     return SouthboundSpec.from_dict(data, source=source)  # type: ignore[arg-type]
+
+
+def _credentials_project(state: _State) -> str | None:
+    """The project ``google.auth.default()`` finds: the active gcloud configuration's (with
+    ``gcloud auth application-default login``), a service account key's, or the metadata
+    server's. Against an emulator, only a credentials file is asked (no metadata server probe)."""
+    import google.auth
+    import google.auth.exceptions
+    from google.auth import _cloud_sdk
+
+    from apigee_psc._http import EMULATOR_ENV
+
+    if state.endpoint or os.environ.get(EMULATOR_ENV, "").strip():
+        key = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+        well_known = _cloud_sdk.get_application_default_credentials_path()  # type: ignore[no-untyped-call]
+        if not key and not os.path.isfile(well_known):
+            return None
+    try:
+        _, project = google.auth.default()
+    except google.auth.exceptions.DefaultCredentialsError:
+        return None
+    return project or None
 
 
 def _load(paths: Sequence[str], state: _State) -> list[SouthboundSpec]:
@@ -349,7 +392,7 @@ class _Cli(click.Group):
     default=None,
     envvar=list(PROJECT_ENV),
     show_envvar=True,
-    help="Producer project for specs that leave `project` out.",
+    help="Producer project for specs that leave `project` out [default: the active gcloud configuration's].",
 )
 @click.option("--output", "-o", type=OUTPUT_CHOICE, default="text", help="Output format of every command.")
 @click.pass_context
@@ -521,7 +564,13 @@ def plan(
 @cli.command()
 @SPECS
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--timeout", type=SECONDS, default=1800.0, show_default=True, help="Seconds to wait for each step.")
+@click.option(
+    "--timeout",
+    type=SECONDS,
+    default=1800.0,
+    show_default=True,
+    help="Seconds (or a duration: 30m) to wait for each step.",
+)
 @ADOPT
 @OUTPUT
 @_global_options
@@ -620,7 +669,13 @@ def status(state: _State, specs: tuple[str, ...], output: str) -> None:
 @click.option("--revoke-iam", is_flag=True, help="Also revoke the roles/dns.peer grant.")
 @click.option("--force", is_flag=True, help="Delete the service attachment even if other consumers are connected.")
 @ADOPT
-@click.option("--timeout", type=SECONDS, default=7200.0, show_default=True, help="Seconds to wait for each deletion.")
+@click.option(
+    "--timeout",
+    type=SECONDS,
+    default=7200.0,
+    show_default=True,
+    help="Seconds (or a duration: 2h) to wait for each deletion.",
+)
 @OUTPUT
 @_global_options
 @click.pass_obj

@@ -496,8 +496,22 @@ class SouthboundSpec:
     ``source`` is the file the spec came from (used in error messages; not compared).
     """
 
-    organization: str
-    project: str
+    organization: str = field(
+        metadata={
+            "description": "The Apigee organization. The command line fills it in when the file leaves it out, "
+            "from APIGEE_PSC_ORGANIZATION; SouthboundSpec.from_yaml in Python requires it.",
+            "filled_in": True,
+        }
+    )
+    project: str = field(
+        metadata={
+            "description": "The producer project (an id). The command line fills it in when the file leaves it "
+            "out, from --project, then GOOGLE_CLOUD_PROJECT or CLOUDSDK_CORE_PROJECT, then the project of the "
+            "credentials (google.auth.default(): the active gcloud configuration's, a service account key's); "
+            "SouthboundSpec.from_yaml in Python requires it.",
+            "filled_in": True,
+        }
+    )
     region: str
     network: str
     forwarding_rule: str

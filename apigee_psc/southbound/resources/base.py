@@ -60,7 +60,7 @@ def short(name: str | None) -> str:
 
 def message(error: BaseException) -> str:
     """An error as one line for a report."""
-    if isinstance(error, errors.ApiError):
+    if isinstance(error, errors.ApiError) and error.status_code:  # 0: no HTTP answer, no status to show
         return f"{error.status_code} {error.rpc_status or ''}: {error.message}".replace(" :", ":")
     return str(error)
 
