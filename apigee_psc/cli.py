@@ -304,12 +304,12 @@ def _southbound(spec: SouthboundSpec, state: _State, **extra: Any) -> Southbound
     return Southbound(spec, **_options(state), **extra)
 
 
-def _progress_display() -> ProgressDisplay:
+def _progress_display(specs: int = 1) -> ProgressDisplay:
     """A live table on a terminal, plain lines elsewhere (never the notebook mode: a command
-    run from a notebook cell writes to a pipe)."""
+    run from a notebook cell writes to a pipe); each row names its spec when there are several."""
     from apigee_psc.progress import ProgressDisplay
 
-    return ProgressDisplay("terminal" if sys.stderr.isatty() else "lines")
+    return ProgressDisplay("terminal" if sys.stderr.isatty() else "lines", show_spec=specs > 1)
 
 
 def _confirm(yes: bool, what: str) -> None:
@@ -501,7 +501,7 @@ def _apply_saved(state: _State, plans: Sequence[Plan], *, timeout: float, adopt:
     """Apply a saved plan exactly (what ``terraform apply FILE`` does: no question asked). A
     fleet's plans are applied in their order; the first that cannot be applied stops the rest."""
     click.echo("\n\n".join(plan.to_text() for plan in plans), err=True)
-    progress = _progress_display()
+    progress = _progress_display(len(plans))
     reports: list[RealizationReport] = []
     try:
         for plan in plans:
@@ -597,7 +597,7 @@ def apply(state: _State, specs: tuple[str, ...], yes: bool, timeout: float, adop
             click.echo("Nothing to do.", err=True)
         else:
             _confirm(yes, f"Apply {len(loaded)} spec(s)")
-        progress = _progress_display()
+        progress = _progress_display(len(loaded))
         try:
             if len(loaded) == 1:
                 reports = [
@@ -693,7 +693,7 @@ def destroy(
     with _errors(state):
         loaded = _load(specs, state)
         _confirm(yes, f"Destroy what {len(loaded)} spec(s) created")
-        progress = _progress_display()
+        progress = _progress_display(len(loaded))
         reports: list[DestroyReport] = []
         try:
             for spec in reversed(loaded):
