@@ -62,6 +62,8 @@ class _State:
     quota_project: str | None = None
     project: str | None = None
     output: str = "text"
+    #: The project of the credentials, once looked up (a fleet asks google.auth.default() once).
+    credentials_project: tuple[str | None] | None = None
 
 
 if TYPE_CHECKING:
@@ -263,7 +265,9 @@ def _read_spec(path: str, state: _State) -> SouthboundSpec:
     if isinstance(data, Mapping):
         defaults = {"project": state.project, "organization": os.environ.get(ORGANIZATION_ENV) or None}
         if not data.get("project") and not state.project:
-            defaults["project"] = _credentials_project(state)
+            if state.credentials_project is None:
+                state.credentials_project = (_credentials_project(state),)
+            defaults["project"] = state.credentials_project[0]
         data = {**{k: v for k, v in defaults.items() if v and k not in data}, **data}
     return SouthboundSpec.from_dict(data, source=source)  # type: ignore[arg-type]
 
