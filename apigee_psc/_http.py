@@ -23,6 +23,7 @@ Settings and loggers are documented in ``docs/retries.md``.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import random
@@ -177,7 +178,9 @@ def resolve_endpoint(api: str, endpoint: str | None = None) -> tuple[str, bool]:
             emulator = True
     if endpoint is None:
         return API_ROOTS[api], False
-    parts = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
+    if "://" not in endpoint:
+        endpoint = _with_scheme(endpoint)
+    parts = urlsplit(endpoint)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise errors.ValidationError("endpoint", endpoint, "an http(s) URL such as https://host[:port]/")
     if parts.scheme == "http" and _is_google_host(parts.hostname):
@@ -187,6 +190,28 @@ def resolve_endpoint(api: str, endpoint: str | None = None) -> tuple[str, bool]:
     emulator = emulator or (parts.scheme == "http")
     path = parts.path if parts.path.endswith("/") else parts.path + "/"
     return f"{parts.scheme}://{parts.netloc}{path}", emulator
+
+
+def _with_scheme(endpoint: str) -> str:
+    """An ``endpoint=`` given without a scheme, as the user meant it: a loopback host
+    (``127.0.0.1:8089``, ``localhost:8089``, the form of ``APIGEE_PSC_EMULATOR_HOST``) is an
+    emulator over plain http, without credentials; a Google host is https; any other host is
+    refused, so that no credentials go anywhere by a guess."""
+    host = urlsplit(f"//{endpoint}").hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if loopback:
+        return f"http://{endpoint}"
+    if _is_google_host(host):
+        return f"https://{endpoint}"
+    raise errors.ValidationError(
+        "endpoint",
+        endpoint,
+        "a URL with its scheme: https://HOST[:PORT]/ (credentials are sent), or http://HOST:PORT/ for an "
+        "emulator (none are); a loopback HOST:PORT alone means the emulator there",
+    )
 
 
 @dataclass(frozen=True)
@@ -471,7 +496,12 @@ def credentials_for(
     if emulator and credentials is None:
         return google.auth.credentials.AnonymousCredentials()  # type: ignore[no-untyped-call]
     if credentials is None:
-        credentials, _ = google.auth.default(scopes=SCOPES, quota_project_id=quota_project_id)
+        import google.auth.exceptions
+
+        try:
+            credentials, _ = google.auth.default(scopes=SCOPES, quota_project_id=quota_project_id)
+        except google.auth.exceptions.DefaultCredentialsError as exc:
+            raise errors.CredentialsNotFound(errors.redact(str(exc))) from None
     elif quota_project_id and hasattr(credentials, "with_quota_project"):
         credentials = credentials.with_quota_project(quota_project_id)
     return credentials
@@ -702,7 +732,12 @@ def retry_call(
         cause = retry_cause(exc)
         if cause in ("organization_lock", "resource_busy") and not wait_out_lock:
             return None
-        if cause is None and isinstance(exc, errors.Unauthenticated) and not unauth_retried:
+        if (
+            cause is None
+            and isinstance(exc, errors.Unauthenticated)
+            and not isinstance(exc, errors.CredentialsNotFound)
+            and not unauth_retried
+        ):
             unauth_retried = True
             return "unauthenticated"
         return cause

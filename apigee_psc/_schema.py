@@ -109,8 +109,10 @@ def _object(cls: type, defs: dict[str, Any]) -> dict[str, Any]:
                 schema = {**schema, "default": _default(field.default)}
         elif field.default_factory is not dataclasses.MISSING:
             schema = {**schema, "default": _default(field.default_factory())}
-        else:
+        elif not field.metadata.get("filled_in"):  # the command line fills it in when left out
             required.append(field.name)
+        if field.metadata.get("description"):
+            schema = {"description": field.metadata["description"], **schema}
         properties[field.name] = schema
     data: dict[str, Any] = {"type": "object"}
     description = _description(cls)

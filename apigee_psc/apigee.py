@@ -542,8 +542,12 @@ class ApigeeClient:
         #: Against the emulator, operations take a second, not minutes: poll fast unless told otherwise.
         self.schedule = schedule or (waiters.FAST_SCHEDULE if self.transport.is_emulator else waiters.DEFAULT_SCHEDULE)
         self.endpoint_attachments = EndpointAttachments(self)
+        """The organization's endpoint attachments (:class:`EndpointAttachments`): ``create``,
+        ``get``, ``list``, ``wait_until_ready``, ``diagnose``, ``delete``."""
         self.dns_zones = DnsZones(self)
+        """The organization's DNS peering zones (:class:`DnsZones`)."""
         self.operations = Operations(self)
+        """The organization's long-running operations (:class:`Operations`): ``get``, ``wait``."""
         self._organization: Organization | None = None
 
     @property

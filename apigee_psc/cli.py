@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import os
+import re
 import signal
 import sys
 import threading
@@ -61,6 +62,8 @@ class _State:
     quota_project: str | None = None
     project: str | None = None
     output: str = "text"
+    #: The project of the credentials, once looked up (a fleet asks google.auth.default() once).
+    credentials_project: tuple[str | None] | None = None
 
 
 if TYPE_CHECKING:
@@ -69,8 +72,22 @@ else:  # ParamType is generic in the click versions that type it, plain in older
     _FloatParam = click.ParamType
 
 
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?")
+
+
+def _duration(text: str) -> float | None:
+    """Seconds of a duration as gcloud and Terraform write them (``90s``, ``30m``, ``1h30m``,
+    ``2h``), or ``None`` when ``text`` is not one."""
+    match = _DURATION.fullmatch(text.strip().lower())
+    if match is None or not any(match.groups()):
+        return None
+    hours, minutes, seconds = (float(group) if group else 0.0 for group in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
 class _Seconds(_FloatParam):
-    """A finite number of seconds above ``minimum`` (NaN, infinity and negatives are bad input)."""
+    """A finite number of seconds above ``minimum``, or a duration (``90s``, ``30m``,
+    ``1h30m``); NaN, infinity and negatives are bad input."""
 
     name = "seconds"
 
@@ -81,7 +98,11 @@ class _Seconds(_FloatParam):
         try:
             seconds = float(value)
         except (TypeError, ValueError):
-            self.fail(f"{str(value)[:40]!r} is not a number of seconds", param, ctx)
+            duration = _duration(value) if isinstance(value, str) else None
+            if duration is None:
+                shown = str(value)[:40]
+                self.fail(f"{shown!r} is not a number of seconds or a duration such as 90s or 30m", param, ctx)
+            seconds = duration
         low = "0 or more" if self.allow_zero else "more than 0"
         if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not self.allow_zero):
             self.fail(f"{str(value)[:40]!r} is not a finite number of seconds ({low})", param, ctx)
@@ -277,11 +298,46 @@ def _read_spec(path: str, state: _State) -> SouthboundSpec:
 
     source = "<stdin>" if path == "-" else path
     text = read_spec_text(path)  # a regular file or standard input, at most 1 MiB, UTF-8
+    if _is_saved_plan(text):
+        shown = "FILE" if path == "-" else path
+        raise errors.ValidationError(
+            FILE_FIELD,
+            "a saved plan",
+            f"a spec, not a plan saved by `plan --out`: show it with `apigee-psc show {shown}`, "
+            f"apply it with `apigee-psc apply {shown}`",
+            source=source,
+        )
     data = _yaml.load(text, source, field=FILE_FIELD)  # within the caps: size, depth, aliases, repeated keys
     if isinstance(data, Mapping):
         defaults = {"project": state.project, "organization": os.environ.get(ORGANIZATION_ENV) or None}
+        if not data.get("project") and not state.project:
+            if state.credentials_project is None:
+                state.credentials_project = (_credentials_project(state),)
+            defaults["project"] = state.credentials_project[0]
         data = {**{k: v for k, v in defaults.items() if v and k not in data}, **data}
     return SouthboundSpec.from_dict(data, source=source)  # type: ignore[arg-type]
+
+
+def _credentials_project(state: _State) -> str | None:
+    """The project ``google.auth.default()`` finds: the active gcloud configuration's (with
+    ``gcloud auth application-default login``), a service account key's, or the metadata
+    server's. Against an emulator, only a credentials file is asked (no metadata server probe)."""
+    import google.auth
+    import google.auth.exceptions
+    from google.auth import _cloud_sdk
+
+    from apigee_psc._http import EMULATOR_ENV
+
+    if state.endpoint or os.environ.get(EMULATOR_ENV, "").strip():
+        key = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+        well_known = _cloud_sdk.get_application_default_credentials_path()  # type: ignore[no-untyped-call]
+        if not key and not os.path.isfile(well_known):
+            return None
+    try:
+        _, project = google.auth.default()
+    except google.auth.exceptions.DefaultCredentialsError:
+        return None
+    return project or None
 
 
 def _load(paths: Sequence[str], state: _State) -> list[SouthboundSpec]:
@@ -298,12 +354,12 @@ def _southbound(spec: SouthboundSpec, state: _State, **extra: Any) -> Southbound
     return Southbound(spec, **_options(state), **extra)
 
 
-def _progress_display() -> ProgressDisplay:
+def _progress_display(specs: int = 1) -> ProgressDisplay:
     """A live table on a terminal, plain lines elsewhere (never the notebook mode: a command
-    run from a notebook cell writes to a pipe)."""
+    run from a notebook cell writes to a pipe); each row names its spec when there are several."""
     from apigee_psc.progress import ProgressDisplay
 
-    return ProgressDisplay("terminal" if sys.stderr.isatty() else "lines")
+    return ProgressDisplay("terminal" if sys.stderr.isatty() else "lines", show_spec=specs > 1)
 
 
 def _confirm(yes: bool, what: str) -> None:
@@ -435,7 +491,7 @@ class _Cli(click.Group):
     default=None,
     envvar=list(PROJECT_ENV),
     show_envvar=True,
-    help="Producer project for specs that leave `project` out.",
+    help="Producer project for specs that leave `project` out [default: the active gcloud configuration's].",
 )
 @click.option("--output", "-o", type=OUTPUT_CHOICE, default="text", help="Output format of every command.")
 @click.pass_context
@@ -470,25 +526,53 @@ def _org_option(command: Callable[..., Any]) -> Callable[..., Any]:
 SPECS = click.argument("specs", nargs=-1, type=SPEC_PATH)
 
 
-def _save_plan(plan: Plan, path: str) -> None:
-    """Write ``plan`` to ``path`` whole or not at all (a temporary file renamed over it)."""
+def _save_plan(plans: Sequence[Plan], path: str) -> None:
+    """Write the plans to ``path`` whole or not at all (a temporary file renamed over it): one
+    spec's plan as an object, a fleet's as an array of them (what ``plan -o json`` prints)."""
     target = Path(path)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    data: Any = plans[0].to_dict() if len(plans) == 1 else [p.to_dict() for p in plans]
     try:
-        temporary.write_text(plan.to_json() + "\n", encoding="utf-8")
+        temporary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         os.replace(temporary, target)
     except OSError as exc:
         temporary.unlink(missing_ok=True)
         raise errors.ValidationError("--out", path, f"a file that can be written ({exc.strerror})") from None
-    click.echo(f"Saved the plan to {path}; apply it with: apigee-psc apply {path}", err=True)
+    click.echo(
+        f"Saved the plan to {path}; review it with: apigee-psc show {path}; apply it with: apigee-psc apply {path}",
+        err=True,
+    )
 
 
-def _saved_plan(paths: Sequence[str]) -> Plan | None:
-    """The saved plan among ``paths`` (a JSON file of :data:`PLAN_FORMAT`), if there is one.
+def _is_saved_plan(text: str) -> bool:
+    """True for the text of a plan saved by ``plan --out`` (a JSON object or array of plans)."""
+    from apigee_psc.southbound.plan import PLAN_FORMAT
+
+    return text.lstrip()[:1] in ("{", "[") and f'"{PLAN_FORMAT}"' in text
+
+
+def _read_saved_plans(path: str, text: str) -> list[Plan]:
+    """The plans of a saved plan file: one (an object) or a fleet's (an array of objects)."""
+    from apigee_psc.southbound.plan import Plan as SavedPlan
+
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise errors.ValidationError(path, text[:40], f"a plan saved by plan --out (JSON: {exc})") from None
+    items = data if isinstance(data, list) else [data]
+    if not items:
+        raise errors.ValidationError(path, "[]", "a plan saved by plan --out (this array holds none)")
+    plans = [SavedPlan.from_dict(item) for item in items]
+    if len({p.spec_source for p in plans}) != len(plans):
+        raise errors.ValidationError(path, "plans", "one plan per spec (the file names a spec twice)")
+    return plans
+
+
+def _saved_plan(paths: Sequence[str]) -> list[Plan] | None:
+    """The saved plans of ``paths`` (a JSON file of :data:`PLAN_FORMAT`: one plan, or a fleet's
+    as an array), if it is one.
 
     A saved plan is applied alone: given with other files it is an error."""
-    from apigee_psc.southbound.plan import PLAN_FORMAT
-    from apigee_psc.southbound.plan import Plan as SavedPlan
     from apigee_psc.southbound.spec import read_spec_text
 
     found: list[tuple[str, str]] = []
@@ -496,33 +580,38 @@ def _saved_plan(paths: Sequence[str]) -> Plan | None:
         if path == "-":
             continue
         text = read_spec_text(path)
-        if text.lstrip().startswith("{") and f'"{PLAN_FORMAT}"' in text:
+        if _is_saved_plan(text):
             found.append((path, text))
     if not found:
         return None
     if len(paths) > 1:
         raise errors.ValidationError("SPEC", found[0][0], "a saved plan alone (apply one saved plan at a time)")
     path, text = found[0]
-    plan = SavedPlan.from_json(text)
-    if plan.spec is None:
-        raise errors.ValidationError(path, "spec_document", "a saved plan that holds its spec (made by plan --out)")
-    return plan
+    plans = _read_saved_plans(path, text)
+    for plan in plans:
+        if plan.spec is None:
+            raise errors.ValidationError(
+                path, "spec_document", "a saved plan that holds its spec (made by plan --out)"
+            )
+    return plans
 
 
-def _apply_saved(state: _State, plan: Plan, *, timeout: float, adopt: bool, output: str) -> NoReturn:
-    """Apply a saved plan exactly (what ``terraform apply FILE`` does: no question asked)."""
-    assert plan.spec is not None
+def _apply_saved(state: _State, plans: Sequence[Plan], *, timeout: float, adopt: bool, output: str) -> NoReturn:
+    """Apply a saved plan exactly (what ``terraform apply FILE`` does: no question asked). A
+    fleet's plans are applied in their order; the first that cannot be applied stops the rest."""
     if output != "json":
-        click.echo(plan.to_text(), err=True)
-    progress = _progress_display()
+        click.echo("\n\n".join(plan.to_text() for plan in plans), err=True)
+    progress = _progress_display(len(plans))
+    reports: list[RealizationReport] = []
     try:
-        southbound = _southbound(plan.spec, state, timeout=timeout, adopt=adopt or plan.adopt)
-        report = southbound.apply(progress=progress, plan=plan, cancel=_CANCEL)
+        for plan in plans:
+            assert plan.spec is not None
+            southbound = _southbound(plan.spec, state, timeout=timeout, adopt=adopt or plan.adopt)
+            reports.append(southbound.apply(progress=progress, plan=plan, cancel=_CANCEL))
     finally:
         progress.close()
-    _emit(output, _reports([report]), report.to_text())
-    sys.exit(EXIT_OK if report.ok else EXIT_NOT_READY)
-
+    _emit(output, _reports(reports), "\n\n".join(r.to_text() for r in reports))
+    sys.exit(EXIT_OK if all(r.ok for r in reports) else EXIT_NOT_READY)
 
 ADOPT = click.option(
     "--adopt",
@@ -545,7 +634,8 @@ ADOPT = click.option(
     "out",
     type=click.Path(dir_okay=False, writable=True),
     default=None,
-    help="Also save the plan to this file, for `apigee-psc apply FILE` (one spec).",
+    help="Also save the plan to this file, for `apigee-psc show FILE` and `apigee-psc apply FILE` "
+    "(several specs: one file for the fleet).",
 )
 @click.option(
     "--destroy",
@@ -579,11 +669,9 @@ def plan(
         if given:
             raise click.UsageError(f"{flag} goes with --destroy only (it is an option of destroy)")
     with _errors(state):
-        if out is not None and len(specs) != 1:
-            raise errors.ValidationError("--out", out, "one spec: a saved plan holds the plan of one spec")
         plans = [_southbound(spec, state, adopt=adopt).plan() for spec in _load(specs, state)]
-        if out is not None and plans[0].ok:
-            _save_plan(plans[0], out)
+        if out is not None and all(p.ok for p in plans):
+            _save_plan(plans, out)
     _emit(
         output,
         [p.to_dict() for p in plans] if len(plans) > 1 else plans[0].to_dict(),
@@ -626,7 +714,13 @@ def _show_destroy_plans(
 @cli.command()
 @SPECS
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--timeout", type=SECONDS, default=1800.0, show_default=True, help="Seconds to wait for each step.")
+@click.option(
+    "--timeout",
+    type=SECONDS,
+    default=1800.0,
+    show_default=True,
+    help="Seconds (or a duration: 30m) to wait for each step.",
+)
 @ADOPT
 @OUTPUT
 @_global_options
@@ -654,7 +748,7 @@ def apply(state: _State, specs: tuple[str, ...], yes: bool, timeout: float, adop
                 click.echo("Nothing to do.", err=True)
         else:
             _confirm(yes, f"Apply {len(loaded)} spec(s)")
-        progress = _progress_display()
+        progress = _progress_display(len(loaded))
         try:
             if len(loaded) == 1:
                 reports = [
@@ -690,6 +784,35 @@ def apply(state: _State, specs: tuple[str, ...], yes: bool, timeout: float, adop
 
 
 @cli.command()
+@click.argument("plan_path", metavar="PLANFILE", type=click.Path(dir_okay=True, allow_dash=True))
+@OUTPUT
+@_global_options
+@click.pass_obj
+def show(state: _State, plan_path: str, output: str) -> None:
+    """Show a plan saved by `plan --out FILE` (reads no API). With -o json: the plan schema."""
+    from apigee_psc.southbound.spec import read_spec_text
+
+    with _errors(state):
+        text = read_spec_text(plan_path)
+        if not _is_saved_plan(text):
+            shown = "-" if plan_path == "-" else plan_path
+            raise errors.ValidationError(
+                "PLANFILE",
+                plan_path,
+                f"a plan saved by `plan --out FILE`; for a spec, see what apply would change with "
+                f"`apigee-psc plan {shown}`",
+            )
+        plans = _read_saved_plans(plan_path, text)
+    _emit(
+        output,
+        [p.to_dict() for p in plans] if len(plans) > 1 else plans[0].to_dict(),
+        "\n\n".join(p.to_text() for p in plans),
+    )
+    if output != "json" and plan_path != "-":
+        click.echo(f"Apply it with: apigee-psc apply {plan_path}", err=True)
+
+
+@cli.command()
 @SPECS
 @OUTPUT
 @_global_options
@@ -708,7 +831,13 @@ def status(state: _State, specs: tuple[str, ...], output: str) -> None:
 @click.option("--revoke-iam", is_flag=True, help="Also revoke the roles/dns.peer grant.")
 @click.option("--force", is_flag=True, help="Delete the service attachment even if other consumers are connected.")
 @ADOPT
-@click.option("--timeout", type=SECONDS, default=7200.0, show_default=True, help="Seconds to wait for each deletion.")
+@click.option(
+    "--timeout",
+    type=SECONDS,
+    default=7200.0,
+    show_default=True,
+    help="Seconds (or a duration: 2h) to wait for each deletion.",
+)
 @OUTPUT
 @_global_options
 @click.pass_obj
@@ -736,7 +865,7 @@ def destroy(
         doomed = sum(len(p.deletes) for p in plans)
         if doomed:  # (a plan with nothing to delete says so)
             _confirm(yes, f"Destroy what {len(order)} spec(s) created: delete {doomed} resource(s)")
-        progress = _progress_display()
+        progress = _progress_display(len(order))
         reports: list[DestroyReport] = []
         try:
             for southbound, confirmed in zip(southbounds, plans, strict=True):

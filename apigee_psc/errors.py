@@ -8,6 +8,7 @@ Every exception this library raises on purpose derives from :class:`ApigeePscErr
     │   ├── BadRequest               400 INVALID_ARGUMENT / OUT_OF_RANGE
     │   │   └── FailedPrecondition   400 FAILED_PRECONDITION (and Compute's 412 conditionNotMet)
     │   ├── Unauthenticated          401
+    │   │   └── CredentialsNotFound  no credentials to send (says what to run)
     │   ├── PermissionDenied         403
     │   ├── NotFound                 404
     │   ├── AlreadyExists            409 ALREADY_EXISTS (carries the existing resource's name)
@@ -45,6 +46,7 @@ __all__ = [
     "Cancelled",
     "Conflict",
     "ConnectionNotAccepted",
+    "CredentialsNotFound",
     "FailedPrecondition",
     "LockTimeout",
     "NotFound",
@@ -231,6 +233,22 @@ class Unauthenticated(ApiError):
     """HTTP 401: the credentials are missing, expired or invalid."""
 
     default_status = 401
+
+
+class CredentialsNotFound(Unauthenticated):
+    """No Application Default Credentials were found (or the file named by
+    ``GOOGLE_APPLICATION_CREDENTIALS`` is unusable): nothing was sent, and the message says
+    what to run. No HTTP status: no request left the machine."""
+
+    default_status = 0
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            "no Google credentials found: run `gcloud auth application-default login`, or set "
+            "GOOGLE_APPLICATION_CREDENTIALS to a service account key file (for the local emulator, "
+            f"set APIGEE_PSC_EMULATOR_HOST instead) ({detail})",
+            status_code=0,
+        )
 
 
 class PermissionDenied(ApiError):

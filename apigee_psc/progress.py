@@ -11,6 +11,8 @@ shows the :class:`~apigee_psc.southbound.ProgressEvent` s where it runs:
   its state changes or every ``every`` seconds.
 
 Both tables are the same rich table, so the command line and the notebook show the same rows.
+For a fleet each row and line names its spec. A terminal table taller than the terminal keeps
+the failed and running rows first and folds the oldest finished ones into one line.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ __all__ = ["ProgressDisplay", "in_notebook", "or_notebook_display"]
 
 Mode = Literal["notebook", "terminal", "lines"]
 _MARKS = {"done": "[green]✓[/]", "skipped": "[dim]=[/]", "failed": "[red]✗[/]"}
+_FINISHED = ("done", "skipped")
 
 
 def in_notebook() -> bool:
@@ -60,8 +63,9 @@ class ProgressDisplay:
     ``mode`` is ``"notebook"``, ``"terminal"`` or ``"lines"`` (default: guessed from where it
     runs). ``every`` is the heartbeat of a repeated wait in ``"lines"`` mode. ``console`` (a
     rich Console) replaces standard error in ``"terminal"`` mode and ``display`` IPython's
-    ``display`` in ``"notebook"`` mode, for tests. Safe to call from several threads; call
-    :meth:`close` (or use it as a context manager) when done.
+    ``display`` in ``"notebook"`` mode, for tests. ``show_spec`` names each row's spec (a
+    fleet); ``None`` names them once events of a second spec arrive. Safe to call from several
+    threads; call :meth:`close` (or use it as a context manager) when done.
     """
 
     def __init__(
@@ -71,6 +75,7 @@ class ProgressDisplay:
         every: float = 30.0,
         console: Console | None = None,
         display: Callable[..., Any] | None = None,
+        show_spec: bool | None = None,
     ) -> None:
         if mode is None:
             mode = "notebook" if in_notebook() else "terminal" if sys.stderr.isatty() else "lines"
@@ -80,6 +85,8 @@ class ProgressDisplay:
             raise ValidationError("mode", mode, "notebook, terminal or lines")
         self.mode: Mode = mode
         self.every = every
+        self.show_spec = show_spec
+        self._specs: set[str | None] = set()
         self._lock = threading.Lock()
         self._rows: dict[str, ProgressEvent] = {}  # one per entity, in the order first seen
         self._shown: dict[str, tuple[str | None, float]] = {}
@@ -104,37 +111,59 @@ class ProgressDisplay:
     def __call__(self, event: ProgressEvent) -> None:
         key = f"{event.spec or ''}:{event.phase}:{event.step}"  # one entity of one spec
         with self._lock:
+            self._specs.add(event.spec)
             if self.mode == "lines":
                 self._line(key, event)
                 return
             self._rows[key] = event
             if self._live is not None:
-                self._live.update(self.table(), refresh=True)
+                self._live.update(self.table(limit=self._live.console.height - 1), refresh=True)
             elif self.mode == "notebook":
                 self._show()
 
-    def table(self) -> Table:
-        """The rich table of the entities seen so far, one row each: mark, phase and step,
-        status, state and seconds."""
+    @property
+    def _naming_specs(self) -> bool:
+        return self.show_spec if self.show_spec is not None else len(self._specs) > 1
+
+    def table(self, limit: int | None = None) -> Table:
+        """The rich table of the entities seen so far, one row each: (for a fleet, the spec),
+        mark, phase and step, status, state and seconds.
+
+        With ``limit`` (lines), a table that would be taller shows the failed rows, then the
+        running ones, then the latest finished ones that fit, and one line counting the rest."""
         from rich.table import Table
 
+        naming = self._naming_specs
         table = Table.grid(padding=(0, 1))
-        for _ in range(5):
+        for _ in range(6 if naming else 5):
             table.add_column(no_wrap=True)
-        for event in self._rows.values():
-            table.add_row(
+        events = list(self._rows.values())
+        folded = 0
+        if limit is not None and len(events) > max(limit, 1):
+            failed = [e for e in events if e.status == "failed"]
+            running = [e for e in events if e.status != "failed" and e.status not in _FINISHED]
+            finished = [e for e in events if e.status in _FINISHED]
+            room = max(0, max(limit, 1) - 1 - len(failed) - len(running))  # one line for the count
+            folded = len(finished) - room
+            events = [*failed, *running, *(finished[-room:] if room else [])]
+        for event in events:
+            cells = [
                 _MARKS.get(event.status, "[yellow]…[/]"),
                 f"{event.phase}: {event.step}",
                 event.status,
                 f"[{event.state}]" if event.state else "",
                 f"{event.elapsed:.0f}s" if event.status == "waiting" or event.elapsed >= 1 else "",
-            )
+            ]
+            table.add_row(*([_escape(event.spec or "")] if naming else []), *cells)
+        if folded > 0:
+            table.add_row(*([""] if naming else []), "[dim]✓[/]", f"[dim]… and {folded} more done[/]", "", "", "")
         return table
 
     def close(self) -> None:
         """Stop redrawing (the last table stays where it was shown)."""
         with self._lock:
             if self._live is not None:
+                self._live.update(self.table(), refresh=False)  # the last frame whole, however tall
                 self._live.stop()
                 self._live = None
 
@@ -144,7 +173,8 @@ class ProgressDisplay:
             if event.state == state and event.elapsed - at < self.every:
                 return
             self._shown[key] = (event.state, event.elapsed)
-        print(event.to_text(), file=sys.stderr, flush=True)
+        spec = f"{event.spec}: " if self._naming_specs and event.spec else ""
+        print(f"{spec}{event.to_text()}", file=sys.stderr, flush=True)
 
     def _show(self) -> None:
         """Draw the table in the cell's output: the first time as a new output with a display
@@ -165,6 +195,13 @@ class ProgressDisplay:
         else:  # IPython is there: in_notebook() found it running
             ipython_display = importlib.import_module("IPython.display")
             self._handle = ipython_display.display(bundle, raw=True, display_id=True)
+
+
+def _escape(text: str) -> str:
+    """``text`` shown as it is in a rich table (a ``[`` in a file name is not markup)."""
+    from rich.markup import escape
+
+    return escape(text)
 
 
 _HTML = '<pre style="white-space:pre;overflow-x:auto;line-height:normal;font-family:Menlo,monospace">{code}</pre>'

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         ServiceAttachmentSpec,
         SouthboundSpec,
         TargetSpec,
+        TlsSpec,
     )
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "Southbound",
     "SouthboundSpec",
     "TargetSpec",
+    "TlsSpec",
     "apply_fleet",
     "diagnose_attachment",
 ]

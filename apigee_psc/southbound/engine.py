@@ -47,7 +47,6 @@ from apigee_psc.southbound.resources.base import (
 )
 from apigee_psc.southbound.runner import Cancellation, ProgressCallback, Run, StepReporter
 from apigee_psc.southbound.spec import SouthboundSpec
-from apigee_psc.target import target_endpoint_xml, target_url
 
 if TYPE_CHECKING:
     import google.auth.credentials
@@ -226,7 +225,7 @@ class Southbound:
         details = [r.realize(ctx, snap, found[r.kind]) for r in kinds]
         attachment: EndpointAttachment | None = snap["EndpointAttachment"].live
         host = attachment.host if attachment is not None and str(attachment.state) != "DELETING" else None
-        url = target_url(self.spec.target_host_name or host, self.spec.target_path) if host else None
+        url = self.spec.target_url(host) if host else None
         return Report.of(details, spec_source=self.spec.source, host=host, target_url=url)
 
     # -- apply -------------------------------------------------------------------
@@ -492,14 +491,14 @@ class Southbound:
         """The TargetEndpoint XML for this connection: the DNS record when the spec has one,
         else the endpoint attachment's host (read from the API unless given)."""
         if self.spec.target_host_name:
-            return target_endpoint_xml(self.spec.target_host_name, self.spec.target_path)
+            return self.spec.target_xml()
         if host is None:
             host = self.clients.apigee.endpoint_attachments.get(self.spec.endpoint_attachment.name).host
         if not host:
             raise errors.FailedPrecondition(
                 f"endpoint attachment {self.spec.endpoint_attachment.name} has no host yet", status_code=0
             )
-        return target_endpoint_xml(host, self.spec.target_path)
+        return self.spec.target_xml(host)
 
 
 def stale_reason(before: Change, now: Change, problems: Sequence[str] = ()) -> str | None:

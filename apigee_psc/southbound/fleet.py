@@ -70,7 +70,8 @@ def apply_fleet(
             report = Southbound(spec, **options).apply(progress=progress, cancel=event, plan=plan)
             return FleetResult(spec, report=report)
         except errors.ApigeePscError as exc:
-            logger.error("apply: %s failed: %s", spec.source or spec.endpoint_attachment.name, exc)
+            # Debug only: the caller reports each failure once, from FleetResult.error.
+            logger.debug("apply: %s failed: %s", spec.source or spec.endpoint_attachment.name, exc)
             return FleetResult(spec, error=exc)
 
     with ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="apigee-psc-fleet") as pool:

@@ -717,7 +717,9 @@ class RealizationReport:
 
     def to_text(self) -> str:
         """A table for a terminal."""
-        lines = [f"Realization: {self.state.value}" + (f" ({self.failure_message})" if self.failure_message else "")]
+        of = f" of {self.spec_source}" if self.spec_source else ""
+        why = f" ({self.failure_message})" if self.failure_message else ""
+        lines = [f"Realization{of}: {self.state.value}{why}"]
         for detail in self.details:
             lines.append(f"  {detail.state.value:<12} {detail.sub_system_type:<20} {detail.sub_system_id}")
             if detail.failure_message and detail.state is not Realization.IN_SYNC:
@@ -737,7 +739,8 @@ class RealizationReport:
             ((d.state.value, d.sub_system_type, d.sub_system_id, d.failure_message or "") for d in self.details),
         )
         message = html.escape(self.failure_message or "")
-        return f"<p>Realization: <b>{self.state.value}</b> {message}</p>{table}"
+        of = f" of <code>{html.escape(self.spec_source)}</code>" if self.spec_source else ""
+        return f"<p>Realization{of}: <b>{self.state.value}</b> {message}</p>{table}"
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,7 @@ class Run:
     ) -> None:
         spec = self.owner.spec
         kind, name = (r.kind, r.name(spec)) if r is not None else (None, None)
-        label = f"{kind} {name}" if r is not None else "SouthboundConnection"
+        label = f"{kind} {name}" if r is not None else f"SouthboundConnection {spec.endpoint_attachment.name}"
         event = ProgressEvent(self.phase, label, status, detail, state, elapsed, spec.source, kind, name)
         logger.info("%s", event.to_text())
         if self.progress is not None:
@@ -100,6 +100,7 @@ class Run:
         if reverse:
             after = {k: {o for o, deps in after.items() if k in deps} for k in after}
         waiting = {r.kind: r for r in kinds}
+        reconcilers = dict(waiting)
         running: dict[Future[tuple[bool, Any]], str] = {}
         done: dict[str, tuple[bool, Any]] = {}
         failure: BaseException | None = None
@@ -123,6 +124,9 @@ class Run:
                     kind = running.pop(future)
                     error = future.exception()
                     if error is not None:
+                        if not isinstance(error, (errors.Cancelled, KeyboardInterrupt)):
+                            # the row stops looking like it runs; the error itself is told once, by the caller
+                            self.event(reconcilers[kind], "failed", type(error).__name__)
                         # A step that timed out waiting for another step's hold on the lock
                         # only echoes that step's trouble: report the cause when both fail.
                         if failure is None or (_lock_wait(failure) and not _lock_wait(error)):

@@ -58,6 +58,7 @@ __all__ = [
     "ServiceAttachmentSpec",
     "SouthboundSpec",
     "TargetSpec",
+    "TlsSpec",
 ]
 
 ConnectionPreference = Literal["ACCEPT_AUTOMATIC", "ACCEPT_MANUAL"]
@@ -78,6 +79,7 @@ _FORWARDING_RULE_RULE = (
     "a forwarding rule name (" + names.COMPUTE_NAME_RULE + ") or "
     "projects/PROJECT/regions/REGION/forwardingRules/NAME (optionally as a full compute URL)"
 )
+_TLS_PROTOCOLS = ("TLSv1.2", "TLSv1.3")
 _TARGET_PATH_RULE = "a URL path beginning with '/' and without spaces or '#', such as /orders"
 
 
@@ -361,16 +363,125 @@ class DnsSpec:
             )
 
 
+def _store_reference(value: object, field_name: str) -> str | None:
+    """A keystore or truststore: a reference (``ref://name``, what Apigee recommends) or a name."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > 255 or any(ch.isspace() for ch in value):
+        raise ValidationError(field_name, value, "a keystore reference such as ref://my-truststore (or its name)")
+    return value
+
+
+@dataclass(frozen=True)
+class TlsSpec:
+    """TLS from Apigee to the backend: the ``<SSLInfo>`` of the TargetEndpoint (``scheme: https``).
+
+    ``<Enabled>true</Enabled>`` is always written; the other elements only when set here, so
+    Apigee's defaults hold otherwise. ``enforce`` fails the call on a certificate that is
+    invalid, expired, self-signed, untrusted or for another host name; ``trust_store`` holds
+    the certificates that sign the backend's; ``ignore_validation_errors`` lets a call go on
+    despite a certificate problem (when ``enforce`` is not true); ``key_store`` and
+    ``key_alias`` turn on mutual TLS (``<ClientAuthEnabled>``); ``protocols`` (TLSv1.2,
+    TLSv1.3: Apigee supports no older one) and ``ciphers`` narrow the handshake;
+    ``common_name`` is the name the backend's certificate must carry, for a target whose URL
+    holds the host IP (without ``dns.record``). Stores are references (``ref://name``) or names.
+    """
+
+    enforce: bool | None = None
+    trust_store: str | None = None
+    ignore_validation_errors: bool | None = None
+    key_store: str | None = None
+    key_alias: str | None = None
+    protocols: tuple[str, ...] = ()
+    ciphers: tuple[str, ...] = ()
+    common_name: str | None = None
+
+    def __post_init__(self) -> None:
+        for flag in ("enforce", "ignore_validation_errors"):
+            if getattr(self, flag) is not None:
+                _boolean(getattr(self, flag), flag)
+        _set(self, "trust_store", _store_reference(self.trust_store, "trust_store"))
+        _set(self, "key_store", _store_reference(self.key_store, "key_store"))
+        if self.key_alias is not None and (
+            not isinstance(self.key_alias, str) or not self.key_alias or any(ch.isspace() for ch in self.key_alias)
+        ):
+            raise ValidationError("key_alias", self.key_alias, "the alias of a key in key_store")
+        if (self.key_store is None) != (self.key_alias is None):
+            missing = "key_alias" if self.key_alias is None else "key_store"
+            raise ValidationError(missing, None, "required with key_store/key_alias (mutual TLS needs both)")
+        protocols = tuple(str(p) for p in _sequence(self.protocols, "protocols", "TLS protocols"))
+        for index, protocol in enumerate(protocols):
+            if protocol not in _TLS_PROTOCOLS:
+                raise ValidationError(
+                    f"protocols[{index}]", protocol, "TLSv1.2 or TLSv1.3 (Apigee supports neither TLS 1.0 nor 1.1)"
+                )
+        _unique(protocols, "protocols")
+        _set(self, "protocols", protocols)
+        ciphers = _sequence(self.ciphers, "ciphers", "cipher suite names")
+        for index, cipher in enumerate(ciphers):
+            if not isinstance(cipher, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,100}", cipher):
+                raise ValidationError(f"ciphers[{index}]", cipher, "a cipher suite name such as TLS_AES_128_GCM_SHA256")
+        _unique(cast(Sequence[str], ciphers), "ciphers")
+        _set(self, "ciphers", tuple(ciphers))
+        if self.common_name is not None:
+            from apigee_psc.target import target_url
+
+            rule = "a host name such as orders.example.com (or *.example.com)"
+            name = self.common_name
+            if not isinstance(name, str):
+                raise ValidationError("common_name", name, rule)
+            try:
+                target_url(name[2:] if name.startswith("*.") else name, "/")
+            except ValidationError:
+                raise ValidationError("common_name", name, rule) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The options that are set, in the YAML shape."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is not None and value != ():
+                out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+
 @dataclass(frozen=True)
 class TargetSpec:
-    """How an API proxy's TargetEndpoint reaches the backend: the URL ``path`` (default ``/``)."""
+    """How an API proxy's TargetEndpoint reaches the backend: the URL ``path`` (default ``/``),
+    ``scheme`` (``http`` or ``https``) and ``port`` (default: the scheme's, 80 or 443), and
+    with ``https`` the TLS options of its ``<SSLInfo>`` (``tls``). The URL's host is
+    ``dns.record`` when the spec has one, else the endpoint attachment's host IP.
+    """
 
     path: str = "/"
+    scheme: Literal["http", "https"] = "http"
+    port: int | None = None
+    tls: TlsSpec | None = None
 
     def __post_init__(self) -> None:
         path = self.path
         if not isinstance(path, str) or not path.startswith("/") or "#" in path or any(ch.isspace() for ch in path):
             raise ValidationError("path", path, _TARGET_PATH_RULE)
+        if self.scheme not in ("http", "https"):
+            raise ValidationError("scheme", self.scheme, "http or https")
+        if self.port is not None:
+            _port(self.port, "port")
+        if self.tls is not None:
+            if not isinstance(self.tls, TlsSpec):
+                raise ValidationError("tls", self.tls, "a TlsSpec")
+            if self.scheme != "https":
+                raise ValidationError("tls", self.scheme, "TLS options need scheme: https (the scheme here)")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The target in the YAML shape (defaults left out, except the path)."""
+        out: dict[str, Any] = {"path": self.path}
+        if self.scheme != "http":
+            out["scheme"] = self.scheme
+        if self.port is not None:
+            out["port"] = self.port
+        if self.tls is not None:
+            out["tls"] = self.tls.to_dict()
+        return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -385,8 +496,22 @@ class SouthboundSpec:
     ``source`` is the file the spec came from (used in error messages; not compared).
     """
 
-    organization: str
-    project: str
+    organization: str = field(
+        metadata={
+            "description": "The Apigee organization. The command line fills it in when the file leaves it out, "
+            "from APIGEE_PSC_ORGANIZATION; SouthboundSpec.from_yaml in Python requires it.",
+            "filled_in": True,
+        }
+    )
+    project: str = field(
+        metadata={
+            "description": "The producer project (an id). The command line fills it in when the file leaves it "
+            "out, from --project, then GOOGLE_CLOUD_PROJECT or CLOUDSDK_CORE_PROJECT, then the project of the "
+            "credentials (google.auth.default(): the active gcloud configuration's, a service account key's); "
+            "SouthboundSpec.from_yaml in Python requires it.",
+            "filled_in": True,
+        }
+    )
     region: str
     network: str
     forwarding_rule: str
@@ -551,6 +676,27 @@ class SouthboundSpec:
         """The TargetEndpoint URL path (``target.path``, default ``/``)."""
         return self.target.path if self.target is not None else "/"
 
+    def target_url(self, host: str | None = None) -> str:
+        """The TargetEndpoint URL: ``scheme://NAME[:port]/path`` with ``dns.record`` as the
+        name when the spec has one, else ``host`` (the endpoint attachment's host IP)."""
+        from apigee_psc.target import target_url
+
+        target = self.target or TargetSpec()
+        name = self.target_host_name or host
+        if not name:
+            raise ValidationError("host", host, "the endpoint attachment's host (the spec has no dns.record)")
+        return target_url(name, target.path, scheme=target.scheme, port=target.port)
+
+    def target_xml(self, host: str | None = None) -> str:
+        """The TargetEndpoint XML for :meth:`target_url`, with ``<SSLInfo>`` for an https target."""
+        from apigee_psc.target import target_endpoint_xml
+
+        target = self.target or TargetSpec()
+        name = self.target_host_name or host
+        if not name:
+            raise ValidationError("host", host, "the endpoint attachment's host (the spec has no dns.record)")
+        return target_endpoint_xml(name, target.path, scheme=target.scheme, port=target.port, tls=target.tls)
+
     # ------------------------------------------------------------------ (de)serialisation
 
     @classmethod
@@ -578,8 +724,6 @@ class SouthboundSpec:
         """What a notebook shows: the connection this spec describes, as a table."""
         import html
 
-        from apigee_psc.target import target_url
-
         rows = [
             ("organization", self.organization),
             ("producer", f"{self.project} / {self.region} / network {self.network}"),
@@ -591,7 +735,7 @@ class SouthboundSpec:
         if self.firewall is not None:
             rows.insert(4, ("firewall rule", f"{self.firewall.name} (tcp:{','.join(map(str, self.firewall.ports))})"))
         if self.target_host_name:
-            rows.append(("target", target_url(self.target_host_name, self.target_path)))
+            rows.append(("target", self.target_url()))
         body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
         title = html.escape(self.source or "spec")
         return f"<p>Southbound connection <code>{title}</code></p><table><tbody>{body}</tbody></table>"
@@ -654,7 +798,7 @@ class SouthboundSpec:
                 dns_out["record"] = self.dns.record
             out["dns"] = dns_out
         if self.target is not None:
-            out["target"] = {"path": self.target.path}
+            out["target"] = self.target.to_dict()
         if self.adopt:
             out["adopt"] = True
         return out
@@ -721,7 +865,8 @@ _SA_KEYS = {
 _EA_KEYS = {"name": True, "location": False}
 _DNS_KEYS = {"zone": False, "managed_zone": False, "record": False}
 _ZONE_KEYS = {"name": True, "domain": True, "description": False}
-_TARGET_KEYS = {"path": False}
+_TARGET_KEYS = {"path": False, "scheme": False, "port": False, "tls": False}
+_TLS_KEYS = {f.name: False for f in dataclasses.fields(TlsSpec)}
 
 #: Every key a spec may contain, by section ("" is the top level). Useful for docs and tools.
 KNOWN_KEYS: dict[str, tuple[str, ...]] = {
@@ -733,6 +878,7 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "dns": tuple(_DNS_KEYS),
     "dns.zone": tuple(_ZONE_KEYS),
     "target": tuple(_TARGET_KEYS),
+    "target.tls": tuple(_TLS_KEYS),
 }
 
 
@@ -842,7 +988,17 @@ def _parse_dns(value: object, problems: _Problems) -> DnsSpec:
 
 def _parse_target(value: object, problems: _Problems) -> TargetSpec:
     d = _mapping(value, "target", _TARGET_KEYS, problems)
-    return TargetSpec(path=cast(Any, d.get("path", "/")))
+    tls: TlsSpec | None = None
+    if "tls" in d:
+        with _at("tls"):
+            t = _mapping(d["tls"], "target.tls", _TLS_KEYS, problems)
+            tls = TlsSpec(**{k: cast(Any, v) for k, v in t.items()})
+    return TargetSpec(
+        path=cast(Any, d.get("path", "/")),
+        scheme=cast(Any, d.get("scheme", "http")),
+        port=cast(Any, d.get("port")),
+        tls=tls,
+    )
 
 
 def _parse_spec(data: object, source: str | None) -> SouthboundSpec:

@@ -25,7 +25,7 @@ def _cancel_at_first_wait(cancel: threading.Event, when: list[float]) -> Callabl
 
 
 def test_cancel_stops_apply_inside_a_wait_and_a_rerun_converges(
-    producer: EmulatorServer, seed_spec: SouthboundSpec
+    producer: EmulatorServer, seed_spec: SouthboundSpec, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     producer.configure(op_seconds=8.0)
     cancel, when = threading.Event(), []
@@ -34,6 +34,10 @@ def test_cancel_stops_apply_inside_a_wait_and_a_rerun_converges(
     stopped = time.monotonic()
     assert caught.value.phase == "apply" and "running apply again resumes" in str(caught.value)
     assert stopped - when[0] < 3.0  # 0.3 s to the cancel, then the wait wakes at once (operations take 8 s)
+    # The rerun resumes what is in flight: let the emulator's clock pass the 8 s at once, and
+    # new operations take none (the test is about resuming, not about waiting 16 s for it).
+    producer.configure(op_seconds=0.0)
+    monkeypatch.setattr(producer.world, "clock", lambda: time.time() + 10.0)
     result = southbound(seed_spec, timeout=60.0).apply()
     assert result.ok, result
     counts = inventory(producer)

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -442,6 +443,9 @@ def test_sigterm_stops_cleanly_exits_143_and_the_rerun_resumes(tmp_path: Path) -
         _, rest = process.communicate(timeout=30)
         assert process.returncode == 143, rest
         assert "terminated (SIGTERM); run the same command again" in rest and "Traceback" not in rest
+        # The rerun resumes the operation in flight: the emulator's clock passes its 4 s at once.
+        server.configure(op_seconds=0.0)
+        server.world.clock = lambda: time.time() + 5.0
         done = subprocess.run(
             [sys.executable, "-m", "apigee_psc", "apply", SEED, "--yes", "-o", "json"],
             capture_output=True,

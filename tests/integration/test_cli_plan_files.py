@@ -7,16 +7,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import yaml
 from click.testing import CliRunner
 from integration_helpers import last_seq, mutations
 
+from apigee_psc import _schema
 from apigee_psc.cli import cli
 from apigee_psc.compute import ComputeClient
-from apigee_psc.emulator import EmulatorServer
+from apigee_psc.emulator import EmulatorServer, load_specs, seed_producer_for
 from apigee_psc.southbound.plan import PLAN_FORMAT
 
-SEED = str(Path(__file__).resolve().parents[2] / "examples" / "seed-scenario.yaml")
+ROOT = Path(__file__).resolve().parents[2]
+SEED = str(ROOT / "examples" / "seed-scenario.yaml")
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -62,10 +65,8 @@ def test_a_saved_plan_is_refused_when_what_it_changes_differs_now_and_nothing_is
     assert "make a new plan" in text and "allow-psc-nat-80" in text
 
 
-def test_plan_out_takes_one_spec_and_a_saved_plan_is_applied_alone(producer: EmulatorServer, tmp_path: Path) -> None:
+def test_a_saved_plan_is_applied_alone(producer: EmulatorServer, tmp_path: Path) -> None:
     saved = tmp_path / "p.json"
-    code, _, err = run("plan", SEED, SEED, "--out", str(saved))
-    assert code == 2 and "one spec" in err and not saved.exists()
     assert run("plan", SEED, "--out", str(saved))[0] == 0
     before = last_seq(producer)
     code, _, err = run("apply", str(saved), SEED, "--yes")
@@ -105,3 +106,60 @@ def test_plan_file_round_trip_in_real_processes(producer: EmulatorServer, tmp_pa
     done = subprocess.run([*command, "apply", str(saved)], capture_output=True, text=True, env=env, stdin=None)
     assert done.returncode == 0, done.stderr
     assert "in_sync" in done.stdout
+
+
+def test_show_reads_a_saved_plan_as_text_and_in_the_plan_schema_without_any_request(
+    producer: EmulatorServer, tmp_path: Path
+) -> None:
+    saved = tmp_path / "seed.plan.json"
+    code, planned, err = run("plan", SEED, "--out", str(saved))
+    assert code == 0 and f"apigee-psc show {saved}" in err
+    before = last_seq(producer)
+    code, out, err = run("show", str(saved))
+    assert code == 0, err
+    assert out.strip() == planned.strip()  # the same text plan printed
+    assert f"apigee-psc apply {saved}" in err
+    code, out, _ = run("show", str(saved), "-o", "json")
+    assert code == 0
+    data = json.loads(out)
+    jsonschema.Draft202012Validator(_schema.load("plan")).validate(data)
+    assert data["summary"] == {"create": 7} and data["spec"] == SEED
+    assert producer.requests(since=before) == []  # show reads no API
+
+
+def test_show_on_a_spec_says_to_run_plan(producer: EmulatorServer) -> None:
+    code, _, err = run("show", SEED)
+    assert code == 2 and f"apigee-psc plan {SEED}" in err
+
+
+def test_plan_on_a_saved_plan_says_what_it_is_and_what_to_run(producer: EmulatorServer, tmp_path: Path) -> None:
+    saved = tmp_path / "seed.plan.json"
+    assert run("plan", SEED, "--out", str(saved))[0] == 0
+    for command in ("plan", "status", "destroy"):
+        code, _, err = run(command, str(saved), "--yes" if command == "destroy" else "-o", *(
+            [] if command == "destroy" else ["text"]))  # fmt: skip
+        assert code == 2, (command, err)
+        assert "unknown key" not in err and len(err.strip().splitlines()) == 1, err
+        assert "saved plan" in err and f"apigee-psc show {saved}" in err and f"apigee-psc apply {saved}" in err
+    code, _, err = run("plan", str(saved), "-o", "json")
+    error = json.loads(err)["error"]
+    assert error["exit_code"] == 2 and len(error["problems"]) == 1
+
+
+def test_a_fleet_is_saved_as_one_plan_file_shown_and_applied(apigee_emulator: EmulatorServer, tmp_path: Path) -> None:
+    fleet = sorted((ROOT / "examples" / "fleet").glob("*.yaml"))[:2]
+    seed_producer_for(apigee_emulator.world, load_specs(fleet))
+    saved = tmp_path / "fleet.plan.json"
+    code, _, err = run("plan", *map(str, fleet), "--out", str(saved))
+    assert code == 0, err
+    code, out, _ = run("show", str(saved), "-o", "json")
+    assert code == 0
+    data = json.loads(out)
+    jsonschema.Draft202012Validator(_schema.load("plan")).validate(data)
+    assert [p["spec"] for p in data] == list(map(str, fleet))
+    code, out, _ = run("show", str(saved))
+    assert all(f"Plan for {spec}" in out for spec in fleet)
+    code, out, err = run("apply", str(saved), "-o", "json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["state"] == "in_sync" and [r["spec"] for r in report["reports"]] == list(map(str, fleet))

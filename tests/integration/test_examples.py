@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from apigee_psc.cli import cli
+from apigee_psc.southbound import SouthboundSpec, TargetSpec
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SINGLE = sorted(EXAMPLES.glob("*.yaml"))
@@ -88,6 +90,16 @@ def _apply(spec: Path) -> None:
 )
 def test_example_applies_by_documented_command(spec: Path, emulator_process: str) -> None:
     _apply(spec)
+    # The TargetEndpoint speaks the spec's scheme and port, with <SSLInfo> for https.
+    target = SouthboundSpec.from_yaml(spec).target or TargetSpec()
+    result = CliRunner().invoke(cli, ["target-xml", str(spec), "-o", "json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["url"].startswith(f"{target.scheme}://") and data["url"].endswith(target.path)
+    info = ET.fromstring(data["xml"]).find("HTTPTargetConnection/SSLInfo")
+    assert (info is not None) == (target.scheme == "https")
+    if info is not None:
+        assert info.findtext("Enabled") == "true"
 
 
 def test_fleet_members_document_one_command() -> None:

@@ -206,3 +206,13 @@ def test_every_example_names_the_spec_schema_for_editors() -> None:
         schema = (path.parent / first.split("$schema=", 1)[1]).resolve()
         assert schema == (ROOT / "apigee_psc" / "schemas" / "spec.json").resolve(), path
         jsonschema.Draft202012Validator(json.loads(schema.read_text())).validate(yaml.safe_load(path.read_text()))
+
+
+def test_the_spec_schema_says_where_organization_and_project_default_from() -> None:
+    schema = _schema.load("spec")
+    assert "APIGEE_PSC_ORGANIZATION" in schema["properties"]["organization"]["description"]
+    project = schema["properties"]["project"]["description"]
+    assert "GOOGLE_CLOUD_PROJECT" in project and "gcloud" in project
+    # what the command line accepts, the schema accepts: a spec that leaves both out
+    spec = {k: v for k, v in yaml.safe_load(Path(SEED).read_text()).items() if k not in ("organization", "project")}
+    jsonschema.Draft202012Validator(schema).validate(spec)

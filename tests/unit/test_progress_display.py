@@ -134,3 +134,37 @@ def test_progress_lines_throttle_each_specs_waits_on_their_own(capsys: pytest.Ca
         progress(ProgressEvent("apply", STEP, "waiting", "for the attachment", "ACTIVE/PENDING", 5, spec))
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 2, lines  # each spec's first wait is shown, the repeats are not
+
+
+def _fleet_events(specs: int, steps: int, running: set[int], failed: set[int]) -> list[ProgressEvent]:
+    events = []
+    for s in range(specs):
+        for step in range(steps):
+            status = "failed" if s in failed and step == 0 else "waiting" if s in running and step == 0 else "done"
+            events.append(ProgressEvent("apply", f"Step{step} x", status, "", None, 1, f"spec{s:02}.yaml"))
+    return events
+
+
+def test_a_fleet_table_taller_than_the_terminal_keeps_failed_and_running_rows_and_names_specs() -> None:
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=True, width=120, height=50, color_system=None)
+    progress = ProgressDisplay("terminal", console=console)
+    for event in _fleet_events(20, 4, running={3, 17}, failed={11}):  # 80 rows for 50 lines
+        progress(event)
+    live = buffer.getvalue()
+    frame = [line for line in Text.from_ansi(live[live.rindex("\x1b[2K") :]).plain.splitlines() if line.strip()]
+    assert len(frame) <= 49 and not any(line.strip() == "..." for line in frame)
+    assert frame[0].startswith("spec11.yaml") and "failed" in frame[0]  # failed first
+    assert {line.split()[0] for line in frame[1:3]} == {"spec03.yaml", "spec17.yaml"}  # then the running
+    assert "more done" in frame[-1]
+    progress.close()
+    final = Text.from_ansi(buffer.getvalue()[len(live) :]).plain
+    assert sum(1 for line in final.splitlines() if ".yaml" in line) == 80  # the last frame is whole
+
+
+def test_a_fleet_names_each_spec_in_lines_and_one_spec_does_not(capsys: pytest.CaptureFixture[str]) -> None:
+    single = ProgressDisplay("lines", show_spec=False)
+    single(ProgressEvent("apply", STEP, "done", spec="a.yaml"))
+    fleet = ProgressDisplay("lines", show_spec=True)
+    fleet(ProgressEvent("apply", STEP, "done", spec="a.yaml"))
+    assert capsys.readouterr().err.splitlines() == [f"apply: {STEP}: done", f"a.yaml: apply: {STEP}: done"]

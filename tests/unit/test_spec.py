@@ -23,6 +23,7 @@ from apigee_psc.southbound.spec import (
     ServiceAttachmentSpec,
     SouthboundSpec,
     TargetSpec,
+    TlsSpec,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -789,3 +790,48 @@ def test_a_cross_field_rule_is_checked_once_each_field_is_valid() -> None:
     with pytest.raises(ValidationError, match="in the spec's region us-west1") as caught:
         SouthboundSpec.from_dict(d)
     assert len(caught.value.problems) == 1
+
+
+def test_target_scheme_port_and_tls_round_trip_and_render() -> None:
+    target = {
+        "path": "/v2/payments",
+        "scheme": "https",
+        "port": 8443,
+        "tls": {"enforce": True, "trust_store": "ref://ts", "protocols": ["TLSv1.3"]},
+    }
+    spec = SouthboundSpec.from_dict(seed(target=target))
+    assert spec.target == TargetSpec(
+        "/v2/payments", "https", 8443, TlsSpec(enforce=True, trust_store="ref://ts", protocols=("TLSv1.3",))
+    )
+    assert spec.to_dict()["target"] == target
+    assert SouthboundSpec.from_dict(spec.to_dict()) == spec
+    assert spec.target_url() == "https://orders.example.com:8443/v2/payments"  # the DNS name, when set
+    xml = spec.target_xml()
+    assert "<URL>https://orders.example.com:8443/v2/payments</URL>" in xml
+    assert "<Enforce>true</Enforce>" in xml and "<TrustStore>ref://ts</TrustStore>" in xml
+    no_dns = SouthboundSpec.from_dict(seed(target=target, dns=DELETE))
+    assert no_dns.target_url("7.0.3.4") == "https://7.0.3.4:8443/v2/payments"
+    with pytest.raises(ValidationError) as caught:
+        no_dns.target_url()
+    assert caught.value.field == "host"
+
+
+@pytest.mark.parametrize(
+    ("target", "fields"),
+    [
+        ({"scheme": "ftp"}, ["target.scheme"]),
+        ({"port": "8443"}, ["target.port"]),
+        ({"port": 0}, ["target.port"]),
+        ({"tls": {"enforce": True}}, ["target.tls"]),  # TLS options need https
+        ({"scheme": "https", "tls": {"protocols": ["TLSv1.1"]}}, ["target.tls.protocols[0]"]),
+        ({"scheme": "https", "tls": {"key_store": "ref://ks"}}, ["target.tls.key_alias"]),
+        ({"scheme": "https", "tls": {"enforce": "yes"}}, ["target.tls.enforce"]),
+        ({"scheme": "https", "tls": {"trust_store": "my store"}}, ["target.tls.trust_store"]),
+        ({"scheme": "https", "tls": {"comon_name": "x.example.com"}}, ["target.tls.comon_name"]),
+        ({"scheme": "https", "tls": {"common_name": "bad name"}}, ["target.tls.common_name"]),
+    ],
+)
+def test_target_scheme_port_and_tls_refused(target: dict[str, Any], fields: list[str]) -> None:
+    with pytest.raises(ValidationError) as caught:
+        SouthboundSpec.from_dict(seed(target=target))
+    assert [p.field for p in caught.value.problems] == fields

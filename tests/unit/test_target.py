@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from apigee_psc.errors import ValidationError
+from apigee_psc.southbound.spec import TlsSpec
 from apigee_psc.target import target_endpoint_xml, target_url
 
 
@@ -91,3 +92,42 @@ def test_target_url_invalid_scheme_or_port_refused(kwargs: dict[str, object], fi
     with pytest.raises(ValidationError) as info:
         target_url("7.0.3.4", "/", **kwargs)  # type: ignore[arg-type]
     assert info.value.field == field
+
+
+def test_https_target_gets_ssl_info_with_the_options_set() -> None:
+    tls = TlsSpec(
+        enforce=True,
+        trust_store="ref://backend-ts",
+        key_store="ref://client-ks",
+        key_alias="client",
+        protocols=("TLSv1.2", "TLSv1.3"),
+        ciphers=("TLS_AES_128_GCM_SHA256",),
+        common_name="*.internal.example.com",
+    )
+    xml = target_endpoint_xml("7.0.3.4", "/v2", scheme="https", port=8443, tls=tls)
+    assert _url_of(xml) == "https://7.0.3.4:8443/v2"
+    info = ET.fromstring(xml).find("./HTTPTargetConnection/SSLInfo")
+    assert info is not None
+    assert [child.tag for child in info] == [
+        "Enabled", "Enforce", "ClientAuthEnabled", "KeyStore", "KeyAlias", "TrustStore", "Protocols", "Ciphers",
+        "CommonName",
+    ]  # fmt: skip
+    assert (info.findtext("Enabled"), info.findtext("Enforce"), info.findtext("ClientAuthEnabled")) == (
+        "true",
+        "true",
+        "true",
+    )
+    assert [p.text for p in info.iterfind("Protocols/Protocol")] == ["TLSv1.2", "TLSv1.3"]
+    assert [c.text for c in info.iterfind("Ciphers/Cipher")] == ["TLS_AES_128_GCM_SHA256"]
+    common = info.find("CommonName")
+    assert common is not None and common.get("wildcardMatch") == "true"
+    assert info.find("IgnoreValidationErrors") is None  # unset: Apigee's default holds
+
+
+def test_https_without_options_only_enables_ssl_and_http_has_none() -> None:
+    info = ET.fromstring(target_endpoint_xml("orders.example.com", scheme="https")).find(".//SSLInfo")
+    assert info is not None and [(c.tag, c.text) for c in info] == [("Enabled", "true")]
+    assert ET.fromstring(target_endpoint_xml("orders.example.com")).find(".//SSLInfo") is None
+    with pytest.raises(ValidationError) as caught:
+        target_endpoint_xml("orders.example.com", scheme="http", tls=TlsSpec(enforce=True))
+    assert caught.value.field == "tls"

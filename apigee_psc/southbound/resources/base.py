@@ -54,7 +54,7 @@ logger = logging.getLogger("apigee_psc.southbound")
 
 def message(error: BaseException) -> str:
     """An error as one line for a report."""
-    if isinstance(error, errors.ApiError):
+    if isinstance(error, errors.ApiError) and error.status_code:  # 0: no HTTP answer, no status to show
         return f"{error.status_code} {error.rpc_status or ''}: {error.message}".replace(" :", ":")
     return str(error)
 
