@@ -226,7 +226,7 @@ def test_the_cli_fleet_refuses_a_spec_whose_confirmed_plan_went_stale(
     assert code == 1
     assert json.loads(out)["reports"][0]["state"] == "in_sync"  # orders: nothing to do, in sync
     *progress, last = err.strip().splitlines()  # billing's apply refused, orders' progress before it
-    assert all(line.startswith("apply: ") for line in progress), progress
+    assert all(line.startswith(f"{orders}: apply: ") for line in progress), progress  # each names its spec
     error = json.loads(last)["error"]  # the one JSON object on standard error
     assert error["type"] == "PlanStale" and error["exit_code"] == 1
     [problem] = error["problems"]
