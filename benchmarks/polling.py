@@ -449,7 +449,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--fit", action="store_true", help="print the windows the declared schedules come from")
     args = parser.parse_args(argv)
     count = 300 if args.quick else args.samples
-    grid, step = (2.0, 0.1) if args.quick else (0.5, 0.01)
+    grid, step = (1.0, 0.1) if args.quick else (0.5, 0.01)
     lag_costs = costs(args.quick)
     if args.fit:
         fit(grid)
