@@ -1,19 +1,18 @@
-"""The benchmarks run (CI smoke: their tables are printed, their figures are not judged), and the
-adaptive default schedule learns operation durations from real HTTP against the emulator."""
+"""The benchmarks run (CI smoke: their tables are printed, their figures are not judged), and a
+schedule per operation kind is chosen from the operation's metadata over real HTTP against the emulator."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from apigee_psc import ApigeeClient
 from apigee_psc.emulator import EmulatorServer
-from apigee_psc.waiters import AdaptiveSchedule, DurationPrior, history_for
+from apigee_psc.waiters import Schedule, WaitProgress
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,26 +42,19 @@ def test_benchmark_quick_prints_its_table(script: str, expected: list[str]) -> N
         assert text in done.stdout, f"{script}: {text!r} not in\n{done.stdout}"
 
 
-def test_adaptive_schedule_learns_durations_from_emulator_operations(apigee_emulator: EmulatorServer) -> None:
-    """Endpoint attachment creates of 0.3 s over HTTP: their kind is read from the wire metadata
-    and their durations land in the history of the client's clock."""
+def test_schedule_per_kind_chosen_from_emulator_operations(apigee_emulator: EmulatorServer) -> None:
+    """Endpoint attachment creates of 0.3 s over HTTP: their kind is read from the wire metadata,
+    and the wait polls on that kind's schedule, not the default's."""
     apigee_emulator.configure(op_seconds=0.3)
-
-    def clock() -> float:  # its own time line, so this test's history is its own
-        return time.monotonic()
-
-    schedule = AdaptiveSchedule(
-        priors={"default": DurationPrior.lognormal(3.0, 6.0)},
-        min_interval=0.02,
-        max_interval=0.5,
-        quick_until=0.0,
+    by_kind = Schedule.by_kind(
+        {"dnsZones.INSERT": Schedule.fixed(5.0), "endpointAttachments.INSERT": Schedule.fixed(0.02)},
+        "dnsZones.INSERT",
     )
-    apigee = ApigeeClient("my-organization", schedule=schedule, clock=clock)
-    for name in ("learn-a", "learn-b", "learn-c"):
+    apigee = ApigeeClient("my-organization", schedule=by_kind)
+    for name in ("kind-a", "kind-b"):
         sa = f"projects/my-project/regions/us-west1/serviceAttachments/{name}"
         operation = apigee.endpoint_attachments.create(name, location="us-west1", service_attachment=sa)
-        assert apigee.operations.wait(operation, timeout=30).done
-    seen = history_for(clock).durations(("my-organization", "endpointAttachments.INSERT"))
-    assert len(seen) == 3
-    assert all(0.2 <= d <= 3.0 for d in seen), seen
-    assert history_for(time.monotonic).durations(("my-organization", "endpointAttachments.INSERT")) == ()
+        reports: list[WaitProgress] = []
+        assert apigee.operations.wait(operation, timeout=30, progress=reports.append).done
+        assert len(reports) >= 5, reports  # polled every 0.02 s, not every 5 s
+        assert reports[-1].elapsed < 3.0

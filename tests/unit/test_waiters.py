@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import functools
+import importlib.util
 import itertools
 import json
 import math
 import random
-import threading
-import time
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,21 +29,19 @@ from apigee_psc.waiters import (
     DNS_ZONE_ACTIVE,
     DNS_ZONE_DELETED,
     LEAN_SCHEDULE,
+    LEAN_SCHEDULES,
     OPERATION_DONE,
-    PRIORS,
+    SCHEDULES,
     WAITERS,
     Acceptor,
-    AdaptiveSchedule,
-    DurationHistory,
-    DurationPrior,
     Schedule,
     Waiter,
     WaitProgress,
-    history_for,
     operation_kind,
     wait,
 )
 
+ROOT = Path(__file__).resolve().parents[2]
 DISCOVERY = Path(googleapiclient.__file__).parent / "discovery_cache" / "documents"
 SA = "projects/my-project/regions/us-west1/serviceAttachments/gkebackend"
 
@@ -305,67 +304,7 @@ def test_schedule_lean_beats_fixed_10s_on_requests_and_lag() -> None:
     assert lean[2] <= 15.0
 
 
-def test_adaptive_interval_solves_the_hazard_equation() -> None:
-    """d * P(end in (t, t+d] | running at t) = 2 / lag_cost wherever the caps do not bind."""
-    schedule = AdaptiveSchedule(lag_cost=3.0, quick_until=0.0)
-    prior = DurationPrior.lognormal(91.0, 190.0)
-    for t in (60.0, 90.0, 120.0):
-        d = schedule.interval(prior, t)
-        assert 1.0 < d < 15.0
-        assert d * (1 - prior.survival(t + d) / prior.survival(t)) == pytest.approx(2 / 3.0, rel=1e-6)
-    # four times the lag cost: intervals about half as long (d ~ 1/sqrt(lag_cost * hazard))
-    dearer = AdaptiveSchedule(lag_cost=12.0, quick_until=0.0)
-    assert dearer.interval(prior, 90.0) == pytest.approx(schedule.interval(prior, 90.0) / 2, rel=0.1)
-
-
-def test_adaptive_interval_capped_and_floored() -> None:
-    schedule = AdaptiveSchedule(min_interval=2.0, max_interval=12.0, quick_until=0.0)
-    assert schedule.interval(DurationPrior.lognormal(1000.0, 2000.0), 10.0) == pytest.approx(12.0)
-    assert schedule.interval(DurationPrior.lognormal(10.0, 10.5), 9.9) == pytest.approx(2.0)
-
-
-def test_duration_prior_lognormal_quantiles() -> None:
-    prior = DurationPrior.lognormal(91.0, 190.0)
-    assert prior.quantile(0.5) == pytest.approx(91.0, rel=1e-6)
-    assert prior.quantile(0.95) == pytest.approx(190.0, rel=1e-6)
-    assert prior.survival(0) == 1.0 and prior.survival(1e6) < 1e-9
-
-
-def test_duration_prior_updated_moves_towards_observations() -> None:
-    prior = DurationPrior.lognormal(91.0, 190.0)
-    learned = prior.updated([20.0] * 8)
-    assert learned.quantile(0.5) < 30.0
-    assert prior.updated([]) is prior
-    assert [c[0] for c in learned.components] == [2.0] + [1.0] * 8  # the prior weighs as much as 2 observations
-
-
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        {"lag_cost": 0.0},
-        {"min_interval": 0.0},
-        {"min_interval": 20.0},
-        {"priors": {"x": DurationPrior.lognormal(1, 2)}},
-    ],
-)
-def test_adaptive_schedule_invalid_refused(kwargs: dict[str, Any]) -> None:
-    with pytest.raises(ValueError):
-        AdaptiveSchedule(**kwargs)
-
-
-@pytest.mark.parametrize(
-    ("median", "p95", "components"),
-    [(0.0, 1.0, None), (2.0, 1.0, None), (None, None, ((1.0, 0.0, 1.0),)), (None, None, ())],
-)
-def test_duration_prior_invalid_refused(median: Any, p95: Any, components: Any) -> None:
-    with pytest.raises(ValueError):
-        if components is None:
-            DurationPrior.lognormal(median, p95)
-        else:
-            DurationPrior(components)
-
-
-# -- the adaptive default inside wait(): kinds, history, progress -----------------------------------------
+# -- the default inside wait(): a declared schedule per kind -----------------------------------------------------
 
 
 def apigee_op(org: str, collection: str, kind: str, *, done: bool, percent: float | None = None) -> Operation:
@@ -418,80 +357,22 @@ def test_operation_kind_read_from_metadata() -> None:
     assert operation_kind(ComputeOp("RUNNING")) is None
 
 
-def test_wait_kind_prior_chosen_from_operation() -> None:
+def test_wait_kind_schedule_chosen_from_operation() -> None:
     """A DNS zone create and an endpoint attachment create are polled differently after 30 s."""
     first, second = FakeClock(), FakeClock()
     timed_wait(first, 300.0, collection="endpointAttachments")
     timed_wait(second, 300.0, collection="dnsZones")
     assert first.sleeps[:6] == second.sleeps[:6] == [5.0] * 6
     assert first.sleeps[6:12] != second.sleeps[6:12]
-    zone = PRIORS["dnsZones.INSERT"]
-    assert second.sleeps[7] == pytest.approx(DEFAULT_SCHEDULE_ADAPTIVE.interval(zone, 30.0 + second.sleeps[6]))
+    zone = SCHEDULES["dnsZones.INSERT"].poll_times(300)
+    assert second.sleeps[:12] == pytest.approx([b - a for a, b in itertools.pairwise(zone)][:12])
 
 
-DEFAULT_SCHEDULE_ADAPTIVE = DEFAULT_SCHEDULE if isinstance(DEFAULT_SCHEDULE, AdaptiveSchedule) else AdaptiveSchedule()
-
-
-def test_wait_learns_durations_per_organization_and_kind(clock: FakeClock) -> None:
-    """Operations of one organization and kind that take 40 s: later waits see them sooner and cheaper."""
-    cold = timed_wait(clock, 40.0)
-    for _ in range(6):
-        timed_wait(clock, 40.0)
-    warm = timed_wait(clock, 40.0)
-    assert warm[1] < cold[1] and warm[1] <= 2.5
-    history = history_for(clock.now)
-    seen = history.durations(("o", "endpointAttachments.INSERT"))
-    assert len(seen) == 8 and all(35.0 <= d <= 45.0 for d in seen)
-    # another organization, or another kind, starts from the prior again
-    assert timed_wait(clock, 40.0, org="other") == cold
-    assert history.durations(("o", "endpointAttachments.DELETE")) == ()
-
-
-def test_wait_learning_kept_per_clock() -> None:
-    first, second = FakeClock(), FakeClock()
-    for _ in range(5):
-        timed_wait(first, 40.0)
-    assert history_for(first.now) is history_for(first.now)
-    assert history_for(second.now).durations(("o", "endpointAttachments.INSERT")) == ()
-    assert history_for(time.monotonic) is history_for(time.perf_counter)  # both are the real time line
-
-
-def test_wait_fixed_schedule_not_changed_by_history(clock: FakeClock) -> None:
-    for _ in range(5):
-        timed_wait(clock, 40.0)
+def test_wait_fixed_schedule_not_changed_by_kind(clock: FakeClock) -> None:
+    timed_wait(clock, 40.0, collection="dnsZones")
     before = len(clock.sleeps)
-    timed_wait(clock, 40.0, schedule=Schedule.fixed(10))
+    timed_wait(clock, 40.0, collection="dnsZones", schedule=Schedule.fixed(10))
     assert clock.sleeps[before:] == [10.0] * 4
-
-
-def test_wait_percent_done_moving_brings_polls_to_the_expected_end() -> None:
-    """An operation reporting percentDone that grows linearly to its end at 200 s."""
-    blind, informed = FakeClock(), FakeClock()
-    without = timed_wait(blind, 200.0)
-    with_progress = timed_wait(informed, 200.0, progress=True)
-    assert with_progress[1] < without[1]
-    assert with_progress[1] <= 3.0
-    assert with_progress[0] <= without[0] - 10  # 15 s apart until the expected end draws near
-
-
-def test_duration_history_bounded_and_thread_safe() -> None:
-    history = DurationHistory(per_key=4, keys=3)
-    keys = [("o", f"k{i}") for i in range(5)]
-
-    def record(key: tuple[str, str]) -> None:
-        for i in range(200):
-            history.record(key, float(i))
-
-    threads = [threading.Thread(target=record, args=(key,)) for key in keys]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    kept = [key for key in keys if history.durations(key)]
-    assert len(kept) == 3
-    assert all(history.durations(key) == (196.0, 197.0, 198.0, 199.0) for key in kept)
-    history.clear()
-    assert all(history.durations(key) == () for key in keys)
 
 
 def test_schedule_fixed_poll_times_every_interval() -> None:
@@ -680,8 +561,8 @@ def test_wait_long_wait_never_sleeps_past_deadline(clock: FakeClock) -> None:
     assert len(seen) == len(DEFAULT_SCHEDULE.poll_times(1800))
 
 
-def test_wait_on_a_resource_learns_under_its_waiter_name(clock: FakeClock) -> None:
-    """wait_until_ready-style waits carry no operation: the organization comes from the subject."""
+def test_wait_on_a_resource_follows_the_kind_of_its_change(clock: FakeClock) -> None:
+    """wait_until_ready-style waits carry no operation: the waiter names the kind they follow."""
     poll, _seen = scripted(ea("CREATING", "UNAVAILABLE"), ea("CREATING", "UNAVAILABLE"), ea("ACTIVE", "ACCEPTED"))
     wait(
         ATTACHMENT_READY,
@@ -691,23 +572,62 @@ def test_wait_on_a_resource_learns_under_its_waiter_name(clock: FakeClock) -> No
         clock=clock.now,
         sleep=clock.sleep,
     )
-    assert clock.sleeps == [5.0, 5.0]  # the quick window of an attachment create's prior
-    assert history_for(clock.now).durations(("org-1", "ATTACHMENT_READY")) == (7.5,)  # between 5 and 10 s
+    assert clock.sleeps == [5.0, 5.0]  # the quick window of an attachment create's schedule
+    gone, _ = scripted(*[ea("DELETING", "CLOSED")] * 12, NOT_FOUND)
+    before = len(clock.sleeps)
+    wait(ATTACHMENT_DELETED, gone, timeout=600, clock=clock.now, sleep=clock.sleep)
+    deleted = SCHEDULES["endpointAttachments.DELETE"].poll_times(200)
+    assert clock.sleeps[before:] == pytest.approx([b - a for a, b in itertools.pairwise(deleted)][:12])
 
 
-def test_history_for_clock_that_cannot_be_weakly_referenced_shares_one() -> None:
-    class Slotted:
-        __slots__ = ()
+def test_schedule_for_kind_named_or_itself() -> None:
+    fixed = Schedule.fixed(10)
+    assert fixed.for_kind("dnsZones.INSERT") is fixed and fixed.for_kind(None) is fixed
+    for kind, schedule in SCHEDULES.items():
+        assert DEFAULT_SCHEDULE.for_kind(kind) is schedule
+        assert LEAN_SCHEDULE.for_kind(kind) is LEAN_SCHEDULES[kind]
+    assert DEFAULT_SCHEDULE.for_kind("unknown.PATCH") is DEFAULT_SCHEDULE
+    assert DEFAULT_SCHEDULE.poll_times(600) == SCHEDULES["endpointAttachments.INSERT"].poll_times(600)
+    with pytest.raises(ValueError, match="not one of the kinds"):
+        Schedule.by_kind(SCHEDULES, "dnsZones.PATCH")
 
-        def __call__(self) -> float:
-            return 0.0
 
-    first, second = Slotted(), Slotted()
-    assert history_for(first) is history_for(second)
+@pytest.mark.parametrize(("declared", "quick"), [(SCHEDULES, True), (LEAN_SCHEDULES, False)])
+def test_declared_schedules_keep_their_guarantees(declared: dict[str, Schedule], quick: bool) -> None:
+    assert set(declared) == {
+        "endpointAttachments.INSERT",
+        "endpointAttachments.DELETE",
+        "dnsZones.INSERT",
+        "dnsZones.DELETE",
+    }
+    for kind, schedule in declared.items():
+        times = schedule.poll_times(7200)
+        gaps = [(a, b - a) for a, b in itertools.pairwise(times)]
+        assert max(gap for t, gap in gaps if t < 1800) <= 15.0, kind
+        if quick:
+            assert max(gap for t, gap in gaps if t < 30) <= 5.0, kind
+        assert 1800.0 in times and max(gap for _, gap in gaps) == pytest.approx(60.0), kind
 
 
-def test_fixed_schedule_plan_ignores_values() -> None:
-    plan = Schedule.fixed(10).begin(waiter="OPERATION_DONE", subject="organizations/o/operations/1")
-    plan.observe(apigee_op("o", "endpointAttachments", "INSERT", done=False, percent=50), 0.0)
-    assert [plan.delay(t) for t in (0.0, 10.0)] == [10.0, 10.0]
-    plan.succeeded(20.0)
+def _benchmark() -> Any:
+    spec = importlib.util.spec_from_file_location("polling_benchmark", ROOT / "benchmarks" / "polling.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(("declared", "quick"), [(SCHEDULES, 5.0), (LEAN_SCHEDULES, None)])
+def test_declared_schedules_within_5_percent_of_the_frontier(
+    declared: dict[str, Schedule], quick: float | None
+) -> None:
+    """Each kind's declared schedule, against the least expected lag any schedule with the same
+    guarantees reaches at its expected requests (the benchmark's dynamic program, on a 1 s grid)."""
+    bench = _benchmark()
+    for kind in bench.KINDS:
+        requests, lag = bench.expected(declared[kind.name].poll_times(bench.UNTIL), (kind,))
+        evaluate = functools.partial(bench.expected, kinds=(kind,))
+        curve = bench.frontier(evaluate, bench.grid_of((kind,), 1.0), quick, [1.25**k for k in range(10)])
+        bound = bench.lag_at(curve, requests)
+        assert bound is not None and lag <= 1.05 * bound, (kind.name, requests, lag, bound)
