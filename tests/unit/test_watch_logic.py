@@ -75,13 +75,7 @@ def _change(kind: str, action: Action, *fields: FieldDiff) -> Change:
         (_change("ServiceAttachment", Action.UPDATE, FieldDiff("accept", None, TENANT, "add")), True, True),
         (_change("ServiceAttachment", Action.UPDATE, FieldDiff("accept", None, "someone", "add")), True, False),
         (_change("ServiceAttachment", Action.UPDATE, FieldDiff("reject", TENANT, None, "remove")), True, False),
-        (
-            _change(
-                "ServiceAttachment", Action.UPDATE, FieldDiff("connection_preference", "ACCEPT_MANUAL", "ACCEPT_AUTOMATIC")
-            ),
-            True,
-            False,
-        ),
+        (_change("ServiceAttachment", Action.UPDATE, FieldDiff("connection_preference", "M", "A")), True, False),
         (_change("ServiceAttachment", Action.CREATE), None, False),
         (_change("EndpointAttachment", Action.CREATE), None, False),
         (_change("DnsRecord", Action.UPDATE, FieldDiff("A", ("1.2.3.4",), "7.0.3.4")), True, False),
