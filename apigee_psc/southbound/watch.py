@@ -32,6 +32,7 @@ accept list of the spec's service attachment. Anything else is reported, never h
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime
 import html
@@ -46,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 from apigee_psc import errors
 from apigee_psc._http import is_org_lock
 from apigee_psc.southbound.capacity import Capacity, nat_capacity
+from apigee_psc.southbound.metrics import api_of
 from apigee_psc.southbound.plan import Action, Change, FieldDiff
 
 if TYPE_CHECKING:
@@ -409,6 +411,7 @@ class Watcher:
         on_event: Callable[[WatchEvent], None] | None = None,
         metrics: WatchMetrics | None = None,
         max_backoff: float = 3600.0,
+        apigee_budget: float = 600.0,
         clock: Callable[[], float] = _now,
         rng: random.Random | None = None,
         **options: Any,
@@ -429,6 +432,12 @@ class Watcher:
         self.on_event = on_event
         self.metrics = metrics
         self.max_backoff = max_backoff
+        if not (isinstance(apigee_budget, (int, float)) and apigee_budget > 0):
+            raise errors.ValidationError(
+                "apigee_budget", apigee_budget, "a number of Apigee requests a minute, above 0"
+            )
+        self.apigee_budget = float(apigee_budget)
+        self._apigee_log: collections.deque[tuple[float, int]] = collections.deque()
         self.clock = clock
         self.rng = rng or random.Random()
         self.options = options
@@ -463,6 +472,25 @@ class Watcher:
         spread = self.interval * self.jitter
         return max(0.0, self.interval + self.rng.uniform(-spread, spread))
 
+    def pace(self) -> float:
+        """Seconds to wait before the next spec so that the Apigee requests of the last minute,
+        with as many again as the last spec needed, stay within ``apigee_budget``."""
+        now = time.monotonic()
+        log = self._apigee_log
+        while log and log[0][0] <= now - 60.0:
+            log.popleft()
+        if not log:
+            return 0.0
+        needed = log[-1][1]
+        spent = sum(n for _, n in log)
+        wait = 0.0
+        for at, n in log:  # wait until enough of the oldest requests leave the minute
+            if spent + needed <= self.apigee_budget:
+                break
+            spent -= n
+            wait = at + 60.0 - now
+        return max(0.0, wait)
+
     def events(self, *, once: bool = False, stop: threading.Event | None = None) -> Iterator[WatchEvent]:
         """Pass after pass (one with ``once``), yield each event as it happens; ends when
         ``stop`` is set (checked between specs and during the pause)."""
@@ -470,7 +498,7 @@ class Watcher:
         while not stop.is_set():
             queue: list[WatchEvent] = []
             for spec in self.specs:
-                if stop.is_set():
+                if stop.is_set() or stop.wait(self.pace()):
                     return
                 self._pass_one(spec, queue.append)
                 yield from queue
@@ -502,8 +530,11 @@ class Watcher:
         started = time.monotonic()
         count = [0]
 
+        apigee = [0]
+
         def counted(what: str, status: int) -> None:
             count[0] += 1
+            apigee[0] += api_of(what) == "apigee"
             if self.metrics is not None:
                 self.metrics.request(what, status)
 
@@ -526,6 +557,7 @@ class Watcher:
                     logger.warning("watch: %s: heal failed: %s", key, errors.redact(str(exc)))
                     emit(WatchEvent("heal_failed", key, self.clock(), message=str(exc)))
         duration = time.monotonic() - started
+        self._apigee_log.append((time.monotonic(), apigee[0]))
         state = dataclasses.replace(state, duration=duration)
         self.states[key] = state
         errored = state.error is not None

@@ -135,3 +135,22 @@ def test_metrics_drop_a_condition_reason_that_no_longer_holds() -> None:
     assert reasons == {"Accepted", "InSync", "Owned"}
     assert samples[("apigee_psc_ready", (("organization", "org"), ("spec", "s.yaml")))] == 1
     assert samples[("apigee_psc_last_success_timestamp_seconds", (("spec", "s.yaml"),))] == 200.0
+
+
+def test_pace_keeps_apigee_requests_within_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    from apigee_psc.demo import SEED_SPEC
+    from apigee_psc.southbound import watch as watch_module
+    from apigee_psc.southbound.spec import SouthboundSpec
+
+    now = [1000.0]
+    monkeypatch.setattr(watch_module.time, "monotonic", lambda: now[0])
+    watcher = watch_module.Watcher([SouthboundSpec.from_dict(SEED_SPEC)], apigee_budget=9)
+    assert watcher.pace() == 0.0
+    for offset in (0.0, 10.0, 20.0):  # three specs of 3 Apigee requests each
+        watcher._apigee_log.append((now[0] + offset, 3))
+    now[0] += 30.0
+    assert watcher.pace() == pytest.approx(30.0)  # the first spec's requests leave the minute at +60 s
+    now[0] += 30.0
+    assert watcher.pace() == 0.0
+    with pytest.raises(errors.ValidationError):
+        watch_module.Watcher([SouthboundSpec.from_dict(SEED_SPEC)], apigee_budget=0)
