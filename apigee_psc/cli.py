@@ -775,6 +775,8 @@ def watch(
                 metrics.close()
             if sink is not None and sink is not sys.stdout:
                 sink.close()
+    if once and output == "text" and events_path != "-":
+        click.echo(_table(watcher.HEADERS, watcher.table()))
     if terminated:
         click.echo("terminated (SIGTERM): the pass in progress ended cleanly", err=True)
         sys.exit(EXIT_TERMINATED)

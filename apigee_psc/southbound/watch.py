@@ -882,22 +882,67 @@ class Watcher:
                 self.metrics.heal("done")
         return True
 
-    # -- notebooks ---------------------------------------------------------------------------
+    # -- notebooks and terminals -------------------------------------------------------------
 
-    def table(self) -> list[tuple[str, str, str, str, str]]:
-        """One row per spec: spec, ready, in_sync, owned (``status reason``), connection state."""
-        rows = []
+    def table(self) -> list[tuple[str, ...]]:
+        """One row per spec: spec, ready, in_sync, owned (``status reason``), connection
+        state and NAT addresses used of total (``-`` until the spec's first pass)."""
+        rows: list[tuple[str, ...]] = []
         for spec in self.specs:
             state = self.states.get(self.key(spec))
             if state is None:
-                rows.append((self.key(spec), "-", "-", "-", "-"))
+                rows.append((self.key(spec), "-", "-", "-", "-", "-"))
                 continue
             cells = [f"{c.status} {c.reason}" for c in state.conditions]
-            rows.append((state.spec, *cells, state.connection_state or "-"))  # type: ignore[arg-type]
+            nat = f"{state.capacity.used}/{state.capacity.total}" if state.capacity is not None else "-"
+            rows.append((state.spec, *cells, state.connection_state or "-", nat))
         return rows
 
+    HEADERS = ("spec", "ready", "in_sync", "owned", "connection", "NAT used")
+
+    def rich_table(self) -> Any:
+        """The :meth:`table` as a ``rich`` Table (green True, red False, yellow Unknown)."""
+        from rich.table import Table
+
+        table = Table(title=f"apigee-psc watch: pass {self.passes}, heal={self.heal}", title_justify="left")
+        for header in self.HEADERS:
+            table.add_column(header, no_wrap=True)
+        colour = {TRUE: "green", FALSE: "red", UNKNOWN: "yellow"}
+        for row in self.table():
+            styled = [row[0]]
+            for cell in row[1:4]:
+                status = cell.split(" ", 1)[0]
+                styled.append(f"[{colour[status]}]{cell}[/]" if status in colour else cell)
+            table.add_row(*styled, *row[4:])
+        return table
+
+    def _bundle(self) -> dict[str, str]:
+        import io
+
+        from rich.console import Console
+
+        console = Console(record=True, file=io.StringIO(), width=140, force_jupyter=False, color_system="truecolor")
+        console.print(self.rich_table())
+        html_code = console.export_html(inline_styles=True, code_format="<pre>{code}</pre>", clear=False)
+        return {"text/html": html_code, "text/plain": console.export_text()}
+
+    def show(self, *, once: bool = False, stop: threading.Event | None = None, display: Any = None) -> None:
+        """Run the loop showing the table in a notebook cell, redrawn in place after each
+        spec's pass (``display`` is IPython's ``display``, looked up when not given); events
+        still go to ``on_event``."""
+        if display is None:
+            import importlib
+
+            display = importlib.import_module("IPython.display").display
+        handle = display(self._bundle(), raw=True, display_id=True)
+        for event in self.events(once=once, stop=stop):
+            if self.on_event is not None:
+                self.on_event(event)
+            if event.type == "pass":
+                handle.update(self._bundle(), raw=True)
+
     def _repr_html_(self) -> str:
-        head = "".join(f"<th>{h}</th>" for h in ("spec", "ready", "in_sync", "owned", "connection"))
+        head = "".join(f"<th>{h}</th>" for h in self.HEADERS)
         body = "".join(
             "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>" for row in self.table()
         )

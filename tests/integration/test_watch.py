@@ -309,3 +309,27 @@ def test_watch_pass_over_unchanged_specs_issues_no_writes(
     for _ in range(3):
         watcher.run_pass()
     assert mutations(producer, before) == []
+
+
+def test_watch_show_draws_the_table_and_redraws_it_after_each_pass(
+    producer: EmulatorServer, seed_spec: SouthboundSpec
+) -> None:
+    southbound(seed_spec).apply()
+    drawn: list[dict[str, str]] = []
+
+    class Handle:
+        def update(self, bundle: dict[str, str], raw: bool) -> None:
+            drawn.append(bundle)
+
+    def display(bundle: dict[str, str], raw: bool, display_id: bool) -> Handle:
+        assert raw and display_id
+        drawn.append(bundle)
+        return Handle()
+
+    watcher = Watcher([seed_spec], schedule=FAST)
+    watcher.show(once=True, display=display)
+    assert len(drawn) == 2
+    assert "seed.yaml" in drawn[0]["text/plain"] and "-" in drawn[0]["text/plain"]
+    assert "True Accepted" in drawn[1]["text/plain"] and "1/12" in drawn[1]["text/plain"]
+    assert "<pre>" in drawn[1]["text/html"]
+    assert "True Accepted" in watcher._repr_html_()
