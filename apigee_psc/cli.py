@@ -594,7 +594,7 @@ def diagnose(state: _State, organization: str, name: str, output: str) -> None:
 
     with _errors(state):
         attachment, diagnosis = diagnose_attachment(organization, name, **_options(state))
-    data = {
+    data: dict[str, Any] = {
         "name": attachment.resource_name,
         "state": str(attachment.state),
         "connection_state": str(attachment.connection_state),
@@ -608,6 +608,13 @@ def diagnose(state: _State, organization: str, name: str, output: str) -> None:
         f"{attachment.resource_name}: {attachment.state}/{attachment.connection_state} host {attachment.host}\n"
         f"  cause: {diagnosis.cause}\n  fix:   {diagnosis.fix or 'nothing to do'}"
     )
+    if attachment.service_attachment:
+        from apigee_psc.southbound.capacity import read_capacity
+
+        capacity = read_capacity(attachment.service_attachment, **_options(state))
+        if capacity is not None:
+            data["capacity"] = capacity.to_dict()
+            text += f"\n  NAT:   {capacity} on {attachment.service_attachment}"
     _emit(output, data, text)
     sys.exit(EXIT_OK if diagnosis.ok and str(attachment.state) == "ACTIVE" else EXIT_NOT_READY)
 

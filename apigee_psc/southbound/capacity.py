@@ -111,18 +111,38 @@ def subnet_warning(
     name: str, cidr: str, *, consumers: int, connection_limit: int, propagated_connection_limit: int | None
 ) -> str | None:
     """A plan warning when a NAT subnet of range ``cidr`` cannot hold what the spec allows:
-    ``consumers`` accept-listed projects, each with up to ``connection_limit`` endpoints,
-    each propagated to up to ``propagated_connection_limit`` spokes (Google's default 250
-    when ``None``). ``None`` when it fits (or the spec sets no limit: ACCEPT_AUTOMATIC)."""
+    ``consumers`` accept-listed projects, each with up to ``connection_limit`` endpoints and
+    up to ``propagated_connection_limit`` propagated connections (Google applies that limit
+    per consumer; its default is 250 when ``None``), each taking one address. ``None`` when it
+    fits (or there is no limit to add up: no consumer, as under ACCEPT_AUTOMATIC)."""
     if consumers <= 0 or connection_limit <= 0:
         return None
     spokes = 250 if propagated_connection_limit is None else propagated_connection_limit
-    wanted = consumers * connection_limit * (1 + spokes)
+    wanted = consumers * (connection_limit + spokes)
     room = subnet_capacity(cidr)
     if wanted <= room:
         return None
     return (
         f"NAT subnet {name} ({cidr}) gives {room} addresses, but the spec allows up to {wanted}"
-        f" ({consumers} consumer(s) x connection_limit {connection_limit} x (1 + propagated_connection_limit"
+        f" ({consumers} consumer(s) x (connection_limit {connection_limit} + propagated_connection_limit"
         f" {spokes})): use a larger range, or lower connection_limit or propagated_connection_limit"
     )
+
+
+def read_capacity(service_attachment: str, **options: Any) -> Capacity | None:
+    """Read the service attachment ``projects/P/regions/R/serviceAttachments/NAME`` and its NAT
+    subnets and return their :func:`nat_capacity` (``None`` when something cannot be read:
+    the caller's credentials may not reach the producer project). ``options`` are client options."""
+    from apigee_psc import errors, names
+    from apigee_psc.compute import ComputeClient
+
+    try:
+        project, region, name = names.parse_service_attachment(service_attachment)
+        compute = ComputeClient(project, region, **options)
+        live = compute.service_attachments.get(name)
+        ranges = [
+            compute.subnets.get(subnet.rstrip("/").rsplit("/", 1)[-1]).ip_cidr_range for subnet in live.nat_subnets
+        ]
+    except (errors.ApiError, errors.ValidationError):
+        return None
+    return nat_capacity(ranges, live.connected_endpoints, nat_ips_per_endpoint=live.nat_ips_per_endpoint)

@@ -67,7 +67,7 @@ __all__ = [
     "parse_interval",
 ]
 
-logger = logging.getLogger("apigee_psc.watch")
+logger = logging.getLogger("apigee_psc.southbound")
 
 READY, IN_SYNC, OWNED = "ready", "in_sync", "owned"
 CONDITION_TYPES = (READY, IN_SYNC, OWNED)

@@ -53,8 +53,9 @@ def test_nat_capacity_exhausted_when_full_or_a_connection_needs_attention() -> N
 def test_subnet_warning_when_the_limits_outgrow_the_range() -> None:
     text = subnet_warning("psc", "10.0.0.0/28", consumers=1, connection_limit=10, propagated_connection_limit=0)
     assert text is None
-    text = subnet_warning("psc", "10.0.0.0/28", consumers=2, connection_limit=10, propagated_connection_limit=0)
-    assert text is not None and "gives 12 addresses" in text and "up to 20" in text
+    assert subnet_warning("psc", "10.0.0.0/28", consumers=2, connection_limit=5, propagated_connection_limit=1) is None
+    text = subnet_warning("psc", "10.0.0.0/28", consumers=2, connection_limit=6, propagated_connection_limit=1)
+    assert text is not None and "gives 12 addresses, but the spec allows up to 14" in text
     default = subnet_warning("psc", "10.0.0.0/24", consumers=1, connection_limit=10, propagated_connection_limit=None)
     assert default is not None and "250" in default  # Google's default propagation limit
     assert subnet_warning("psc", "10.0.0.0/28", consumers=0, connection_limit=10, propagated_connection_limit=0) is None
