@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         SouthboundSpec,
         TargetSpec,
     )
+    from apigee_psc.southbound.watch import SpecState, Watcher, WatchEvent
 
 __all__ = [
     "Action",
@@ -61,7 +62,10 @@ __all__ = [
     "ServiceAttachmentSpec",
     "Southbound",
     "SouthboundSpec",
+    "SpecState",
     "TargetSpec",
+    "WatchEvent",
+    "Watcher",
     "apply_fleet",
     "diagnose_attachment",
 ]
@@ -79,8 +83,11 @@ _PLAN = {
     "Realization",
     "RealizationReport",
 }
+_WATCH = {"SpecState", "WatchEvent", "Watcher"}
 _LAZY = {
-    name: "apigee_psc.southbound.engine"
+    name: "apigee_psc.southbound.watch"
+    if name in _WATCH
+    else "apigee_psc.southbound.engine"
     if name in _ENGINE
     else "apigee_psc.southbound.plan"
     if name in _PLAN

@@ -447,6 +447,7 @@ class Watcher:
         self._southbounds: dict[str, Southbound] = {}
         self._errors: dict[str, int] = {}
         self._skip: dict[str, int] = {}
+        self._stop: threading.Event | None = None
 
     def __repr__(self) -> str:
         return f"Watcher({len(self.specs)} spec(s), interval={self.interval:g}s, heal={self.heal!r})"
@@ -495,6 +496,7 @@ class Watcher:
         """Pass after pass (one with ``once``), yield each event as it happens; ends when
         ``stop`` is set (checked between specs and during the pause)."""
         stop = stop or threading.Event()
+        self._stop = stop  # a heal in progress stops at its next safe point when it is set
         while not stop.is_set():
             queue: list[WatchEvent] = []
             for spec in self.specs:
@@ -861,7 +863,7 @@ class Watcher:
                 )
             )
         try:
-            sb.apply(plan=narrowed)
+            sb.apply(plan=narrowed, progress=lambda event: None, cancel=self._stop)
         except (errors.ApigeePscError, OSError) as exc:
             for change in chosen:
                 emit(
