@@ -748,14 +748,17 @@ def watch(
                 click.echo(event.to_json())
             elif text and (event.type != "pass" or state.debug):
                 click.echo(event.to_text())
-            if event.type == "pass" and metrics is not None:
-                if textfile is not None:
-                    metrics.write_textfile(textfile)
-                if pushgateway is not None:
-                    try:
-                        metrics.push(pushgateway)
-                    except OSError as exc:
-                        click.echo(f"warning: push to {pushgateway} failed: {errors.redact(str(exc))}", err=True)
+
+        def after_pass(states: Mapping[str, Any]) -> None:
+            if metrics is None:
+                return
+            if textfile is not None:
+                metrics.write_textfile(textfile)
+            if pushgateway is not None:
+                try:
+                    metrics.push(pushgateway)
+                except OSError as exc:  # the next pass pushes again
+                    click.echo(f"warning: push to {pushgateway} failed: {errors.redact(str(exc))}", err=True)
 
         watcher = Watcher(
             loaded,
@@ -764,6 +767,7 @@ def watch(
             heal=heal,
             on_event=on_event,
             metrics=metrics,
+            after_pass=after_pass,
             timeout=timeout,
             **_options(state),
         )

@@ -397,7 +397,10 @@ class Watcher:
     ``interval`` (seconds or ``"5m"``) is the pause between passes, varied by ``jitter`` (a
     fraction: 0.1 is +/-10 %); ``heal`` is ``"none"`` (observe only) or ``"safe"``;
     ``metrics`` (a :class:`~apigee_psc.southbound.metrics.WatchMetrics`) is updated after each
-    spec's pass; ``options`` go to each :class:`Southbound` (credentials, endpoint, timeout...).
+    spec's pass; ``after_pass`` is called with every spec's state after each whole pass (to
+    write a textfile or push metrics once a pass); ``apigee_budget`` caps the Apigee requests
+    a minute (specs are paced to stay within it); ``options`` go to each :class:`Southbound`
+    (credentials, endpoint, timeout...).
     A spec whose pass fails is skipped for 1, 2, 4... passes (at most ``max_backoff`` seconds).
     """
 
@@ -412,6 +415,7 @@ class Watcher:
         metrics: WatchMetrics | None = None,
         max_backoff: float = 3600.0,
         apigee_budget: float = 600.0,
+        after_pass: Callable[[Mapping[str, SpecState]], None] | None = None,
         clock: Callable[[], float] = _now,
         rng: random.Random | None = None,
         **options: Any,
@@ -437,6 +441,7 @@ class Watcher:
                 "apigee_budget", apigee_budget, "a number of Apigee requests a minute, above 0"
             )
         self.apigee_budget = float(apigee_budget)
+        self.after_pass = after_pass
         self._apigee_log: collections.deque[tuple[float, int]] = collections.deque()
         self.clock = clock
         self.rng = rng or random.Random()
@@ -506,6 +511,8 @@ class Watcher:
                 yield from queue
                 queue.clear()
             self.passes += 1
+            if self.after_pass is not None:
+                self.after_pass(dict(self.states))
             if once or stop.wait(self.next_delay()):
                 return
 
@@ -520,7 +527,10 @@ class Watcher:
         """One pass over every spec (backoff ignored); events go to ``on_event``."""
         emit = self.on_event or (lambda event: None)
         self.passes += 1
-        return [self._pass_one(spec, emit, force=True) for spec in self.specs]
+        states = [self._pass_one(spec, emit, force=True) for spec in self.specs]
+        if self.after_pass is not None:
+            self.after_pass(dict(self.states))
+        return states
 
     # -- one spec ----------------------------------------------------------------------------
 

@@ -241,6 +241,24 @@ def test_watch_org_lock_answer_is_org_locked_and_the_loop_goes_on(
     _validate(events)
 
 
+def test_watch_heals_wait_while_the_org_lock_is_reported(producer: EmulatorServer, seed_spec: SouthboundSpec) -> None:
+    southbound(seed_spec).apply()
+    CloudDnsClient().records.delete("my-project", "my-private-zone", "orders.example.com.", "A")
+    producer.set_faults(
+        [{"api": "apigee", "method": "GET", "path": "/endpointAttachments/", "status": 400, "message": LOCKED}]
+    )
+    events: list[WatchEvent] = []
+    watcher = _watcher([seed_spec], events, heal="safe")
+    before = last_seq(producer)
+    state = _one(watcher)
+    assert mutations(producer, before) == []
+    assert _cond(state, "DnsRecord", "in_sync")[:2] == ("False", "Missing")
+    skipped = [e for e in events if e.type == "heal_skipped" and e.kind == "DnsRecord"]
+    assert skipped and "organization lock" in (skipped[0].message or "")
+    producer.set_faults([])
+    assert _one(watcher).ok  # the lock gone, the next pass heals
+
+
 def test_watch_nat_exhausted_by_other_consumers(apigee_emulator: EmulatorServer, seed_spec: SouthboundSpec) -> None:
     """Eleven other organizations' endpoint attachments take 11 of the /28's 12 addresses;
     ours takes the last: capacity says 12 of 12. When the connection shows NEEDS_ATTENTION

@@ -140,18 +140,21 @@ def pushgateway() -> Iterator[tuple[str, list[tuple[str, str, bytes]]]]:
 
 
 def test_watch_once_pushes_with_push_add_semantics(
-    producer: EmulatorServer, pushgateway: tuple[str, list[tuple[str, str, bytes]]]
+    producer: EmulatorServer, pushgateway: tuple[str, list[tuple[str, str, bytes]]], tmp_path: Path
 ) -> None:
     url, seen = pushgateway
     assert run("apply", SEED, "--yes")[0] == 0
-    code, _, err = run("watch", SEED, "--once", "--pushgateway", url)
+    twin = tmp_path / "same-again.yaml"  # a second spec: still one push for the whole pass
+    twin.write_text(Path(SEED).read_text())
+    code, _, err = run("watch", SEED, str(twin), "--once", "--pushgateway", url)
     assert code == 0, err
     assert len(seen) == 1
     method, path, body = seen[0]
     assert method == "POST"  # push-add; PUT would replace the whole group
     assert path == "/metrics/job/apigee-psc-watch"
     samples = _samples(body.decode())
-    assert _value(samples, "apigee_psc_ready") == 1
+    assert _value(samples, "apigee_psc_ready", spec=str(twin)) == 1
+    assert _value(samples, "apigee_psc_ready", spec=SEED) == 1
 
 
 def test_watch_sigterm_ends_the_loop_cleanly_with_143(tmp_path: Path) -> None:
