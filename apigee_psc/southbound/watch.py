@@ -830,10 +830,14 @@ class Watcher:
             candidates.append(change)
         if not candidates:
             return False
-        locked = [c for c in state.conditions if c.reason == "OrgLocked"]
-        if locked:
+        locked = any(c.reason == "OrgLocked" for c in state.conditions)
+        if locked or state.error is not None:
             for change in candidates:
-                text = "the Apigee organization lock is held by another operation: healed on a later pass"
+                text = (
+                    "the Apigee organization lock is held by another operation: healed on a later pass"
+                    if locked
+                    else "a read failed in this pass: healed on a later pass"
+                )
                 emit(
                     WatchEvent("heal_skipped", key, self.clock(), change.kind, change.name, message=text, change=change)
                 )

@@ -99,7 +99,10 @@ def test_watch_accept_list_edited_by_another_team_is_drift_and_safe_heal_restore
     assert drift[0].fields[0].to_dict() == {"field": "accept", "op": "add", "wanted": tenant, "note": "limit 10"}
 
     watcher.heal = "safe"
+    before = last_seq(producer)
     healed = _one(watcher)
+    writes = mutations(producer, before)
+    assert writes and all(w["method"] == "PATCH" and "/serviceAttachments/gkebackend" in w["path"] for w in writes)
     assert tenant in compute.service_attachments.get("gkebackend").accepted_projects
     assert healed.in_sync and _cond(healed, "ServiceAttachment", "in_sync")[:2] == ("True", "InSync")
     kinds = [(e.type, e.kind) for e in events if e.type.startswith("heal")]
@@ -193,7 +196,10 @@ def test_watch_firewall_changed_is_drift_and_safe_heal_restores_it(
     status, reason, message = _cond(state, "Firewall", "in_sync")
     assert (status, reason) == ("False", "Drifted") and "ports: [22, 80] -> [80]" in message
     watcher.heal = "safe"
+    before = last_seq(producer)
     healed = _one(watcher)
+    writes = mutations(producer, before)
+    assert writes and all("/global/firewalls" in w["path"] for w in writes)  # nothing else was written
     restored = firewalls.get("allow-psc-nat-80")
     assert restored.tcp_ports == (80,) and tuple(restored.source_ranges) == ("10.100.0.0/28",)
     assert healed.in_sync
