@@ -76,6 +76,8 @@ HEAL_MODES = ("none", "safe")
 #: Kinds whose absence a safe heal may repair by creating them (they hold no one's traffic
 #: but this spec's, and creating them widens nothing the spec does not say).
 _RECREATE = frozenset({"Firewall", "DnsRecord"})
+#: Kinds written through an Apigee long-running operation (one at a time per organization).
+_APIGEE_KINDS = frozenset({"EndpointAttachment", "DnsZone"})
 
 #: ``connectionState`` -> the ``ready`` condition's reason.
 _CONNECTION_REASONS = {
@@ -369,6 +371,7 @@ class _Read:
     kinds: Sequence[Any]
     snap: Mapping[str, Seen]
     found: Mapping[str, Assessment]
+    lock: Any = None  # another's running Apigee operation, when this spec needs one
 
 
 class _Tracker:
@@ -453,6 +456,8 @@ class Watcher:
         self._errors: dict[str, int] = {}
         self._skip: dict[str, int] = {}
         self._stop: threading.Event | None = None
+        self._operations: dict[tuple[str, int], list[Any] | None] = {}  # (org, pass) -> running operations
+        self._lock_seen: dict[str, float] = {}  # operation -> when a pass first saw it running
 
     def __repr__(self) -> str:
         return f"Watcher({len(self.specs)} spec(s), interval={self.interval:g}s, heal={self.heal!r})"
@@ -611,6 +616,7 @@ class Watcher:
         found = sb._assess(ctx, kinds, snap)
         read = _Read(ctx, kinds, snap, found)
         capacity, propagated = self._capacity(read)
+        read.lock = self._foreign_lock(sb, read)
         resources = tuple(self._resource(read, r, capacity) for r in kinds)
         errors_seen = [seen.error for seen in snap.values() if seen.error is not None]
         ea: Seen = snap.get("EndpointAttachment", Seen())
@@ -627,6 +633,38 @@ class Watcher:
             observed_at=now,
         )
         return state, read
+
+    def _foreign_lock(self, sb: Southbound, read: _Read) -> Any:
+        """The running Apigee operation of someone else that holds the organization lock, read
+        only when this spec needs an Apigee operation (an endpoint attachment or DNS zone to
+        create or replace): the organization's operations are listed once a pass."""
+        spec = read.ctx.spec
+        needs = [
+            r.kind
+            for r in read.kinds
+            if r.kind in _APIGEE_KINDS
+            and read.found[r.kind].change.writes
+            and read.snap.get(r.kind) is not None
+            and read.snap[r.kind].error is None
+        ]
+        if not needs:
+            return None
+        key = (spec.organization, self.passes)
+        if key not in self._operations:
+            try:
+                self._operations[key] = [op for op in sb.apigee.operations.list() if not op.done]
+            except errors.ApiError as exc:
+                logger.info("watch: operations of %s not listed: %s", spec.organization, exc)
+                self._operations[key] = None
+            for old in [k for k in self._operations if k[1] < self.passes]:
+                del self._operations[old]
+        ours = {read.found[kind].change.resource_id for kind in _APIGEE_KINDS if kind in read.found}
+        running = [op for op in self._operations[key] or () if op.target not in ours]
+        if not running:
+            return None
+        op = running[0]
+        self._lock_seen.setdefault(op.name, self.clock())
+        return op
 
     def _capacity(self, read: _Read) -> tuple[Capacity | None, int | None]:
         """The service attachment's NAT capacity from its NAT subnets' ranges and its
@@ -671,6 +709,16 @@ class Watcher:
         source = read.ctx.spec.source or "SPEC"
         if change.action in (Action.NOOP, Action.WAIT) and not assessment.problems:
             return Condition(IN_SYNC, TRUE, "InSync", change.note)
+        if r.kind in _APIGEE_KINDS and read.lock is not None and not assessment.problems:
+            op = read.lock
+            since = _iso(self._lock_seen.get(op.name, self.clock()))
+            text = (
+                f"{r.kind} {change.name} needs an Apigee operation ({change.action.value}), but"
+                f" {op.name} ({op.operation_type or 'an operation'} of {op.target or 'another resource'}) holds the"
+                f" organization lock, running since at least {since}; apply waits for it: if it stays, ask who"
+                f" started it (gcloud/Terraform/apigeecli) before changing anything"
+            )
+            return Condition(IN_SYNC, FALSE, "OrgLocked", text)
         if seen.live is None:
             if not r.managed:
                 text = f"{r.kind} {change.name} does not exist; the spec only refers to it: create it, or fix the spec"

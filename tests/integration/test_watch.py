@@ -357,3 +357,31 @@ def test_watch_show_draws_the_table_and_redraws_it_after_each_pass(
     assert "True Accepted" in drawn[1]["text/plain"] and "1/12" in drawn[1]["text/plain"]
     assert "<pre>" in drawn[1]["text/html"]
     assert "True Accepted" in watcher._repr_html_()
+
+
+def test_watch_org_lock_held_by_another_tools_operation_is_org_locked(
+    producer: EmulatorServer, seed_spec: SouthboundSpec
+) -> None:
+    """Another tool's Apigee operation runs (here a DNS zone create that takes minutes) while
+    this spec needs one (its DNS zone was deleted): the zone's in_sync says OrgLocked, names the
+    operation and its target; a spec that needs no Apigee operation lists no operations."""
+    from apigee_psc import ApigeeClient
+
+    southbound(seed_spec).apply()
+    apigee = ApigeeClient("my-organization")
+    events: list[WatchEvent] = []
+    watcher = _watcher([seed_spec], events)
+    seq = last_seq(producer)
+    _one(watcher)
+    assert not any(r["path"].endswith("/operations") for r in producer.requests(since=seq))  # in sync: no list
+    apigee.operations.wait(apigee.dns_zones.delete("my-zone"), timeout=20)
+    producer.configure(op_seconds_overrides={"apigee.dnsZones": 120})
+    apigee.dns_zones.create(
+        "someone-else", domain="else.example.com.", target_project_id="my-project", target_network_id="default"
+    )
+    state = _one(watcher)
+    status, reason, message = _cond(state, "DnsZone", "in_sync")
+    assert (status, reason) == ("False", "OrgLocked")
+    assert "organizations/my-organization/dnsZones/someone-else" in message and "holds the organization lock" in message
+    assert _cond(state, None, "ready")[:2] == ("True", "Accepted")
+    _validate(events)
