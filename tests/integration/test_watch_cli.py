@@ -182,3 +182,14 @@ def test_watch_sigterm_ends_the_loop_cleanly_with_143(tmp_path: Path) -> None:
         assert "terminated (SIGTERM)" in err and "Traceback" not in err
     finally:
         server.stop()
+
+
+def test_watch_once_json_output_is_one_event_a_line(producer: EmulatorServer) -> None:
+    assert run("apply", SEED, "--yes")[0] == 0
+    code, out, err = run("watch", SEED, "--once", "-o", "json")
+    assert code == 0, err
+    validator = jsonschema.Draft202012Validator(_schema.load("event"))
+    lines = [json.loads(line) for line in out.splitlines()]
+    for line in lines:
+        validator.validate(line)
+    assert lines[-1]["type"] == "pass" and lines[-1]["requests"] > 0
