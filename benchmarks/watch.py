@@ -56,6 +56,8 @@ def measure(server: EmulatorServer, count: int, passes: int) -> tuple[int, int, 
         not_ok = [s.spec for s in states if not s.ok]
         if not_ok:
             raise SystemExit(f"specs not ready/in sync after apply: {not_ok[:3]}")
+    if writes:
+        raise SystemExit(f"a pass over unchanged specs wrote {writes} time(s)")
     return max(requests), max(apigee), writes, statistics.median(walls)
 
 
