@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     )
     from apigee_psc.models import ConnectionState, DnsZone, EndpointAttachment, Operation, Organization, State
     from apigee_psc.progress import ProgressDisplay
-    from apigee_psc.southbound import Southbound, SouthboundSpec
+    from apigee_psc.southbound import Southbound, SouthboundSpec, Watcher
     from apigee_psc.target import target_endpoint_xml
     from apigee_psc.waiters import Schedule
 
@@ -73,6 +73,7 @@ _LAZY: dict[str, str] = {
     "ServiceNetworkingClient": "apigee_psc.cloud",
     "Southbound": "apigee_psc.southbound",
     "SouthboundSpec": "apigee_psc.southbound",
+    "Watcher": "apigee_psc.southbound",
     "State": "apigee_psc.models",
     "ValidationError": "apigee_psc.errors",
     "WaitTimeout": "apigee_psc.errors",
@@ -113,6 +114,7 @@ __all__ = [
     "State",
     "ValidationError",
     "WaitTimeout",
+    "Watcher",
     "__version__",
     "diagnose",
     "target_endpoint_xml",

@@ -31,6 +31,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
@@ -61,6 +62,7 @@ __all__ = [
     "is_org_lock",
     "is_transient",
     "lock_holder",
+    "observe_requests",
     "resolve_endpoint",
     "retry_call",
     "retry_cause",
@@ -696,6 +698,43 @@ class Transport:
             self._session.close()
 
 
+#: Called after every HTTP attempt with ``"METHOD URL"`` and the answer's status (0 when no
+#: answer came); see :func:`observe_requests`.
+RequestObserver = Callable[[str, int], None]
+_observers: list[RequestObserver] = []
+
+
+@contextmanager
+def observe_requests(observer: RequestObserver) -> Iterator[None]:
+    """Tell ``observer`` of every HTTP attempt of every client while the block runs (a watch
+    counts its requests by API and status this way). The URL is redacted; it never sees a
+    header or a body."""
+    _observers.append(observer)
+    try:
+        yield
+    finally:
+        _observers.remove(observer)
+
+
+def _observed(fn: Callable[[], R], what: str) -> Callable[[], R]:
+    if not _observers:
+        return fn
+
+    def attempt() -> R:
+        try:
+            result = fn()
+        except BaseException as exc:
+            status = exc.status_code or 0 if isinstance(exc, errors.ApiError) else 0
+            for observer in list(_observers):
+                observer(what, status)
+            raise
+        for observer in list(_observers):
+            observer(what, 200)
+        return result
+
+    return attempt
+
+
 def retry_call(
     fn: Callable[[], R],
     *,
@@ -805,7 +844,7 @@ def retry_call(
         reraise=True,
     )
     try:
-        return retrying(fn)
+        return retrying(_observed(fn, shown))
     except errors.ApiError as exc:
         cause = causes.get(id(exc))
         if cause in ("organization_lock", "resource_busy") and remaining(exc) <= 0 and limit(exc) > 0:

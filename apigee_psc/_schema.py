@@ -24,7 +24,19 @@ from typing import Any
 __all__ = ["NAMES", "generate_spec_schema", "load"]
 
 #: The schemas ``apigee-psc schema NAME`` prints.
-NAMES = ("demo", "destroy", "destroy-plan", "diagnose", "error", "list", "plan", "spec", "status", "target-xml")
+NAMES = (
+    "demo",
+    "destroy",
+    "destroy-plan",
+    "diagnose",
+    "error",
+    "event",
+    "list",
+    "plan",
+    "spec",
+    "status",
+    "target-xml",
+)
 
 _SCALARS: dict[type, str] = {str: "string", bool: "boolean", int: "integer", float: "number"}
 

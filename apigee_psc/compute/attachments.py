@@ -131,6 +131,7 @@ class ServiceAttachments(Collection["compute.ServiceAttachment", ServiceAttachme
         domain_names: Sequence[str] = (),
         reconcile_connections: bool | None = None,
         description: str = "",
+        propagated_connection_limit: int | None = None,
         wait: bool = True,
         timeout: float = DEFAULT_WAIT,
     ) -> ComputeOperation:
@@ -140,9 +141,11 @@ class ServiceAttachments(Collection["compute.ServiceAttachment", ServiceAttachme
         ``consumer_accept_lists`` takes :class:`ConsumerProjectLimit` or plain project ids
         (limit 10); accept and reject lists need ``ACCEPT_MANUAL``. ``domain_names`` end with
         a dot. ``reconcile_connections`` makes later list changes apply to connections that
-        are already ACCEPTED or REJECTED.
+        are already ACCEPTED or REJECTED. ``propagated_connection_limit`` (0 allowed) caps the
+        NCC spokes each consumer's endpoints are propagated to (Google's default: 250).
         """
         names.validate_compute_name(name, "service_attachment.name")
+        spokes = _spokes(propagated_connection_limit)
         preference = _preference(connection_preference)
         accept = _accept_entries(consumer_accept_lists)
         reject = tuple(_consumer(p, "service_attachment.consumer_reject_lists") for p in consumer_reject_lists)
@@ -172,6 +175,7 @@ class ServiceAttachments(Collection["compute.ServiceAttachment", ServiceAttachme
             enable_proxy_protocol=bool(enable_proxy_protocol),
             domain_names=tuple(domain_names),
             reconcile_connections=reconcile_connections,
+            propagated_connection_limit=spokes,
             description=names.validate_description(description, "service_attachment.description")
             if description
             else "",
@@ -249,6 +253,7 @@ class ServiceAttachments(Collection["compute.ServiceAttachment", ServiceAttachme
         nat_subnets: Sequence[str] | None = None,
         enable_proxy_protocol: bool | None = None,
         reconcile_connections: bool | None = None,
+        propagated_connection_limit: int | None = None,
         wait: bool = True,
         timeout: float = DEFAULT_WAIT,
     ) -> ComputeOperation | None:
@@ -281,6 +286,8 @@ class ServiceAttachments(Collection["compute.ServiceAttachment", ServiceAttachme
             wanted["enableProxyProtocol"] = bool(enable_proxy_protocol)
         if reconcile_connections is not None:
             wanted["reconcileConnections"] = bool(reconcile_connections)
+        if propagated_connection_limit is not None:
+            wanted["propagatedConnectionLimit"] = _spokes(propagated_connection_limit)
         if wanted.get("connectionPreference") == "ACCEPT_AUTOMATIC":
             given = wanted.get("consumerAcceptLists") or wanted.get("consumerRejectLists")
             if given:
@@ -301,6 +308,7 @@ class ServiceAttachments(Collection["compute.ServiceAttachment", ServiceAttachme
                 "natSubnets": [relative(s) for s in current.nat_subnets],
                 "enableProxyProtocol": current.enable_proxy_protocol,
                 "reconcileConnections": bool(current.reconcile_connections),
+                "propagatedConnectionLimit": current.propagated_connection_limit,
             }
             patch: Patch = {}
             for key, value in wanted.items():
@@ -336,3 +344,14 @@ class ServiceAttachments(Collection["compute.ServiceAttachment", ServiceAttachme
         if operation is None or not wait:
             return operation
         return self._b.wait_operation(operation, timeout=max(0.0, timeout - (self._b.clock() - started)))
+
+
+def _spokes(limit: int | None) -> int | None:
+    """A checked ``propagatedConnectionLimit`` (a uint32; 0 allowed), or ``None``."""
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= 2**32 - 1:
+        raise errors.ValidationError(
+            "service_attachment.propagated_connection_limit", limit, "a whole number from 0 to 4294967295"
+        )
+    return limit

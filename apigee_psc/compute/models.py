@@ -423,6 +423,7 @@ class ConnectedEndpoint:
     psc_connection_id: str | None = None
     consumer_network: str | None = None
     nat_ips: tuple[str, ...] = ()
+    propagated_connection_count: int = 0
 
     @classmethod
     def from_proto(cls, message: compute.ServiceAttachmentConnectedEndpoint) -> ConnectedEndpoint:
@@ -457,6 +458,8 @@ class ServiceAttachment(_FromProto):
     description: str = ""
     fingerprint: str | None = None
     self_link: str = ""
+    propagated_connection_limit: int | None = None
+    nat_ips_per_endpoint: int | None = None
 
     @property
     def resource_name(self) -> str:
@@ -508,6 +511,8 @@ class ServiceAttachment(_FromProto):
         )
         if self.reconcile_connections is not None:
             message.reconcile_connections = self.reconcile_connections
+        if self.propagated_connection_limit is not None:  # 0 is sent too (an optional field)
+            message.propagated_connection_limit = self.propagated_connection_limit
         if self.description:
             message.description = self.description
         return message

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         TargetSpec,
         TlsSpec,
     )
+    from apigee_psc.southbound.watch import SpecState, Watcher, WatchEvent
 
 __all__ = [
     "Action",
@@ -60,8 +61,11 @@ __all__ = [
     "ServiceAttachmentSpec",
     "Southbound",
     "SouthboundSpec",
+    "SpecState",
     "TargetSpec",
     "TlsSpec",
+    "WatchEvent",
+    "Watcher",
     "apply_fleet",
     "diagnose_attachment",
 ]
@@ -87,8 +91,11 @@ _PLAN = {
     "Realization",
     "RealizationReport",
 }
+_WATCH = {"SpecState", "WatchEvent", "Watcher"}
 _LAZY = {
-    name: _HOMES.get(name) or ("apigee_psc.southbound.plan" if name in _PLAN else "apigee_psc.southbound.spec")
+    name: _HOMES.get(name)
+    or ("apigee_psc.southbound.watch" if name in _WATCH else None)
+    or ("apigee_psc.southbound.plan" if name in _PLAN else "apigee_psc.southbound.spec")
     for name in __all__
 }
 

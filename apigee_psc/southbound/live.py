@@ -81,3 +81,4 @@ class ServiceAttachmentTarget:
     enable_proxy_protocol: bool = False
     domain_names: tuple[str, ...] = ()
     description: str = ""
+    propagated_connection_limit: int | None = None

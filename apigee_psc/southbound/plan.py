@@ -651,6 +651,8 @@ class EntityStatus:
         }
         if self.failure_message:
             data["failure_message"] = self.failure_message
+        if "capacity" in self.observed:  # the service attachment's NAT addresses
+            data["capacity"] = dict(self.observed["capacity"])
         return data
 
 
@@ -724,6 +726,10 @@ class RealizationReport:
             lines.append(f"  {detail.state.value:<12} {detail.sub_system_type:<20} {detail.sub_system_id}")
             if detail.failure_message and detail.state is not Realization.IN_SYNC:
                 lines.append(f"  {'':<12} {'':<20} -> {detail.failure_message}")
+            capacity = detail.observed.get("capacity")
+            if capacity:
+                used, total = capacity["nat_ips_used"], capacity["nat_ips_total"]
+                lines.append(f"  {'':<12} {'':<20} NAT addresses: {used} of {total} used, {total - used} left")
         if self.host:
             lines.append(f"Host: {self.host}")
         if self.target_url:

@@ -69,6 +69,7 @@ FILE_FIELD = "<file>"
 
 _DEFAULT_CONNECTION_LIMIT = 10
 _MAX_CONNECTION_LIMIT = 2**32 - 1  # connectionLimit is a uint32 in the Compute API
+_MAX_PROPAGATED_CONNECTION_LIMIT = 2**32 - 1  # propagatedConnectionLimit too
 _MAX_DOMAIN_NAMES = 1  # "Current max number of domain names supported is 1" (Compute v1)
 _PROJECT_NUMBER = re.compile(r"^[1-9][0-9]{0,18}$")
 _FORWARDING_RULE_PATH = re.compile(
@@ -230,6 +231,11 @@ class ServiceAttachmentSpec:
     hold and the spec does not name (by default they are kept: others may have added them).
     ``allow_widening`` confirms a switch to ``ACCEPT_AUTOMATIC`` that would let in consumers
     the live lists reject or have not accepted.
+
+    ``propagated_connection_limit`` is Compute's ``propagatedConnectionLimit``: how many
+    Network Connectivity Center spokes each connected endpoint may be propagated to, each
+    taking one more NAT address (0 allowed: no propagation). Left unset, Google's default
+    (250) applies and the live value is left as it is.
     """
 
     name: str
@@ -242,9 +248,15 @@ class ServiceAttachmentSpec:
     reconcile_connections: bool | None = None
     prune: bool = False
     allow_widening: bool = False
+    propagated_connection_limit: int | None = None
 
     def __post_init__(self) -> None:
         names.validate_compute_name(self.name, "name")
+        if self.propagated_connection_limit is not None:
+            rule = f"a whole number from 0 to {_MAX_PROPAGATED_CONNECTION_LIMIT}"
+            spokes = _integer(self.propagated_connection_limit, "propagated_connection_limit", rule)
+            if not 0 <= spokes <= _MAX_PROPAGATED_CONNECTION_LIMIT:
+                raise ValidationError("propagated_connection_limit", spokes, rule)
         if self.connection_preference not in CONNECTION_PREFERENCES:
             raise ValidationError(
                 "connection_preference",
@@ -780,6 +792,8 @@ class SouthboundSpec:
         for flag in ("prune", "allow_widening"):
             if getattr(sa, flag):
                 sa_out[flag] = True
+        if sa.propagated_connection_limit is not None:
+            sa_out["propagated_connection_limit"] = sa.propagated_connection_limit
         out["service_attachment"] = sa_out
         ea_out: dict[str, Any] = {"name": self.endpoint_attachment.name}
         if self.endpoint_attachment.location is not None:
@@ -861,6 +875,7 @@ _SA_KEYS = {
     "reconcile_connections": False,
     "prune": False,
     "allow_widening": False,
+    "propagated_connection_limit": False,
 }
 _EA_KEYS = {"name": True, "location": False}
 _DNS_KEYS = {"zone": False, "managed_zone": False, "record": False}
@@ -964,6 +979,7 @@ def _parse_service_attachment(value: object, problems: _Problems) -> ServiceAtta
         reconcile_connections=cast(Any, d.get("reconcile_connections")),
         prune=cast(Any, d.get("prune", False)),
         allow_widening=cast(Any, d.get("allow_widening", False)),
+        propagated_connection_limit=cast(Any, d.get("propagated_connection_limit")),
     )
 
 

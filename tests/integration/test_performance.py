@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
         ("apply_requests.py", ["apply ", "re-apply "]),
         ("startup.py", ["| python -c pass |", "| apigee-psc plan (seed spec, emulator) |"]),
         ("reliability.py", ["total: 5 seeds", "0 duplicates, 0 missing, 0 leaks"]),
+        ("watch.py", ["| specs | requests a pass | a spec |", "| 2 | "]),  # it exits 1 if a pass writes
     ],
 )
 def test_benchmark_quick_prints_its_table(script: str, expected: list[str]) -> None:

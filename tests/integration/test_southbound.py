@@ -440,7 +440,8 @@ def test_status_json_has_contract_shape(producer: EmulatorServer, seed_spec: Sou
     data: dict[str, Any] = southbound(seed_spec).status().to_dict()
     assert data["state"] == "in_sync"
     for detail in data["details"]:
-        assert set(detail) <= {"sub_system_type", "sub_system_id", "state", "failure_message"}
+        extra = {"capacity"} if detail["sub_system_type"] == "ServiceAttachment" else set()  # its NAT addresses
+        assert set(detail) <= {"sub_system_type", "sub_system_id", "state", "failure_message", *extra}
         assert detail["state"] == "in_sync"
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from apigee_psc.compute.models import Subnet
 from apigee_psc.names import short
+from apigee_psc.southbound.capacity import subnet_warning
 from apigee_psc.southbound.plan import Action, Change, FieldDiff
 from apigee_psc.southbound.resources.base import (
     Assessment,
@@ -76,9 +77,10 @@ class NatSubnetReconciler(Reconciler):
                 where = f"subnet {other.name} ({other.ip_cidr_range}) of network {spec.network}"
                 problems.append(f"NAT range {network} overlaps {where}")
         live: Subnet | None = seen.live
+        note = self.capacity_warning(ctx) or ""
         if live is None:
             return Assessment(
-                self.change(ctx, Action.CREATE, None, wanted, [FieldDiff("range", None, wanted.ip_cidr_range)]),
+                self.change(ctx, Action.CREATE, None, wanted, [FieldDiff("range", None, wanted.ip_cidr_range)], note),
                 tuple(problems),
             )
         fields = []
@@ -87,7 +89,29 @@ class NatSubnetReconciler(Reconciler):
         if (live.purpose or "") != PSC:
             fields.append(FieldDiff("purpose", live.purpose or "none", PSC))
         action = Action.REPLACE if fields else Action.NOOP
-        return Assessment(self.change(ctx, action, live, wanted, fields), tuple(problems))
+        return Assessment(self.change(ctx, action, live, wanted, fields, note), tuple(problems))
+
+    @staticmethod
+    def capacity_warning(ctx: Context) -> str | None:
+        """A warning when the NAT range cannot hold every connection the spec's limits allow
+        under ACCEPT_MANUAL: each accepted project (the Apigee project among them) up to
+        ``connection_limit`` endpoints plus ``propagated_connection_limit`` propagated
+        connections (counted when the spec sets it: Apigee's own endpoints are not propagated)."""
+        sa = ctx.spec.service_attachment
+        if sa.connection_preference != "ACCEPT_MANUAL":
+            return None
+        consumers = set(sa.accept_projects)
+        tenant = ctx.org.apigee_project_id
+        if tenant and tenant not in sa.reject_projects:
+            consumers.add(tenant)
+        spokes = sa.propagated_connection_limit or 0
+        return subnet_warning(
+            ctx.spec.nat_subnet.name,
+            ctx.spec.nat_subnet.range,
+            consumers=len(consumers),
+            connection_limit=sa.connection_limit,
+            propagated_connection_limit=spokes,
+        )
 
     def apply(self, ctx: Context, change: Change, snap: Snapshot, step: Step) -> Any:
         wanted = self.wanted(ctx)

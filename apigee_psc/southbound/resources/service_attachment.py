@@ -24,8 +24,9 @@ from typing import Any
 from apigee_psc.compute.models import ConsumerProjectLimit, ServiceAttachment
 from apigee_psc.models import EndpointAttachment
 from apigee_psc.names import short
+from apigee_psc.southbound.capacity import nat_capacity
 from apigee_psc.southbound.live import ServiceAttachmentTarget
-from apigee_psc.southbound.plan import Action, Change, FieldDiff
+from apigee_psc.southbound.plan import Action, Change, EntityStatus, FieldDiff
 from apigee_psc.southbound.resources.base import (
     Assessment,
     Context,
@@ -40,6 +41,8 @@ from apigee_psc.southbound.resources.base import (
 from apigee_psc.southbound.spec import SouthboundSpec
 
 OPEN_CONNECTIONS = frozenset({"ACCEPTED", "PENDING", "NEEDS_ATTENTION"})
+#: Google's ``propagatedConnectionLimit`` when the attachment does not set one.
+DEFAULT_PROPAGATED_CONNECTION_LIMIT = 250
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,13 @@ def target(ctx: Context, live: ServiceAttachment | None, ea: EndpointAttachment 
         fields.append(FieldDiff("reconcile_connections", live_reconcile, reconcile, note=reason))
     elif live is not None:
         reconcile = None
+    spokes = sa.propagated_connection_limit
+    if live is not None and spokes is not None:
+        live_spokes = live.propagated_connection_limit
+        if (DEFAULT_PROPAGATED_CONNECTION_LIMIT if live_spokes is None else live_spokes) != spokes:
+            note = "unset: Google's default" if live_spokes is None else ""
+            shown = DEFAULT_PROPAGATED_CONNECTION_LIMIT if live_spokes is None else live_spokes
+            fields.append(FieldDiff("propagated_connection_limit", shown, spokes, note=note))
     wanted = ServiceAttachmentTarget(
         name=sa.name,
         connection_preference=sa.connection_preference,
@@ -170,6 +180,7 @@ def target(ctx: Context, live: ServiceAttachment | None, ea: EndpointAttachment 
         enable_proxy_protocol=sa.enable_proxy_protocol,
         domain_names=sa.domain_names,
         description=ctx.mark,
+        propagated_connection_limit=spokes,
     )
     return _Target(wanted, fields, kept, problems)
 
@@ -246,6 +257,7 @@ class ServiceAttachmentReconciler(Reconciler):
                     domain_names=list(wanted.domain_names),
                     reconcile_connections=wanted.reconcile_connections,
                     description=wanted.description,
+                    propagated_connection_limit=wanted.propagated_connection_limit,
                     timeout=ctx.timeout,
                 ),
                 None,
@@ -264,6 +276,7 @@ class ServiceAttachmentReconciler(Reconciler):
             consumer_accept_lists=list(wanted.consumer_accept_lists),
             consumer_reject_lists=list(wanted.consumer_reject_lists),
             reconcile_connections=wanted.reconcile_connections,
+            propagated_connection_limit=wanted.propagated_connection_limit,
             timeout=ctx.timeout,
         )
         if repair:
@@ -295,6 +308,21 @@ class ServiceAttachmentReconciler(Reconciler):
 
     def in_sync_note(self, ctx: Context, snap: Snapshot, change: Change) -> str | None:
         return change.note or None
+
+    def realize(self, ctx: Context, snap: Snapshot, assessment: Assessment) -> EntityStatus:
+        """The realization, with the NAT capacity in ``observed["capacity"]`` when the
+        attachment's NAT subnets are the spec's (their range is read with it)."""
+        status = super().realize(ctx, snap, assessment)
+        live: ServiceAttachment | None = live_of(snap, self.kind)
+        subnet = live_of(snap, "NatSubnet")
+        if live is None or subnet is None or [short(n) for n in live.nat_subnets] != [subnet.name]:
+            return status
+        found = nat_capacity(
+            [subnet.ip_cidr_range], live.connected_endpoints, nat_ips_per_endpoint=live.nat_ips_per_endpoint
+        )
+        capacity = found.to_dict()
+        capacity["propagated_connection_count"] = sum(e.propagated_connection_count for e in live.connected_endpoints)
+        return dataclasses.replace(status, observed={**status.observed, "capacity": capacity})
 
     def observed(self, seen: Seen) -> dict[str, Any]:
         live: ServiceAttachment | None = seen.live
