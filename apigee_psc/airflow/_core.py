@@ -11,7 +11,6 @@ trigger's event becomes the library's own error (with its diagnosis and advice).
 from __future__ import annotations
 
 import json
-import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +42,6 @@ __all__ = [
     "resolve_connection",
 ]
 
-logger = logging.getLogger("apigee_psc.airflow")
 
 #: The connection the hook, operators, sensor and trigger use unless told otherwise (as
 #: Airflow's Google operators do; Cloud Composer creates it).

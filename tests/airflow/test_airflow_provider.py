@@ -55,7 +55,7 @@ def airflow_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     dags_folder.mkdir()
     for path in DAGS.values():
         (dags_folder / path.name).symlink_to(path)
-    server = EmulatorServer(op_seconds=1.0)
+    server = EmulatorServer(op_seconds=0.5)  # long enough to be waited on, short for CI
     server.start()
     try:
         seed_producer_for(server.world, load_specs([*EXAMPLE_SPECS, STUCK_SPEC]))
@@ -73,7 +73,7 @@ def airflow_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
             "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True",
             "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": json.dumps(connection),
-            "APIGEE_PSC_POLL_INTERVAL": "1",
+            "APIGEE_PSC_POLL_INTERVAL": "0.5",
             "NO_PROXY": "*",
         }
         bindir = Path(python).parent
