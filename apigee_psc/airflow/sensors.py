@@ -95,7 +95,6 @@ class ApigeeEndpointAttachmentSensor(BaseSensorOperator):
             method_name="execute_complete",
             timeout=timedelta(seconds=float(self.timeout) + float(self.poke_interval) + 120.0),
         )
-        return None
 
     def execute_complete(self, context: Any, event: Mapping[str, Any] | None = None) -> None:
         """Resume after the trigger: done, or the library's error with its diagnosis."""

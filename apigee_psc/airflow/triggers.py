@@ -45,7 +45,7 @@ class ApigeePscWaitTrigger(BaseTrigger):
         started_at: float | None = None,
         carry: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call,unused-ignore]  # Airflow's is untyped
         self.organization = organization
         self.waits = [Wait.from_dict(w).to_dict() for w in waits]
         if not self.waits:
@@ -110,4 +110,5 @@ class ApigeePscWaitTrigger(BaseTrigger):
         yield self._event("done", waits=self.waits, elapsed=time.time() - self.started_at)
 
     def _event(self, status: str, **payload: Any) -> TriggerEvent:
-        return TriggerEvent({"status": status, **payload, "carry": self.carry})
+        payload = {"status": status, **payload, "carry": self.carry}
+        return TriggerEvent(payload)  # type: ignore[no-untyped-call,unused-ignore]  # Airflow's is untyped

@@ -151,9 +151,10 @@ def test_stuck_connection_fails_apply_and_sensor_with_the_diagnosis(airflow_run:
     assert run["state"] == "failed"
     assert run["tasks"]["apply_stuck"]["state"] == "failed"
     assert run["tasks"]["sense_stuck"]["state"] == "failed"
+    assert run["tasks"]["sense_stuck_in_worker"]["state"] == "failed"
     output = airflow_run["output"]
     failures = [line for line in output.splitlines() if "ConnectionNotAccepted" in line and "ea-stuck" in line]
-    assert len(failures) >= 2, output[-4000:]  # apply's and the sensor's
+    assert len(failures) >= 3, output[-4000:]  # apply's and the two sensors' (deferred and in the worker)
     # The diagnosis: PENDING, and which project to accept on which service attachment.
     assert all("PENDING" in line for line in failures)
     assert all("sa-stuck" in line for line in failures)

@@ -31,4 +31,13 @@ with DAG(
         deferrable=True,
         trigger_rule="all_done",
     )
-    apply >> sensor
+    in_worker = ApigeeEndpointAttachmentSensor(
+        task_id="sense_stuck_in_worker",
+        organization="retail-org",
+        endpoint_attachment="ea-stuck",
+        timeout=2.0,
+        poke_interval=0.5,
+        deferrable=False,
+        trigger_rule="all_done",
+    )
+    apply >> [sensor, in_worker]
