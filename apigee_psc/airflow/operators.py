@@ -28,9 +28,10 @@ from apigee_psc.airflow._core import (
 )
 from apigee_psc.airflow.hooks import ApigeePscHook
 from apigee_psc.airflow.triggers import ApigeePscWaitTrigger
+from apigee_psc.southbound.spec import SouthboundSpec
 
 if TYPE_CHECKING:
-    from apigee_psc.southbound import Southbound, SouthboundSpec
+    from apigee_psc.southbound import Southbound
 
 __all__ = ["ApigeePscApplyOperator", "ApigeePscDestroyOperator", "ApigeePscStatusOperator"]
 
@@ -63,7 +64,7 @@ class _SpecOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if not isinstance(spec, (str, Mapping)) and type(spec).__name__ != "SouthboundSpec":
+        if not isinstance(spec, (str, Mapping, SouthboundSpec)):
             raise errors.ValidationError("spec", spec, "a YAML file path, YAML text, a dict or a SouthboundSpec")
         self.spec = spec
         self.spec_source = spec if isinstance(spec, str) and spec.strip().endswith((".yaml", ".yml")) else None
