@@ -1,0 +1,48 @@
+"""apigee-psc for Apache Airflow: a hook, operators (apply, destroy, status), a sensor and a
+deferrable trigger (``pip install 'apigee-psc[airflow]'``; docs/airflow.md).
+
+Names are loaded on first use, so ``import apigee_psc.airflow`` imports Airflow only when one
+of them is used (and ``import apigee_psc`` never does).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from apigee_psc.airflow.hooks import ApigeePscHook
+    from apigee_psc.airflow.operators import ApigeePscApplyOperator, ApigeePscDestroyOperator, ApigeePscStatusOperator
+    from apigee_psc.airflow.sensors import ApigeeEndpointAttachmentSensor
+    from apigee_psc.airflow.triggers import ApigeePscWaitTrigger
+
+__all__ = [
+    "ApigeeEndpointAttachmentSensor",
+    "ApigeePscApplyOperator",
+    "ApigeePscDestroyOperator",
+    "ApigeePscHook",
+    "ApigeePscStatusOperator",
+    "ApigeePscWaitTrigger",
+]
+
+_LAZY = {
+    "ApigeeEndpointAttachmentSensor": "apigee_psc.airflow.sensors",
+    "ApigeePscApplyOperator": "apigee_psc.airflow.operators",
+    "ApigeePscDestroyOperator": "apigee_psc.airflow.operators",
+    "ApigeePscHook": "apigee_psc.airflow.hooks",
+    "ApigeePscStatusOperator": "apigee_psc.airflow.operators",
+    "ApigeePscWaitTrigger": "apigee_psc.airflow.triggers",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
