@@ -31,7 +31,8 @@ from apigee_psc._version import __version__
 if TYPE_CHECKING:
     from apigee_psc.progress import ProgressDisplay
     from apigee_psc.southbound.engine import Southbound
-    from apigee_psc.southbound.plan import Change, DestroyPlan, DestroyReport, Plan, RealizationReport
+    from apigee_psc.southbound.plan import Change, DestroyPlan, Plan
+    from apigee_psc.southbound.reports import DestroyReport, RealizationReport
     from apigee_psc.southbound.spec import SouthboundSpec
 
 __all__ = ["main"]
@@ -430,7 +431,7 @@ def _emit(output: str, data: Any, text: str) -> None:
 def _reports(reports: Sequence[RealizationReport]) -> dict[str, Any]:
     """The one JSON shape of ``status`` and ``apply``, for one spec or several: the worst state,
     its message, and one realization report per spec, each naming its spec."""
-    from apigee_psc.southbound.plan import Realization
+    from apigee_psc.southbound.reports import Realization
 
     worst = max((r.state for r in reports), key=lambda s: s.severity, default=Realization.IN_SYNC)
     data: dict[str, Any] = {"state": worst.value}

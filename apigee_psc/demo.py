@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from apigee_psc._http import EMULATOR_ENV
-from apigee_psc.southbound.plan import ProgressEvent
+from apigee_psc.southbound.reports import ProgressEvent
 
 __all__ = ["SEED_SPEC", "run_demo"]
 

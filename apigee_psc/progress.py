@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from rich.live import Live
     from rich.table import Table
 
-    from apigee_psc.southbound.plan import ProgressEvent
+    from apigee_psc.southbound.reports import ProgressEvent
 
 __all__ = ["ProgressDisplay", "in_notebook", "or_notebook_display"]
 

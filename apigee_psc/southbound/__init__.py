@@ -10,15 +10,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from apigee_psc.southbound.engine import Southbound
     from apigee_psc.southbound.fleet import FleetResult, apply_fleet
-    from apigee_psc.southbound.plan import (
-        Action,
-        Change,
-        DestroyPlan,
+    from apigee_psc.southbound.plan import Action, Change, DestroyPlan, FieldDiff, Plan, Problem
+    from apigee_psc.southbound.reports import (
         DestroyReport,
         EntityStatus,
-        FieldDiff,
-        Plan,
-        Problem,
         ProgressEvent,
         Realization,
         RealizationReport,
@@ -78,24 +73,21 @@ _HOMES = {
     "PlanStale": "apigee_psc.southbound.resources.base",
     "diagnose_attachment": "apigee_psc.southbound.resources.endpoint_attachment",
 }
-_PLAN = {
-    "Action",
-    "Change",
-    "DestroyPlan",
-    "DestroyReport",
-    "EntityStatus",
-    "FieldDiff",
-    "Plan",
-    "Problem",
-    "ProgressEvent",
-    "Realization",
-    "RealizationReport",
+_MODULES = {
+    "apigee_psc.southbound.plan": ("Action", "Change", "DestroyPlan", "FieldDiff", "Plan", "Problem"),
+    "apigee_psc.southbound.reports": (
+        "DestroyReport",
+        "EntityStatus",
+        "ProgressEvent",
+        "Realization",
+        "RealizationReport",
+    ),
+    "apigee_psc.southbound.watch": ("SpecState", "WatchEvent", "Watcher"),
 }
-_WATCH = {"SpecState", "WatchEvent", "Watcher"}
+#: Each public name -> the module it lives in (the spec's names are the rest).
 _LAZY = {
     name: _HOMES.get(name)
-    or ("apigee_psc.southbound.watch" if name in _WATCH else None)
-    or ("apigee_psc.southbound.plan" if name in _PLAN else "apigee_psc.southbound.spec")
+    or next((module for module, names in _MODULES.items() if name in names), "apigee_psc.southbound.spec")
     for name in __all__
 }
 

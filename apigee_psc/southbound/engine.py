@@ -22,18 +22,9 @@ from typing import TYPE_CHECKING, Any
 from apigee_psc import errors, waiters
 from apigee_psc.progress import or_notebook_display
 from apigee_psc.southbound.live import OrgInfo
-from apigee_psc.southbound.plan import (
-    Action,
-    Change,
-    DestroyPlan,
-    DestroyReport,
-    EntityStatus,
-    Plan,
-    Problem,
-    Realization,
-    same_change,
-)
-from apigee_psc.southbound.plan import RealizationReport as Report
+from apigee_psc.southbound.plan import Action, Change, DestroyPlan, Plan, Problem, same_change
+from apigee_psc.southbound.reports import DestroyReport, EntityStatus, Realization
+from apigee_psc.southbound.reports import RealizationReport as Report
 from apigee_psc.southbound.resources import RECONCILERS, Reconciler
 from apigee_psc.southbound.resources.base import (
     Assessment,

@@ -12,7 +12,7 @@ from typing import Any
 from apigee_psc import errors
 from apigee_psc.progress import or_notebook_display
 from apigee_psc.southbound.plan import Plan
-from apigee_psc.southbound.plan import RealizationReport as Report
+from apigee_psc.southbound.reports import RealizationReport as Report
 from apigee_psc.southbound.runner import ProgressCallback
 from apigee_psc.southbound.spec import SouthboundSpec
 

@@ -1,6 +1,6 @@
 """Progress and the dependency-ordered, overlapping execution of one apply or destroy.
 
-:class:`Run` reports :class:`~apigee_psc.southbound.plan.ProgressEvent` s and runs a step per
+:class:`Run` reports :class:`~apigee_psc.southbound.reports.ProgressEvent` s and runs a step per
 kind as soon as the kinds it depends on are done (:meth:`Run.graph`); :class:`StepReporter`
 is what a reconciler's ``apply``/``delete`` sees: progress, waits and the organization lock.
 """
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from apigee_psc import errors, waiters
 from apigee_psc.apigee import organization_lock
-from apigee_psc.southbound.plan import ProgressEvent
+from apigee_psc.southbound.reports import ProgressEvent
 from apigee_psc.southbound.resources.base import Reconciler
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from apigee_psc import errors
 from apigee_psc.cloud import CloudDnsClient, RecordSet, ResourceManagerClient
 from apigee_psc.emulator import EmulatorServer
 from apigee_psc.southbound import SouthboundSpec
-from apigee_psc.southbound.plan import ProgressEvent
+from apigee_psc.southbound.reports import ProgressEvent
 
 #: The figures of docs/performance.md (issue 11's targets: apply <= 22, re-apply <= 12).
 APPLY, REAPPLY, STATUS, PLAN = 22, 11, 11, 15

@@ -7,17 +7,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from apigee_psc.southbound.plan import (
-    Action,
-    Change,
-    DestroyPlan,
-    EntityStatus,
-    Plan,
-    Problem,
-    ProgressEvent,
-    Realization,
-    RealizationReport,
-)
+from apigee_psc.southbound.plan import Action, Change, DestroyPlan, Plan, Problem
+from apigee_psc.southbound.reports import EntityStatus, ProgressEvent, Realization, RealizationReport
 
 SA = "projects/my-project/regions/us-west1/serviceAttachments/gkebackend"
 EA = "organizations/my-organization/endpointAttachments/gkebackend"

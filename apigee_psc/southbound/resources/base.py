@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from apigee_psc import errors
 from apigee_psc.southbound.live import OrgInfo
 from apigee_psc.southbound.ownership import Ownership, description_mark, txt_mark
-from apigee_psc.southbound.plan import Action, Change, EntityStatus, FieldDiff, Plan, Problem, Realization
+from apigee_psc.southbound.plan import Action, Change, FieldDiff, Plan, Problem
+from apigee_psc.southbound.reports import EntityStatus, Realization
 
 if TYPE_CHECKING:
     import google.auth.credentials

@@ -15,7 +15,8 @@ from apigee_psc.diagnosis import Diagnosis, diagnose_connection
 from apigee_psc.models import EndpointAttachment, Operation
 from apigee_psc.names import short
 from apigee_psc.southbound.live import OrgInfo
-from apigee_psc.southbound.plan import Action, Change, FieldDiff, Realization
+from apigee_psc.southbound.plan import Action, Change, FieldDiff
+from apigee_psc.southbound.reports import Realization
 from apigee_psc.southbound.resources.base import (
     Assessment,
     Context,

@@ -26,7 +26,8 @@ from apigee_psc.models import EndpointAttachment
 from apigee_psc.names import short
 from apigee_psc.southbound.capacity import nat_capacity
 from apigee_psc.southbound.live import ServiceAttachmentTarget
-from apigee_psc.southbound.plan import Action, Change, EntityStatus, FieldDiff
+from apigee_psc.southbound.plan import Action, Change, FieldDiff
+from apigee_psc.southbound.reports import EntityStatus
 from apigee_psc.southbound.resources.base import (
     Assessment,
     Context,
