@@ -72,7 +72,12 @@ def _short(name: str) -> str:
 
 @dataclass(frozen=True)
 class Organization:
-    """An Apigee organization, as far as southbound networking needs it."""
+    """An Apigee organization, as far as southbound networking needs it.
+
+    ``authorized_network`` is the VPC network peered with Apigee (``authorizedNetwork``:
+    ``NAME`` in the organization's own project, or ``projects/P/global/networks/NAME``);
+    ``None`` for an organization without VPC peering.
+    """
 
     name: str
     apigee_project_id: str | None = None
@@ -80,6 +85,7 @@ class Organization:
     project_id: str | None = None
     runtime_type: str | None = None
     state: State | str = State.STATE_UNSPECIFIED
+    authorized_network: str | None = None
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Organization:
@@ -94,6 +100,7 @@ class Organization:
             project_id=data.get("projectId"),
             runtime_type=data.get("runtimeType"),
             state=_enum(State, data.get("state"), State.STATE_UNSPECIFIED),
+            authorized_network=data.get("authorizedNetwork") or None,
         )
 
 

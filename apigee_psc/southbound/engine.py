@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from apigee_psc import errors, waiters
 from apigee_psc.progress import or_notebook_display
 from apigee_psc.southbound.live import OrgInfo
-from apigee_psc.southbound.plan import Action, Change, DestroyPlan, Plan, Problem, same_change
+from apigee_psc.southbound.plan import Action, Change, DestroyPlan, Plan, Problem, org_fields, same_change
 from apigee_psc.southbound.reports import DestroyReport, EntityStatus, Realization
 from apigee_psc.southbound.reports import RealizationReport as Report
 from apigee_psc.southbound.resources import RECONCILERS, Reconciler
@@ -153,8 +153,8 @@ class Southbound:
         return Context(self.spec, self.clients, org, self.adopt, self.timeout, pause, self.clock, **options)
 
     def _org(self) -> OrgInfo:
-        apigee = self.clients.apigee
-        return OrgInfo.from_api(apigee.transport.request("GET", f"v1/{apigee.parent}"))
+        """The organization, read afresh (a plan records what it read)."""
+        return OrgInfo.of(self.clients.apigee.get_organization())
 
     def _kinds(self, org: OrgInfo) -> list[Reconciler]:
         return [r for r in RECONCILERS if r.applies(self.spec, org)]
@@ -183,20 +183,16 @@ class Southbound:
             if seen.error is not None:
                 raise seen.error
         found = self._assess(ctx, kinds, snap)
-        org = ctx.org
         return Plan(
             spec_source=self.spec.source,
             organization=self.spec.organization,
             changes=tuple(found[r.kind].change for r in kinds if r.managed),
             references=tuple(found[r.kind].change for r in kinds if not r.managed),
             problems=tuple(Problem(kind, text) for kind, a in found.items() for text in a.problems),
-            apigee_project_id=org.apigee_project_id,
-            disable_vpc_peering=org.disable_vpc_peering,
-            organization_project_id=org.project_id,
-            authorized_network=org.authorized_network,
+            org=ctx.org,
             spec=self.spec,
             adopt=self.adopt,
-            reads=PlanReads(self.clients.source, org, snap),
+            reads=PlanReads(self.clients.source, ctx.org, snap),
         )
 
     def status(self) -> Report:
@@ -312,10 +308,10 @@ class Southbound:
         ``saved`` only says what the user agreed to: any difference that apply would act on
         refuses it, before any write."""
         reasons = []
-        for name in ("apigee_project_id", "disable_vpc_peering", "organization_project_id", "authorized_network"):
-            then, now = getattr(saved, name), getattr(fresh, name)
-            if then != now:
-                reasons.append(f"Organization: its {name} is {now!r}, the plan says {then!r}")
+        then, now = org_fields(saved.org), org_fields(fresh.org)
+        for name in then:
+            if then[name] != now[name]:
+                reasons.append(f"Organization: its {name} is {now[name]!r}, the plan says {then[name]!r}")
         before = {c.kind: c for c in (*saved.changes, *saved.references)}
         after = {c.kind: c for c in (*fresh.changes, *fresh.references)}
         if set(before) != set(after):

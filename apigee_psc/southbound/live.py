@@ -7,20 +7,23 @@ below both the plan file's codec and the reconcilers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from apigee_psc import names
 from apigee_psc.cloud import DNS_PEER_ROLE
 from apigee_psc.compute.models import ConsumerProjectLimit
+
+if TYPE_CHECKING:
+    from apigee_psc.models import Organization
 
 __all__ = ["Grant", "OrgInfo", "ServiceAttachmentTarget"]
 
 
 @dataclass(frozen=True)
 class OrgInfo:
-    """What the engine needs of the Apigee organization (read once per plan)."""
+    """What the engine needs of the Apigee organization (read once per plan, and carried by
+    the :class:`~apigee_psc.southbound.plan.Plan` made from it)."""
 
     name: str
     apigee_project_id: str | None = None
@@ -29,13 +32,9 @@ class OrgInfo:
     authorized_network: str | None = None
 
     @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> OrgInfo:
-        """From the organization's JSON (``authorizedNetwork`` is kept for VPC-peered orgs)."""
-        from apigee_psc.models import Organization
-
-        org = Organization.from_api(data)
-        network = data.get("authorizedNetwork")
-        return cls(org.name, org.apigee_project_id, org.disable_vpc_peering, org.project_id, network or None)
+    def of(cls, org: Organization) -> OrgInfo:
+        """From the organization as :meth:`ApigeeClient.get_organization` reads it."""
+        return cls(org.name, org.apigee_project_id, org.disable_vpc_peering, org.project_id, org.authorized_network)
 
     @property
     def own_project(self) -> str:

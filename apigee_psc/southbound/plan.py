@@ -22,6 +22,7 @@ from apigee_psc.errors import ValidationError
 from apigee_psc.models import WireEnum
 
 if TYPE_CHECKING:
+    from apigee_psc.southbound.live import OrgInfo
     from apigee_psc.southbound.spec import SouthboundSpec
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "Plan",
     "Problem",
     "known_after_apply",
+    "org_fields",
     "same_change",
 ]
 
@@ -249,27 +251,59 @@ class Problem:
 #: The ``format`` of :meth:`Plan.to_dict`; :meth:`Plan.from_dict` reads only this one.
 PLAN_FORMAT = "apigee-psc/plan/v1"
 
+#: The plan file's keys for the organization a plan read, and the :class:`OrgInfo` field of each.
+_ORG_KEYS = {
+    "apigee_project_id": "apigee_project_id",
+    "disable_vpc_peering": "disable_vpc_peering",
+    "organization_project_id": "project_id",
+    "authorized_network": "authorized_network",
+}
+
+
+def org_fields(org: OrgInfo | None) -> dict[str, Any]:
+    """The organization a plan read as the plan file writes it: ``apigee_project_id``,
+    ``disable_vpc_peering``, ``organization_project_id``, ``authorized_network`` (all ``None``
+    for a plan that read none)."""
+    return {key: None if org is None else getattr(org, name) for key, name in _ORG_KEYS.items()}
+
+
+def _org_from(data: Mapping[str, Any]) -> OrgInfo | None:
+    """The inverse of :func:`org_fields` (the organization's name is the plan's)."""
+    if all(data.get(key) is None for key in _ORG_KEYS):
+        return None
+    peering = data.get("disable_vpc_peering")
+    if not isinstance(peering, bool):
+        raise ValidationError("plan.disable_vpc_peering", peering, "true or false (the organization the plan read)")
+    from apigee_psc.southbound.live import OrgInfo
+
+    return OrgInfo(
+        str(data["organization"]),
+        data.get("apigee_project_id"),
+        peering,
+        data.get("organization_project_id"),
+        data.get("authorized_network"),
+    )
+
 
 @dataclass(frozen=True)
 class Plan:
     """Ordered changes for one spec, made without any write. ``problems`` must be empty to apply.
 
     ``references`` are the resources the spec only refers to (the forwarding rule, the Cloud
-    DNS zone) as read, never changed; the organization's fields and ``spec`` record what the
-    plan was made from. ``adopt`` records whether it was made with ``adopt`` on (a saved plan
-    is applied the same way). ``reads`` holds what :meth:`Southbound.plan` read, for the
-    apply of the same connection in this process; it is never saved: a plan read back from
-    JSON is only a promise, which :meth:`Southbound.apply` checks against a fresh plan.
+    DNS zone) as read, never changed; ``org`` (the organization as read: its Apigee project,
+    its own project, its peering) and ``spec`` record what the plan was made from; in JSON the
+    organization's fields are flat (:func:`org_fields`). ``adopt`` records whether it was made
+    with ``adopt`` on (a saved plan is applied the same way). ``reads`` holds what
+    :meth:`Southbound.plan` read, for the apply of the same connection in this process; it is
+    never saved: a plan read back from JSON is only a promise, which :meth:`Southbound.apply`
+    checks against a fresh plan.
     """
 
     spec_source: str | None
     organization: str
     changes: tuple[Change, ...]
     problems: tuple[Problem, ...] = ()
-    apigee_project_id: str | None = None
-    disable_vpc_peering: bool | None = None
-    organization_project_id: str | None = None
-    authorized_network: str | None = None
+    org: OrgInfo | None = None
     spec: SouthboundSpec | None = field(default=None, compare=False)
     references: tuple[Change, ...] = ()
     adopt: bool = False
@@ -304,10 +338,7 @@ class Plan:
             "format": PLAN_FORMAT,
             "spec": self.spec_source,
             "organization": self.organization,
-            "apigee_project_id": self.apigee_project_id,
-            "disable_vpc_peering": self.disable_vpc_peering,
-            "organization_project_id": self.organization_project_id,
-            "authorized_network": self.authorized_network,
+            **org_fields(self.org),
             "changes": [change.to_dict() for change in self.changes],
             "references": [change.to_dict() for change in self.references],
             "problems": [problem.to_dict() for problem in self.problems],
@@ -336,10 +367,7 @@ class Plan:
                 organization=str(data["organization"]),
                 changes=tuple(Change.from_dict(item) for item in data.get("changes") or ()),
                 problems=tuple(Problem(str(p["kind"]), str(p["message"])) for p in data.get("problems") or ()),
-                apigee_project_id=data.get("apigee_project_id"),
-                disable_vpc_peering=data.get("disable_vpc_peering"),
-                organization_project_id=data.get("organization_project_id"),
-                authorized_network=data.get("authorized_network"),
+                org=_org_from(data),
                 spec=spec,
                 references=tuple(Change.from_dict(item) for item in data.get("references") or ()),
                 adopt=data.get("adopt") is True,

@@ -897,11 +897,8 @@ class Watcher:
             emit(WatchEvent("heal_failed", key, self.clock(), message=f"plan: {exc}"))
             return False
         wanted = {c.kind for c in candidates}
-        chosen = [
-            c
-            for c in plan.changes
-            if c.kind in wanted and heal_refusal(c, c.owned, plan.apigee_project_id) is None and c.writes
-        ]
+        tenant = plan.org.apigee_project_id if plan.org is not None else None
+        chosen = [c for c in plan.changes if c.kind in wanted and heal_refusal(c, c.owned, tenant) is None and c.writes]
         if not chosen:
             return False
         narrowed = dataclasses.replace(

@@ -7,7 +7,9 @@ from html.parser import HTMLParser
 
 import pytest
 
-from apigee_psc.southbound.plan import Action, Change, DestroyPlan, Plan, Problem
+from apigee_psc.errors import ValidationError
+from apigee_psc.southbound.live import OrgInfo
+from apigee_psc.southbound.plan import Action, Change, DestroyPlan, Plan, Problem, org_fields
 from apigee_psc.southbound.reports import EntityStatus, ProgressEvent, Realization, RealizationReport
 
 SA = "projects/my-project/regions/us-west1/serviceAttachments/gkebackend"
@@ -177,3 +179,33 @@ def test_destroy_plan_same_as_stops_only_what_would_delete_more() -> None:
     ]
     problem = _destroy_plan(problems=(Problem("ServiceAttachment", "serves others"),))
     assert shown.same_as(problem) == ["ServiceAttachment: serves others (new since the plan)"]
+
+
+def test_plan_carries_the_organization_it_read_and_writes_it_flat() -> None:
+    org = OrgInfo("my-organization", "tenant-p", False, "my-project", "projects/host/global/networks/shared")
+    plan = Plan("seed.yaml", "my-organization", (), org=org)
+    data = plan.to_dict()
+    assert "org" not in data
+    assert (
+        data["apigee_project_id"],
+        data["disable_vpc_peering"],
+        data["organization_project_id"],
+        data["authorized_network"],
+    ) == ("tenant-p", False, "my-project", "projects/host/global/networks/shared")
+    again = Plan.from_json(plan.to_json())
+    assert again.org == org and again == plan
+    assert again.org is not None and again.org.peered_network == ("host", "shared")
+
+
+def test_a_plan_without_an_organization_writes_nulls_and_reads_back_none() -> None:
+    plan = Plan("seed.yaml", "my-organization", ())
+    data = plan.to_dict()
+    assert [data[k] for k in org_fields(None)] == [None, None, None, None]
+    assert Plan.from_dict(data).org is None
+
+
+def test_a_plan_file_with_an_organization_but_no_peering_flag_is_refused() -> None:
+    data = Plan("seed.yaml", "my-organization", (), org=OrgInfo("my-organization", "tenant-p")).to_dict()
+    data["disable_vpc_peering"] = "yes"
+    with pytest.raises(ValidationError, match="disable_vpc_peering"):
+        Plan.from_dict(data)
