@@ -1011,7 +1011,8 @@ def watch(
     (text) or, with --events, one JSON object a line (`apigee-psc schema event`). SIGTERM ends
     the pass in progress cleanly (exit 143).
     """
-    from apigee_psc.southbound.watch import Watcher, WatchEvent, parse_interval
+    from apigee_psc.southbound.conditions import WatchEvent
+    from apigee_psc.southbound.watch import Watcher, parse_interval
 
     stop = threading.Event()
     terminated: list[int] = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from apigee_psc.southbound.conditions import SpecState, WatchEvent
     from apigee_psc.southbound.engine import Southbound
     from apigee_psc.southbound.fleet import FleetResult, apply_fleet
     from apigee_psc.southbound.plan import Action, Change, DestroyPlan, FieldDiff, Plan, Problem
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
         TargetSpec,
         TlsSpec,
     )
-    from apigee_psc.southbound.watch import SpecState, Watcher, WatchEvent
+    from apigee_psc.southbound.watch import Watcher
 
 __all__ = [
     "Action",
@@ -82,7 +83,8 @@ _MODULES = {
         "Realization",
         "RealizationReport",
     ),
-    "apigee_psc.southbound.watch": ("SpecState", "WatchEvent", "Watcher"),
+    "apigee_psc.southbound.conditions": ("SpecState", "WatchEvent"),
+    "apigee_psc.southbound.watch": ("Watcher",),
 }
 #: Each public name -> the module it lives in (the spec's names are the rest).
 _LAZY = {

@@ -29,7 +29,7 @@ from apigee_psc._version import __version__
 from apigee_psc.models import ConnectionState
 
 if TYPE_CHECKING:
-    from apigee_psc.southbound.watch import SpecState
+    from apigee_psc.southbound.conditions import SpecState
 
 __all__ = ["METRICS", "WatchMetrics", "api_of"]
 

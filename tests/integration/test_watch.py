@@ -19,7 +19,8 @@ from apigee_psc import ComputeClient, _schema
 from apigee_psc.cloud import CloudDnsClient
 from apigee_psc.emulator import EmulatorServer
 from apigee_psc.southbound import SouthboundSpec
-from apigee_psc.southbound.watch import SpecState, Watcher, WatchEvent
+from apigee_psc.southbound.conditions import SpecState, WatchEvent
+from apigee_psc.southbound.watch import Watcher
 
 MANUAL = {"name": "gkebackend", "connection_preference": "ACCEPT_MANUAL"}
 LOCKED = "The resource is locked by another operation (organizations/my-organization/operations/other-tool)."

@@ -9,9 +9,11 @@ import pytest
 from apigee_psc import errors
 from apigee_psc.compute.models import ConnectedEndpoint
 from apigee_psc.southbound.capacity import nat_capacity, subnet_capacity, subnet_warning
+from apigee_psc.southbound.conditions import Condition, SpecState, WatchEvent
+from apigee_psc.southbound.heal import heal_refusal
 from apigee_psc.southbound.metrics import WatchMetrics, api_of
 from apigee_psc.southbound.plan import Action, Change, FieldDiff
-from apigee_psc.southbound.watch import Condition, SpecState, WatchEvent, heal_refusal, parse_interval
+from apigee_psc.southbound.watch import parse_interval
 
 TENANT = "apigee-tenant-123"
 
