@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from integration_helpers import last_seq, mutations
 
-from apigee_psc.cli import _duration, cli
+from apigee_psc.cli import cli
+from apigee_psc.cli._common import duration
 from apigee_psc.demo import SEED_SPEC
 from apigee_psc.emulator import EmulatorServer
 
@@ -106,7 +107,7 @@ def test_endpoint_without_scheme_is_the_emulator_on_loopback_and_refused_elsewhe
     ("text", "seconds"), [("90s", 90.0), ("30m", 1800.0), ("1h30m", 5400.0), ("2h", 7200.0), ("1.5m", 90.0)]
 )
 def test_durations(text: str, seconds: float) -> None:
-    assert _duration(text) == seconds
+    assert duration(text) == seconds
 
 
 def test_timeouts_accept_durations(producer: EmulatorServer) -> None:

@@ -26,7 +26,7 @@ from click.testing import CliRunner
 from integration_helpers import FAST, last_seq, mutations, southbound
 
 from apigee_psc import ApigeeClient, ComputeClient, _schema, errors
-from apigee_psc import cli as cli_module
+from apigee_psc.cli import _changes as cli_changes
 from apigee_psc.cli import cli
 from apigee_psc.emulator import EmulatorServer
 from apigee_psc.emulator.control import seed_producer_for
@@ -220,7 +220,7 @@ def test_the_cli_fleet_refuses_a_spec_whose_confirmed_plan_went_stale(
     def confirm_then_someone_deletes_the_rule(yes: bool, what: str) -> None:
         compute.firewalls.delete("allow-psc-nat-billing")  # a new plan would now create it
 
-    monkeypatch.setattr(cli_module, "_confirm", confirm_then_someone_deletes_the_rule)
+    monkeypatch.setattr(cli_changes, "confirm", confirm_then_someone_deletes_the_rule)
     before = last_seq(apigee_emulator)
     code, out, err = run("apply", str(orders), str(changed), "--yes", "-o", "json")
     assert code == 1
@@ -401,7 +401,7 @@ def test_destroy_refuses_when_a_consumer_connects_after_the_question_even_with_f
         other.operations.wait(operation, timeout=20)
         other.endpoint_attachments.wait_until_ready("theirs", timeout=20)
 
-    monkeypatch.setattr(cli_module, "_confirm", confirm_then_a_consumer_connects)
+    monkeypatch.setattr(cli_changes, "confirm", confirm_then_a_consumer_connects)
     before = last_seq(producer)
     code, out, err = run("destroy", SEED, "--yes", "--force", "-o", "json")
     error = _valid_error(err)

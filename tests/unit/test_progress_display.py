@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 from rich.text import Text
 
-from apigee_psc.cli import _table
+from apigee_psc.cli._common import table
 from apigee_psc.errors import ValidationError
 from apigee_psc.progress import ProgressDisplay, in_notebook, or_notebook_display
 from apigee_psc.southbound import ProgressEvent
@@ -78,7 +78,7 @@ def test_progress_on_a_terminal_does_not_print_plain_lines(capsys: pytest.Captur
 
 def test_table_columns_fit_long_names() -> None:
     name = "n" * 40
-    text = _table(("NAME", "STATE", "HOST"), [(name, "ACTIVE", "7.0.3.4"), ("short", "CREATING", None)])
+    text = table(("NAME", "STATE", "HOST"), [(name, "ACTIVE", "7.0.3.4"), ("short", "CREATING", None)])
     header, *rows = [line for line in text.splitlines() if set(line.strip()) - {"-", "─", " "}]
     assert header.index("STATE") == rows[0].index("ACTIVE") == rows[1].index("CREATING")
     assert rows[0].startswith(name)
