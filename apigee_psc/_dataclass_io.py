@@ -34,7 +34,7 @@ from typing import Any
 
 from apigee_psc.errors import ValidationError
 
-__all__ = ["ALWAYS", "CHECK", "Check", "dump", "join", "known_keys", "load", "validate"]
+__all__ = ["ALWAYS", "CHECK", "Check", "dump", "join", "known_keys", "load", "sections", "validate"]
 
 #: Field metadata key of a field's rule: ``check(value, key) -> value`` (normalised).
 CHECK = "check"
@@ -114,6 +114,15 @@ def _nested(hint: Any) -> type | None:
 def known_keys(cls: type) -> tuple[str, ...]:
     """The keys a mapping of ``cls`` may hold, in the declared order."""
     return tuple(f.name for f in _fields(cls))
+
+
+def sections(cls: type, where: str = "") -> dict[str, tuple[str, ...]]:
+    """The keys of ``cls`` and of every nested section, by key path (``where`` is this one's)."""
+    out = {where: known_keys(cls)}
+    for f in _fields(cls):
+        if f.nested is not None:
+            out.update(sections(f.nested, join(where, f.name)))
+    return out
 
 
 def _prefixed(prefix: str, error: ValidationError) -> list[ValidationError]:

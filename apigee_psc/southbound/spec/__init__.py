@@ -394,14 +394,4 @@ def read_spec_text(path: str | Path) -> str:
 
 
 #: Every key a spec may contain, by section ("" is the top level). Useful for docs and tools.
-KNOWN_KEYS: dict[str, tuple[str, ...]] = {
-    "": _dataclass_io.known_keys(SouthboundSpec),
-    "nat_subnet": _dataclass_io.known_keys(NatSubnetSpec),
-    "firewall": _dataclass_io.known_keys(FirewallSpec),
-    "service_attachment": _dataclass_io.known_keys(ServiceAttachmentSpec),
-    "endpoint_attachment": _dataclass_io.known_keys(EndpointAttachmentSpec),
-    "dns": _dataclass_io.known_keys(DnsSpec),
-    "dns.zone": _dataclass_io.known_keys(DnsZoneSpec),
-    "target": _dataclass_io.known_keys(TargetSpec),
-    "target.tls": _dataclass_io.known_keys(TlsSpec),
-}
+KNOWN_KEYS: dict[str, tuple[str, ...]] = _dataclass_io.sections(SouthboundSpec)
