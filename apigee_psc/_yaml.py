@@ -83,10 +83,20 @@ def _read_regular(path: str | Path, source: str, field: str, max_bytes: int) -> 
             raise refuse(f"a readable spec file ({exc.__class__.__name__}: {exc.strerror})") from None
 
 
-def load(text: str, source: str | None = None, *, field: str = "<file>") -> object:
+def load(
+    text: str,
+    source: str | None = None,
+    *,
+    field: str = "<file>",
+    positions: dict[str, tuple[int, int]] | None = None,
+) -> object:
     """Parse one YAML document safely (PyYAML's ``SafeLoader``: plain data, no Python objects)
     within the caps above. Syntax errors, repeated keys and anything past a cap are a
-    :class:`ValidationError` on ``field``, quoting at most one line of the text."""
+    :class:`ValidationError` on ``field``, quoting at most one line of the text.
+
+    Given a ``positions`` dict, it is filled with where each key and list item stands: its key
+    path as errors name it (``nat_subnet.range``, ``firewall.ports[1]``) -> 1-based
+    ``(line, column)``."""
     import yaml
 
     def refuse(value: object, rule: str) -> ValidationError:
@@ -160,8 +170,13 @@ def load(text: str, source: str | None = None, *, field: str = "<file>") -> obje
         return loader.construct_mapping(node, deep=True)
 
     _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    loader = _Loader(text)  # a SafeLoader subclass
     try:
-        return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+        if positions is not None and node is not None:
+            _positions(node, "", positions)
+        return data
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = ""
@@ -175,3 +190,24 @@ def load(text: str, source: str | None = None, *, field: str = "<file>") -> obje
         raise refuse(snippet, f"well-formed YAML; {problem}{where}") from None
     except yaml.YAMLError as exc:
         raise refuse(None, f"well-formed YAML; {str(exc)[:200]}") from None
+    finally:
+        loader.dispose()  # type: ignore[no-untyped-call,unused-ignore]
+
+
+def _positions(node: Any, path: str, out: dict[str, tuple[int, int]]) -> None:
+    """Record where each key (mapping) and item (list) under ``node`` stands. The walk is as
+    small as the document: :func:`load` has capped its expanded size and depth already."""
+    import yaml
+
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue
+            here = f"{path}.{key_node.value}" if path else str(key_node.value)
+            out.setdefault(here, (key_node.start_mark.line + 1, key_node.start_mark.column + 1))
+            _positions(value_node, here, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            here = f"{path}[{index}]"
+            out.setdefault(here, (item.start_mark.line + 1, item.start_mark.column + 1))
+            _positions(item, here, out)

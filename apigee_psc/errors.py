@@ -91,7 +91,9 @@ class ValidationError(ApigeePscError, ValueError):
     """Input that breaks a rule, found before any API call.
 
     ``field`` names the input (``"endpoint_attachment.name"``), ``value`` is what was given
-    and ``rule`` says what it must be. ``source`` is the spec file, when there is one.
+    and ``rule`` says what it must be. ``source`` is the spec file, when there is one, and
+    ``line``/``column`` (1-based) where the key stands in it, when known (a spec read from a
+    YAML file); the message then ends with ``(FILE:LINE:COLUMN)``.
 
     A spec with several problems raises one ValidationError listing them all, one per line:
     ``problems`` holds each as a ValidationError of its own (a single problem is its own
@@ -106,19 +108,31 @@ class ValidationError(ApigeePscError, ValueError):
         *,
         source: str | None = None,
         problems: Sequence[ValidationError] = (),
+        line: int | None = None,
+        column: int | None = None,
     ) -> None:
         self.field = field
         self.value = value
         self.rule = rule
         self.source = source
+        self.line = line
+        self.column = column
         self.problems: tuple[ValidationError, ...] = tuple(problems) if len(problems) > 1 else (self,)
         where = f"{source}: " if source else ""
         if len(self.problems) > 1:
             lines = [f"{where}{len(self.problems)} problems:"]
-            lines += [f"  {problem.field}: {_shown(problem.value)} is invalid: {problem.rule}" for problem in problems]
+            lines += [f"  {problem._text()}" for problem in problems]
             super().__init__(redact("\n".join(lines)))
         else:
-            super().__init__(redact(f"{where}{field}: {_shown(value)} is invalid: {rule}"))
+            super().__init__(redact(f"{where}{self._text()}"))
+
+    def _text(self) -> str:
+        """``field: value is invalid: rule``, then where it stands when known."""
+        text = f"{self.field}: {_shown(self.value)} is invalid: {self.rule}"
+        if self.line is not None:
+            place = f"{self.line}:{self.column}" if self.column is not None else str(self.line)
+            text += f" ({self.source}:{place})" if self.source else f" (line {place})"
+        return text
 
     @classmethod
     def combine(cls, problems: Sequence[ValidationError], *, source: str | None = None) -> ValidationError:
@@ -129,7 +143,15 @@ class ValidationError(ApigeePscError, ValueError):
         if len(located) == 1:
             return located[0]
         first = located[0]
-        return cls(first.field, first.value, first.rule, source=first.source, problems=located)
+        return cls(
+            first.field,
+            first.value,
+            first.rule,
+            source=first.source,
+            problems=located,
+            line=first.line,
+            column=first.column,
+        )
 
     def located(self, source: str | None) -> ValidationError:
         """This error naming ``source`` as its file, unless it already names one."""
@@ -137,14 +159,31 @@ class ValidationError(ApigeePscError, ValueError):
             return self
         if len(self.problems) > 1:
             return ValidationError.combine([p.located(source) for p in self.problems])
-        return ValidationError(self.field, self.value, self.rule, source=source)
+        return ValidationError(self.field, self.value, self.rule, source=source, line=self.line, column=self.column)
 
-    def to_dict(self) -> list[dict[str, str]]:
-        """Each problem as ``{"source", "field", "value", "rule"}`` (the value as quoted in messages)."""
-        return [
-            {"source": p.source or "", "field": p.field, "value": redact(_shown(p.value)), "rule": redact(p.rule)}
-            for p in self.problems
-        ]
+    def at(self, line: int | None, column: int | None) -> ValidationError:
+        """This (single) problem standing at ``line``/``column`` of its file (unchanged if it has a line)."""
+        if self.line is not None or line is None or len(self.problems) > 1:
+            return self
+        return ValidationError(self.field, self.value, self.rule, source=self.source, line=line, column=column)
+
+    def to_dict(self) -> list[dict[str, Any]]:
+        """Each problem as ``{"source", "field", "value", "rule"}`` (the value as quoted in
+        messages), with ``line`` and ``column`` when known."""
+        out: list[dict[str, Any]] = []
+        for p in self.problems:
+            item: dict[str, Any] = {
+                "source": p.source or "",
+                "field": p.field,
+                "value": redact(_shown(p.value)),
+                "rule": redact(p.rule),
+            }
+            if p.line is not None:
+                item["line"] = p.line
+                if p.column is not None:
+                    item["column"] = p.column
+            out.append(item)
+        return out
 
 
 #: How much of an invalid value an error quotes (a 100 KB value is not echoed back whole).

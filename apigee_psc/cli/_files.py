@@ -45,7 +45,8 @@ def _read_spec(path: str, state: State) -> SouthboundSpec:
             f"apply it with `apigee-psc apply {shown}`",
             source=source,
         )
-    data = _yaml.load(text, source, field=FILE_FIELD)  # within the caps: size, depth, aliases, repeated keys
+    positions: dict[str, tuple[int, int]] = {}  # where each key stands, for the problems' line:column
+    data = _yaml.load(text, source, field=FILE_FIELD, positions=positions)  # capped: size, depth, aliases, keys
     if isinstance(data, Mapping):
         defaults = {"project": state.project, "organization": os.environ.get(ORGANIZATION_ENV) or None}
         if not data.get("project") and not state.project:
@@ -53,7 +54,7 @@ def _read_spec(path: str, state: State) -> SouthboundSpec:
                 state.credentials_project = (_credentials_project(state),)
             defaults["project"] = state.credentials_project[0]
         data = {**{k: v for k, v in defaults.items() if v and k not in data}, **data}
-    return SouthboundSpec.from_dict(data, source=source)  # type: ignore[arg-type]
+    return SouthboundSpec.from_dict(data, source=source, positions=positions)  # type: ignore[arg-type]
 
 
 def _credentials_project(state: State) -> str | None:
