@@ -248,12 +248,11 @@ class Southbound:
     def _apply(self, progress: ProgressCallback | None, plan: Plan | None) -> Report:
         run = Run(self, "apply", progress)
         if plan is None:
-            plan = self.plan()
-            confirmed = True
+            plan, planned_now = self.plan(), True
         else:
             self._check_spec(plan)
-            confirmed = not self._read_here(plan)
-            if confirmed:  # a saved plan is a promise, never a source of values: plan anew
+            planned_now = not self._read_here(plan)
+            if planned_now:  # a saved plan is a promise, never a source of values: plan anew
                 plan = self._confirm(plan, self.plan())
         if plan.problems:
             raise PlanRefused(plan, [f"{p.kind}: {p.message}" for p in plan.problems])
@@ -262,7 +261,7 @@ class Southbound:
         kinds = self._kinds(ctx.org)
         snap = dict(reads.snapshot)
         changes = {c.kind: c for c in (*plan.changes, *plan.references)}
-        if not confirmed:
+        if not planned_now:  # this process's plan, made a while ago: re-read what it changes
             changes, snap = self._recheck(ctx, kinds, plan, snap)
 
         def step(r: Reconciler) -> tuple[bool, Any]:
