@@ -132,9 +132,6 @@ class Operations:
         """
         name = operation if isinstance(operation, str) else operation.name
 
-        def failed(value: Operation | None, error: BaseException | None) -> BaseException:
-            return (value.exception() if value is not None else None) or error or errors.ApiError(f"{name} failed")
-
         run = partial(
             waiters.wait,
             waiters.OPERATION_DONE,
@@ -144,7 +141,6 @@ class Operations:
             schedule=schedule or self._client.schedule,
             operation=name,
             resume=f"ApigeeClient.operations.wait({name!r})",
-            on_failure=failed,
             progress=progress,
             clock=self._client.clock,
             sleep=self._client.sleep,

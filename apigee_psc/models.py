@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from apigee_psc.errors import ApiError, operation_error
 
@@ -24,6 +24,14 @@ __all__ = [
     "State",
     "WireEnum",
 ]
+
+
+class _FromApi(Protocol):
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Any: ...
+
+
+R = TypeVar("R", bound=_FromApi)
 
 
 class WireEnum(str, enum.Enum):
@@ -263,6 +271,15 @@ class Operation:
         if not isinstance(response, Mapping) or not str(response.get("@type", "")).endswith(f".{kind}"):
             return None
         return response
+
+    def result(self, kind: type[R]) -> R | None:
+        """The typed resource a done operation answers with (``op.result(DnsZone)``), or
+        ``None`` when its ``response`` is not a ``kind``; raises :meth:`exception` if it failed."""
+        failure = self.exception()
+        if failure is not None:
+            raise failure
+        response = self.response_of(kind.__name__)
+        return None if response is None else kind.from_api(response)
 
     def exception(self, resource_name: str | None = None) -> ApiError | None:
         """What this operation's ``error`` means as an exception (``None`` if it has none):

@@ -49,6 +49,7 @@ __all__ = [
     "Schedule",
     "WaitProgress",
     "Waiter",
+    "operation_failure",
     "operation_kind",
     "wait",
 ]
@@ -318,6 +319,22 @@ class _Step(Generic[T]):
     error: BaseException | None
 
 
+def operation_failure(
+    resource_name: str | None = None,
+) -> Callable[[Any, BaseException | None], BaseException | None]:
+    """The one rule that turns a failed wait into its exception: the polled value's own
+    ``exception(resource_name)`` (an Apigee, Service Networking or Compute operation that
+    ended with an error), else the polling error; ``None`` leaves it to :func:`wait`.
+    ``resource_name`` names what a Compute insert was creating (for ``AlreadyExists``)."""
+
+    def failed(value: Any, error: BaseException | None) -> BaseException | None:
+        exception = getattr(value, "exception", None)
+        found = exception(resource_name) if callable(exception) else None
+        return found if isinstance(found, BaseException) else error
+
+    return failed
+
+
 def wait(
     waiter: Waiter,
     poll: Callable[[], T],
@@ -328,7 +345,7 @@ def wait(
     first: T = _MISSING,
     operation: str | None = None,
     resume: str | None = None,
-    on_failure: Callable[[T | None, BaseException | None], BaseException] | None = None,
+    on_failure: Callable[[T | None, BaseException | None], BaseException | None] | None = None,
     on_timeout: Callable[[T | None, float], BaseException | None] | None = None,
     progress: Callable[[WaitProgress], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
@@ -339,7 +356,8 @@ def wait(
     ``poll`` reads the resource once. ``first`` is a value already in hand (an operation
     just returned by a create) that is judged before any request. Returns the last polled
     value (``None`` when an error was the success, as a 404 for a delete). On a failure
-    acceptor, raises ``on_failure(value, error)``; at the deadline raises ``on_timeout(value,
+    acceptor, raises ``on_failure(value, error)`` (by default :func:`operation_failure`: a
+    failed operation raises its own ``exception()``); at the deadline raises ``on_timeout(value,
     elapsed)`` if given (and not ``None``), else :class:`~apigee_psc.errors.WaitTimeout`.
     """
     chosen = schedule or DEFAULT_SCHEDULE
@@ -403,9 +421,9 @@ def wait(
         logger.info("wait: %s done after %.1fs (%d polls)", label, clock() - start, polls)
         return step.value
     if step.outcome == "failure":
-        if on_failure is not None:
-            raise on_failure(step.value, step.error)
-        raise errors.ApiError(f"{label} failed: {waiter.describe(step.value, step.error)}")
+        raise (on_failure or operation_failure())(step.value, step.error) or errors.ApiError(
+            f"{label} failed: {waiter.describe(step.value, step.error)}"
+        )
     elapsed = clock() - start
     if on_timeout is not None:
         custom = on_timeout(step.value, elapsed)

@@ -237,19 +237,6 @@ class Backend:
             )
             return ComputeOperation.from_proto(answer)
 
-        def failed(value: ComputeOperation | None, error: BaseException | None) -> BaseException:
-            if value is None or value.error is None:
-                return error or errors.ApiError("Compute operation failed")
-            return errors.operation_error(
-                value.name,
-                value.error.message,
-                http_status=value.http_error_status_code,
-                reason=value.error.code,
-                errors=list(value.error.errors),
-                url=value.target_link,
-                resource_name=created,
-            )
-
         result = waiters.wait(
             waiters.COMPUTE_OPERATION_DONE,
             poll,
@@ -259,7 +246,7 @@ class Backend:
             first=operation,
             operation=full_name,
             resume=f"ComputeClient.operations.wait({full_name!r})",
-            on_failure=failed,
+            on_failure=waiters.operation_failure(created),
             clock=self.clock,
             sleep=self.sleep,
         )

@@ -149,9 +149,9 @@ class DnsZoneReconciler(Reconciler):
                     finished = ctx.clients.apigee.operations.wait(
                         operation, timeout=ctx.timeout, progress=step.waiting()
                     )
-                response = finished.response_of("DnsZone")
-                if response is not None:
-                    done.append(DnsZone.from_api(response))
+                zone = finished.result(DnsZone)
+                if zone is not None:
+                    done.append(zone)
 
             IAM_PROPAGATION.call(attempt, sleep=ctx.sleep, clock=ctx.clock)
         # The create's operation answers with the zone: ACTIVE there, it needs no other read.
