@@ -31,6 +31,7 @@ from typing import Any, Generic, Literal, TypeVar
 import tenacity
 
 from apigee_psc import errors
+from apigee_psc.models import CONNECTED, FINAL_FAILURES
 
 __all__ = [
     "ATTACHMENT_DELETED",
@@ -472,8 +473,8 @@ ATTACHMENT_READY = Waiter(
     name="ATTACHMENT_READY",
     awaits="endpoint attachment to be ACTIVE and ACCEPTED",
     acceptors=(
-        Acceptor("success", when={"state": _ACTIVE, "connection_state": ("ACCEPTED", "ACCEPTED_LIMITED_CAPACITY")}),
-        Acceptor("failure", when={"connection_state": ("REJECTED", "CLOSED", "FROZEN")}),
+        Acceptor("success", when={"state": _ACTIVE, "connection_state": tuple(sorted(CONNECTED))}),
+        Acceptor("failure", when={"connection_state": tuple(sorted(FINAL_FAILURES))}),
         Acceptor("failure", when={"state": ("DELETING",)}),
         Acceptor("retry", error=errors.NotFound, within=30.0),
     ),
