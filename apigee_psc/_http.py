@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -49,6 +49,7 @@ __all__ = [
     "API_ROOTS",
     "EMULATOR_ENV",
     "REFUSED",
+    "Backoff",
     "OnRetry",
     "RereadPolicy",
     "RetryEvent",
@@ -216,6 +217,86 @@ def _with_scheme(endpoint: str) -> str:
     )
 
 
+def _outcome_error(state: tenacity.RetryCallState) -> BaseException | None:
+    return state.outcome.exception() if state.outcome else None
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """The one declared backoff shape every retry loop of this library runs: the request
+    retries of :class:`RetryPolicy`, the read-modify-write cycles of :class:`RereadPolicy`
+    and the DNS zone create's wait for IAM propagation.
+
+    The pause before try ``n + 1`` is drawn under a cap of ``initial * multiplier ** (n - 1)``
+    seconds, at most ``maximum``: from ``[0, cap]`` with ``jitter="full"``, from
+    ``[cap / 2, cap]`` with ``"upper_half"``. It gives up after ``attempts`` tries (``None``:
+    no count) or once ``deadline`` seconds have passed, a pause never running past it.
+    """
+
+    initial: float
+    multiplier: float = 2.0
+    maximum: float = 30.0
+    jitter: Literal["full", "upper_half"] = "full"
+    deadline: float = 120.0
+    attempts: int | None = None
+
+    def cap(self, attempt: int) -> float:
+        """The longest pause after try ``attempt`` (1 for the first)."""
+        return min(self.maximum, self.initial * self.multiplier ** (attempt - 1))
+
+    def pause(self, attempt: int, rng: random.Random) -> float:
+        """A jittered pause after try ``attempt``."""
+        cap = self.cap(attempt)
+        return rng.uniform(0.0 if self.jitter == "full" else cap / 2, cap)
+
+    def retrying(
+        self,
+        retryable: Callable[[BaseException], bool],
+        *,
+        sleep: Callable[[float], None],
+        clock: Callable[[], float],
+        rng: random.Random | None = None,
+        start: float | None = None,
+        budget: Callable[[BaseException | None], float] | None = None,
+        at_least: Callable[[BaseException | None], float] | None = None,
+        give_up: Callable[[int, BaseException | None, float], bool] | None = None,
+        announce: Callable[[tenacity.RetryCallState], None] | None = None,
+    ) -> tenacity.Retrying:
+        """A tenacity ``Retrying`` that retries errors ``retryable`` accepts on this shape
+        (the last error is re-raised). ``budget(error)`` replaces ``deadline`` for an error
+        (a lock gets longer than a 503), ``at_least(error)`` is a floor of the pause (a
+        ``Retry-After``), ``give_up(attempt, error, seconds_left)`` stops early and
+        ``announce`` hears of each retry before its pause."""
+        jitter = rng or random.Random()
+        began = clock() if start is None else start
+
+        def remaining(exc: BaseException | None) -> float:
+            return (budget(exc) if budget is not None else self.deadline) - (clock() - began)
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            exc = _outcome_error(state)
+            delay = self.pause(state.attempt_number, jitter)
+            if at_least is not None:
+                delay = max(delay, at_least(exc))
+            return min(delay, max(0.0, remaining(exc)))
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            exc = _outcome_error(state)
+            left = remaining(exc)
+            if left <= 0 or (self.attempts is not None and state.attempt_number >= self.attempts):
+                return True
+            return give_up is not None and give_up(state.attempt_number, exc, left)
+
+        return tenacity.Retrying(
+            retry=tenacity.retry_if_exception(retryable),
+            wait=wait,
+            stop=stop,
+            sleep=sleep,
+            before_sleep=announce,
+            reraise=True,
+        )
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How failed requests are retried.
@@ -242,6 +323,11 @@ class RetryPolicy:
     def with_deadline(self, deadline: float) -> RetryPolicy:
         """Return a copy whose ``deadline`` is ``deadline``."""
         return replace(self, deadline=deadline)
+
+    @property
+    def backoff(self) -> Backoff:
+        """The :class:`Backoff` of a call's transient errors (full jitter, ``deadline``)."""
+        return Backoff(self.initial, self.multiplier, self.maximum, "full", self.deadline)
 
 
 NO_RETRY = RetryPolicy(deadline=0.0, lock_deadline=0.0, refused_deadline=0.0)
@@ -275,34 +361,18 @@ class RereadPolicy:
     ) -> R:
         """Run ``cycle`` until it returns or raises an error that is not :attr:`stale`, or
         the attempts or the deadline are used up (then the last stale error is raised)."""
-        jitter = rng or random.Random()
-        start = clock()
-
-        def remaining() -> float:
-            return self.deadline - (clock() - start)
-
-        def wait(state: tenacity.RetryCallState) -> float:
-            cap = min(self.maximum, self.initial * 2 ** (state.attempt_number - 1))
-            return min(jitter.uniform(cap / 2, cap), max(0.0, remaining()))
 
         def announce(state: tenacity.RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
             delay = state.next_action.sleep if state.next_action else 0.0
-            logger.info("%s: changed meanwhile (%s), re-reading in %.1fs", self.what, _short(exc), delay)
+            cause = _short(_outcome_error(state))
+            logger.info("%s: changed meanwhile (%s), re-reading in %.1fs", self.what, cause, delay)
 
-        def stop(state: tenacity.RetryCallState) -> bool:
-            used_up = self.attempts is not None and state.attempt_number >= self.attempts
-            return used_up or remaining() <= 0
+        return self.backoff.retrying(self.stale, sleep=sleep, clock=clock, rng=rng, announce=announce)(cycle)
 
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception(self.stale),
-            wait=wait,
-            stop=stop,
-            sleep=sleep,
-            before_sleep=announce,
-            reraise=True,
-        )
-        return retrying(cycle)
+    @property
+    def backoff(self) -> Backoff:
+        """The :class:`Backoff` of the cycles (doubling, upper-half jitter, ``attempts``)."""
+        return Backoff(self.initial, 2.0, self.maximum, "upper_half", self.deadline, self.attempts)
 
 
 def is_org_lock(error: BaseException) -> bool:
@@ -761,7 +831,6 @@ def retry_call(
     requestId). ``what`` names the call in log lines. With ``refused_fast`` (an endpoint
     someone chose), a refused connection is retried only within ``policy.refused_deadline``.
     """
-    jitter = rng or random.Random()
     start = clock()
     unauth_retried = False
     shown = errors.redact(what)
@@ -798,18 +867,13 @@ def retry_call(
     def remaining(exc: BaseException | None) -> float:
         return limit(exc) - (clock() - start)
 
-    def wait(state: tenacity.RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        cap = min(policy.maximum, policy.initial * policy.multiplier ** (state.attempt_number - 1))
-        delay = jitter.uniform(0, cap)
+    def retry_after(exc: BaseException | None) -> float:
         hint = getattr(exc, "retry_after", None)
-        if isinstance(hint, (int, float)):
-            delay = max(delay, min(float(hint), policy.max_retry_after))
-        return min(delay, max(0.0, remaining(exc)))
+        return min(float(hint), policy.max_retry_after) if isinstance(hint, (int, float)) else 0.0
 
     def announce(state: tenacity.RetryCallState) -> None:
         # Called only when a retry will really happen (after the stop check), with its pause.
-        exc = state.outcome.exception() if state.outcome else None
+        exc = _outcome_error(state)
         delay = state.next_action.sleep if state.next_action else 0.0
         assert exc is not None
         event = RetryEvent(
@@ -826,22 +890,21 @@ def retry_call(
         if on_retry is not None:
             on_retry(event)
 
-    def stop(state: tenacity.RetryCallState) -> bool:
-        exc = state.outcome.exception() if state.outcome else None
-        left = remaining(exc)
-        if left <= 0:
-            return True
-        hint = getattr(exc, "retry_after", None)
+    def come_back_too_late(attempt: int, exc: BaseException | None, left: float) -> bool:
         # A server that asks us to come back after the deadline: give up now rather than later.
+        hint = getattr(exc, "retry_after", None)
         return isinstance(hint, (int, float)) and policy.max_retry_after >= hint > left
 
-    retrying = tenacity.Retrying(
-        retry=tenacity.retry_if_exception(retryable),
-        wait=wait,
-        stop=stop,
+    retrying = policy.backoff.retrying(
+        retryable,
         sleep=sleep,
-        before_sleep=announce,
-        reraise=True,
+        clock=clock,
+        rng=rng,
+        start=start,
+        budget=limit,
+        at_least=retry_after,
+        give_up=come_back_too_late,
+        announce=announce,
     )
     try:
         return retrying(_observed(fn, shown))

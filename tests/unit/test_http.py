@@ -20,6 +20,7 @@ from apigee_psc._http import (
     API_ROOTS,
     EMULATOR_ENV,
     NO_RETRY,
+    Backoff,
     RereadPolicy,
     RetryEvent,
     RetryPolicy,
@@ -849,3 +850,40 @@ def test_a_refused_connection_to_google_keeps_the_whole_deadline(
         google.request("GET", ORG_PATH)
     assert clock.elapsed == pytest.approx(RetryPolicy().deadline)  # 120 s, as before
     assert "nothing answers" not in str(info.value) and "Connection refused" in str(info.value)
+
+
+# -- one backoff shape -----------------------------------------------------------------------------
+
+
+def test_every_retry_loop_declares_its_numbers_as_one_backoff_shape() -> None:
+    from apigee_psc.compute.attachments import FINGERPRINT_STALE
+    from apigee_psc.southbound.resources import dns_zone
+
+    assert RetryPolicy().backoff == Backoff(1.0, 2.0, 30.0, "full", 120.0, None)
+    assert FINGERPRINT_STALE.backoff == Backoff(0.2, 2.0, 2.0, "upper_half", 30.0, 5)
+    assert dns_zone.IAM_PROPAGATION.backoff == Backoff(2.0, 2.0, 30.0, "upper_half", 180.0, None)
+
+
+def test_backoff_caps_and_jitters_its_pauses() -> None:
+    full, upper = Backoff(1.0, 3.0, 10.0), Backoff(1.0, 3.0, 10.0, jitter="upper_half")
+    assert [full.cap(n) for n in (1, 2, 3, 4)] == [1.0, 3.0, 9.0, 10.0]
+    rng = random.Random(7)
+    pauses = [full.pause(3, rng) for _ in range(200)]
+    assert 0.0 <= min(pauses) < 2.0 and max(pauses) <= 9.0
+    assert all(4.5 <= upper.pause(3, rng) <= 9.0 for _ in range(200))
+
+
+def test_backoff_gives_up_at_its_deadline_and_counts_attempts(clock: FakeClock) -> None:
+    calls: list[float] = []
+
+    def failing() -> None:
+        calls.append(clock.now())
+        raise errors.Conflict("stale")
+
+    with pytest.raises(errors.Conflict):
+        Backoff(1.0, deadline=10.0).retrying(_stale, sleep=clock.sleep, clock=clock.now)(failing)
+    assert clock.elapsed == pytest.approx(10.0)  # the last pause is cut to the deadline
+    calls.clear()
+    with pytest.raises(errors.Conflict):
+        Backoff(1.0, attempts=3).retrying(_stale, sleep=clock.sleep, clock=clock.now)(failing)
+    assert len(calls) == 3
