@@ -32,8 +32,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar, cast
 from urllib.parse import urlsplit
 
 import requests
@@ -50,6 +50,8 @@ __all__ = [
     "EMULATOR_ENV",
     "REFUSED",
     "Backoff",
+    "ClientKwargs",
+    "ClientOptions",
     "OnRetry",
     "RereadPolicy",
     "RetryEvent",
@@ -57,6 +59,7 @@ __all__ = [
     "Transport",
     "check_quota_project",
     "chosen_endpoint_refused",
+    "connect_read",
     "credentials_for",
     "endpoint_source",
     "error_from_exception",
@@ -453,6 +456,87 @@ def retry_cause(error: BaseException) -> str | None:
 
 OnRetry = Callable[[RetryEvent], None]
 
+#: A client's ``timeout``: seconds to wait for an answer (see :func:`connect_read`).
+Timeout = float | tuple[float, float]
+#: How long a client waits for an answer unless told (:attr:`ClientOptions.timeout`).
+DEFAULT_TIMEOUT = 60.0
+#: The most a client waits to connect (a timeout shorter than this connects within it).
+CONNECT_TIMEOUT = 10.0
+
+
+def connect_read(timeout: Timeout) -> tuple[float, float]:
+    """A client ``timeout`` as ``(connect, read)`` seconds: a number is how long to wait for
+    an answer (connecting gets at most :data:`CONNECT_TIMEOUT` of it); a pair is kept."""
+    if isinstance(timeout, tuple):
+        connect, read = timeout
+        return float(connect), float(read)
+    return min(CONNECT_TIMEOUT, float(timeout)), float(timeout)
+
+
+class ClientKwargs(TypedDict, total=False):
+    """The keyword arguments of every client (:class:`ClientOptions`, field by field)."""
+
+    credentials: google.auth.credentials.Credentials | None
+    quota_project_id: str | None
+    endpoint: str | None
+    retry: RetryPolicy | None
+    timeout: Timeout
+    sleep: Callable[[float], None]
+    clock: Callable[[], float]
+    on_retry: OnRetry | None
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    """The options every client takes, declared once (``ApigeeClient``, ``ComputeClient``,
+    ``CloudDnsClient``, ``ResourceManagerClient``, ``ServiceNetworkingClient`` and the
+    clients of a :class:`~apigee_psc.Southbound`), as keyword arguments
+    (:class:`ClientKwargs`).
+
+    ``credentials`` default to Application Default Credentials (anonymous for the
+    emulator); ``quota_project_id`` is the project billed for quota; ``endpoint`` points the
+    client elsewhere (``APIGEE_PSC_EMULATOR_HOST`` too); ``retry`` is the
+    :class:`RetryPolicy` of every request and ``on_retry`` hears of each retry.
+    ``timeout`` means the same in every client: the seconds one request waits for its
+    answer (default 60; connecting gets at most 10 of them, see :func:`connect_read`); a
+    ``(connect, read)`` pair is accepted too. It is not the budget of a whole call (that is
+    the ``timeout`` of a method such as ``create`` or ``wait``). ``sleep`` and ``clock``
+    are injectable so tests take no time.
+    """
+
+    credentials: google.auth.credentials.Credentials | None = None
+    quota_project_id: str | None = None
+    endpoint: str | None = None
+    retry: RetryPolicy | None = None
+    timeout: Timeout = DEFAULT_TIMEOUT
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    on_retry: OnRetry | None = None
+
+    @property
+    def read_timeout(self) -> float:
+        """Seconds one request waits for its answer."""
+        return connect_read(self.timeout)[1]
+
+    def transport(self, api: str, *, rng: random.Random | None = None) -> Transport:
+        """A :class:`Transport` to ``api`` with these options."""
+        return Transport(
+            api,
+            credentials=self.credentials,
+            quota_project_id=self.quota_project_id,
+            endpoint=self.endpoint,
+            timeout=self.timeout,
+            retry=self.retry,
+            sleep=self.sleep,
+            clock=self.clock,
+            rng=rng,
+            on_retry=self.on_retry,
+        )
+
+    def kwargs(self) -> ClientKwargs:
+        """These options as the keyword arguments of a client."""
+        return cast("ClientKwargs", {f.name: getattr(self, f.name) for f in fields(self)})
+
 
 def is_transient(error: BaseException) -> bool:
     """True for answers worth retrying: rate limits (not used-up quotas), 5xx, transport errors."""
@@ -582,7 +666,8 @@ def credentials_for(
 class Transport:
     """Authorized JSON-over-HTTP calls to one Google API root.
 
-    ``api`` is a key of :data:`API_ROOTS`. ``timeout`` is ``(connect, read)`` seconds;
+    ``api`` is a key of :data:`API_ROOTS`. ``timeout`` is the seconds a request waits for
+    its answer, or ``(connect, read)`` seconds (:func:`connect_read`);
     ``retry`` the :class:`RetryPolicy`; ``on_retry`` is told of every retry (a
     :class:`RetryEvent`, e.g. to show "waiting on the organization lock" as progress).
     ``sleep`` and ``clock`` are injectable so tests take no real time.
@@ -595,7 +680,7 @@ class Transport:
         credentials: google.auth.credentials.Credentials | None = None,
         quota_project_id: str | None = None,
         endpoint: str | None = None,
-        timeout: tuple[float, float] = (10.0, 60.0),
+        timeout: Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -611,7 +696,7 @@ class Transport:
         self.chosen_by = self.endpoint_source
         self.on_retry = on_retry
         check_quota_project(quota_project_id)
-        self.timeout = timeout
+        self.timeout = connect_read(timeout)
         self.retry = retry or RetryPolicy()
         self.sleep = sleep
         self.clock = clock

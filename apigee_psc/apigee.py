@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from apigee_psc import errors, names, waiters
-from apigee_psc._http import OnRetry, RetryEvent, RetryPolicy, Transport
+from apigee_psc._http import ClientKwargs, ClientOptions, OnRetry, RetryEvent, Transport
 from apigee_psc.diagnosis import Diagnosis, diagnose, is_waitable
 from apigee_psc.models import DnsZone, EndpointAttachment, Operation, Organization
 
 if TYPE_CHECKING:
-    import google.auth.credentials
+    from typing_extensions import Unpack
 
 __all__ = [
     "MAX_PAGE_SIZE",
@@ -496,45 +495,31 @@ def _same_service_attachment(a: str, b: str) -> bool:
 class ApigeeClient:
     """Client of one Apigee organization.
 
-    ``organization`` is the organization id (``my-organization``). Credentials are
-    Application Default Credentials unless ``credentials`` is given; ``endpoint`` or
-    ``APIGEE_PSC_EMULATOR_HOST`` point it elsewhere. ``schedule`` is the default polling
-    schedule of every wait (``DEFAULT_SCHEDULE``, or ``FAST_SCHEDULE`` against a plain-http
-    emulator); ``retry`` is the :class:`~apigee_psc._http.RetryPolicy` of every request;
-    ``on_retry`` hears of every retry (a :class:`~apigee_psc._http.RetryEvent`); ``sleep``
-    and ``clock`` are injectable for tests.
+    ``organization`` is the organization id (``my-organization``). ``schedule`` is the
+    default polling schedule of every wait (``DEFAULT_SCHEDULE``, or ``FAST_SCHEDULE``
+    against a plain-http emulator). The other keyword arguments are the options every client
+    takes (:class:`~apigee_psc._http.ClientOptions`): ``credentials`` (Application Default
+    Credentials unless given), ``quota_project_id``, ``endpoint`` (or
+    ``APIGEE_PSC_EMULATOR_HOST``), ``retry`` (the :class:`~apigee_psc._http.RetryPolicy` of
+    every request), ``on_retry`` (hears of every retry, a
+    :class:`~apigee_psc._http.RetryEvent`), ``timeout`` (seconds a request waits for its
+    answer) and ``sleep`` / ``clock`` (injectable for tests).
     """
 
     def __init__(
         self,
         organization: str,
         *,
-        credentials: google.auth.credentials.Credentials | None = None,
-        quota_project_id: str | None = None,
-        endpoint: str | None = None,
-        retry: RetryPolicy | None = None,
-        timeout: tuple[float, float] = (10.0, 60.0),
         schedule: waiters.Schedule | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
         transport: Transport | None = None,
-        on_retry: OnRetry | None = None,
+        **options: Unpack[ClientKwargs],
     ) -> None:
         self.organization = names.validate_organization(organization)
         self.parent = f"organizations/{self.organization}"
-        self.sleep = sleep
-        self.clock = clock
-        self.transport = transport or Transport(
-            "apigee",
-            credentials=credentials,
-            quota_project_id=quota_project_id,
-            endpoint=endpoint,
-            retry=retry,
-            timeout=timeout,
-            sleep=sleep,
-            clock=clock,
-            on_retry=on_retry,
-        )
+        self.options = ClientOptions(**options)
+        self.sleep = self.options.sleep
+        self.clock = self.options.clock
+        self.transport = transport or self.options.transport("apigee")
         #: Against the emulator, operations take a second, not minutes: poll fast unless told otherwise.
         self.schedule = schedule or (waiters.FAST_SCHEDULE if self.transport.is_emulator else waiters.DEFAULT_SCHEDULE)
         self.endpoint_attachments = EndpointAttachments(self)
