@@ -804,25 +804,18 @@ class Transport:
         """
         method = method.upper()
         url = self.url(path)
-        started = self.clock()
-        try:
-            return retry_call(
-                lambda: self._send(method, url, params, json, headers),
-                policy=retry or self.retry,
-                wait_out_lock=(method in _MUTATING) if wait_out_lock is None else wait_out_lock,
-                what=f"{method} {url}",
-                sleep=self.sleep,
-                clock=self.clock,
-                rng=self._rng,
-                timeout=deadline,
-                on_retry=unreachable_warning(self.root_url, self.endpoint_source, _both(self.on_retry, on_retry)),
-                refused_fast=self.chosen_by is not None,
-            )
-        except errors.TransportError as exc:
-            named = chosen_endpoint_refused(exc, self.root_url, self.chosen_by, self.clock() - started)
-            if named is exc:
-                raise
-            raise named from None
+        return retry_call(
+            lambda: self._send(method, url, params, json, headers),
+            policy=retry or self.retry,
+            wait_out_lock=(method in _MUTATING) if wait_out_lock is None else wait_out_lock,
+            what=f"{method} {url}",
+            sleep=self.sleep,
+            clock=self.clock,
+            rng=self._rng,
+            timeout=deadline,
+            on_retry=unreachable_warning(self.root_url, self.endpoint_source, _both(self.on_retry, on_retry)),
+            chosen=(self.root_url, self.chosen_by),
+        )
 
     def paginate(
         self,
@@ -902,6 +895,7 @@ def retry_call(
     timeout: float | None = None,
     on_retry: OnRetry | None = None,
     refused_fast: bool = False,
+    chosen: tuple[str, str | None] | None = None,
 ) -> R:
     """Call ``fn`` until it returns, retrying this library's retryable errors.
 
@@ -915,7 +909,11 @@ def retry_call(
     (a :class:`RetryEvent`). ``fn`` must be safe to repeat (a create carries its id or a
     requestId). ``what`` names the call in log lines. With ``refused_fast`` (an endpoint
     someone chose), a refused connection is retried only within ``policy.refused_deadline``.
+    ``chosen`` is ``(root_url, who_chose_it)`` of the endpoint called (:func:`endpoint_source`;
+    ``None`` who: Google's own): a chosen one is ``refused_fast``, and its refused
+    connection, given up on, raises the error of :func:`chosen_endpoint_refused`.
     """
+    refused_fast = refused_fast or (chosen is not None and chosen[1] is not None)
     start = clock()
     unauth_retried = False
     shown = errors.redact(what)
@@ -1002,7 +1000,10 @@ def retry_call(
                 error=exc,
                 elapsed=clock() - start,
             ) from exc
-        raise
+        named = exc if chosen is None else chosen_endpoint_refused(exc, chosen[0], chosen[1], clock() - start)
+        if named is exc:
+            raise
+        raise named from None
 
 
 def _short(exc: BaseException | None) -> str:

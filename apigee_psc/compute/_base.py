@@ -18,7 +18,6 @@ from apigee_psc._http import (
     ClientOptions,
     RetryPolicy,
     Transport,
-    chosen_endpoint_refused,
     credentials_for,
     endpoint_source,
     resolve_endpoint,
@@ -145,24 +144,17 @@ class Backend:
                     raise
                 raise mapped from None
 
-        started = self.clock()
-        try:
-            return retry_call(
-                once,
-                policy=self.retry,
-                wait_out_lock=mutating,
-                what=f"{method} {url}",
-                sleep=self.sleep,
-                clock=self.clock,
-                timeout=timeout,
-                on_retry=self.on_retry,
-                refused_fast=self.chosen_by is not None,
-            )
-        except errors.TransportError as exc:
-            named = chosen_endpoint_refused(exc, self.root_url, self.chosen_by, self.clock() - started)
-            if named is exc:
-                raise
-            raise named from None
+        return retry_call(
+            once,
+            policy=self.retry,
+            wait_out_lock=mutating,
+            what=f"{method} {url}",
+            sleep=self.sleep,
+            clock=self.clock,
+            timeout=timeout,
+            on_retry=self.on_retry,
+            chosen=(self.root_url, self.chosen_by),
+        )
 
     def mutate(
         self,
