@@ -441,30 +441,27 @@ def wait(
 
 _ACTIVE = ("ACTIVE",)
 
-#: An Apigee (or Service Networking) operation is done; ``error`` means failure. A 404 on the
-#: operation right after it was started is tolerated for 30 s.
-OPERATION_DONE = Waiter(
-    name="OPERATION_DONE",
-    awaits="operation to finish",
-    acceptors=(
-        Acceptor("success", when={"done": (True,), "error": (None,)}),
-        Acceptor("failure", when={"done": (True,)}),
-        Acceptor("retry", error=errors.NotFound, within=30.0),
-    ),
-    state_fields=("state",),
-)
+def _operation_done(name: str, awaits: str, field: str, done: object) -> Waiter:
+    """An operation whose ``field`` is ``done``: without an ``error`` a success, with one a
+    failure (raised as the operation's own ``exception()``, :func:`operation_failure`). A 404
+    on the operation right after it was started is tolerated for 30 s."""
+    return Waiter(
+        name=name,
+        awaits=awaits,
+        acceptors=(
+            Acceptor("success", when={field: (done,), "error": (None,)}),
+            Acceptor("failure", when={field: (done,)}),
+            Acceptor("retry", error=errors.NotFound, within=30.0),
+        ),
+        state_fields=("state",) if field == "done" else (field,),
+    )
 
-#: A Compute operation is DONE; an ``error`` means failure.
-COMPUTE_OPERATION_DONE = Waiter(
-    name="COMPUTE_OPERATION_DONE",
-    awaits="Compute operation to finish",
-    acceptors=(
-        Acceptor("success", when={"status": ("DONE",), "error": (None,)}),
-        Acceptor("failure", when={"status": ("DONE",)}),
-        Acceptor("retry", error=errors.NotFound, within=30.0),
-    ),
-    state_fields=("status",),
-)
+
+#: An Apigee (or Service Networking) operation is done.
+OPERATION_DONE = _operation_done("OPERATION_DONE", "operation to finish", "done", True)
+
+#: A Compute operation is DONE.
+COMPUTE_OPERATION_DONE = _operation_done("COMPUTE_OPERATION_DONE", "Compute operation to finish", "status", "DONE")
 
 #: The endpoint attachment is ACTIVE and its connection ACCEPTED (ACCEPTED_LIMITED_CAPACITY carries
 #: traffic too, and counts). REJECTED, CLOSED and FROZEN
