@@ -32,8 +32,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar, cast
 from urllib.parse import urlsplit
 
 import requests
@@ -49,6 +49,9 @@ __all__ = [
     "API_ROOTS",
     "EMULATOR_ENV",
     "REFUSED",
+    "Backoff",
+    "ClientKwargs",
+    "ClientOptions",
     "OnRetry",
     "RereadPolicy",
     "RetryEvent",
@@ -56,6 +59,7 @@ __all__ = [
     "Transport",
     "check_quota_project",
     "chosen_endpoint_refused",
+    "connect_read",
     "credentials_for",
     "endpoint_source",
     "error_from_exception",
@@ -216,6 +220,86 @@ def _with_scheme(endpoint: str) -> str:
     )
 
 
+def _outcome_error(state: tenacity.RetryCallState) -> BaseException | None:
+    return state.outcome.exception() if state.outcome else None
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """The one declared backoff shape every retry loop of this library runs: the request
+    retries of :class:`RetryPolicy`, the read-modify-write cycles of :class:`RereadPolicy`
+    and the DNS zone create's wait for IAM propagation.
+
+    The pause before try ``n + 1`` is drawn under a cap of ``initial * multiplier ** (n - 1)``
+    seconds, at most ``maximum``: from ``[0, cap]`` with ``jitter="full"``, from
+    ``[cap / 2, cap]`` with ``"upper_half"``. It gives up after ``attempts`` tries (``None``:
+    no count) or once ``deadline`` seconds have passed, a pause never running past it.
+    """
+
+    initial: float
+    multiplier: float = 2.0
+    maximum: float = 30.0
+    jitter: Literal["full", "upper_half"] = "full"
+    deadline: float = 120.0
+    attempts: int | None = None
+
+    def cap(self, attempt: int) -> float:
+        """The longest pause after try ``attempt`` (1 for the first)."""
+        return min(self.maximum, self.initial * self.multiplier ** (attempt - 1))
+
+    def pause(self, attempt: int, rng: random.Random) -> float:
+        """A jittered pause after try ``attempt``."""
+        cap = self.cap(attempt)
+        return rng.uniform(0.0 if self.jitter == "full" else cap / 2, cap)
+
+    def retrying(
+        self,
+        retryable: Callable[[BaseException], bool],
+        *,
+        sleep: Callable[[float], None],
+        clock: Callable[[], float],
+        rng: random.Random | None = None,
+        start: float | None = None,
+        budget: Callable[[BaseException | None], float] | None = None,
+        at_least: Callable[[BaseException | None], float] | None = None,
+        give_up: Callable[[int, BaseException | None, float], bool] | None = None,
+        announce: Callable[[tenacity.RetryCallState], None] | None = None,
+    ) -> tenacity.Retrying:
+        """A tenacity ``Retrying`` that retries errors ``retryable`` accepts on this shape
+        (the last error is re-raised). ``budget(error)`` replaces ``deadline`` for an error
+        (a lock gets longer than a 503), ``at_least(error)`` is a floor of the pause (a
+        ``Retry-After``), ``give_up(attempt, error, seconds_left)`` stops early and
+        ``announce`` hears of each retry before its pause."""
+        jitter = rng or random.Random()
+        began = clock() if start is None else start
+
+        def remaining(exc: BaseException | None) -> float:
+            return (budget(exc) if budget is not None else self.deadline) - (clock() - began)
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            exc = _outcome_error(state)
+            delay = self.pause(state.attempt_number, jitter)
+            if at_least is not None:
+                delay = max(delay, at_least(exc))
+            return min(delay, max(0.0, remaining(exc)))
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            exc = _outcome_error(state)
+            left = remaining(exc)
+            if left <= 0 or (self.attempts is not None and state.attempt_number >= self.attempts):
+                return True
+            return give_up is not None and give_up(state.attempt_number, exc, left)
+
+        return tenacity.Retrying(
+            retry=tenacity.retry_if_exception(retryable),
+            wait=wait,
+            stop=stop,
+            sleep=sleep,
+            before_sleep=announce,
+            reraise=True,
+        )
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How failed requests are retried.
@@ -242,6 +326,11 @@ class RetryPolicy:
     def with_deadline(self, deadline: float) -> RetryPolicy:
         """Return a copy whose ``deadline`` is ``deadline``."""
         return replace(self, deadline=deadline)
+
+    @property
+    def backoff(self) -> Backoff:
+        """The :class:`Backoff` of a call's transient errors (full jitter, ``deadline``)."""
+        return Backoff(self.initial, self.multiplier, self.maximum, "full", self.deadline)
 
 
 NO_RETRY = RetryPolicy(deadline=0.0, lock_deadline=0.0, refused_deadline=0.0)
@@ -275,34 +364,18 @@ class RereadPolicy:
     ) -> R:
         """Run ``cycle`` until it returns or raises an error that is not :attr:`stale`, or
         the attempts or the deadline are used up (then the last stale error is raised)."""
-        jitter = rng or random.Random()
-        start = clock()
-
-        def remaining() -> float:
-            return self.deadline - (clock() - start)
-
-        def wait(state: tenacity.RetryCallState) -> float:
-            cap = min(self.maximum, self.initial * 2 ** (state.attempt_number - 1))
-            return min(jitter.uniform(cap / 2, cap), max(0.0, remaining()))
 
         def announce(state: tenacity.RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
             delay = state.next_action.sleep if state.next_action else 0.0
-            logger.info("%s: changed meanwhile (%s), re-reading in %.1fs", self.what, _short(exc), delay)
+            cause = _short(_outcome_error(state))
+            logger.info("%s: changed meanwhile (%s), re-reading in %.1fs", self.what, cause, delay)
 
-        def stop(state: tenacity.RetryCallState) -> bool:
-            used_up = self.attempts is not None and state.attempt_number >= self.attempts
-            return used_up or remaining() <= 0
+        return self.backoff.retrying(self.stale, sleep=sleep, clock=clock, rng=rng, announce=announce)(cycle)
 
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception(self.stale),
-            wait=wait,
-            stop=stop,
-            sleep=sleep,
-            before_sleep=announce,
-            reraise=True,
-        )
-        return retrying(cycle)
+    @property
+    def backoff(self) -> Backoff:
+        """The :class:`Backoff` of the cycles (doubling, upper-half jitter, ``attempts``)."""
+        return Backoff(self.initial, 2.0, self.maximum, "upper_half", self.deadline, self.attempts)
 
 
 def is_org_lock(error: BaseException) -> bool:
@@ -382,6 +455,87 @@ def retry_cause(error: BaseException) -> str | None:
 
 
 OnRetry = Callable[[RetryEvent], None]
+
+#: A client's ``timeout``: seconds to wait for an answer (see :func:`connect_read`).
+Timeout = float | tuple[float, float]
+#: How long a client waits for an answer unless told (:attr:`ClientOptions.timeout`).
+DEFAULT_TIMEOUT = 60.0
+#: The most a client waits to connect (a timeout shorter than this connects within it).
+CONNECT_TIMEOUT = 10.0
+
+
+def connect_read(timeout: Timeout) -> tuple[float, float]:
+    """A client ``timeout`` as ``(connect, read)`` seconds: a number is how long to wait for
+    an answer (connecting gets at most :data:`CONNECT_TIMEOUT` of it); a pair is kept."""
+    if isinstance(timeout, tuple):
+        connect, read = timeout
+        return float(connect), float(read)
+    return min(CONNECT_TIMEOUT, float(timeout)), float(timeout)
+
+
+class ClientKwargs(TypedDict, total=False):
+    """The keyword arguments of every client (:class:`ClientOptions`, field by field)."""
+
+    credentials: google.auth.credentials.Credentials | None
+    quota_project_id: str | None
+    endpoint: str | None
+    retry: RetryPolicy | None
+    timeout: Timeout
+    sleep: Callable[[float], None]
+    clock: Callable[[], float]
+    on_retry: OnRetry | None
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    """The options every client takes, declared once (``ApigeeClient``, ``ComputeClient``,
+    ``CloudDnsClient``, ``ResourceManagerClient``, ``ServiceNetworkingClient`` and the
+    clients of a :class:`~apigee_psc.Southbound`), as keyword arguments
+    (:class:`ClientKwargs`).
+
+    ``credentials`` default to Application Default Credentials (anonymous for the
+    emulator); ``quota_project_id`` is the project billed for quota; ``endpoint`` points the
+    client elsewhere (``APIGEE_PSC_EMULATOR_HOST`` too); ``retry`` is the
+    :class:`RetryPolicy` of every request and ``on_retry`` hears of each retry.
+    ``timeout`` means the same in every client: the seconds one request waits for its
+    answer (default 60; connecting gets at most 10 of them, see :func:`connect_read`); a
+    ``(connect, read)`` pair is accepted too. It is not the budget of a whole call (that is
+    the ``timeout`` of a method such as ``create`` or ``wait``). ``sleep`` and ``clock``
+    are injectable so tests take no time.
+    """
+
+    credentials: google.auth.credentials.Credentials | None = None
+    quota_project_id: str | None = None
+    endpoint: str | None = None
+    retry: RetryPolicy | None = None
+    timeout: Timeout = DEFAULT_TIMEOUT
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    on_retry: OnRetry | None = None
+
+    @property
+    def read_timeout(self) -> float:
+        """Seconds one request waits for its answer."""
+        return connect_read(self.timeout)[1]
+
+    def transport(self, api: str, *, rng: random.Random | None = None) -> Transport:
+        """A :class:`Transport` to ``api`` with these options."""
+        return Transport(
+            api,
+            credentials=self.credentials,
+            quota_project_id=self.quota_project_id,
+            endpoint=self.endpoint,
+            timeout=self.timeout,
+            retry=self.retry,
+            sleep=self.sleep,
+            clock=self.clock,
+            rng=rng,
+            on_retry=self.on_retry,
+        )
+
+    def kwargs(self) -> ClientKwargs:
+        """These options as the keyword arguments of a client."""
+        return cast("ClientKwargs", {f.name: getattr(self, f.name) for f in fields(self)})
 
 
 def is_transient(error: BaseException) -> bool:
@@ -512,7 +666,8 @@ def credentials_for(
 class Transport:
     """Authorized JSON-over-HTTP calls to one Google API root.
 
-    ``api`` is a key of :data:`API_ROOTS`. ``timeout`` is ``(connect, read)`` seconds;
+    ``api`` is a key of :data:`API_ROOTS`. ``timeout`` is the seconds a request waits for
+    its answer, or ``(connect, read)`` seconds (:func:`connect_read`);
     ``retry`` the :class:`RetryPolicy`; ``on_retry`` is told of every retry (a
     :class:`RetryEvent`, e.g. to show "waiting on the organization lock" as progress).
     ``sleep`` and ``clock`` are injectable so tests take no real time.
@@ -525,7 +680,7 @@ class Transport:
         credentials: google.auth.credentials.Credentials | None = None,
         quota_project_id: str | None = None,
         endpoint: str | None = None,
-        timeout: tuple[float, float] = (10.0, 60.0),
+        timeout: Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -541,7 +696,7 @@ class Transport:
         self.chosen_by = self.endpoint_source
         self.on_retry = on_retry
         check_quota_project(quota_project_id)
-        self.timeout = timeout
+        self.timeout = connect_read(timeout)
         self.retry = retry or RetryPolicy()
         self.sleep = sleep
         self.clock = clock
@@ -649,25 +804,18 @@ class Transport:
         """
         method = method.upper()
         url = self.url(path)
-        started = self.clock()
-        try:
-            return retry_call(
-                lambda: self._send(method, url, params, json, headers),
-                policy=retry or self.retry,
-                wait_out_lock=(method in _MUTATING) if wait_out_lock is None else wait_out_lock,
-                what=f"{method} {url}",
-                sleep=self.sleep,
-                clock=self.clock,
-                rng=self._rng,
-                timeout=deadline,
-                on_retry=unreachable_warning(self.root_url, self.endpoint_source, _both(self.on_retry, on_retry)),
-                refused_fast=self.chosen_by is not None,
-            )
-        except errors.TransportError as exc:
-            named = chosen_endpoint_refused(exc, self.root_url, self.chosen_by, self.clock() - started)
-            if named is exc:
-                raise
-            raise named from None
+        return retry_call(
+            lambda: self._send(method, url, params, json, headers),
+            policy=retry or self.retry,
+            wait_out_lock=(method in _MUTATING) if wait_out_lock is None else wait_out_lock,
+            what=f"{method} {url}",
+            sleep=self.sleep,
+            clock=self.clock,
+            rng=self._rng,
+            timeout=deadline,
+            on_retry=unreachable_warning(self.root_url, self.endpoint_source, _both(self.on_retry, on_retry)),
+            chosen=(self.root_url, self.chosen_by),
+        )
 
     def paginate(
         self,
@@ -747,6 +895,7 @@ def retry_call(
     timeout: float | None = None,
     on_retry: OnRetry | None = None,
     refused_fast: bool = False,
+    chosen: tuple[str, str | None] | None = None,
 ) -> R:
     """Call ``fn`` until it returns, retrying this library's retryable errors.
 
@@ -760,8 +909,11 @@ def retry_call(
     (a :class:`RetryEvent`). ``fn`` must be safe to repeat (a create carries its id or a
     requestId). ``what`` names the call in log lines. With ``refused_fast`` (an endpoint
     someone chose), a refused connection is retried only within ``policy.refused_deadline``.
+    ``chosen`` is ``(root_url, who_chose_it)`` of the endpoint called (:func:`endpoint_source`;
+    ``None`` who: Google's own): a chosen one is ``refused_fast``, and its refused
+    connection, given up on, raises the error of :func:`chosen_endpoint_refused`.
     """
-    jitter = rng or random.Random()
+    refused_fast = refused_fast or (chosen is not None and chosen[1] is not None)
     start = clock()
     unauth_retried = False
     shown = errors.redact(what)
@@ -798,18 +950,13 @@ def retry_call(
     def remaining(exc: BaseException | None) -> float:
         return limit(exc) - (clock() - start)
 
-    def wait(state: tenacity.RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        cap = min(policy.maximum, policy.initial * policy.multiplier ** (state.attempt_number - 1))
-        delay = jitter.uniform(0, cap)
+    def retry_after(exc: BaseException | None) -> float:
         hint = getattr(exc, "retry_after", None)
-        if isinstance(hint, (int, float)):
-            delay = max(delay, min(float(hint), policy.max_retry_after))
-        return min(delay, max(0.0, remaining(exc)))
+        return min(float(hint), policy.max_retry_after) if isinstance(hint, (int, float)) else 0.0
 
     def announce(state: tenacity.RetryCallState) -> None:
         # Called only when a retry will really happen (after the stop check), with its pause.
-        exc = state.outcome.exception() if state.outcome else None
+        exc = _outcome_error(state)
         delay = state.next_action.sleep if state.next_action else 0.0
         assert exc is not None
         event = RetryEvent(
@@ -826,22 +973,21 @@ def retry_call(
         if on_retry is not None:
             on_retry(event)
 
-    def stop(state: tenacity.RetryCallState) -> bool:
-        exc = state.outcome.exception() if state.outcome else None
-        left = remaining(exc)
-        if left <= 0:
-            return True
-        hint = getattr(exc, "retry_after", None)
+    def come_back_too_late(attempt: int, exc: BaseException | None, left: float) -> bool:
         # A server that asks us to come back after the deadline: give up now rather than later.
+        hint = getattr(exc, "retry_after", None)
         return isinstance(hint, (int, float)) and policy.max_retry_after >= hint > left
 
-    retrying = tenacity.Retrying(
-        retry=tenacity.retry_if_exception(retryable),
-        wait=wait,
-        stop=stop,
+    retrying = policy.backoff.retrying(
+        retryable,
         sleep=sleep,
-        before_sleep=announce,
-        reraise=True,
+        clock=clock,
+        rng=rng,
+        start=start,
+        budget=limit,
+        at_least=retry_after,
+        give_up=come_back_too_late,
+        announce=announce,
     )
     try:
         return retrying(_observed(fn, shown))
@@ -854,7 +1000,10 @@ def retry_call(
                 error=exc,
                 elapsed=clock() - start,
             ) from exc
-        raise
+        named = exc if chosen is None else chosen_endpoint_refused(exc, chosen[0], chosen[1], clock() - start)
+        if named is exc:
+            raise
+        raise named from None
 
 
 def _short(exc: BaseException | None) -> str:

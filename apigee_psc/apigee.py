@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from apigee_psc import errors, names, waiters
-from apigee_psc._http import OnRetry, RetryEvent, RetryPolicy, Transport
+from apigee_psc._http import ClientKwargs, ClientOptions, OnRetry, RetryEvent, Transport
 from apigee_psc.diagnosis import Diagnosis, diagnose, is_waitable
 from apigee_psc.models import DnsZone, EndpointAttachment, Operation, Organization
 
 if TYPE_CHECKING:
-    import google.auth.credentials
+    from typing_extensions import Unpack
 
 __all__ = [
     "MAX_PAGE_SIZE",
@@ -36,6 +36,7 @@ __all__ = [
 logger = logging.getLogger("apigee_psc.apigee")
 
 Progress = Callable[[waiters.WaitProgress], None]
+T = TypeVar("T")
 
 #: The largest ``pageSize`` Apigee list calls take (AIP-158's ceiling); without one they answer 25.
 MAX_PAGE_SIZE = 1000
@@ -89,21 +90,83 @@ def organization_lock(organization: str) -> threading.Lock:
         return _ORG_LOCKS.setdefault(organization, threading.Lock())
 
 
-class Operations:
-    """Long-running operations of one organization (``organizations/{org}/operations``)."""
+@dataclass(frozen=True)
+class _Kind:
+    collection: str
+    field: str
+    validate: Callable[[object, str], str]
+
+
+class _Collection:
+    """What the organization's collections share: the path of a resource (its id or its full
+    name in this organization), changes that wait out the organization lock, and waits."""
+
+    _kind: ClassVar[_Kind]
 
     def __init__(self, client: ApigeeClient) -> None:
         self._client = client
 
-    def _path(self, name: str) -> str:
+    def _path(self, name: object = _COLLECTION) -> str:
+        base = f"v1/{self._client.parent}/{self._kind.collection}"
+        if name is _COLLECTION:
+            return base
         short = names.own_name(
             name,
             parent=self._client.parent,
-            collection="operations",
-            validate=names.validate_operation_id,
-            field="operation",
+            collection=self._kind.collection,
+            validate=self._kind.validate,
+            field=self._kind.field,
         )
-        return f"v1/{self._client.parent}/operations/{short}"
+        return f"{base}/{short}"
+
+    def _change(
+        self,
+        method: str,
+        name: str,
+        *,
+        timeout: float | None,
+        progress: Progress | None,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+    ) -> Operation:
+        """Start a create (``method`` POST, ``name`` the new id) or a delete; the organization
+        lock is waited out within ``timeout``, each wait reported to ``progress``."""
+        own = self._path(name)
+        path, subject = (self._path() if method == "POST" else own), own.removeprefix("v1/")
+        data = self._client.transport.request(
+            method, path, params=params, json=json, deadline=timeout, on_retry=_lock_progress(progress, subject)
+        )
+        return Operation.from_api(data)
+
+    def _wait(
+        self,
+        waiter: waiters.Waiter,
+        poll: Callable[[], T],
+        name: str,
+        *,
+        timeout: float,
+        schedule: waiters.Schedule | None,
+        progress: Progress | None,
+        **rules: Any,
+    ) -> T | None:
+        """Run ``waiter`` on ``poll`` with this client's schedule, clock and sleep."""
+        return waiters.wait(
+            waiter,
+            poll,
+            timeout=timeout,
+            subject=self._path(name).removeprefix("v1/"),
+            schedule=schedule or self._client.schedule,
+            progress=progress,
+            clock=self._client.clock,
+            sleep=self._client.sleep,
+            **rules,
+        )
+
+
+class Operations(_Collection):
+    """Long-running operations of one organization (``organizations/{org}/operations``)."""
+
+    _kind = _Kind("operations", "operation", names.validate_operation_id)
 
     def get(self, name: str) -> Operation:
         """Read an operation by its full name or its id."""
@@ -111,9 +174,7 @@ class Operations:
 
     def list(self, *, page_size: int = MAX_PAGE_SIZE) -> Iterator[Operation]:
         """Every operation of the organization, over all pages of ``page_size`` (default 1000)."""
-        for item in self._client.transport.paginate(
-            f"v1/{self._client.parent}/operations", "operations", page_size=_page_size(page_size)
-        ):
+        for item in self._client.transport.paginate(self._path(), "operations", page_size=_page_size(page_size)):
             yield Operation.from_api(item)
 
     def wait(
@@ -132,9 +193,6 @@ class Operations:
         """
         name = operation if isinstance(operation, str) else operation.name
 
-        def failed(value: Operation | None, error: BaseException | None) -> BaseException:
-            return (value.exception() if value is not None else None) or error or errors.ApiError(f"{name} failed")
-
         run = partial(
             waiters.wait,
             waiters.OPERATION_DONE,
@@ -144,7 +202,6 @@ class Operations:
             schedule=schedule or self._client.schedule,
             operation=name,
             resume=f"ApigeeClient.operations.wait({name!r})",
-            on_failure=failed,
             progress=progress,
             clock=self._client.clock,
             sleep=self._client.sleep,
@@ -157,7 +214,6 @@ class Operations:
 def _describe_target(operation: Operation) -> str:
     kind = operation.operation_type or "operation"
     return f"{kind} {operation.target}" if operation.target else kind
-
 
 
 class AttachmentIterator(Iterator[EndpointAttachment]):
@@ -178,24 +234,11 @@ class AttachmentIterator(Iterator[EndpointAttachment]):
         self._items = iter(rest)  # displaying does not use them up
         return EndpointAttachment.html_table(rest)
 
-class EndpointAttachments:
+
+class EndpointAttachments(_Collection):
     """Endpoint attachments of one organization."""
 
-    def __init__(self, client: ApigeeClient) -> None:
-        self._client = client
-
-    def _path(self, name: object = _COLLECTION) -> str:
-        base = f"v1/{self._client.parent}/endpointAttachments"
-        if name is _COLLECTION:
-            return base
-        short = names.own_name(
-            name,
-            parent=self._client.parent,
-            collection="endpointAttachments",
-            validate=names.validate_endpoint_attachment_id,
-            field="endpoint_attachment",
-        )
-        return f"{base}/{short}"
+    _kind = _Kind("endpointAttachments", "endpoint_attachment", names.validate_endpoint_attachment_id)
 
     def create(
         self,
@@ -220,15 +263,9 @@ class EndpointAttachments:
         sa = names.validate_service_attachment(service_attachment)
         body = EndpointAttachment(name=name, location=location, service_attachment=sa).to_api()
         logger.info("apigee: creating endpoint attachment %s -> %s", name, sa)
-        data = self._client.transport.request(
-            "POST",
-            self._path(),
-            params={"endpointAttachmentId": name},
-            json=body,
-            deadline=timeout,
-            on_retry=_lock_progress(progress, f"{self._client.parent}/endpointAttachments/{name}"),
+        return self._change(
+            "POST", name, params={"endpointAttachmentId": name}, json=body, timeout=timeout, progress=progress
         )
-        return Operation.from_api(data)
 
     def get(self, name: str) -> EndpointAttachment:
         """Read one endpoint attachment (by id or full name)."""
@@ -257,10 +294,9 @@ class EndpointAttachments:
     def delete(self, name: str, *, timeout: float | None = None, progress: Progress | None = None) -> Operation:
         """Start deleting an endpoint attachment; returns the operation. The organization lock
         is waited out as for :meth:`create`."""
-        path = self._path(name)
+        self._path(name)
         logger.info("apigee: deleting endpoint attachment %s", name)
-        hook = _lock_progress(progress, path.removeprefix("v1/"))
-        return Operation.from_api(self._client.transport.request("DELETE", path, deadline=timeout, on_retry=hook))
+        return self._change("DELETE", name, timeout=timeout, progress=progress)
 
     def diagnose(self, attachment: EndpointAttachment | str, **context: Any) -> Diagnosis:
         """Explain the attachment's connection state, naming the organization's Apigee project."""
@@ -335,17 +371,15 @@ class EndpointAttachments:
                 diagnosis=diagnosis,
             )
 
-        result = waiters.wait(
+        result = self._wait(
             waiters.ATTACHMENT_READY,
             lambda: self.get(name),
+            name,
             timeout=timeout,
-            subject=self._path(name).removeprefix("v1/"),
-            schedule=schedule or self._client.schedule,
+            schedule=schedule,
+            progress=progress,
             on_failure=failed,
             on_timeout=timed_out,
-            progress=progress,
-            clock=self._client.clock,
-            sleep=self._client.sleep,
         )
         assert result is not None
         return result
@@ -359,36 +393,20 @@ class EndpointAttachments:
         progress: Progress | None = None,
     ) -> None:
         """Wait until the attachment is gone (deletes have been seen to take up to 2 hours)."""
-        waiters.wait(
+        self._wait(
             waiters.ATTACHMENT_DELETED,
             lambda: self.get(name),
+            name,
             timeout=timeout,
-            subject=self._path(name).removeprefix("v1/"),
-            schedule=schedule or self._client.schedule,
+            schedule=schedule,
             progress=progress,
-            clock=self._client.clock,
-            sleep=self._client.sleep,
         )
 
 
-class DnsZones:
+class DnsZones(_Collection):
     """DNS peering zones of one organization."""
 
-    def __init__(self, client: ApigeeClient) -> None:
-        self._client = client
-
-    def _path(self, name: object = _COLLECTION) -> str:
-        base = f"v1/{self._client.parent}/dnsZones"
-        if name is _COLLECTION:
-            return base
-        short = names.own_name(
-            name,
-            parent=self._client.parent,
-            collection="dnsZones",
-            validate=names.validate_dns_zone_id,
-            field="dns_zone",
-        )
-        return f"{base}/{short}"
+    _kind = _Kind("dnsZones", "dns_zone", names.validate_dns_zone_id)
 
     def create(
         self,
@@ -420,15 +438,9 @@ class DnsZones:
             target_network_id=target_network_id,
         )
         logger.info("apigee: creating DNS zone %s for %s", name, domain)
-        data = self._client.transport.request(
-            "POST",
-            self._path(),
-            params={"dnsZoneId": name},
-            json=zone.to_api(),
-            deadline=timeout,
-            on_retry=_lock_progress(progress, f"{self._client.parent}/dnsZones/{name}"),
+        return self._change(
+            "POST", name, params={"dnsZoneId": name}, json=zone.to_api(), timeout=timeout, progress=progress
         )
-        return Operation.from_api(data)
 
     def get(self, name: str) -> DnsZone:
         """Read one DNS zone."""
@@ -442,10 +454,9 @@ class DnsZones:
     def delete(self, name: str, *, timeout: float | None = None, progress: Progress | None = None) -> Operation:
         """Start deleting a DNS zone; returns the operation. The organization lock is waited
         out as for :meth:`EndpointAttachments.create`."""
-        path = self._path(name)
+        self._path(name)
         logger.info("apigee: deleting DNS zone %s", name)
-        hook = _lock_progress(progress, path.removeprefix("v1/"))
-        return Operation.from_api(self._client.transport.request("DELETE", path, deadline=timeout, on_retry=hook))
+        return self._change("DELETE", name, timeout=timeout, progress=progress)
 
     def wait_until_active(
         self,
@@ -456,15 +467,8 @@ class DnsZones:
         progress: Progress | None = None,
     ) -> DnsZone:
         """Wait until the zone is ACTIVE and return it."""
-        result = waiters.wait(
-            waiters.DNS_ZONE_ACTIVE,
-            lambda: self.get(name),
-            timeout=timeout,
-            subject=self._path(name).removeprefix("v1/"),
-            schedule=schedule or self._client.schedule,
-            progress=progress,
-            clock=self._client.clock,
-            sleep=self._client.sleep,
+        result = self._wait(
+            waiters.DNS_ZONE_ACTIVE, lambda: self.get(name), name, timeout=timeout, schedule=schedule, progress=progress
         )
         assert result is not None
         return result
@@ -478,15 +482,13 @@ class DnsZones:
         progress: Progress | None = None,
     ) -> None:
         """Wait until the zone is gone."""
-        waiters.wait(
+        self._wait(
             waiters.DNS_ZONE_DELETED,
             lambda: self.get(name),
+            name,
             timeout=timeout,
-            subject=self._path(name).removeprefix("v1/"),
-            schedule=schedule or self._client.schedule,
+            schedule=schedule,
             progress=progress,
-            clock=self._client.clock,
-            sleep=self._client.sleep,
         )
 
 
@@ -500,45 +502,31 @@ def _same_service_attachment(a: str, b: str) -> bool:
 class ApigeeClient:
     """Client of one Apigee organization.
 
-    ``organization`` is the organization id (``my-organization``). Credentials are
-    Application Default Credentials unless ``credentials`` is given; ``endpoint`` or
-    ``APIGEE_PSC_EMULATOR_HOST`` point it elsewhere. ``schedule`` is the default polling
-    schedule of every wait (``DEFAULT_SCHEDULE``, or ``FAST_SCHEDULE`` against a plain-http
-    emulator); ``retry`` is the :class:`~apigee_psc._http.RetryPolicy` of every request;
-    ``on_retry`` hears of every retry (a :class:`~apigee_psc._http.RetryEvent`); ``sleep``
-    and ``clock`` are injectable for tests.
+    ``organization`` is the organization id (``my-organization``). ``schedule`` is the
+    default polling schedule of every wait (``DEFAULT_SCHEDULE``, or ``FAST_SCHEDULE``
+    against a plain-http emulator). The other keyword arguments are the options every client
+    takes (:class:`~apigee_psc._http.ClientOptions`): ``credentials`` (Application Default
+    Credentials unless given), ``quota_project_id``, ``endpoint`` (or
+    ``APIGEE_PSC_EMULATOR_HOST``), ``retry`` (the :class:`~apigee_psc._http.RetryPolicy` of
+    every request), ``on_retry`` (hears of every retry, a
+    :class:`~apigee_psc._http.RetryEvent`), ``timeout`` (seconds a request waits for its
+    answer) and ``sleep`` / ``clock`` (injectable for tests).
     """
 
     def __init__(
         self,
         organization: str,
         *,
-        credentials: google.auth.credentials.Credentials | None = None,
-        quota_project_id: str | None = None,
-        endpoint: str | None = None,
-        retry: RetryPolicy | None = None,
-        timeout: tuple[float, float] = (10.0, 60.0),
         schedule: waiters.Schedule | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
         transport: Transport | None = None,
-        on_retry: OnRetry | None = None,
+        **options: Unpack[ClientKwargs],
     ) -> None:
         self.organization = names.validate_organization(organization)
         self.parent = f"organizations/{self.organization}"
-        self.sleep = sleep
-        self.clock = clock
-        self.transport = transport or Transport(
-            "apigee",
-            credentials=credentials,
-            quota_project_id=quota_project_id,
-            endpoint=endpoint,
-            retry=retry,
-            timeout=timeout,
-            sleep=sleep,
-            clock=clock,
-            on_retry=on_retry,
-        )
+        self.options = ClientOptions(**options)
+        self.sleep = self.options.sleep
+        self.clock = self.options.clock
+        self.transport = transport or self.options.transport("apigee")
         #: Against the emulator, operations take a second, not minutes: poll fast unless told otherwise.
         self.schedule = schedule or (waiters.FAST_SCHEDULE if self.transport.is_emulator else waiters.DEFAULT_SCHEDULE)
         self.endpoint_attachments = EndpointAttachments(self)

@@ -12,18 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from apigee_psc.models import ConnectionState
+from apigee_psc.models import FINAL_FAILURES, WAITABLE, ConnectionState
 
 __all__ = ["Diagnosis", "diagnose", "diagnose_connection"]
-
-_FAILED = {ConnectionState.REJECTED, ConnectionState.CLOSED, ConnectionState.FROZEN}
-_WAITABLE = {
-    ConnectionState.PENDING,
-    ConnectionState.UNAVAILABLE,
-    ConnectionState.NEEDS_ATTENTION,
-    ConnectionState.CONNECTION_STATE_UNSPECIFIED,
-}
-
 
 @dataclass(frozen=True)
 class Diagnosis:
@@ -182,9 +173,9 @@ def diagnose_connection(
 
 def is_terminal(connection_state: ConnectionState | str | None) -> bool:
     """True for states that waiting cannot fix (REJECTED, CLOSED, FROZEN)."""
-    return str(connection_state) in {s.value for s in _FAILED}
+    return str(connection_state) in FINAL_FAILURES
 
 
 def is_waitable(connection_state: ConnectionState | str | None) -> bool:
     """True for states that may still turn into ACCEPTED by themselves."""
-    return str(connection_state or "CONNECTION_STATE_UNSPECIFIED") in {s.value for s in _WAITABLE}
+    return str(connection_state or "CONNECTION_STATE_UNSPECIFIED") in WAITABLE

@@ -10,11 +10,16 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from apigee_psc.errors import ApiError, operation_error
 
 __all__ = [
+    "CONNECTED",
+    "FINAL_FAILURES",
+    "HOLDING_ENDPOINT_STATUSES",
+    "OPEN_ENDPOINT_STATUSES",
+    "WAITABLE",
     "ConnectionState",
     "DnsZone",
     "EndpointAttachment",
@@ -24,6 +29,14 @@ __all__ = [
     "State",
     "WireEnum",
 ]
+
+
+class _FromApi(Protocol):
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Any: ...
+
+
+R = TypeVar("R", bound=_FromApi)
 
 
 class WireEnum(str, enum.Enum):
@@ -55,6 +68,31 @@ class ConnectionState(WireEnum):
     FROZEN = "FROZEN"
     NEEDS_ATTENTION = "NEEDS_ATTENTION"
     ACCEPTED_LIMITED_CAPACITY = "ACCEPTED_LIMITED_CAPACITY"
+
+
+def _values(*states: WireEnum) -> frozenset[str]:
+    return frozenset(state.value for state in states)
+
+
+# The one home of the PSC connection-state sets (the emulator keeps its own copy by design).
+# Each holds the API's strings: test ``str(state) in CONNECTED``.
+
+#: Connection states that carry traffic: the waits' success.
+CONNECTED = _values(ConnectionState.ACCEPTED, ConnectionState.ACCEPTED_LIMITED_CAPACITY)
+#: Connection states that waiting cannot fix: a wait fails at once.
+FINAL_FAILURES = _values(ConnectionState.REJECTED, ConnectionState.CLOSED, ConnectionState.FROZEN)
+#: Connection states that may still turn into ACCEPTED by themselves: a wait goes on.
+WAITABLE = _values(
+    ConnectionState.PENDING,
+    ConnectionState.UNAVAILABLE,
+    ConnectionState.NEEDS_ATTENTION,
+    ConnectionState.CONNECTION_STATE_UNSPECIFIED,
+)
+#: Statuses of a service attachment's connected endpoint that are still open (a connection
+#: the producer has not closed or rejected, so it counts against a connection limit).
+OPEN_ENDPOINT_STATUSES = _values(ConnectionState.ACCEPTED, ConnectionState.PENDING, ConnectionState.NEEDS_ATTENTION)
+#: Statuses of a connected endpoint whose connection holds NAT addresses.
+HOLDING_ENDPOINT_STATUSES = _values(ConnectionState.ACCEPTED)
 
 
 def _enum(cls: type[enum.Enum], value: Any, default: Any) -> Any:
@@ -123,10 +161,7 @@ class EndpointAttachment:
     @property
     def ready(self) -> bool:
         """True when ACTIVE and ACCEPTED (or ACCEPTED_LIMITED_CAPACITY): traffic can flow."""
-        return self.state == State.ACTIVE and self.connection_state in (
-            ConnectionState.ACCEPTED,
-            ConnectionState.ACCEPTED_LIMITED_CAPACITY,
-        )
+        return self.state == State.ACTIVE and str(self.connection_state) in CONNECTED
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> EndpointAttachment:
@@ -270,6 +305,15 @@ class Operation:
         if not isinstance(response, Mapping) or not str(response.get("@type", "")).endswith(f".{kind}"):
             return None
         return response
+
+    def result(self, kind: type[R]) -> R | None:
+        """The typed resource a done operation answers with (``op.result(DnsZone)``), or
+        ``None`` when its ``response`` is not a ``kind``; raises :meth:`exception` if it failed."""
+        failure = self.exception()
+        if failure is not None:
+            raise failure
+        response = self.response_of(kind.__name__)
+        return None if response is None else kind.from_api(response)
 
     def exception(self, resource_name: str | None = None) -> ApiError | None:
         """What this operation's ``error`` means as an exception (``None`` if it has none):

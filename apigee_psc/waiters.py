@@ -31,6 +31,7 @@ from typing import Any, Generic, Literal, TypeVar
 import tenacity
 
 from apigee_psc import errors
+from apigee_psc.models import CONNECTED, FINAL_FAILURES
 
 __all__ = [
     "ATTACHMENT_DELETED",
@@ -49,6 +50,7 @@ __all__ = [
     "Schedule",
     "WaitProgress",
     "Waiter",
+    "operation_failure",
     "operation_kind",
     "wait",
 ]
@@ -318,6 +320,22 @@ class _Step(Generic[T]):
     error: BaseException | None
 
 
+def operation_failure(
+    resource_name: str | None = None,
+) -> Callable[[Any, BaseException | None], BaseException | None]:
+    """The one rule that turns a failed wait into its exception: the polled value's own
+    ``exception(resource_name)`` (an Apigee, Service Networking or Compute operation that
+    ended with an error), else the polling error; ``None`` leaves it to :func:`wait`.
+    ``resource_name`` names what a Compute insert was creating (for ``AlreadyExists``)."""
+
+    def failed(value: Any, error: BaseException | None) -> BaseException | None:
+        exception = getattr(value, "exception", None)
+        found = exception(resource_name) if callable(exception) else None
+        return found if isinstance(found, BaseException) else error
+
+    return failed
+
+
 def wait(
     waiter: Waiter,
     poll: Callable[[], T],
@@ -328,7 +346,7 @@ def wait(
     first: T = _MISSING,
     operation: str | None = None,
     resume: str | None = None,
-    on_failure: Callable[[T | None, BaseException | None], BaseException] | None = None,
+    on_failure: Callable[[T | None, BaseException | None], BaseException | None] | None = None,
     on_timeout: Callable[[T | None, float], BaseException | None] | None = None,
     progress: Callable[[WaitProgress], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
@@ -339,7 +357,8 @@ def wait(
     ``poll`` reads the resource once. ``first`` is a value already in hand (an operation
     just returned by a create) that is judged before any request. Returns the last polled
     value (``None`` when an error was the success, as a 404 for a delete). On a failure
-    acceptor, raises ``on_failure(value, error)``; at the deadline raises ``on_timeout(value,
+    acceptor, raises ``on_failure(value, error)`` (by default :func:`operation_failure`: a
+    failed operation raises its own ``exception()``); at the deadline raises ``on_timeout(value,
     elapsed)`` if given (and not ``None``), else :class:`~apigee_psc.errors.WaitTimeout`.
     """
     chosen = schedule or DEFAULT_SCHEDULE
@@ -403,9 +422,9 @@ def wait(
         logger.info("wait: %s done after %.1fs (%d polls)", label, clock() - start, polls)
         return step.value
     if step.outcome == "failure":
-        if on_failure is not None:
-            raise on_failure(step.value, step.error)
-        raise errors.ApiError(f"{label} failed: {waiter.describe(step.value, step.error)}")
+        raise (on_failure or operation_failure())(step.value, step.error) or errors.ApiError(
+            f"{label} failed: {waiter.describe(step.value, step.error)}"
+        )
     elapsed = clock() - start
     if on_timeout is not None:
         custom = on_timeout(step.value, elapsed)
@@ -422,30 +441,27 @@ def wait(
 
 _ACTIVE = ("ACTIVE",)
 
-#: An Apigee (or Service Networking) operation is done; ``error`` means failure. A 404 on the
-#: operation right after it was started is tolerated for 30 s.
-OPERATION_DONE = Waiter(
-    name="OPERATION_DONE",
-    awaits="operation to finish",
-    acceptors=(
-        Acceptor("success", when={"done": (True,), "error": (None,)}),
-        Acceptor("failure", when={"done": (True,)}),
-        Acceptor("retry", error=errors.NotFound, within=30.0),
-    ),
-    state_fields=("state",),
-)
+def _operation_done(name: str, awaits: str, field: str, done: object) -> Waiter:
+    """An operation whose ``field`` is ``done``: without an ``error`` a success, with one a
+    failure (raised as the operation's own ``exception()``, :func:`operation_failure`). A 404
+    on the operation right after it was started is tolerated for 30 s."""
+    return Waiter(
+        name=name,
+        awaits=awaits,
+        acceptors=(
+            Acceptor("success", when={field: (done,), "error": (None,)}),
+            Acceptor("failure", when={field: (done,)}),
+            Acceptor("retry", error=errors.NotFound, within=30.0),
+        ),
+        state_fields=("state",) if field == "done" else (field,),
+    )
 
-#: A Compute operation is DONE; an ``error`` means failure.
-COMPUTE_OPERATION_DONE = Waiter(
-    name="COMPUTE_OPERATION_DONE",
-    awaits="Compute operation to finish",
-    acceptors=(
-        Acceptor("success", when={"status": ("DONE",), "error": (None,)}),
-        Acceptor("failure", when={"status": ("DONE",)}),
-        Acceptor("retry", error=errors.NotFound, within=30.0),
-    ),
-    state_fields=("status",),
-)
+
+#: An Apigee (or Service Networking) operation is done.
+OPERATION_DONE = _operation_done("OPERATION_DONE", "operation to finish", "done", True)
+
+#: A Compute operation is DONE.
+COMPUTE_OPERATION_DONE = _operation_done("COMPUTE_OPERATION_DONE", "Compute operation to finish", "status", "DONE")
 
 #: The endpoint attachment is ACTIVE and its connection ACCEPTED (ACCEPTED_LIMITED_CAPACITY carries
 #: traffic too, and counts). REJECTED, CLOSED and FROZEN
@@ -454,8 +470,8 @@ ATTACHMENT_READY = Waiter(
     name="ATTACHMENT_READY",
     awaits="endpoint attachment to be ACTIVE and ACCEPTED",
     acceptors=(
-        Acceptor("success", when={"state": _ACTIVE, "connection_state": ("ACCEPTED", "ACCEPTED_LIMITED_CAPACITY")}),
-        Acceptor("failure", when={"connection_state": ("REJECTED", "CLOSED", "FROZEN")}),
+        Acceptor("success", when={"state": _ACTIVE, "connection_state": tuple(sorted(CONNECTED))}),
+        Acceptor("failure", when={"connection_state": tuple(sorted(FINAL_FAILURES))}),
         Acceptor("failure", when={"state": ("DELETING",)}),
         Acceptor("retry", error=errors.NotFound, within=30.0),
     ),

@@ -3,52 +3,29 @@
 from __future__ import annotations
 
 import random
-import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from apigee_psc._http import OnRetry, RetryPolicy, Transport
+from apigee_psc._http import ClientKwargs, ClientOptions
 
 if TYPE_CHECKING:
-    import google.auth.credentials
+    from typing_extensions import Unpack
 
 
 class _Client:
-    """Shared constructor: one :class:`Transport` for ``api`` with the same settings as every
-    client (``credentials``, ``quota_project_id``, ``endpoint``, ``retry``, ``on_retry``,
-    ``timeout``, ``sleep``, ``clock``)."""
+    """Shared constructor: one :class:`~apigee_psc._http.Transport` for ``api`` with the
+    options every client takes (:class:`~apigee_psc._http.ClientOptions`: ``credentials``,
+    ``quota_project_id``, ``endpoint``, ``retry``, ``on_retry``, ``timeout``, ``sleep``,
+    ``clock``); ``rng`` draws the retries' jitter."""
 
     _api = ""
 
-    def __init__(
-        self,
-        *,
-        credentials: google.auth.credentials.Credentials | None = None,
-        quota_project_id: str | None = None,
-        endpoint: str | None = None,
-        retry: RetryPolicy | None = None,
-        timeout: tuple[float, float] = (10.0, 60.0),
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-        rng: random.Random | None = None,
-        on_retry: OnRetry | None = None,
-    ) -> None:
-        self.sleep = sleep
-        self.clock = clock
+    def __init__(self, *, rng: random.Random | None = None, **options: Unpack[ClientKwargs]) -> None:
+        self.options = ClientOptions(**options)
+        self.sleep = self.options.sleep
+        self.clock = self.options.clock
         self._rng = rng or random.Random()
         self._numbers: dict[str, str] = {}
-        self.transport = Transport(
-            self._api,
-            credentials=credentials,
-            quota_project_id=quota_project_id,
-            endpoint=endpoint,
-            timeout=timeout,
-            retry=retry,
-            sleep=sleep,
-            clock=clock,
-            rng=self._rng,
-            on_retry=on_retry,
-        )
+        self.transport = self.options.transport(self._api, rng=self._rng)
         self._setup()
 
     def _setup(self) -> None:

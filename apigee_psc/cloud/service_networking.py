@@ -147,9 +147,6 @@ class ServiceNetworkingOperations:
                 return op
             raise errors.ValidationError("operation", op.name, "an operations/... name")
 
-        def failed(value: Operation | None, error: BaseException | None) -> BaseException:
-            return (value.exception() if value is not None else None) or error or errors.ApiError(f"{op.name} failed")
-
         result = waiters.wait(
             waiters.OPERATION_DONE,
             lambda: Operation.from_api(self._c.transport.request("GET", f"v1/{op.name}")),
@@ -159,7 +156,6 @@ class ServiceNetworkingOperations:
             first=op,
             operation=op.name,
             resume=f"ServiceNetworkingClient.operations.wait({op.name!r})",
-            on_failure=failed,
             clock=self._c.clock,
             sleep=self._c.sleep,
         )

@@ -9,16 +9,15 @@ import re
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
 from apigee_psc import errors, names, waiters
 from apigee_psc._http import (
-    OnRetry,
+    ClientOptions,
     RetryPolicy,
     Transport,
-    chosen_endpoint_refused,
     credentials_for,
     endpoint_source,
     resolve_endpoint,
@@ -68,27 +67,13 @@ class Kind(Generic[M, R]):
 class Backend:
     """What every collection shares: endpoint, credentials, cached clients, calls and waits."""
 
-    def __init__(
-        self,
-        project: str,
-        region: str,
-        *,
-        credentials: google.auth.credentials.Credentials | None,
-        quota_project_id: str | None,
-        endpoint: str | None,
-        retry: RetryPolicy | None,
-        timeout: float,
-        sleep: Callable[[float], None],
-        clock: Callable[[], float],
-        on_retry: OnRetry | None,
-    ) -> None:
-        self.project, self.region = project, region
-        self.root_url, self.is_emulator = resolve_endpoint("compute", endpoint)
-        self.chosen_by = endpoint_source(endpoint)  # None: Google's own endpoint
-        self.on_retry = unreachable_warning(self.root_url, self.chosen_by, on_retry)
-        self.retry = retry or RetryPolicy()
-        self.timeout, self.sleep, self.clock = timeout, sleep, clock
-        self._credentials_arg, self._quota_project_id = credentials, quota_project_id
+    def __init__(self, project: str, region: str, options: ClientOptions) -> None:
+        self.project, self.region, self.options = project, region, options
+        self.root_url, self.is_emulator = resolve_endpoint("compute", options.endpoint)
+        self.chosen_by = endpoint_source(options.endpoint)  # None: Google's own endpoint
+        self.on_retry = unreachable_warning(self.root_url, self.chosen_by, options.on_retry)
+        self.retry = options.retry or RetryPolicy()
+        self.timeout, self.sleep, self.clock = options.read_timeout, options.sleep, options.clock
         self._credentials: google.auth.credentials.Credentials | None = None
         self._clients: dict[str, object] = {}
         self._rest: Transport | None = None
@@ -99,7 +84,8 @@ class Backend:
         """Credentials resolved once (anonymous for the emulator, else given or ADC)."""
         with self._lock:
             if self._credentials is None:
-                self._credentials = credentials_for(self._credentials_arg, self._quota_project_id, self.is_emulator)
+                given = self.options
+                self._credentials = credentials_for(given.credentials, given.quota_project_id, self.is_emulator)
             return self._credentials
 
     def service(self, module: str, client: str) -> object:
@@ -116,17 +102,13 @@ class Backend:
         """This library's transport to the same endpoint, for raw JSON merge patches."""
         with self._lock:
             if self._rest is None:
-                self._rest = Transport(
-                    "compute",
+                self._rest = replace(
+                    self.options,
                     credentials=self.credentials,
-                    quota_project_id=self._quota_project_id,
                     endpoint=self.root_url,
-                    timeout=(min(10.0, self.timeout), self.timeout),
                     retry=self.retry,
-                    sleep=self.sleep,
-                    clock=self.clock,
                     on_retry=self.on_retry,
-                )
+                ).transport("compute")
                 self._rest.endpoint_source = None  # self.on_retry already warns, naming the real source
                 self._rest.chosen_by = self.chosen_by
             return self._rest
@@ -162,24 +144,17 @@ class Backend:
                     raise
                 raise mapped from None
 
-        started = self.clock()
-        try:
-            return retry_call(
-                once,
-                policy=self.retry,
-                wait_out_lock=mutating,
-                what=f"{method} {url}",
-                sleep=self.sleep,
-                clock=self.clock,
-                timeout=timeout,
-                on_retry=self.on_retry,
-                refused_fast=self.chosen_by is not None,
-            )
-        except errors.TransportError as exc:
-            named = chosen_endpoint_refused(exc, self.root_url, self.chosen_by, self.clock() - started)
-            if named is exc:
-                raise
-            raise named from None
+        return retry_call(
+            once,
+            policy=self.retry,
+            wait_out_lock=mutating,
+            what=f"{method} {url}",
+            sleep=self.sleep,
+            clock=self.clock,
+            timeout=timeout,
+            on_retry=self.on_retry,
+            chosen=(self.root_url, self.chosen_by),
+        )
 
     def mutate(
         self,
@@ -237,19 +212,6 @@ class Backend:
             )
             return ComputeOperation.from_proto(answer)
 
-        def failed(value: ComputeOperation | None, error: BaseException | None) -> BaseException:
-            if value is None or value.error is None:
-                return error or errors.ApiError("Compute operation failed")
-            return errors.operation_error(
-                value.name,
-                value.error.message,
-                http_status=value.http_error_status_code,
-                reason=value.error.code,
-                errors=list(value.error.errors),
-                url=value.target_link,
-                resource_name=created,
-            )
-
         result = waiters.wait(
             waiters.COMPUTE_OPERATION_DONE,
             poll,
@@ -259,7 +221,7 @@ class Backend:
             first=operation,
             operation=full_name,
             resume=f"ComputeClient.operations.wait({full_name!r})",
-            on_failure=failed,
+            on_failure=waiters.operation_failure(created),
             clock=self.clock,
             sleep=self.sleep,
         )

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from apigee_psc import errors, names
-from apigee_psc._http import OnRetry, RetryPolicy
+from apigee_psc._http import ClientKwargs, ClientOptions
 from apigee_psc._http import check_quota_project as check_quota
 from apigee_psc.compute import _gapic
 from apigee_psc.compute._base import DEFAULT_WAIT, OPERATION_LINK, Backend, Collection, Kind
@@ -28,10 +28,9 @@ from apigee_psc.compute.models import (
 )
 
 if TYPE_CHECKING:
-    import google.auth.credentials
-
     # Named only in the string type arguments of the collections' bases, which ruff does not read.
     from google.cloud.compute_v1.types import compute  # noqa: F401
+    from typing_extensions import Unpack
 
 __all__ = [
     "BackendServices",
@@ -330,43 +329,24 @@ class ComputeClient:
     Collections: ``networks``, ``subnets``, ``firewalls``, ``health_checks``,
     ``backend_services``, ``forwarding_rules``, ``service_attachments`` and ``operations``;
     each method takes a bare name or the full name of a resource of this project and region,
-    never another's. Credentials default to ADC (anonymous for the emulator); ``endpoint``
-    overrides the Compute root URL (``APIGEE_PSC_EMULATOR_HOST`` is honoured). ``timeout``
-    is the per-request timeout in seconds; ``retry`` bounds retries of failed requests and
-    ``on_retry`` hears of each (a :class:`~apigee_psc._http.RetryEvent`). A mutation's
+    never another's. The keyword arguments are the options every client takes
+    (:class:`~apigee_psc._http.ClientOptions`): credentials default to ADC (anonymous for
+    the emulator); ``endpoint`` overrides the Compute root URL (``APIGEE_PSC_EMULATOR_HOST``
+    is honoured). ``timeout`` is the seconds one request waits for its answer, as in every
+    client; ``retry`` bounds retries of failed requests and ``on_retry`` hears of each (a
+    :class:`~apigee_psc._http.RetryEvent`). A mutation's
     ``timeout`` bounds all of it: waiting out another operation on the resource (409
     ``operationInProgress``), the request and the operation wait. ``sleep`` and ``clock``
     are injectable for tests. Nothing is imported or resolved before first use, and then
     only the google-cloud-compute services used.
     """
 
-    def __init__(
-        self,
-        project: str,
-        region: str,
-        *,
-        credentials: google.auth.credentials.Credentials | None = None,
-        quota_project_id: str | None = None,
-        endpoint: str | None = None,
-        retry: RetryPolicy | None = None,
-        timeout: float = 60.0,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-        on_retry: OnRetry | None = None,
-    ) -> None:
+    def __init__(self, project: str, region: str, **options: Unpack[ClientKwargs]) -> None:
         self.project = names.validate_project_id(project, "project")
         self.region = names.validate_region(region, "region")
+        given = ClientOptions(**options)
         backend = Backend(
-            self.project,
-            self.region,
-            credentials=credentials,
-            quota_project_id=check_quota(quota_project_id),
-            endpoint=endpoint,
-            retry=retry,
-            timeout=timeout,
-            sleep=sleep,
-            clock=clock,
-            on_retry=on_retry,
+            self.project, self.region, replace(given, quota_project_id=check_quota(given.quota_project_id))
         )
         self._backend = backend
         self.networks = Networks(backend)

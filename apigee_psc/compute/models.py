@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from apigee_psc.compute._gapic import prepare
+from apigee_psc.errors import ApiError, operation_error
 from apigee_psc.models import WireEnum
 from apigee_psc.names import short
 
@@ -166,6 +167,23 @@ class ComputeOperation(_FromProto):
     def succeeded(self) -> bool:
         """True once the operation is DONE without an error."""
         return self.done and self.error is None
+
+    def exception(self, resource_name: str | None = None) -> ApiError | None:
+        """What this operation's ``error`` means as an exception (``None`` if it has none):
+        :class:`~apigee_psc.errors.AlreadyExists` naming ``resource_name`` for an insert of
+        a resource that exists, else :class:`~apigee_psc.errors.OperationFailed` (see
+        :func:`~apigee_psc.errors.operation_error`)."""
+        if self.error is None:
+            return None
+        return operation_error(
+            self.name,
+            self.error.message,
+            http_status=self.http_error_status_code,
+            reason=self.error.code,
+            errors=list(self.error.errors),
+            url=self.target_link,
+            resource_name=resource_name,
+        )
 
     @classmethod
     def from_proto(cls, message: compute.Operation) -> ComputeOperation:

@@ -24,12 +24,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from apigee_psc.models import HOLDING_ENDPOINT_STATUSES
+
 __all__ = ["RESERVED_PER_SUBNET", "Capacity", "nat_capacity", "subnet_capacity", "subnet_warning"]
 
 #: Addresses Google keeps in every IPv4 subnet's primary range.
 RESERVED_PER_SUBNET = 4
-#: Connected-endpoint statuses whose connection holds NAT addresses.
-HOLDING = frozenset({"ACCEPTED"})
+#: Connected-endpoint statuses whose connection holds NAT addresses (:mod:`apigee_psc.models`).
+HOLDING = HOLDING_ENDPOINT_STATUSES
 #: How full a NAT range may get before it is called nearly exhausted (the alert's threshold too).
 NEARLY_FULL = 0.8
 

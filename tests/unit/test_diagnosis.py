@@ -118,3 +118,24 @@ def test_diagnose_enum_and_string_agree() -> None:
         assert diagnose(state, apigee_project_id=TENANT, service_attachment=SA) == diagnose(
             state.value, apigee_project_id=TENANT, service_attachment=SA
         )
+
+
+def test_the_connection_state_sets_have_one_home_that_every_rule_reads() -> None:
+    from apigee_psc import models, waiters
+    from apigee_psc.diagnosis import is_terminal, is_waitable
+    from apigee_psc.southbound.capacity import HOLDING
+    from apigee_psc.southbound.resources.service_attachment import OPEN_CONNECTIONS
+
+    every = {state.value for state in models.ConnectionState}
+    # The three sets split the nine states with no overlap.
+    assert every == models.CONNECTED | models.FINAL_FAILURES | models.WAITABLE
+    assert not models.CONNECTED & models.FINAL_FAILURES and not models.WAITABLE & models.FINAL_FAILURES
+    assert {s for s in every if is_terminal(s)} == models.FINAL_FAILURES
+    assert {s for s in every if is_waitable(s)} == models.WAITABLE
+    success, failure = waiters.ATTACHMENT_READY.acceptors[:2]
+    assert set(success.when["connection_state"]) == models.CONNECTED
+    assert set(failure.when["connection_state"]) == models.FINAL_FAILURES
+    assert HOLDING == models.HOLDING_ENDPOINT_STATUSES == {"ACCEPTED"}
+    assert OPEN_CONNECTIONS == models.OPEN_ENDPOINT_STATUSES == {"ACCEPTED", "PENDING", "NEEDS_ATTENTION"}
+    ready = models.EndpointAttachment("a", "r", "sa", state="ACTIVE", connection_state="ACCEPTED_LIMITED_CAPACITY")
+    assert ready.ready

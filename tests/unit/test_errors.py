@@ -419,6 +419,63 @@ def test_apigee_operation_exception_goes_through_operation_error() -> None:
     assert isinstance(exc, errors.OperationFailed) and exc.rpc_status == "FAILED_PRECONDITION"
 
 
+def test_compute_operation_exception_names_the_resource_it_was_creating() -> None:
+    from apigee_psc.compute.models import ComputeOperation, ComputeOperationError
+
+    assert ComputeOperation(name="op-1", status="DONE").exception() is None
+    exists = ComputeOperation(
+        name="op-1",
+        status="DONE",
+        error=ComputeOperationError(({"code": "RESOURCE_ALREADY_EXISTS", "message": "already exists"},)),
+        http_error_status_code=409,
+    )
+    exc = exists.exception("projects/p/regions/r/subnetworks/s")
+    assert isinstance(exc, errors.AlreadyExists) and exc.resource_name == "projects/p/regions/r/subnetworks/s"
+    quota = ComputeOperation(
+        name="op-2", status="DONE", error=ComputeOperationError(({"code": "QUOTA_EXCEEDED", "message": "no"},))
+    )
+    failed = quota.exception()
+    assert isinstance(failed, errors.OperationFailed) and failed.reason == "QUOTA_EXCEEDED"
+
+
+def test_operation_result_is_the_typed_resource_of_its_response() -> None:
+    from apigee_psc.models import DnsZone, EndpointAttachment, Operation
+
+    zone = {"@type": "type.googleapis.com/google.cloud.apigee.v1.DnsZone", "name": "organizations/o/dnsZones/z"}
+    done = Operation.from_api({"name": "organizations/o/operations/1", "done": True, "response": zone})
+    made = done.result(DnsZone)
+    assert isinstance(made, DnsZone) and made.name == "z"
+    assert done.result(EndpointAttachment) is None
+    failed = Operation.from_api(
+        {"name": "organizations/o/operations/2", "done": True, "error": {"code": 7, "message": "denied"}}
+    )
+    with pytest.raises(errors.OperationFailed):
+        failed.result(DnsZone)
+
+
+def test_a_failed_operation_wait_raises_the_operations_own_exception_by_default() -> None:
+    from apigee_psc import waiters
+    from apigee_psc.compute.models import ComputeOperation, ComputeOperationError
+    from apigee_psc.models import Operation
+
+    failed = Operation.from_api({"name": "operations/1", "done": True, "error": {"code": 9, "message": "not ready"}})
+    with pytest.raises(errors.OperationFailed) as caught:
+        waiters.wait(waiters.OPERATION_DONE, lambda: failed, timeout=1.0, first=failed)
+    assert caught.value.rpc_status == "FAILED_PRECONDITION"
+    compute_failed = ComputeOperation(
+        name="op", status="DONE", error=ComputeOperationError(({"code": "RESOURCE_ALREADY_EXISTS", "message": "x"},))
+    )
+    with pytest.raises(errors.AlreadyExists) as exists:
+        waiters.wait(
+            waiters.COMPUTE_OPERATION_DONE,
+            lambda: compute_failed,
+            timeout=1.0,
+            first=compute_failed,
+            on_failure=waiters.operation_failure("projects/p/global/firewalls/f"),
+        )
+    assert exists.value.resource_name == "projects/p/global/firewalls/f"
+
+
 @pytest.mark.parametrize(
     "status,rpc,reason,message,expected",
     [

@@ -20,6 +20,7 @@ from apigee_psc._http import (
     API_ROOTS,
     EMULATOR_ENV,
     NO_RETRY,
+    Backoff,
     RereadPolicy,
     RetryEvent,
     RetryPolicy,
@@ -849,3 +850,84 @@ def test_a_refused_connection_to_google_keeps_the_whole_deadline(
         google.request("GET", ORG_PATH)
     assert clock.elapsed == pytest.approx(RetryPolicy().deadline)  # 120 s, as before
     assert "nothing answers" not in str(info.value) and "Connection refused" in str(info.value)
+
+
+# -- one backoff shape -----------------------------------------------------------------------------
+
+
+def test_every_retry_loop_declares_its_numbers_as_one_backoff_shape() -> None:
+    from apigee_psc.compute.attachments import FINGERPRINT_STALE
+    from apigee_psc.southbound.resources import dns_zone
+
+    assert RetryPolicy().backoff == Backoff(1.0, 2.0, 30.0, "full", 120.0, None)
+    assert FINGERPRINT_STALE.backoff == Backoff(0.2, 2.0, 2.0, "upper_half", 30.0, 5)
+    assert dns_zone.IAM_PROPAGATION.backoff == Backoff(2.0, 2.0, 30.0, "upper_half", 180.0, None)
+
+
+def test_backoff_caps_and_jitters_its_pauses() -> None:
+    full, upper = Backoff(1.0, 3.0, 10.0), Backoff(1.0, 3.0, 10.0, jitter="upper_half")
+    assert [full.cap(n) for n in (1, 2, 3, 4)] == [1.0, 3.0, 9.0, 10.0]
+    rng = random.Random(7)
+    pauses = [full.pause(3, rng) for _ in range(200)]
+    assert 0.0 <= min(pauses) < 2.0 and max(pauses) <= 9.0
+    assert all(4.5 <= upper.pause(3, rng) <= 9.0 for _ in range(200))
+
+
+def test_backoff_gives_up_at_its_deadline_and_counts_attempts(clock: FakeClock) -> None:
+    calls: list[float] = []
+
+    def failing() -> None:
+        calls.append(clock.now())
+        raise errors.Conflict("stale")
+
+    with pytest.raises(errors.Conflict):
+        Backoff(1.0, deadline=10.0).retrying(_stale, sleep=clock.sleep, clock=clock.now)(failing)
+    assert clock.elapsed == pytest.approx(10.0)  # the last pause is cut to the deadline
+    calls.clear()
+    with pytest.raises(errors.Conflict):
+        Backoff(1.0, attempts=3).retrying(_stale, sleep=clock.sleep, clock=clock.now)(failing)
+    assert len(calls) == 3
+
+
+# -- one set of client options ---------------------------------------------------------------------
+
+
+def test_a_client_timeout_means_the_same_in_every_client() -> None:
+    from apigee_psc import ApigeeClient, ComputeClient
+    from apigee_psc._http import ClientOptions, connect_read
+    from apigee_psc.cloud import CloudDnsClient, ResourceManagerClient, ServiceNetworkingClient
+
+    assert connect_read(60.0) == (10.0, 60.0) and connect_read(4) == (4.0, 4.0)
+    assert connect_read((3.0, 30.0)) == (3.0, 30.0)
+    assert ClientOptions().timeout == 60.0 and ClientOptions(timeout=(3.0, 30.0)).read_timeout == 30.0
+    for rest in (CloudDnsClient, ResourceManagerClient, ServiceNetworkingClient):
+        assert rest().transport.timeout == (10.0, 60.0)  # the default, as before
+        assert rest(timeout=30.0).transport.timeout == (10.0, 30.0)
+    assert ApigeeClient("my-org", timeout=5.0).transport.timeout == (5.0, 5.0)
+    assert ApigeeClient("my-org", timeout=(10.0, 60.0)).transport.timeout == (10.0, 60.0)
+    local = "http://127.0.0.1:1/"  # plain http: anonymous credentials, nothing is resolved
+    compute = ComputeClient("my-project", "us-west1", endpoint=local, timeout=(5.0, 45.0))
+    assert compute._backend.timeout == 45.0
+    assert compute._backend.rest.timeout == (5.0, 45.0)
+    assert ComputeClient("my-project", "us-west1", endpoint=local, timeout=30.0)._backend.rest.timeout == (
+        10.0,
+        30.0,
+    )
+
+
+def test_every_client_keeps_the_options_it_was_given() -> None:
+    from apigee_psc import ApigeeClient, ComputeClient
+    from apigee_psc.cloud import CloudDnsClient
+
+    policy = RetryPolicy(deadline=5.0)
+    apigee = ApigeeClient("my-org", quota_project_id="billing-project", retry=policy, endpoint="http://127.0.0.1:1/")
+    assert apigee.options.quota_project_id == "billing-project" and apigee.transport.retry is policy
+    assert apigee.transport.root_url == "http://127.0.0.1:1/"
+    dns = CloudDnsClient(**apigee.options.kwargs())
+    assert dns.options == apigee.options and dns.transport.retry is policy
+    compute = ComputeClient("my-project", "us-west1", **apigee.options.kwargs())
+    assert compute._backend.retry is policy and compute.root_url == "http://127.0.0.1:1/"
+    with pytest.raises(TypeError):
+        ApigeeClient("my-org", not_an_option=1)  # type: ignore[call-arg]
+    with pytest.raises(errors.ValidationError):
+        ComputeClient("my-project", "us-west1", quota_project_id="Not A Project")

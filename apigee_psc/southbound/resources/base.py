@@ -22,15 +22,15 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from apigee_psc import errors
+from apigee_psc._http import ClientKwargs, ClientOptions
 from apigee_psc.southbound.live import OrgInfo
 from apigee_psc.southbound.ownership import Ownership, description_mark, txt_mark
 from apigee_psc.southbound.plan import Action, Change, FieldDiff, Plan, Problem
 from apigee_psc.southbound.reports import EntityStatus, Realization
 
 if TYPE_CHECKING:
-    import google.auth.credentials
+    from typing_extensions import Unpack
 
-    from apigee_psc._http import RetryPolicy
     from apigee_psc.apigee import ApigeeClient
     from apigee_psc.cloud import CloudDnsClient, ResourceManagerClient, ServiceNetworkingClient
     from apigee_psc.compute import ComputeClient
@@ -135,25 +135,14 @@ class Clients:
         self,
         spec: SouthboundSpec,
         *,
-        credentials: google.auth.credentials.Credentials | None = None,
-        quota_project_id: str | None = None,
-        endpoint: str | None = None,
-        retry: RetryPolicy | None = None,
         schedule: Schedule | None = None,
-        sleep: Callable[[float], None],
-        clock: Callable[[], float],
         given: Mapping[str, object] | None = None,
+        **options: Unpack[ClientKwargs],
     ) -> None:
         self.spec = spec
         self.schedule = schedule
-        self.options: dict[str, Any] = {
-            "credentials": credentials,
-            "quota_project_id": quota_project_id,
-            "endpoint": endpoint,
-            "retry": retry,
-            "sleep": sleep,
-            "clock": clock,
-        }
+        #: The options every client is built with.
+        self.options = ClientOptions(**options)
         #: What a read saw that a write may start from, by key, with the clock of the read
         #: (the IAM policy, whose etag guards the write): taken once, by the write.
         self.memo: dict[str, tuple[float, Any]] = {}
@@ -170,42 +159,42 @@ class Clients:
 
         options = self.options
         emulator = os.environ.get("APIGEE_PSC_EMULATOR_HOST")
-        return (options["endpoint"], emulator, id(options["credentials"]), options["quota_project_id"])
+        return (options.endpoint, emulator, id(options.credentials), options.quota_project_id)
 
     @cached_property
     def apigee(self) -> ApigeeClient:
         """The Apigee client of the spec's organization."""
         from apigee_psc.apigee import ApigeeClient
 
-        return ApigeeClient(self.spec.organization, schedule=self.schedule, **self.options)
+        return ApigeeClient(self.spec.organization, schedule=self.schedule, **self.options.kwargs())
 
     @cached_property
     def compute(self) -> ComputeClient:
         """The Compute client of the producer project and region."""
         from apigee_psc.compute import ComputeClient
 
-        return ComputeClient(self.spec.project, self.spec.region, **self.options)
+        return ComputeClient(self.spec.project, self.spec.region, **self.options.kwargs())
 
     @cached_property
     def dns(self) -> CloudDnsClient:
         """The Cloud DNS client."""
         from apigee_psc.cloud import CloudDnsClient
 
-        return CloudDnsClient(**self.options)
+        return CloudDnsClient(**self.options.kwargs())
 
     @cached_property
     def resource_manager(self) -> ResourceManagerClient:
         """The Resource Manager client (project numbers, IAM)."""
         from apigee_psc.cloud import ResourceManagerClient
 
-        return ResourceManagerClient(**self.options)
+        return ResourceManagerClient(**self.options.kwargs())
 
     @cached_property
     def service_networking(self) -> ServiceNetworkingClient:
         """The Service Networking client (peered DNS domains)."""
         from apigee_psc.cloud import ServiceNetworkingClient
 
-        return ServiceNetworkingClient(**self.options)
+        return ServiceNetworkingClient(**self.options.kwargs())
 
 
 @dataclass

@@ -8,7 +8,6 @@ apigee-psc's mark, so destroy deletes only zones it created.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import tenacity
 
 from apigee_psc import errors
+from apigee_psc._http import Backoff
 from apigee_psc.models import DnsZone
 from apigee_psc.southbound.live import OrgInfo
 from apigee_psc.southbound.plan import Action, Change, FieldDiff
@@ -47,32 +47,30 @@ def grant_not_yet_seen(error: BaseException) -> bool:
 
 @dataclass(frozen=True)
 class PropagationPolicy:
-    """A declared retry for IAM propagation, run by tenacity: ``initial`` seconds doubled up to
-    ``maximum``, jittered over the upper half, while ``retryable`` holds and within this
-    module's ``IAM_PROPAGATION_SECONDS``."""
+    """A declared retry for IAM propagation (a :class:`~apigee_psc._http.Backoff`): ``initial``
+    seconds doubled up to ``maximum``, jittered over the upper half, while ``retryable`` holds
+    and no try would start after this module's ``IAM_PROPAGATION_SECONDS``."""
 
     retryable: Callable[[BaseException], bool]
     initial: float = 2.0
     maximum: float = 30.0
 
+    @property
+    def backoff(self) -> Backoff:
+        """The shape of the retries, within the current ``IAM_PROPAGATION_SECONDS``."""
+        return Backoff(self.initial, 2.0, self.maximum, "upper_half", IAM_PROPAGATION_SECONDS)
+
     def call(self, fn: Callable[[], None], *, sleep: Callable[[float], None], clock: Callable[[], float]) -> None:
         """Run ``fn`` under this policy."""
-        start = clock()
-        jitter = random.Random()
+        backoff = self.backoff
 
-        def cap(state: tenacity.RetryCallState) -> float:
-            return min(self.maximum, self.initial * 2.0 ** (state.attempt_number - 1))
-
-        def wait(state: tenacity.RetryCallState) -> float:
+        def announce(state: tenacity.RetryCallState) -> None:
             logger.info("apply: DNS zone refused (PERMISSION_DENIED); the IAM grant may still be propagating")
-            return jitter.uniform(cap(state) / 2, cap(state))
 
-        def stop(state: tenacity.RetryCallState) -> bool:
-            return clock() - start + cap(state) > IAM_PROPAGATION_SECONDS
+        def next_try_too_late(attempt: int, error: BaseException | None, left: float) -> bool:
+            return backoff.cap(attempt) > left
 
-        tenacity.Retrying(
-            retry=tenacity.retry_if_exception(self.retryable), wait=wait, stop=stop, sleep=sleep, reraise=True
-        )(fn)
+        backoff.retrying(self.retryable, sleep=sleep, clock=clock, give_up=next_try_too_late, announce=announce)(fn)
 
 
 #: The DNS zone create's retry while a fresh roles/dns.peer grant propagates.
@@ -149,9 +147,9 @@ class DnsZoneReconciler(Reconciler):
                     finished = ctx.clients.apigee.operations.wait(
                         operation, timeout=ctx.timeout, progress=step.waiting()
                     )
-                response = finished.response_of("DnsZone")
-                if response is not None:
-                    done.append(DnsZone.from_api(response))
+                zone = finished.result(DnsZone)
+                if zone is not None:
+                    done.append(zone)
 
             IAM_PROPAGATION.call(attempt, sleep=ctx.sleep, clock=ctx.clock)
         # The create's operation answers with the zone: ACTIVE there, it needs no other read.

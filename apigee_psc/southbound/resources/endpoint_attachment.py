@@ -161,8 +161,7 @@ class EndpointAttachmentReconciler(Reconciler):
                 else:
                     step.event("waiting", f"operation {operation.name}", state=operation.state)
                     finished = apigee.operations.wait(operation, timeout=ctx.timeout, progress=step.waiting())
-                    response = finished.response_of("EndpointAttachment")
-                    made = EndpointAttachment.from_api(response) if response is not None else None
+                    made = finished.result(EndpointAttachment)
                     # The operation answers with the attachment: ACTIVE and ACCEPTED there
                     # (as the waiter would have found it), it needs no other read.
                     if made is not None and made.ready and made.name == name:

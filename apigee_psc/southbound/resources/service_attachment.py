@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from apigee_psc.compute.models import ConsumerProjectLimit, ServiceAttachment
-from apigee_psc.models import EndpointAttachment
+from apigee_psc.models import CONNECTED, OPEN_ENDPOINT_STATUSES, EndpointAttachment
 from apigee_psc.names import short
 from apigee_psc.southbound.capacity import nat_capacity
 from apigee_psc.southbound.live import ServiceAttachmentTarget
@@ -41,7 +41,8 @@ from apigee_psc.southbound.resources.base import (
 )
 from apigee_psc.southbound.spec import SouthboundSpec
 
-OPEN_CONNECTIONS = frozenset({"ACCEPTED", "PENDING", "NEEDS_ATTENTION"})
+#: Connected-endpoint statuses still open (:mod:`apigee_psc.models`).
+OPEN_CONNECTIONS = OPEN_ENDPOINT_STATUSES
 #: Google's ``propagatedConnectionLimit`` when the attachment does not set one.
 DEFAULT_PROPAGATED_CONNECTION_LIMIT = 250
 
@@ -95,7 +96,7 @@ def _repair_reason(spec: SouthboundSpec, tenant: str | None, ea: EndpointAttachm
     if state == "REJECTED" and accepts:
         return f"the connection of the Apigee project {tenant} is REJECTED and must be re-decided"
     rejected = spec.service_attachment.reject_projects
-    if state in ("ACCEPTED", "ACCEPTED_LIMITED_CAPACITY") and not accepts and tenant in rejected:
+    if state in CONNECTED and not accepts and tenant in rejected:
         return f"the connection of the Apigee project {tenant} is ACCEPTED but the spec rejects it"
     return ""
 
