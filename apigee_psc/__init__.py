@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from apigee_psc._version import __version__
 
 if TYPE_CHECKING:
-    from apigee_psc._http import RetryEvent, RetryPolicy
+    from apigee_psc._retry import RetryEvent, RetryPolicy
     from apigee_psc.apigee import ApigeeClient
     from apigee_psc.cloud import CloudDnsClient, ResourceManagerClient, ServiceNetworkingClient
     from apigee_psc.compute import ComputeClient
@@ -66,8 +66,8 @@ _LAZY: dict[str, str] = {
     "ProgressDisplay": "apigee_psc.progress",
     "RateLimited": "apigee_psc.errors",
     "ResourceManagerClient": "apigee_psc.cloud",
-    "RetryEvent": "apigee_psc._http",
-    "RetryPolicy": "apigee_psc._http",
+    "RetryEvent": "apigee_psc._retry",
+    "RetryPolicy": "apigee_psc._retry",
     "Schedule": "apigee_psc.waiters",
     "ServerError": "apigee_psc.errors",
     "ServiceNetworkingClient": "apigee_psc.cloud",

@@ -15,7 +15,8 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from apigee_psc import errors, names, waiters
-from apigee_psc._http import ClientKwargs, ClientOptions, OnRetry, RetryEvent, Transport
+from apigee_psc._http import ClientKwargs, ClientOptions, Transport
+from apigee_psc._retry import OnRetry, RetryEvent
 from apigee_psc.diagnosis import Diagnosis, diagnose, is_waitable
 from apigee_psc.models import DnsZone, EndpointAttachment, Operation, Organization
 
@@ -507,9 +508,9 @@ class ApigeeClient:
     against a plain-http emulator). The other keyword arguments are the options every client
     takes (:class:`~apigee_psc._http.ClientOptions`): ``credentials`` (Application Default
     Credentials unless given), ``quota_project_id``, ``endpoint`` (or
-    ``APIGEE_PSC_EMULATOR_HOST``), ``retry`` (the :class:`~apigee_psc._http.RetryPolicy` of
+    ``APIGEE_PSC_EMULATOR_HOST``), ``retry`` (the :class:`~apigee_psc._retry.RetryPolicy` of
     every request), ``on_retry`` (hears of every retry, a
-    :class:`~apigee_psc._http.RetryEvent`), ``timeout`` (seconds a request waits for its
+    :class:`~apigee_psc._retry.RetryEvent`), ``timeout`` (seconds a request waits for its
     answer) and ``sleep`` / ``clock`` (injectable for tests).
     """
 

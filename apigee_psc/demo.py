@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from apigee_psc._http import EMULATOR_ENV
+from apigee_psc._endpoints import EMULATOR_ENV
 from apigee_psc.southbound.reports import ProgressEvent
 
 __all__ = ["SEED_SPEC", "run_demo"]

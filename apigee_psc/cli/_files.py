@@ -65,7 +65,7 @@ def _credentials_project(state: State) -> str | None:
     import google.auth.exceptions
     from google.auth import _cloud_sdk
 
-    from apigee_psc._http import EMULATOR_ENV
+    from apigee_psc._endpoints import EMULATOR_ENV
 
     if state.endpoint or os.environ.get(EMULATOR_ENV, "").strip():
         key = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")

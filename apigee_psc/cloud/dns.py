@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from apigee_psc import errors, names, waiters
-from apigee_psc._http import RereadPolicy
+from apigee_psc._retry import RereadPolicy
 
 if TYPE_CHECKING:
     pass

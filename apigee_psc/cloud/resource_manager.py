@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from apigee_psc import errors, names
-from apigee_psc._http import RereadPolicy
+from apigee_psc._retry import RereadPolicy
 
 if TYPE_CHECKING:
     pass

@@ -14,16 +14,9 @@ from functools import partial
 from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
 from apigee_psc import errors, names, waiters
-from apigee_psc._http import (
-    ClientOptions,
-    RetryPolicy,
-    Transport,
-    credentials_for,
-    endpoint_source,
-    resolve_endpoint,
-    retry_call,
-    unreachable_warning,
-)
+from apigee_psc._endpoints import endpoint_source, resolve_endpoint, unreachable_warning
+from apigee_psc._http import ClientOptions, Transport, credentials_for
+from apigee_psc._retry import RetryPolicy, retry_call
 from apigee_psc.compute import _gapic
 from apigee_psc.compute.models import ComputeOperation
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, cast
 
 from apigee_psc import errors, names
-from apigee_psc._http import RereadPolicy
+from apigee_psc._retry import RereadPolicy
 from apigee_psc.compute._base import DEFAULT_WAIT, Collection, Kind
 from apigee_psc.compute.models import (
     ComputeOperation,

@@ -334,7 +334,7 @@ class ComputeClient:
     the emulator); ``endpoint`` overrides the Compute root URL (``APIGEE_PSC_EMULATOR_HOST``
     is honoured). ``timeout`` is the seconds one request waits for its answer, as in every
     client; ``retry`` bounds retries of failed requests and ``on_retry`` hears of each (a
-    :class:`~apigee_psc._http.RetryEvent`). A mutation's
+    :class:`~apigee_psc._retry.RetryEvent`). A mutation's
     ``timeout`` bounds all of it: waiting out another operation on the resource (409
     ``operationInProgress``), the request and the operation wait. ``sleep`` and ``clock``
     are injectable for tests. Nothing is imported or resolved before first use, and then

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from apigee_psc import errors
-from apigee_psc._http import is_org_lock
+from apigee_psc._retry import is_org_lock
 from apigee_psc.southbound.plan import Action, Change, FieldDiff
 
 if TYPE_CHECKING:

@@ -42,7 +42,7 @@ from apigee_psc.southbound.spec import SouthboundSpec
 if TYPE_CHECKING:
     import google.auth.credentials
 
-    from apigee_psc._http import RetryPolicy
+    from apigee_psc._retry import RetryPolicy
     from apigee_psc.apigee import ApigeeClient
     from apigee_psc.cloud import CloudDnsClient, ResourceManagerClient, ServiceNetworkingClient
     from apigee_psc.compute import ComputeClient

@@ -270,7 +270,7 @@ class Watcher:
             if self.metrics is not None:
                 self.metrics.request(what, status)
 
-        from apigee_psc._http import observe_requests
+        from apigee_psc._retry import observe_requests
 
         failure: BaseException | None = None
         with observe_requests(counted):

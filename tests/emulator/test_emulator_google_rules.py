@@ -19,7 +19,7 @@ from googleapiclient.errors import HttpError
 from test_emulator_conformance_clients import DOCS, discovery
 
 from apigee_psc import errors
-from apigee_psc._http import RetryPolicy
+from apigee_psc._retry import RetryPolicy
 from apigee_psc.cloud import CloudDnsClient, RecordSet
 from apigee_psc.compute import ComputeClient
 from apigee_psc.emulator import EmulatorServer

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from apigee_psc import errors
-from apigee_psc._http import RetryPolicy
+from apigee_psc._retry import RetryPolicy
 from apigee_psc.apigee import ApigeeClient
 from apigee_psc.cloud import (
     DNS_PEER_ROLE,

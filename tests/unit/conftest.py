@@ -15,7 +15,8 @@ import pytest
 import responses
 from google.auth.credentials import AnonymousCredentials
 
-from apigee_psc._http import RetryPolicy, Transport
+from apigee_psc._http import Transport
+from apigee_psc._retry import RetryPolicy
 from apigee_psc.apigee import ApigeeClient
 
 # Test modules import the helpers below with ``from conftest import ...``: make that name mean

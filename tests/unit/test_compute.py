@@ -15,7 +15,7 @@ from conftest import FakeClock
 from google.auth.credentials import AnonymousCredentials
 
 from apigee_psc import errors
-from apigee_psc._http import RetryPolicy
+from apigee_psc._retry import RetryPolicy
 from apigee_psc.compute import (
     ComputeClient,
     ComputeOperation,

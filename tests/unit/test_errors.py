@@ -16,7 +16,8 @@ import responses
 from conftest import API, ENDPOINT, FakeClock, rpc_error
 
 from apigee_psc import errors
-from apigee_psc._http import Transport, is_transient
+from apigee_psc._http import Transport
+from apigee_psc._retry import is_transient
 
 URL = f"{API}/endpointAttachments?endpointAttachmentId=gkebackend"
 COMPUTE_SA = "projects/my-project/regions/us-west1/serviceAttachments/gkebackend"

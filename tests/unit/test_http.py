@@ -16,18 +16,16 @@ from google.auth.credentials import AnonymousCredentials
 from responses import matchers
 
 from apigee_psc import errors
-from apigee_psc._http import (
-    API_ROOTS,
-    EMULATOR_ENV,
+from apigee_psc._endpoints import API_ROOTS, EMULATOR_ENV, resolve_endpoint
+from apigee_psc._http import Transport
+from apigee_psc._retry import (
     NO_RETRY,
     Backoff,
     RereadPolicy,
     RetryEvent,
     RetryPolicy,
-    Transport,
     is_org_lock,
     lock_holder,
-    resolve_endpoint,
     retry_call,
 )
 from apigee_psc._version import __version__

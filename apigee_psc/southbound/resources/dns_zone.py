@@ -15,7 +15,7 @@ from typing import Any
 import tenacity
 
 from apigee_psc import errors
-from apigee_psc._http import Backoff
+from apigee_psc._retry import Backoff
 from apigee_psc.models import DnsZone
 from apigee_psc.southbound.live import OrgInfo
 from apigee_psc.southbound.plan import Action, Change, FieldDiff
@@ -47,7 +47,7 @@ def grant_not_yet_seen(error: BaseException) -> bool:
 
 @dataclass(frozen=True)
 class PropagationPolicy:
-    """A declared retry for IAM propagation (a :class:`~apigee_psc._http.Backoff`): ``initial``
+    """A declared retry for IAM propagation (a :class:`~apigee_psc._retry.Backoff`): ``initial``
     seconds doubled up to ``maximum``, jittered over the upper half, while ``retryable`` holds
     and no try would start after this module's ``IAM_PROPAGATION_SECONDS``."""
 
