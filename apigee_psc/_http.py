@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 import requests
 
-from apigee_psc import errors
+from apigee_psc import _answers, errors
 from apigee_psc._endpoints import REFUSED, chain, endpoint_source, resolve_endpoint, unreachable_warning
 from apigee_psc._retry import MUTATING, OnRetry, RetryPolicy, retry_call
 from apigee_psc._version import __version__
@@ -341,7 +341,7 @@ class Transport:
             raise mapped from None
         full_url = response.url or url
         if response.status_code >= 400:
-            raise errors.error_from_response(
+            raise _answers.error_from_response(
                 response.status_code,
                 response.content,
                 method=method,

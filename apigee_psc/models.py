@@ -12,7 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from apigee_psc.errors import ApiError, operation_error
+from apigee_psc._answers import operation_error
+from apigee_psc.errors import ApiError
 
 __all__ = [
     "CONNECTED",
@@ -317,7 +318,7 @@ class Operation:
 
     def exception(self, resource_name: str | None = None) -> ApiError | None:
         """What this operation's ``error`` means as an exception (``None`` if it has none):
-        see :func:`~apigee_psc.errors.operation_error`."""
+        see :func:`~apigee_psc._answers.operation_error`."""
         if self.error is None:
             return None
         return operation_error(

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from apigee_psc import errors
+from apigee_psc import _answers
 from apigee_psc._http import error_from_exception
 from apigee_psc._version import __version__
 
@@ -138,7 +138,7 @@ def service(
 
 def map_exception(exc: Exception, method: str, url: str) -> BaseException:
     """This library's error for an exception raised by google-cloud-compute (or below it):
-    the HTTP answer it carries goes through :func:`~apigee_psc.errors.error_from_response`."""
+    the HTTP answer it carries goes through :func:`~apigee_psc._answers.error_from_response`."""
     from google.api_core import exceptions as gexc
 
     if isinstance(exc, gexc.GoogleAPICallError):
@@ -147,7 +147,7 @@ def map_exception(exc: Exception, method: str, url: str) -> BaseException:
         content = getattr(response, "content", None)
         if isinstance(status, int) and isinstance(content, bytes):
             request = getattr(response, "request", None)
-            return errors.error_from_response(
+            return _answers.error_from_response(
                 status,
                 content,
                 method=str(getattr(request, "method", None) or method),
@@ -156,5 +156,5 @@ def map_exception(exc: Exception, method: str, url: str) -> BaseException:
             )
         code = exc.code if isinstance(exc.code, int) else 0
         body = {"error": {"code": code, "message": exc.message or str(exc), "errors": list(exc.errors or [])}}
-        return errors.error_from_response(code, body, method=method, url=url)
+        return _answers.error_from_response(code, body, method=method, url=url)
     return error_from_exception(exc, method=method, url=url)

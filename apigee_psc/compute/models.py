@@ -14,8 +14,9 @@ from collections.abc import Mapping, MutableSequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from apigee_psc._answers import operation_error
 from apigee_psc.compute._gapic import prepare
-from apigee_psc.errors import ApiError, operation_error
+from apigee_psc.errors import ApiError
 from apigee_psc.models import WireEnum
 from apigee_psc.names import short
 
@@ -172,7 +173,7 @@ class ComputeOperation(_FromProto):
         """What this operation's ``error`` means as an exception (``None`` if it has none):
         :class:`~apigee_psc.errors.AlreadyExists` naming ``resource_name`` for an insert of
         a resource that exists, else :class:`~apigee_psc.errors.OperationFailed` (see
-        :func:`~apigee_psc.errors.operation_error`)."""
+        :func:`~apigee_psc._answers.operation_error`)."""
         if self.error is None:
             return None
         return operation_error(

@@ -15,7 +15,7 @@ import requests
 import responses
 from conftest import API, ENDPOINT, FakeClock, rpc_error
 
-from apigee_psc import errors
+from apigee_psc import _answers, errors
 from apigee_psc._http import Transport
 from apigee_psc._retry import is_transient
 
@@ -29,7 +29,7 @@ def from_body(
     status: int, body: Any, *, headers: dict[str, str] | None = None, method: str = "POST"
 ) -> errors.ApiError:
     raw = body if isinstance(body, (bytes, str)) else json.dumps(body).encode()
-    return errors.error_from_response(status, raw, method=method, url=URL, headers=headers)
+    return _answers.error_from_response(status, raw, method=method, url=URL, headers=headers)
 
 
 @pytest.mark.parametrize(
@@ -91,7 +91,7 @@ def test_error_from_response_already_exists_carries_resource_name() -> None:
 
 
 def test_error_from_response_dns_zone_already_exists_names_zone() -> None:
-    err = errors.error_from_response(
+    err = _answers.error_from_response(
         409,
         json.dumps(rpc_error(409, "ALREADY_EXISTS", "exists")),
         method="POST",
@@ -184,7 +184,7 @@ def test_error_from_response_compute_errors_reason_chooses_class() -> None:
             "errors": [{"domain": "global", "reason": "alreadyExists", "message": "exists"}],
         }
     }
-    err = errors.error_from_response(
+    err = _answers.error_from_response(
         409, json.dumps(body), method="POST", url="https://compute.example.test/compute/v1/projects/p/regions/r/x"
     )
     assert isinstance(err, errors.AlreadyExists)
@@ -241,7 +241,7 @@ def test_error_from_response_non_json_body_keeps_status(body: bytes) -> None:
 
 
 def test_error_from_response_decoded_mapping_accepted() -> None:
-    err = errors.error_from_response(404, rpc_error(404, "NOT_FOUND", "gone"), method="GET", url=URL)
+    err = _answers.error_from_response(404, rpc_error(404, "NOT_FOUND", "gone"), method="GET", url=URL)
     assert isinstance(err, errors.NotFound)
     assert str(err) == f"GET {URL}: 404 NOT_FOUND: gone"
 
@@ -307,7 +307,7 @@ def test_redact_token_shapes_masked(text: str, secret: str) -> None:
 
 def _leaky_error() -> errors.ApiError:
     body = rpc_error(401, "UNAUTHENTICATED", f"Request had invalid credentials {TOKEN} ({BEARER})")
-    return errors.error_from_response(
+    return _answers.error_from_response(
         401, json.dumps(body), method="GET", url=f"{API}?access_token={TOKEN}", headers={"Authorization": BEARER}
     )
 
@@ -390,14 +390,14 @@ def test_transport_connection_error_with_token_redacted_everywhere(
 
 
 def test_operation_error_rpc_code_is_operation_failed_naming_the_status() -> None:
-    exc = errors.operation_error("organizations/o/operations/1", "backend failed", code=13)
+    exc = _answers.operation_error("organizations/o/operations/1", "backend failed", code=13)
     assert isinstance(exc, errors.OperationFailed)
     assert exc.code == 13 and exc.rpc_status == "INTERNAL" and exc.operation == "organizations/o/operations/1"
     assert "backend failed" in str(exc)
 
 
 def test_operation_error_compute_already_exists_is_already_exists_with_name() -> None:
-    exc = errors.operation_error(
+    exc = _answers.operation_error(
         "operation-1",
         "The resource 'projects/p/regions/r/subnetworks/s' already exists",
         http_status=409,
@@ -495,4 +495,4 @@ def test_a_failed_operation_wait_raises_the_operations_own_exception_by_default(
 def test_error_class_for_registries(
     status: int, rpc: str | None, reason: str | None, message: str, expected: type[errors.ApiError]
 ) -> None:
-    assert errors.error_class_for(status, rpc, reason, message) is expected
+    assert _answers.error_class_for(status, rpc, reason, message) is expected

@@ -15,7 +15,7 @@ from conftest import ENDPOINT, ORG_LOCK, FakeClock, organization, rpc_error
 from google.auth.credentials import AnonymousCredentials
 from responses import matchers
 
-from apigee_psc import errors
+from apigee_psc import _answers, errors
 from apigee_psc._endpoints import API_ROOTS, EMULATOR_ENV, resolve_endpoint
 from apigee_psc._http import Transport
 from apigee_psc._retry import (
@@ -428,7 +428,7 @@ def test_request_compute_busy_on_get_not_retried(rsps: responses.RequestsMock, t
 
 
 def test_is_org_lock_ignores_other_conflicts() -> None:
-    aborted = errors.error_from_response(
+    aborted = _answers.error_from_response(
         409,
         {"error": {"code": 409, "status": "ABORTED", "message": "concurrent policy changes"}},
         method="POST",
@@ -546,7 +546,7 @@ def test_request_other_bad_request_on_post_not_retried(rsps: responses.RequestsM
 
 
 def test_is_org_lock_compute_resource_not_ready_matches() -> None:
-    err = errors.error_from_response(
+    err = _answers.error_from_response(
         400,
         json.dumps({"error": {"code": 400, "message": "not ready", "errors": [{"reason": "resourceNotReady"}]}}),
         method="POST",
@@ -558,7 +558,7 @@ def test_is_org_lock_compute_resource_not_ready_matches() -> None:
 
 def test_lock_holder_apigee_words_name_the_operation_id() -> None:
     """Apigee's text as quoted in GoogleCloudPlatform/magic-modules PR #18649."""
-    err = errors.error_from_response(
+    err = _answers.error_from_response(
         400,
         json.dumps(
             {
@@ -667,7 +667,7 @@ def _script(*outcomes: BaseException | str) -> tuple[Callable[[], str], list[int
 
 
 def _lock() -> errors.ApiError:
-    return errors.error_from_response(400, json.dumps(ORG_LOCK), method="POST", url="https://a.test/x")
+    return _answers.error_from_response(400, json.dumps(ORG_LOCK), method="POST", url="https://a.test/x")
 
 
 def test_retry_call_transient_then_success_counts_attempts(clock: FakeClock) -> None:
