@@ -137,28 +137,7 @@ class ComputeBackend(PscConnections):
         self, collection: str, project: str, region: str | None, name: str, body: JSON, request_id: str | None = None
     ) -> ComputeOperation:
         """JSON merge patch; the current ``fingerprint`` is required (412 otherwise)."""
-        with self.world.lock:
-            project = self._scope(project, region)
-            path = resource_path(project, region, collection, name)
-
-            def apply() -> ComputeResource:
-                res = self.lookup(path)
-                self._check_fingerprint(res, body)
-                if body.get("name", name) != name:
-                    raise invalid_field("name", body["name"], "The name cannot be changed.")
-                patch = self._clean(collection, body)
-                self._check_immutable(res, patch, project, region)
-                merged = merge_patch(res.fields, patch)
-                if collection == "serviceAttachments":
-                    # Connections that exist now are decided under the lists as they are now.
-                    self.world.apigee.endpoints_for(path)
-                    self._reconcile_reading(path, res.fields, merged)
-                validator = getattr(self, f"_validate_{collection}")
-                res.fields = validator(project, region, name, merged, res)
-                res.fingerprint_seq += 1
-                return res
-
-            return self._mutate(collection, "patch", project, region, path, request_id, apply)
+        return self._rewrite(collection, "patch", project, region, name, body, request_id)
 
     def update(
         self, collection: str, project: str, region: str | None, name: str, body: JSON, request_id: str | None = None
@@ -166,6 +145,20 @@ class ComputeBackend(PscConnections):
         """PUT: the body replaces every writable field (the current ``fingerprint`` is required
         where the resource has one, 412 otherwise); what gcloud's ``backend-services
         add-backend`` sends after reading the resource."""
+        return self._rewrite(collection, "update", project, region, name, body, request_id)
+
+    def _rewrite(
+        self,
+        collection: str,
+        verb: str,
+        project: str,
+        region: str | None,
+        name: str,
+        body: JSON,
+        request_id: str | None,
+    ) -> ComputeOperation:
+        """``patch`` merges ``body`` into the fields, ``update`` replaces them; both check the
+        fingerprint, the name and the immutable fields, then validate the result."""
         with self.world.lock:
             project = self._scope(project, region)
             path = resource_path(project, region, collection, name)
@@ -177,12 +170,18 @@ class ComputeBackend(PscConnections):
                     raise invalid_field("name", body["name"], "The name cannot be changed.")
                 fields = self._clean(collection, body)
                 self._check_immutable(res, fields, project, region)
+                if verb == "patch":
+                    fields = merge_patch(res.fields, fields)
+                    if collection == "serviceAttachments":
+                        # Connections that exist now are decided under the lists as they are now.
+                        self.world.apigee.endpoints_for(path)
+                        self._reconcile_reading(path, res.fields, fields)
                 validator = getattr(self, f"_validate_{collection}")
                 res.fields = validator(project, region, name, fields, res)
                 res.fingerprint_seq += 1
                 return res
 
-            return self._mutate(collection, "update", project, region, path, request_id, apply)
+            return self._mutate(collection, verb, project, region, path, request_id, apply)
 
     def set_named_ports(
         self, project: str, region: str, name: str, body: JSON, request_id: str | None = None
