@@ -87,9 +87,7 @@ class ComputeBackend(PscConnections):
                     raise AlreadyExists(f"The resource '{path}' already exists")
                 validator = getattr(self, f"_validate_{collection}")
                 fields = validator(project, region, name, fields, None)
-                res = ComputeResource(collection, project, region, name, self.world.next_id(), self.world.now(), fields)
-                self.resources[path] = res
-                return res
+                return self._store_new(collection, project, region, name, fields)
 
             target = resource_path(project, region, collection, str(name))
             return self._mutate(collection, "insert", project, region, target, request_id, apply)
@@ -488,13 +486,11 @@ class ComputeBackend(PscConnections):
                     raise AlreadyExists(
                         f"The resource '{resource_path(project, None, 'networks', name)}' already exists"
                     )
-                net = ComputeResource(
+                net = self._store_new(
                     "networks",
                     project,
                     None,
                     name,
-                    self.world.next_id(),
-                    self.world.now(),
                     {
                         "autoCreateSubnetworks": bool(body.get("autoCreateSubnetworks", False)),
                         "subnetworks": [],

@@ -61,6 +61,14 @@ def integer(value: object, key: str, rule: str) -> int:
     return value
 
 
+def bounded(value: object, key: str, low: int, high: int, rule: str) -> int:
+    """An :func:`integer` from ``low`` to ``high`` (both included); ``rule`` says so in a problem."""
+    number = integer(value, key, rule)
+    if not low <= number <= high:
+        raise ValidationError(key, number, rule)
+    return number
+
+
 def boolean(value: object, key: str) -> bool:
     """``true`` or ``false``, unquoted."""
     if not isinstance(value, bool):
@@ -76,10 +84,7 @@ def _sequence(value: object, key: str, what: str) -> tuple[object, ...]:
 
 def tcp_port(value: object, key: str) -> int:
     """A TCP port number, 1-65535."""
-    number = integer(value, key, "a TCP port number from 1 to 65535")
-    if not 1 <= number <= 65535:
-        raise ValidationError(key, value, "a TCP port number from 1 to 65535")
-    return number
+    return bounded(value, key, 1, 65535, "a TCP port number from 1 to 65535")
 
 
 def _unique(values: Sequence[object], key: str) -> None:
@@ -139,18 +144,12 @@ def _preference(value: object, key: str) -> ConnectionPreference:
 
 def _connection_limit(value: object, key: str) -> int:
     rule = f"a whole number of connections from 1 to {_MAX_CONNECTION_LIMIT}"
-    limit = integer(value, key, rule)
-    if not 1 <= limit <= _MAX_CONNECTION_LIMIT:
-        raise ValidationError(key, limit, rule)
-    return limit
+    return bounded(value, key, 1, _MAX_CONNECTION_LIMIT, rule)
 
 
 def _propagated_limit(value: object, key: str) -> int:
     rule = f"a whole number from 0 to {_MAX_PROPAGATED_CONNECTION_LIMIT}"
-    spokes = integer(value, key, rule)
-    if not 0 <= spokes <= _MAX_PROPAGATED_CONNECTION_LIMIT:
-        raise ValidationError(key, spokes, rule)
-    return spokes
+    return bounded(value, key, 0, _MAX_PROPAGATED_CONNECTION_LIMIT, rule)
 
 
 def _domains(value: object, key: str) -> tuple[str, ...]:
