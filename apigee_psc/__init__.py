@@ -10,9 +10,9 @@ google-cloud-compute is imported only when a :class:`ComputeClient` is used.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
+from apigee_psc import _lazy
 from apigee_psc._version import __version__
 
 if TYPE_CHECKING:
@@ -122,12 +122,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'apigee_psc' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    return _lazy.load(globals(), _LAZY, name)
 
 
 def __dir__() -> list[str]:

@@ -7,8 +7,9 @@ of them is used (and ``import apigee_psc`` never does).
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from apigee_psc import _lazy
 
 if TYPE_CHECKING:
     from apigee_psc.airflow.hooks import ApigeePscHook
@@ -36,12 +37,7 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    return _lazy.load(globals(), _LAZY, name)
 
 
 def __dir__() -> list[str]:

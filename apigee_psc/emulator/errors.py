@@ -70,6 +70,18 @@ class EmulatorError(Exception):
     rpc_status = "UNKNOWN"
     default_reason = "backendError"
 
+    def __init_subclass__(
+        cls, *, http_status: int | None = None, rpc_status: str | None = None, reason: str | None = None
+    ) -> None:
+        """Give a subclass its HTTP status, google.rpc status and default reason (each inherited if omitted)."""
+        super().__init_subclass__()
+        if http_status is not None:
+            cls.http_status = http_status
+        if rpc_status is not None:
+            cls.rpc_status = rpc_status
+        if reason is not None:
+            cls.default_reason = reason
+
     def __init__(
         self,
         message: str,
@@ -129,112 +141,60 @@ def _screaming(reason: str) -> str:
     return "".join(out)
 
 
-class InvalidArgument(EmulatorError):
+class InvalidArgument(EmulatorError, http_status=400, rpc_status="INVALID_ARGUMENT", reason="invalid"):
     """400 INVALID_ARGUMENT (Compute reason ``invalid``)."""
 
-    http_status = 400
-    rpc_status = "INVALID_ARGUMENT"
-    default_reason = "invalid"
 
-
-class ResourceInUse(InvalidArgument):
+class ResourceInUse(InvalidArgument, rpc_status="FAILED_PRECONDITION", reason="resourceInUseByAnotherResource"):
     """400, Compute reason ``resourceInUseByAnotherResource``."""
 
-    rpc_status = "FAILED_PRECONDITION"
-    default_reason = "resourceInUseByAnotherResource"
 
-
-class ResourceNotReady(InvalidArgument):
+class ResourceNotReady(InvalidArgument, rpc_status="FAILED_PRECONDITION", reason="resourceNotReady"):
     """400, Compute reason ``resourceNotReady``."""
 
-    rpc_status = "FAILED_PRECONDITION"
-    default_reason = "resourceNotReady"
 
-
-class FailedPrecondition(EmulatorError):
+class FailedPrecondition(EmulatorError, http_status=400, rpc_status="FAILED_PRECONDITION", reason="failedPrecondition"):
     """400 FAILED_PRECONDITION."""
 
-    http_status = 400
-    rpc_status = "FAILED_PRECONDITION"
-    default_reason = "failedPrecondition"
 
-
-class Unauthenticated(EmulatorError):
+class Unauthenticated(EmulatorError, http_status=401, rpc_status="UNAUTHENTICATED", reason="authError"):
     """401 UNAUTHENTICATED."""
 
-    http_status = 401
-    rpc_status = "UNAUTHENTICATED"
-    default_reason = "authError"
 
-
-class PermissionDenied(EmulatorError):
+class PermissionDenied(EmulatorError, http_status=403, rpc_status="PERMISSION_DENIED", reason="forbidden"):
     """403 PERMISSION_DENIED."""
 
-    http_status = 403
-    rpc_status = "PERMISSION_DENIED"
-    default_reason = "forbidden"
 
-
-class NotFound(EmulatorError):
+class NotFound(EmulatorError, http_status=404, rpc_status="NOT_FOUND", reason="notFound"):
     """404 NOT_FOUND."""
 
-    http_status = 404
-    rpc_status = "NOT_FOUND"
-    default_reason = "notFound"
 
-
-class AlreadyExists(EmulatorError):
+class AlreadyExists(EmulatorError, http_status=409, rpc_status="ALREADY_EXISTS", reason="alreadyExists"):
     """409 ALREADY_EXISTS."""
 
-    http_status = 409
-    rpc_status = "ALREADY_EXISTS"
-    default_reason = "alreadyExists"
 
-
-class Aborted(EmulatorError):
+class Aborted(EmulatorError, http_status=409, rpc_status="ABORTED", reason="aborted"):
     """409 ABORTED (e.g. a stale IAM policy etag)."""
 
-    http_status = 409
-    rpc_status = "ABORTED"
-    default_reason = "aborted"
 
-
-class OperationInProgress(Aborted):
+class OperationInProgress(Aborted, reason="operationInProgress"):
     """409, Compute reason ``operationInProgress``: another operation is still changing the resource."""
 
-    default_reason = "operationInProgress"
 
-
-class ConditionNotMet(EmulatorError):
+class ConditionNotMet(EmulatorError, http_status=412, rpc_status="FAILED_PRECONDITION", reason="conditionNotMet"):
     """412 (Compute reason ``conditionNotMet``): a missing or stale fingerprint."""
 
-    http_status = 412
-    rpc_status = "FAILED_PRECONDITION"
-    default_reason = "conditionNotMet"
 
-
-class ResourceExhausted(EmulatorError):
+class ResourceExhausted(EmulatorError, http_status=429, rpc_status="RESOURCE_EXHAUSTED", reason="rateLimitExceeded"):
     """429 RESOURCE_EXHAUSTED (rate limit)."""
 
-    http_status = 429
-    rpc_status = "RESOURCE_EXHAUSTED"
-    default_reason = "rateLimitExceeded"
 
-
-class Internal(EmulatorError):
+class Internal(EmulatorError, http_status=500, rpc_status="INTERNAL", reason="backendError"):
     """500 INTERNAL."""
 
-    http_status = 500
-    rpc_status = "INTERNAL"
-    default_reason = "backendError"
 
-
-class Unavailable(EmulatorError):
+class Unavailable(EmulatorError, http_status=503, rpc_status="UNAVAILABLE", reason="backendError"):
     """503 UNAVAILABLE."""
-
-    http_status = 503
-    rpc_status = "UNAVAILABLE"
-    default_reason = "backendError"
 
 
 _BY_STATUS: dict[int, type[EmulatorError]] = {

@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from werkzeug.datastructures import MultiDict
 from werkzeug.routing import BaseConverter, Map, Rule
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Call",
     "Handler",
+    "OperationClock",
     "Reply",
     "RouteGroup",
     "build_map",
@@ -196,3 +197,34 @@ def with_outcome(out: dict[str, Any], done: bool, error: Any, response: Mapping[
         elif response is not None:
             out["response"] = response
     return out
+
+
+class _TimedOperation(Protocol):
+    """What :class:`OperationClock` needs of a long-running operation."""
+
+    created: float
+    seconds: float
+    done: bool
+
+    @property
+    def finish(self) -> Callable[[Any], None]: ...
+
+
+_OpT = TypeVar("_OpT", bound=_TimedOperation)
+
+
+class OperationClock(Generic[_OpT]):
+    """Mixin for a backend whose ``operations`` finish once ``created + seconds`` has passed."""
+
+    world: World
+    operations: dict[str, _OpT]
+
+    def _advance_op(self, op: _OpT) -> None:
+        if not op.done and self.world.now() - op.created >= op.seconds:
+            op.done = True
+            op.finish(op)
+
+    def advance(self) -> None:
+        """Finish every operation whose time has come."""
+        for op in list(self.operations.values()):
+            self._advance_op(op)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from apigee_psc import _lazy
+
 if TYPE_CHECKING:
     from apigee_psc.southbound.conditions import SpecState, WatchEvent
     from apigee_psc.southbound.engine import Southbound
@@ -95,14 +97,7 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value
-    return value
+    return _lazy.load(globals(), _LAZY, name)
 
 
 def __dir__() -> list[str]:

@@ -7,7 +7,7 @@ import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from apigee_psc.emulator.errors import (
     AlreadyExists,
@@ -17,13 +17,28 @@ from apigee_psc.emulator.errors import (
     NotFound,
     PermissionDenied,
 )
-from apigee_psc.emulator.routing import rfc3339, with_outcome
+from apigee_psc.emulator.routing import OperationClock, rfc3339, with_outcome
 
 if TYPE_CHECKING:
     from apigee_psc.emulator.state import OrgConfig, World
 
 
 JSON = dict[str, Any]
+_T = TypeVar("_T")
+
+
+class _OwnedItem(Protocol):
+    """An organization's endpoint attachment or DNS zone, as the shared get/list/delete see it."""
+
+    org: str
+    id: str
+    state: str
+
+    @property
+    def name(self) -> str: ...
+
+
+_Owned = TypeVar("_Owned", bound=_OwnedItem)
 
 EA_ID_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 DNS_ZONE_ID_RE = re.compile(r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -123,7 +138,7 @@ class ApigeeOperation:
         return with_outcome(out, self.done, self.error, self.response)
 
 
-class ApigeeBackend:
+class ApigeeBackend(OperationClock[ApigeeOperation]):
     """Organizations and everything in them."""
 
     def __init__(self, world: World) -> None:
@@ -256,24 +271,45 @@ class ApigeeBackend:
         self._advance_op(op)
         return op
 
-    def _advance_op(self, op: ApigeeOperation) -> None:
-        if not op.done and self.world.now() - op.created >= op.seconds:
-            op.done = True
-            op.finish(op)
+    def _find(self, org: str, table: dict[str, _T], collection: str, noun: str, rid: str) -> _T:
+        """The item ``organizations/{org}/{collection}/{rid}`` of ``table`` (404 naming ``noun`` if absent)."""
+        with self.world.lock:
+            self.org(org)
+            name = f"organizations/{org}/{collection}/{rid}"
+            found = table.get(name)
+            if found is None:
+                raise NotFound(f'{noun} "{name}" not found')
+            return found
 
-    def advance(self) -> None:
-        """Finish every operation whose time has come."""
-        for op in list(self.operations.values()):
-            self._advance_op(op)
+    def _list_of(self, org: str, table: dict[str, _Owned]) -> list[_Owned]:
+        """The items of ``table`` that belong to ``org``, by id."""
+        with self.world.lock:
+            self.org(org)
+            return sorted((item for item in table.values() if item.org == org), key=lambda item: item.id)
+
+    def _start_delete(
+        self, org: str, item: _Owned, table: dict[str, _Owned], noun: str, kind: str, gone: Callable[[], None]
+    ) -> ApigeeOperation:
+        """Mark an ACTIVE ``item`` DELETING and start the operation that removes it from ``table``
+        (then calls ``gone``); a failed operation leaves it ACTIVE."""
+        self._check_lock(org)
+        if item.state != "ACTIVE":
+            raise FailedPrecondition(f'{noun} "{item.name}" is {item.state}', reason="badState")
+        item.state = "DELETING"
+
+        def finish(op: ApigeeOperation) -> None:
+            if op.error is not None:
+                item.state = "ACTIVE"
+                return
+            table.pop(item.name, None)
+            gone()
+            op.response = {"@type": "type.googleapis.com/google.protobuf.Empty"}
+
+        return self._start(org, "DELETE", item.name, kind, finish)
 
     def get_operation(self, org: str, op_id: str) -> ApigeeOperation:
         """organizations.operations.get."""
-        with self.world.lock:
-            self.org(org)
-            op = self.operations.get(f"organizations/{org}/operations/{op_id}")
-            if op is None:
-                raise NotFound(f'operation "organizations/{org}/operations/{op_id}" not found')
-            return op
+        return self._find(org, self.operations, "operations", "operation", op_id)
 
     def list_operations(self, org: str) -> list[ApigeeOperation]:
         """organizations.operations.list (oldest first)."""
@@ -348,38 +384,23 @@ class ApigeeBackend:
 
     def get_endpoint_attachment(self, org: str, ea_id: str) -> EndpointAttachment:
         """endpointAttachments.get."""
-        with self.world.lock:
-            self.org(org)
-            name = f"organizations/{org}/endpointAttachments/{ea_id}"
-            ea = self.attachments.get(name)
-            if ea is None:
-                raise NotFound(f'endpoint attachment "{name}" not found')
-            return ea
+        return self._find(org, self.attachments, "endpointAttachments", "endpoint attachment", ea_id)
 
     def list_endpoint_attachments(self, org: str) -> list[EndpointAttachment]:
         """endpointAttachments.list, by name."""
-        with self.world.lock:
-            self.org(org)
-            return sorted((ea for ea in self.attachments.values() if ea.org == org), key=lambda e: e.id)
+        return self._list_of(org, self.attachments)
 
     def delete_endpoint_attachment(self, org: str, ea_id: str) -> ApigeeOperation:
         """endpointAttachments.delete."""
         with self.world.lock:
             ea = self.get_endpoint_attachment(org, ea_id)
-            self._check_lock(org)
-            if ea.state != "ACTIVE":
-                raise FailedPrecondition(f'endpoint attachment "{ea.name}" is {ea.state}', reason="badState")
-            ea.state = "DELETING"
 
-            def finish(op: ApigeeOperation) -> None:
-                if op.error is not None:
-                    ea.state = "ACTIVE"
-                    return
-                self.attachments.pop(ea.name, None)
+            def gone() -> None:
                 self.world.compute.drop_consumer(ea.service_attachment, ea.name)
-                op.response = {"@type": "type.googleapis.com/google.protobuf.Empty"}
 
-            return self._start(org, "DELETE", ea.name, "apigee.endpointAttachments.delete", finish)
+            return self._start_delete(
+                org, ea, self.attachments, "endpoint attachment", "apigee.endpointAttachments.delete", gone
+            )
 
     def _raw_status(self, ea: EndpointAttachment, side: str = "consumer") -> str | None:
         forced = self.world.config.connection_states.get(f"{ea.org}/{ea.id}")
@@ -512,37 +533,17 @@ class ApigeeBackend:
 
     def get_dns_zone(self, org: str, zone_id: str) -> DnsZone:
         """dnsZones.get."""
-        with self.world.lock:
-            self.org(org)
-            name = f"organizations/{org}/dnsZones/{zone_id}"
-            zone = self.dns_zones.get(name)
-            if zone is None:
-                raise NotFound(f'dns zone "{name}" not found')
-            return zone
+        return self._find(org, self.dns_zones, "dnsZones", "dns zone", zone_id)
 
     def list_dns_zones(self, org: str) -> list[DnsZone]:
         """dnsZones.list, by name."""
-        with self.world.lock:
-            self.org(org)
-            return sorted((z for z in self.dns_zones.values() if z.org == org), key=lambda z: z.id)
+        return self._list_of(org, self.dns_zones)
 
     def delete_dns_zone(self, org: str, zone_id: str) -> ApigeeOperation:
         """dnsZones.delete."""
         with self.world.lock:
             zone = self.get_dns_zone(org, zone_id)
-            self._check_lock(org)
-            if zone.state != "ACTIVE":
-                raise FailedPrecondition(f'dns zone "{zone.name}" is {zone.state}', reason="badState")
-            zone.state = "DELETING"
-
-            def finish(op: ApigeeOperation) -> None:
-                if op.error is not None:
-                    zone.state = "ACTIVE"
-                    return
-                self.dns_zones.pop(zone.name, None)
-                op.response = {"@type": "type.googleapis.com/google.protobuf.Empty"}
-
-            return self._start(org, "DELETE", zone.name, "apigee.dnsZones.delete", finish)
+            return self._start_delete(org, zone, self.dns_zones, "dns zone", "apigee.dnsZones.delete", lambda: None)
 
     def dump(self) -> JSON:
         """State for ``/_emulator/state``."""

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from apigee_psc.emulator.errors import (
-    InvalidArgument,
-)
+from apigee_psc.emulator.apigee.backend import ApigeeBackend, ApigeeOperation
+from apigee_psc.emulator.errors import InvalidArgument
 from apigee_psc.emulator.routing import Call, Reply, RouteGroup, page_reply
 
 T = TypeVar("T")
@@ -45,22 +44,45 @@ def _create_ea(call: Call, org: str) -> Reply:
     return Reply(op.to_dict())
 
 
-@ROUTES.route("GET", f"{_O}/endpointAttachments", "apigee.organizations.endpointAttachments.list")
-def _list_ea(call: Call, org: str) -> Reply:
-    backend = call.world.apigee
-    items = backend.list_endpoint_attachments(org)
-    return _apigee_page(call, "endpointAttachments", items, backend.attachment_dict)
+def _item_routes(
+    collection: str,
+    arg: str,
+    lister: Callable[[ApigeeBackend, str], Sequence[T]],
+    getter: Callable[[ApigeeBackend, str, str], T],
+    render: Callable[[ApigeeBackend, T], Any],
+    deleter: Callable[[ApigeeBackend, str, str], ApigeeOperation] | None = None,
+) -> None:
+    """Register ``organizations.{collection}`` list and get (and delete, given ``deleter``);
+    ``arg`` names the item's path segment."""
+    item = f"{_O}/{collection}/<id:{arg}>"
+
+    def do_list(call: Call, org: str) -> Reply:
+        backend = call.world.apigee
+        return _apigee_page(call, collection, lister(backend, org), lambda found: render(backend, found))
+
+    def do_get(call: Call, org: str, **ids: str) -> Reply:
+        backend = call.world.apigee
+        return Reply(render(backend, getter(backend, org, ids[arg])))
+
+    ROUTES.route("GET", f"{_O}/{collection}", f"apigee.organizations.{collection}.list")(do_list)
+    ROUTES.route("GET", item, f"apigee.organizations.{collection}.get")(do_get)
+    if deleter is not None:
+        remove = deleter
+
+        def do_delete(call: Call, org: str, **ids: str) -> Reply:
+            return Reply(remove(call.world.apigee, org, ids[arg]).to_dict())
+
+        ROUTES.route("DELETE", item, f"apigee.organizations.{collection}.delete")(do_delete)
 
 
-@ROUTES.route("GET", f"{_O}/endpointAttachments/<id:ea>", "apigee.organizations.endpointAttachments.get")
-def _get_ea(call: Call, org: str, ea: str) -> Reply:
-    backend = call.world.apigee
-    return Reply(backend.attachment_dict(backend.get_endpoint_attachment(org, ea)))
-
-
-@ROUTES.route("DELETE", f"{_O}/endpointAttachments/<id:ea>", "apigee.organizations.endpointAttachments.delete")
-def _delete_ea(call: Call, org: str, ea: str) -> Reply:
-    return Reply(call.world.apigee.delete_endpoint_attachment(org, ea).to_dict())
+_item_routes(
+    "endpointAttachments",
+    "ea",
+    ApigeeBackend.list_endpoint_attachments,
+    ApigeeBackend.get_endpoint_attachment,
+    ApigeeBackend.attachment_dict,
+    ApigeeBackend.delete_endpoint_attachment,
+)
 
 
 @ROUTES.route("POST", f"{_O}/dnsZones", "apigee.organizations.dnsZones.create")
@@ -68,26 +90,18 @@ def _create_zone(call: Call, org: str) -> Reply:
     return Reply(call.world.apigee.create_dns_zone(org, call.args.get("dnsZoneId"), call.json()).to_dict())
 
 
-@ROUTES.route("GET", f"{_O}/dnsZones", "apigee.organizations.dnsZones.list")
-def _list_zones(call: Call, org: str) -> Reply:
-    return _apigee_page(call, "dnsZones", call.world.apigee.list_dns_zones(org), lambda zone: zone.to_dict())
-
-
-@ROUTES.route("GET", f"{_O}/dnsZones/<id:zone>", "apigee.organizations.dnsZones.get")
-def _get_zone(call: Call, org: str, zone: str) -> Reply:
-    return Reply(call.world.apigee.get_dns_zone(org, zone).to_dict())
-
-
-@ROUTES.route("DELETE", f"{_O}/dnsZones/<id:zone>", "apigee.organizations.dnsZones.delete")
-def _delete_zone(call: Call, org: str, zone: str) -> Reply:
-    return Reply(call.world.apigee.delete_dns_zone(org, zone).to_dict())
-
-
-@ROUTES.route("GET", f"{_O}/operations", "apigee.organizations.operations.list")
-def _list_ops(call: Call, org: str) -> Reply:
-    return _apigee_page(call, "operations", call.world.apigee.list_operations(org), lambda op: op.to_dict())
-
-
-@ROUTES.route("GET", f"{_O}/operations/<id:op>", "apigee.organizations.operations.get")
-def _get_op(call: Call, org: str, op: str) -> Reply:
-    return Reply(call.world.apigee.get_operation(org, op).to_dict())
+_item_routes(
+    "dnsZones",
+    "zone",
+    ApigeeBackend.list_dns_zones,
+    ApigeeBackend.get_dns_zone,
+    lambda _backend, zone: zone.to_dict(),
+    ApigeeBackend.delete_dns_zone,
+)
+_item_routes(
+    "operations",
+    "op",
+    ApigeeBackend.list_operations,
+    ApigeeBackend.get_operation,
+    lambda _backend, op: op.to_dict(),
+)

@@ -87,9 +87,7 @@ class ComputeBackend(PscConnections):
                     raise AlreadyExists(f"The resource '{path}' already exists")
                 validator = getattr(self, f"_validate_{collection}")
                 fields = validator(project, region, name, fields, None)
-                res = ComputeResource(collection, project, region, name, self.world.next_id(), self.world.now(), fields)
-                self.resources[path] = res
-                return res
+                return self._store_new(collection, project, region, name, fields)
 
             target = resource_path(project, region, collection, str(name))
             return self._mutate(collection, "insert", project, region, target, request_id, apply)
@@ -137,28 +135,7 @@ class ComputeBackend(PscConnections):
         self, collection: str, project: str, region: str | None, name: str, body: JSON, request_id: str | None = None
     ) -> ComputeOperation:
         """JSON merge patch; the current ``fingerprint`` is required (412 otherwise)."""
-        with self.world.lock:
-            project = self._scope(project, region)
-            path = resource_path(project, region, collection, name)
-
-            def apply() -> ComputeResource:
-                res = self.lookup(path)
-                self._check_fingerprint(res, body)
-                if body.get("name", name) != name:
-                    raise invalid_field("name", body["name"], "The name cannot be changed.")
-                patch = self._clean(collection, body)
-                self._check_immutable(res, patch, project, region)
-                merged = merge_patch(res.fields, patch)
-                if collection == "serviceAttachments":
-                    # Connections that exist now are decided under the lists as they are now.
-                    self.world.apigee.endpoints_for(path)
-                    self._reconcile_reading(path, res.fields, merged)
-                validator = getattr(self, f"_validate_{collection}")
-                res.fields = validator(project, region, name, merged, res)
-                res.fingerprint_seq += 1
-                return res
-
-            return self._mutate(collection, "patch", project, region, path, request_id, apply)
+        return self._rewrite(collection, "patch", project, region, name, body, request_id)
 
     def update(
         self, collection: str, project: str, region: str | None, name: str, body: JSON, request_id: str | None = None
@@ -166,6 +143,20 @@ class ComputeBackend(PscConnections):
         """PUT: the body replaces every writable field (the current ``fingerprint`` is required
         where the resource has one, 412 otherwise); what gcloud's ``backend-services
         add-backend`` sends after reading the resource."""
+        return self._rewrite(collection, "update", project, region, name, body, request_id)
+
+    def _rewrite(
+        self,
+        collection: str,
+        verb: str,
+        project: str,
+        region: str | None,
+        name: str,
+        body: JSON,
+        request_id: str | None,
+    ) -> ComputeOperation:
+        """``patch`` merges ``body`` into the fields, ``update`` replaces them; both check the
+        fingerprint, the name and the immutable fields, then validate the result."""
         with self.world.lock:
             project = self._scope(project, region)
             path = resource_path(project, region, collection, name)
@@ -177,12 +168,18 @@ class ComputeBackend(PscConnections):
                     raise invalid_field("name", body["name"], "The name cannot be changed.")
                 fields = self._clean(collection, body)
                 self._check_immutable(res, fields, project, region)
+                if verb == "patch":
+                    fields = merge_patch(res.fields, fields)
+                    if collection == "serviceAttachments":
+                        # Connections that exist now are decided under the lists as they are now.
+                        self.world.apigee.endpoints_for(path)
+                        self._reconcile_reading(path, res.fields, fields)
                 validator = getattr(self, f"_validate_{collection}")
                 res.fields = validator(project, region, name, fields, res)
                 res.fingerprint_seq += 1
                 return res
 
-            return self._mutate(collection, "update", project, region, path, request_id, apply)
+            return self._mutate(collection, verb, project, region, path, request_id, apply)
 
     def set_named_ports(
         self, project: str, region: str, name: str, body: JSON, request_id: str | None = None
@@ -489,13 +486,11 @@ class ComputeBackend(PscConnections):
                     raise AlreadyExists(
                         f"The resource '{resource_path(project, None, 'networks', name)}' already exists"
                     )
-                net = ComputeResource(
+                net = self._store_new(
                     "networks",
                     project,
                     None,
                     name,
-                    self.world.next_id(),
-                    self.world.now(),
                     {
                         "autoCreateSubnetworks": bool(body.get("autoCreateSubnetworks", False)),
                         "subnetworks": [],

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
+from apigee_psc.emulator.compute.backend import ComputeBackend
 from apigee_psc.emulator.compute.fields import COLLECTIONS, JSON, REGIONAL
 from apigee_psc.emulator.compute.resources import ComputeOperation
 from apigee_psc.emulator.errors import InvalidArgument
@@ -11,6 +13,8 @@ from apigee_psc.emulator.routing import Call, Handler, Reply, RouteGroup, page
 
 ROUTES = RouteGroup("compute", style="compute", service="compute.googleapis.com")
 _P = "/compute/v1/projects/<id:project>"
+#: A per-item action of the backend: (backend, project, region, name, body, requestId) -> operation.
+_Action = Callable[[ComputeBackend, str, str, str, JSON, "str | None"], ComputeOperation]
 
 
 def _list_reply(call: Call, collection: str, project: str, region: str | None) -> Reply:
@@ -124,24 +128,23 @@ _register("serviceAttachments", ("list", "get", "insert", "delete", "patch"))
 _register("instanceGroups", ("list", "get"))
 
 
-@ROUTES.route(
-    "POST",
-    f"{_P}/regions/<id:region>/instanceGroups/<id:name>/setNamedPorts",
-    "compute.regionInstanceGroups.setNamedPorts",
-)
-def _set_named_ports(call: Call, project: str, region: str, name: str) -> Reply:
-    op = call.world.compute.set_named_ports(project, region, name, call.json(), call.args.get("requestId"))
-    return _op_reply(call, op)
+def _action(collection: str, action: str, endpoint: str, run: _Action) -> None:
+    """Register ``POST .../regions/{region}/{collection}/{name}/{action}``: ``run`` with the body and requestId."""
+
+    def do_action(call: Call, project: str, region: str, name: str) -> Reply:
+        op = run(call.world.compute, project, region, name, call.json(), call.args.get("requestId"))
+        return _op_reply(call, op)
+
+    ROUTES.route("POST", f"{_P}/regions/<id:region>/{collection}/<id:name>/{action}", endpoint)(do_action)
 
 
-@ROUTES.route(
-    "POST",
-    f"{_P}/regions/<id:region>/subnetworks/<id:name>/setPrivateIpGoogleAccess",
+_action("instanceGroups", "setNamedPorts", "compute.regionInstanceGroups.setNamedPorts", ComputeBackend.set_named_ports)
+_action(
+    "subnetworks",
+    "setPrivateIpGoogleAccess",
     "compute.subnetworks.setPrivateIpGoogleAccess",
+    ComputeBackend.set_private_ip_google_access,
 )
-def _set_private_ip_google_access(call: Call, project: str, region: str, name: str) -> Reply:
-    op = call.world.compute.set_private_ip_google_access(project, region, name, call.json(), call.args.get("requestId"))
-    return _op_reply(call, op)
 
 
 @ROUTES.route("GET", f"{_P}/regions/<id:region>/autoscalers", "compute.regionAutoscalers.list")

@@ -141,9 +141,7 @@ class ComputeRules(ComputeStore):
     def _validate_backendServices(
         self, project: str, region: str | None, name: str, f: JSON, current: ComputeResource | None
     ) -> JSON:
-        scheme = f.setdefault("loadBalancingScheme", "EXTERNAL")
-        if scheme not in {"EXTERNAL", "EXTERNAL_MANAGED", "INTERNAL", "INTERNAL_MANAGED", "INTERNAL_SELF_MANAGED"}:
-            raise invalid_field("loadBalancingScheme", scheme, "Unknown load balancing scheme.")
+        scheme = _scheme(f)
         f.setdefault("protocol", "TCP" if scheme == "INTERNAL" else "HTTP")
         checks = [self.ref(c, "healthChecks", project, region, "healthChecks") for c in f.get("healthChecks", [])]
         for c in checks:
@@ -263,10 +261,7 @@ class ComputeRules(ComputeStore):
                 fields["subnetwork"] = nic["subnetwork"]
             if ports:
                 fields["namedPorts"] = ports
-            group = ComputeResource(
-                "instanceGroups", project, region, name, self.world.next_id(), self.world.now(), fields
-            )
-            self.resources[group_path] = group
+            group = self._store_new("instanceGroups", project, region, name, fields)
         elif group is not None:
             group.fields["size"] = size
         f["instanceGroup"] = group_path
@@ -329,9 +324,7 @@ class ComputeRules(ComputeStore):
     def _validate_forwardingRules(
         self, project: str, region: str | None, name: str, f: JSON, current: ComputeResource | None
     ) -> JSON:
-        scheme = f.setdefault("loadBalancingScheme", "EXTERNAL")
-        if scheme not in {"EXTERNAL", "EXTERNAL_MANAGED", "INTERNAL", "INTERNAL_MANAGED", "INTERNAL_SELF_MANAGED"}:
-            raise invalid_field("loadBalancingScheme", scheme, "Unknown load balancing scheme.")
+        scheme = _scheme(f)
         proto = f.setdefault("IPProtocol", "TCP")
         if proto not in {"TCP", "UDP", "ESP", "AH", "SCTP", "ICMP", "L3_DEFAULT"}:
             raise invalid_field("IPProtocol", proto, "Unknown protocol.")
@@ -484,3 +477,11 @@ class ComputeRules(ComputeStore):
                 raise invalid_field("domainNames", dn, "A domain name must end with a dot.")
         f.setdefault("enableProxyProtocol", False)
         return f
+
+
+def _scheme(f: JSON) -> str:
+    """``loadBalancingScheme`` (EXTERNAL when absent, set in ``f``); 400 if it is not one Compute knows."""
+    scheme: str = f.setdefault("loadBalancingScheme", "EXTERNAL")
+    if scheme not in {"EXTERNAL", "EXTERNAL_MANAGED", "INTERNAL", "INTERNAL_MANAGED", "INTERNAL_SELF_MANAGED"}:
+        raise invalid_field("loadBalancingScheme", scheme, "Unknown load balancing scheme.")
+    return scheme

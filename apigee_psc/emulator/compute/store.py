@@ -6,7 +6,15 @@ import hashlib
 import ipaddress
 from typing import TYPE_CHECKING, Any
 
-from apigee_psc.emulator.compute.fields import AUTO_RANGES, GLOBAL, NAME_RE, REF_FIELDS, REF_LIST_FIELDS, REGION_RE
+from apigee_psc.emulator.compute.fields import (
+    AUTO_RANGES,
+    GLOBAL,
+    JSON,
+    NAME_RE,
+    REF_FIELDS,
+    REF_LIST_FIELDS,
+    REGION_RE,
+)
 from apigee_psc.emulator.compute.resources import (
     REF_RE,
     ComputeOperation,
@@ -39,6 +47,12 @@ class ComputeStore:
         #: it on, until the next change of the lists.
         self.pinned: set[tuple[str, str]] = set()
 
+    def _store_new(self, collection: str, project: str, region: str | None, name: str, fields: JSON) -> ComputeResource:
+        """A new resource (the next id, created now), stored under its path."""
+        res = ComputeResource(collection, project, region, name, self.world.next_id(), self.world.now(), fields)
+        self.resources[res.path] = res
+        return res
+
     # -- projects, regions, references -----------------------------------------------------------
 
     def ensure_project(self, project_id: str) -> None:
@@ -46,13 +60,11 @@ class ComputeStore:
         if project_id in self.projects:
             return
         self.projects.add(project_id)
-        net = ComputeResource(
+        self._store_new(
             "networks",
             project_id,
             None,
             "default",
-            self.world.next_id(),
-            self.world.now(),
             {
                 "description": "Default network for the project",
                 "autoCreateSubnetworks": True,
@@ -62,7 +74,6 @@ class ComputeStore:
                 "networkFirewallPolicyEnforcementOrder": "AFTER_CLASSIC_FIREWALL",
             },
         )
-        self.resources[net.path] = net
 
     def _scope(self, project: str, region: str | None = None) -> str:
         project_id = self.world.ensure_project(project)
@@ -90,13 +101,11 @@ class ComputeStore:
                     cidr = str(candidate)
                     break
                 slot += 1
-        sub = ComputeResource(
+        sub = self._store_new(
             "subnetworks",
             project,
             region,
             "default",
-            self.world.next_id(),
-            self.world.now(),
             {
                 "network": net.path,
                 "ipCidrRange": cidr,
@@ -106,7 +115,6 @@ class ComputeStore:
                 "stackType": "IPV4_ONLY",
             },
         )
-        self.resources[sub.path] = sub
         net.fields["subnetworks"].append(sub.path)
 
     def ref(self, value: Any, field_name: str, project: str, region: str | None, collection: str) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from apigee_psc.emulator.errors import AlreadyExists, EmulatorError, InvalidArgument, NotFound
-from apigee_psc.emulator.routing import with_outcome
+from apigee_psc.emulator.routing import OperationClock, with_outcome
 
 if TYPE_CHECKING:
     from apigee_psc.emulator.state import World
@@ -41,7 +41,7 @@ class SnOperation:
         return with_outcome(out, self.done, self.error, self.response)
 
 
-class ServiceNetworkingBackend:
+class ServiceNetworkingBackend(OperationClock[SnOperation]):
     """Peered DNS domains per consumer network."""
 
     def __init__(self, world: World) -> None:
@@ -64,16 +64,6 @@ class ServiceNetworkingBackend:
         self.operations[op.name] = op
         self._advance_op(op)
         return op
-
-    def _advance_op(self, op: SnOperation) -> None:
-        if not op.done and self.world.now() - op.created >= op.seconds:
-            op.done = True
-            op.finish(op)
-
-    def advance(self) -> None:
-        """Finish every operation whose time has come."""
-        for op in list(self.operations.values()):
-            self._advance_op(op)
 
     def create(self, service: str, project: str, network: str, body: JSON) -> SnOperation:
         """peeredDnsDomains.create."""

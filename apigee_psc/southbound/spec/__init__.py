@@ -241,9 +241,13 @@ class SouthboundSpec:
     @property
     def dns_zone_path(self) -> str | None:
         """``organizations/ORG/dnsZones/NAME`` of the Apigee DNS zone (``None`` without one)."""
-        if self.dns is None or self.dns.zone is None:
-            return None
-        return f"organizations/{self.organization}/dnsZones/{self.dns.zone.name}"
+        zone = self._apigee_zone_name
+        return None if zone is None else f"organizations/{self.organization}/dnsZones/{zone}"
+
+    @property
+    def _apigee_zone_name(self) -> str | None:
+        """``dns.zone.name``: the Apigee DNS zone's, also its peered DNS domain's (``None`` without one)."""
+        return None if self.dns is None or self.dns.zone is None else self.dns.zone.name
 
     @property
     def managed_zone_path(self) -> str | None:
@@ -263,9 +267,8 @@ class SouthboundSpec:
     def peered_dns_domain_path(self, project: str, network: str) -> str | None:
         """``projects/P/global/networks/NET/peeredDnsDomains/NAME`` on the network peered with
         Apigee (``project``/``network``, read from the organization; ``None`` without a zone)."""
-        if self.dns is None or self.dns.zone is None:
-            return None
-        return f"projects/{project}/global/networks/{network}/peeredDnsDomains/{self.dns.zone.name}"
+        zone = self._apigee_zone_name
+        return None if zone is None else f"projects/{project}/global/networks/{network}/peeredDnsDomains/{zone}"
 
     @property
     def target_host_name(self) -> str | None:

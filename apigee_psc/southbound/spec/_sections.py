@@ -61,6 +61,14 @@ def integer(value: object, key: str, rule: str) -> int:
     return value
 
 
+def bounded(value: object, key: str, low: int, high: int, rule: str) -> int:
+    """An :func:`integer` from ``low`` to ``high`` (both included); ``rule`` says so in a problem."""
+    number = integer(value, key, rule)
+    if not low <= number <= high:
+        raise ValidationError(key, number, rule)
+    return number
+
+
 def boolean(value: object, key: str) -> bool:
     """``true`` or ``false``, unquoted."""
     if not isinstance(value, bool):
@@ -76,10 +84,7 @@ def _sequence(value: object, key: str, what: str) -> tuple[object, ...]:
 
 def tcp_port(value: object, key: str) -> int:
     """A TCP port number, 1-65535."""
-    number = integer(value, key, "a TCP port number from 1 to 65535")
-    if not 1 <= number <= 65535:
-        raise ValidationError(key, value, "a TCP port number from 1 to 65535")
-    return number
+    return bounded(value, key, 1, 65535, "a TCP port number from 1 to 65535")
 
 
 def _unique(values: Sequence[object], key: str) -> None:
@@ -139,18 +144,12 @@ def _preference(value: object, key: str) -> ConnectionPreference:
 
 def _connection_limit(value: object, key: str) -> int:
     rule = f"a whole number of connections from 1 to {_MAX_CONNECTION_LIMIT}"
-    limit = integer(value, key, rule)
-    if not 1 <= limit <= _MAX_CONNECTION_LIMIT:
-        raise ValidationError(key, limit, rule)
-    return limit
+    return bounded(value, key, 1, _MAX_CONNECTION_LIMIT, rule)
 
 
 def _propagated_limit(value: object, key: str) -> int:
     rule = f"a whole number from 0 to {_MAX_PROPAGATED_CONNECTION_LIMIT}"
-    spokes = integer(value, key, rule)
-    if not 0 <= spokes <= _MAX_PROPAGATED_CONNECTION_LIMIT:
-        raise ValidationError(key, spokes, rule)
-    return spokes
+    return bounded(value, key, 0, _MAX_PROPAGATED_CONNECTION_LIMIT, rule)
 
 
 def _domains(value: object, key: str) -> tuple[str, ...]:
@@ -222,8 +221,15 @@ def _scheme(value: object, key: str) -> str:
 # --------------------------------------------------------------------------- sections
 
 
+class _Section:
+    """A spec section: its fields are checked (and normalised) as it is built, by :func:`validate`."""
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
 @dataclass(frozen=True)
-class NatSubnetSpec:
+class NatSubnetSpec(_Section):
     """The PSC NAT subnet the spec **creates** (``purpose: PRIVATE_SERVICE_CONNECT``).
 
     ``range`` is a private IPv4 CIDR with a prefix from /16 to /29 and no host bits set; it is
@@ -234,9 +240,6 @@ class NatSubnetSpec:
     name: str = field(metadata=checked(names.validate_compute_name))
     range: str = field(metadata=checked(_nat_range))
 
-    def __post_init__(self) -> None:
-        validate(self)
-
     @property
     def ip_network(self) -> ipaddress.IPv4Network:
         """The range as an :class:`ipaddress.IPv4Network`."""
@@ -244,7 +247,7 @@ class NatSubnetSpec:
 
 
 @dataclass(frozen=True)
-class FirewallSpec:
+class FirewallSpec(_Section):
     """The ingress firewall rule the spec **creates**: TCP ``ports`` from the NAT range.
 
     ``target_tags`` selects the backend instances (network tags); empty means every instance
@@ -255,12 +258,9 @@ class FirewallSpec:
     ports: tuple[int, ...] = field(metadata=checked(_ports))
     target_tags: tuple[str, ...] = field(default=(), metadata=checked(_tags, always=True))
 
-    def __post_init__(self) -> None:
-        validate(self)
-
 
 @dataclass(frozen=True)
-class ServiceAttachmentSpec:
+class ServiceAttachmentSpec(_Section):
     """The service attachment the spec **creates** on the forwarding rule.
 
     ``connection_preference`` is ``ACCEPT_AUTOMATIC`` (any consumer may connect) or
@@ -300,9 +300,6 @@ class ServiceAttachmentSpec:
     allow_widening: bool = field(default=False, metadata=checked(boolean))
     propagated_connection_limit: int | None = field(default=None, metadata=checked(_propagated_limit))
 
-    def __post_init__(self) -> None:
-        validate(self)
-
     def _check_across(self) -> None:
         for key in ("accept_projects", "reject_projects"):
             values = getattr(self, key)
@@ -318,7 +315,7 @@ class ServiceAttachmentSpec:
 
 
 @dataclass(frozen=True)
-class EndpointAttachmentSpec:
+class EndpointAttachmentSpec(_Section):
     """The Apigee endpoint attachment the spec **creates** (one per service attachment per org).
 
     Its location is always the spec's ``region``; ``location`` may be written for clarity but
@@ -328,12 +325,9 @@ class EndpointAttachmentSpec:
     name: str = field(metadata=checked(names.validate_endpoint_attachment_id))
     location: str | None = field(default=None, metadata=checked(names.validate_region))
 
-    def __post_init__(self) -> None:
-        validate(self)
-
 
 @dataclass(frozen=True)
-class DnsZoneSpec:
+class DnsZoneSpec(_Section):
     """The Apigee DNS peering zone the spec **creates** (``organizations/ORG/dnsZones/NAME``).
 
     ``domain`` ends with a dot (``example.com.``); ``description`` is at most 1024 characters.
@@ -344,12 +338,9 @@ class DnsZoneSpec:
     domain: str = field(metadata=checked(names.validate_domain))
     description: str | None = field(default=None, metadata=checked(names.validate_description))
 
-    def __post_init__(self) -> None:
-        validate(self)
-
 
 @dataclass(frozen=True)
-class DnsSpec:
+class DnsSpec(_Section):
     """Optional DNS for the endpoint attachment's host.
 
     ``zone`` is the Apigee DNS peering zone to create. ``managed_zone`` is an existing Cloud DNS
@@ -361,9 +352,6 @@ class DnsSpec:
     zone: DnsZoneSpec | None = None
     managed_zone: str | None = field(default=None, metadata=checked(names.validate_dns_zone_id))
     record: str | None = None  # checked against the zone's domain, in _check_across
-
-    def __post_init__(self) -> None:
-        validate(self)
 
     def _check_across(self) -> None:
         if self.record is not None:
@@ -384,7 +372,7 @@ class DnsSpec:
 
 
 @dataclass(frozen=True)
-class TlsSpec:
+class TlsSpec(_Section):
     """TLS from Apigee to the backend: the ``<SSLInfo>`` of the TargetEndpoint (``scheme: https``).
 
     ``<Enabled>true</Enabled>`` is always written; the other elements only when set here, so
@@ -407,9 +395,6 @@ class TlsSpec:
     ciphers: tuple[str, ...] = field(default=(), metadata=checked(_ciphers))
     common_name: str | None = field(default=None, metadata=checked(_common_name))
 
-    def __post_init__(self) -> None:
-        validate(self)
-
     def _check_across(self) -> None:
         if (self.key_store is None) != (self.key_alias is None):
             missing = "key_alias" if self.key_alias is None else "key_store"
@@ -421,7 +406,7 @@ class TlsSpec:
 
 
 @dataclass(frozen=True)
-class TargetSpec:
+class TargetSpec(_Section):
     """How an API proxy's TargetEndpoint reaches the backend: the URL ``path`` (default ``/``),
     ``scheme`` (``http`` or ``https``) and ``port`` (default: the scheme's, 80 or 443), and
     with ``https`` the TLS options of its ``<SSLInfo>`` (``tls``). The URL's host is
@@ -432,9 +417,6 @@ class TargetSpec:
     scheme: Literal["http", "https"] = field(default="http", metadata=checked(_scheme))
     port: int | None = field(default=None, metadata=checked(tcp_port))
     tls: TlsSpec | None = None
-
-    def __post_init__(self) -> None:
-        validate(self)
 
     def _check_across(self) -> None:
         if self.tls is not None and self.scheme != "https":
