@@ -20,7 +20,8 @@ Fixtures:
 
 Helpers: :func:`inventory` counts what apigee-psc manages in the emulator (to check for
 duplicates and leaks); :func:`fault_mix` is a seeded mix of transient faults, resets and a
-failed operation for ``set_faults``.
+failed operation for ``set_faults``; :func:`gcloud_environment` is the environment that points
+Google's own ``gcloud`` at the emulator (for tests that drive it as a second client).
 
 ini options (``pytest.ini`` / ``[tool.pytest.ini_options]``): ``apigee_emulator_orgs``
 (lines of ``NAME`` or ``NAME:peered``; default ``my-organization``) and
@@ -29,15 +30,24 @@ ini options (``pytest.ini`` / ``[tool.pytest.ini_options]``): ``apigee_emulator_
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from apigee_psc.emulator import EMULATOR_ENV, EmulatorServer
 
-__all__ = ["apigee_emulator", "apigee_emulator_server", "fault_mix", "inventory", "pytest_addoption"]
+__all__ = [
+    "apigee_emulator",
+    "apigee_emulator_server",
+    "fault_mix",
+    "gcloud_environment",
+    "inventory",
+    "pytest_addoption",
+]
 
 _MANAGED_COMPUTE = ("compute#subnetwork", "compute#firewall", "compute#serviceAttachment")
 
@@ -121,3 +131,28 @@ def apigee_emulator(
     apigee_emulator_server.reset(_orgs(pytestconfig))
     monkeypatch.setenv(EMULATOR_ENV, apigee_emulator_server.host_port)
     yield apigee_emulator_server
+
+
+def gcloud_environment(server: EmulatorServer, home: Path, project: str = "my-project") -> dict[str, str]:
+    """This process's environment, less any gcloud or Google setting, pointing ``gcloud`` at
+    ``server``: every API the emulator serves through ``CLOUDSDK_API_ENDPOINT_OVERRIDES_*``, a
+    throwaway configuration and an access-token file under ``home``, ``project`` as the core
+    project, no prompts, no metadata-server probe and no update check."""
+    token = home / "token"
+    token.write_text("emulator-token\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDSDK_", "GOOGLE_"))}
+    env.update(
+        {
+            "CLOUDSDK_CONFIG": str(home / "gcloud"),
+            "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE": str(token),
+            "CLOUDSDK_CORE_DISABLE_PROMPTS": "1",
+            "CLOUDSDK_CORE_PROJECT": project,
+            "CLOUDSDK_CORE_CHECK_GCE_METADATA": "false",
+            "CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK": "1",
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE": f"{server.url}compute/v1/",
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_DNS": f"{server.url}dns/v1/",
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER": server.url,
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_APIGEE": server.url,
+        }
+    )
+    return env

@@ -9,7 +9,6 @@ known the test asserts them as they are; each test names where they were learned
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -25,6 +24,7 @@ from googleapiclient.errors import HttpError
 
 from apigee_psc.emulator import EmulatorServer
 from apigee_psc.emulator.compute.psc import usable_nat_ips
+from apigee_psc.testing import gcloud_environment
 
 DOCS = Path(googleapiclient.__file__).parent / "discovery_cache" / "documents"
 SA = f"projects/{PROJECT}/regions/{REGION}/serviceAttachments/gkebackend"
@@ -423,20 +423,7 @@ GCLOUD = shutil.which("gcloud")
 
 def gcloud(server: EmulatorServer, home: Path, *args: str) -> Any:
     """Run gcloud against ``server`` (endpoint overrides, a token file, a throwaway config); its JSON."""
-    token = home / "token"
-    token.write_text("emulator-token\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDSDK_", "GOOGLE_"))}
-    env.update(
-        {
-            "CLOUDSDK_CONFIG": str(home / "gcloud"),
-            "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE": str(token),
-            "CLOUDSDK_CORE_DISABLE_PROMPTS": "1",
-            "CLOUDSDK_CORE_PROJECT": PROJECT,
-            "CLOUDSDK_CORE_CHECK_GCE_METADATA": "false",
-            "CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK": "1",
-            "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE": f"{server.url}compute/v1/",
-        }
-    )
+    env = gcloud_environment(server, home, PROJECT)
     proc = subprocess.run(
         [str(GCLOUD), *args, "--format=json"], env=env, capture_output=True, text=True, timeout=120, check=False
     )

@@ -26,7 +26,6 @@ is not installed.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import time
@@ -41,6 +40,7 @@ from click.testing import CliRunner
 
 from apigee_psc.cli import cli
 from apigee_psc.emulator import EmulatorServer, seed_producer
+from apigee_psc.testing import gcloud_environment
 
 GCLOUD = shutil.which("gcloud")
 pytestmark = pytest.mark.skipif(GCLOUD is None, reason="gcloud (google-cloud-cli) is not installed")
@@ -62,28 +62,6 @@ STARTUP_SCRIPT = "\n    ".join(
         f"echo {_PAGE.format('/foo')} | sudo tee /var/www/html/foo/index.html",
     ]
 )
-
-
-def gcloud_env(server: EmulatorServer, home: Path) -> dict[str, str]:
-    """The environment that points gcloud at ``server``."""
-    token = home / "token"
-    token.write_text("emulator-token\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDSDK_", "GOOGLE_"))}
-    env.update(
-        {
-            "CLOUDSDK_CONFIG": str(home / "gcloud"),
-            "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE": str(token),
-            "CLOUDSDK_CORE_DISABLE_PROMPTS": "1",
-            "CLOUDSDK_CORE_PROJECT": PROJECT,
-            "CLOUDSDK_CORE_CHECK_GCE_METADATA": "false",
-            "CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK": "1",
-            "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE": f"{server.url}compute/v1/",
-            "CLOUDSDK_API_ENDPOINT_OVERRIDES_DNS": f"{server.url}dns/v1/",
-            "CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER": server.url,
-            "CLOUDSDK_API_ENDPOINT_OVERRIDES_APIGEE": server.url,
-        }
-    )
-    return env
 
 
 class Shell:
@@ -151,7 +129,7 @@ def emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatorServer]:
 def test_gcloud_seed_procedure_then_status_in_sync_and_apply_writes_nothing(
     emulator: EmulatorServer, tmp_path: Path
 ) -> None:
-    sh = Shell(gcloud_env(emulator, tmp_path), emulator)
+    sh = Shell(gcloud_environment(emulator, tmp_path, PROJECT), emulator)
     started = time.monotonic()
     p = f"--project={PROJECT}"
     r = f"--region={REGION}"
@@ -358,7 +336,7 @@ def test_gcloud_updates_service_attachment_firewall_and_subnet(emulator: Emulato
     through. (Comparing text, the emulator answered 412 to most of them.) A firewall has no
     fingerprint; a subnetwork's description is set at creation only.
     """
-    sh = Shell(gcloud_env(emulator, tmp_path), emulator)
+    sh = Shell(gcloud_environment(emulator, tmp_path, PROJECT), emulator)
     seed_producer(emulator)
     r = f"--region={REGION}"
     sh.gcloud(
