@@ -310,17 +310,17 @@ class Southbound:
         then, now = org_fields(saved.org), org_fields(fresh.org)
         for name in then:
             if then[name] != now[name]:
-                reasons.append(f"Organization: its {name} is {now[name]!r}, the plan says {then[name]!r}")
+                reasons.append(f"Organization: its {name} is {now[name]!r}, the plan says {then[name]!r}{PLAN_AGAIN}")
         before = {c.kind: c for c in (*saved.changes, *saved.references)}
         after = {c.kind: c for c in (*fresh.changes, *fresh.references)}
         if set(before) != set(after):
-            reasons.append("Organization: its networking differs from the plan's (other resources apply)")
+            reasons.append(f"Organization: its networking differs from the plan's (other resources apply){PLAN_AGAIN}")
         for kind in (k for k in after if k in before):
             reason = stale_reason(before[kind], after[kind], [p.message for p in fresh.problems if p.kind == kind])
             if reason:
                 reasons.append(reason)
         if reasons:
-            raise PlanStale(saved, [f"{r}; nothing was changed: plan again" for r in reasons])
+            raise PlanStale(saved, reasons)
         return fresh
 
     def _recheck(
@@ -330,9 +330,7 @@ class Southbound:
         something else (a value the plan showed as known only after apply may be anything)."""
         changes = {c.kind: c for c in (*plan.changes, *plan.references)}
         if set(changes) != {r.kind for r in kinds}:
-            raise PlanStale(
-                plan, ["Organization: its networking changed since the plan; nothing was changed: plan again"]
-            )
+            raise PlanStale(plan, [f"Organization: its networking changed since the plan{PLAN_AGAIN}"])
         touched = [r for r in kinds if changes[r.kind].action is not Action.NOOP]
         waits = [r for r in touched if changes[r.kind].action is Action.WAIT]  # an operation in flight: read in full
         fresh = self._read(ctx, waits, full=True) | self._read(ctx, [r for r in touched if r not in waits], full=False)
@@ -346,7 +344,7 @@ class Southbound:
             changes[r.kind] = now.change
             reason = stale_reason(before, now.change, now.problems)
             if reason:
-                reasons.append(f"{reason}; nothing was changed: plan again")
+                reasons.append(reason)
         if reasons:
             raise PlanStale(plan, reasons)
         return changes, merged
@@ -487,6 +485,10 @@ class Southbound:
         return self.spec.target_xml(host)
 
 
+#: How every reason a plan is stale ends.
+PLAN_AGAIN = "; nothing was changed: plan again"
+
+
 def stale_reason(before: Change, now: Change, problems: Sequence[str] = ()) -> str | None:
     """Why a planned change ``before`` no longer holds, now that apply would make ``now``
     (``None``: it holds). Apply may do less than planned (what the plan created now exists,
@@ -498,4 +500,4 @@ def stale_reason(before: Change, now: Change, problems: Sequence[str] = ()) -> s
     appeared = before.live is None and now.live is not None
     what = "appeared since the plan" if appeared else "changed since the plan"
     detail = "; ".join(problems) or f"apply would now {now.action.value} it: {'; '.join(now.diffs)}"
-    return f"{now.kind}: {before.name} {what} ({detail})"
+    return f"{now.kind}: {before.name} {what} ({detail}){PLAN_AGAIN}"

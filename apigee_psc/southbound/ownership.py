@@ -94,11 +94,6 @@ class Ownership:
         return self.ours in self.marks
 
     @property
-    def marked(self) -> bool:
-        """True if the resource carries any apigee-psc mark."""
-        return bool(self.marks)
-
-    @property
     def other(self) -> str | None:
         """The other owner named when the resource is marked, but not by this spec
         (``"an unnamed owner"`` for a mark without an id)."""

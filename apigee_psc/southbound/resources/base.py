@@ -113,14 +113,18 @@ class PlanReads:
 
 @dataclass(frozen=True)
 class Assessment:
-    """One kind's diff: the change, the problems that stop an apply, and whether the live
-    resource is this spec's own (``owned``; ``None``: absent, or a kind that carries no mark),
-    with what its marks say (``ownership``, naming another owner when there is one)."""
+    """One kind's diff: the change, the problems that stop an apply, and what the live
+    resource's marks say (``ownership``, naming another owner when there is one; ``None``:
+    absent, or a kind that carries no mark)."""
 
     change: Change
     problems: tuple[str, ...] = ()
-    owned: bool | None = None
     ownership: Ownership | None = None
+
+    @property
+    def owned(self) -> bool | None:
+        """True if the live resource is this spec's own, False if not, None when absent or unmarked."""
+        return None if self.ownership is None else self.ownership.owned
 
     @property
     def noop(self) -> bool:
@@ -341,7 +345,7 @@ class Reconciler:
                     f"{change.name} would have to be replaced ({diffs}); apigee-psc does not delete what may be in"
                     " use: destroy it first, or change the spec back"
                 )
-        return Assessment(replace(change, owned=owned), tuple(problems), owned, ownership)
+        return Assessment(replace(change, owned=owned), tuple(problems), ownership)
 
     def realize(self, ctx: Context, snap: Snapshot, assessment: Assessment) -> EntityStatus:
         """The entity's realization: ``in_sync`` exactly when ``assessment`` is a no-op;
